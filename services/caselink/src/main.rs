@@ -1,0 +1,62 @@
+//! `caselink`: the all-in-one command.
+//!
+//! `caselink up` runs the whole system locally (its own nats-server, the six department services and linkage);
+//! `submit`, `timeline` and `rebuild` are the client and operator commands for people and scripts.
+
+mod submit;
+mod timeline;
+mod up;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "caselink", version, about = "caselink: inter-agency case linkage against abusive complaint-for-profit")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run everything locally: nats-server, the six department services and linkage. Ctrl-C stops all.
+    Up(up::UpArgs),
+    /// Submit a department's records (proto3 JSON, one CaseEvent a line) through its Ingest service.
+    Submit(submit::SubmitArgs),
+    /// Show a person's cross-agency timeline.
+    Timeline(timeline::TimelineArgs),
+    /// Drop the linkage projections and replay the whole stream into them (stop `caselink up` first).
+    Rebuild {
+        /// The data directory `caselink up` uses.
+        #[arg(long, default_value = ".caselink")]
+        data_dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Up(args) => up::run(args).await,
+            Command::Submit(args) => submit::run(args).await,
+            Command::Timeline(args) => timeline::run(args).await,
+            Command::Rebuild { data_dir } => up::rebuild(&data_dir).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("caselink: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

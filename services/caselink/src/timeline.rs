@@ -1,0 +1,139 @@
+//! `caselink timeline`: a person's cross-agency history, readably (or as proto3 JSON).
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use caselink_domain::department_from_code;
+use caselink_proto::v1::linkage_client::LinkageClient;
+use caselink_proto::v1::person_lookup::Lookup;
+use caselink_proto::v1::{GetTimelineRequest, PersonLookup, TimelineEntry};
+use caselink_proto::Timestamp;
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
+
+use crate::submit::code_name;
+
+#[derive(clap::Args)]
+pub(crate) struct TimelineArgs {
+    /// The person's 18-character ID number (hashed by the service, never stored).
+    #[arg(long, conflicts_with = "person_key", required_unless_present = "person_key")]
+    id_number: Option<String>,
+    /// The person's pseudonymous key (64 hex characters).
+    #[arg(long)]
+    person_key: Option<String>,
+    /// Only events on or after this date or time (2024-01-31 or RFC 3339).
+    #[arg(long)]
+    from: Option<String>,
+    /// Only events before this date or time.
+    #[arg(long)]
+    to: Option<String>,
+    /// Only these departments (repeat the flag).
+    #[arg(long = "department")]
+    departments: Vec<String>,
+    /// Print proto3 JSON, one entry a line.
+    #[arg(long)]
+    json: bool,
+    /// The linkage service address.
+    #[arg(long, default_value = "http://127.0.0.1:50050")]
+    addr: String,
+}
+
+/// China Standard Time, in which the agencies' dates are written.
+const CST: UtcOffset = match UtcOffset::from_hms(8, 0, 0) {
+    Ok(o) => o,
+    Err(_) => UtcOffset::UTC,
+};
+
+pub(crate) async fn run(args: TimelineArgs) -> anyhow::Result<ExitCode> {
+    let lookup = match (&args.id_number, &args.person_key) {
+        (Some(id), _) => Lookup::IdNumber(id.clone()),
+        (None, Some(key)) => Lookup::PersonKey(key.clone()),
+        (None, None) => bail!("give --id-number or --person-key"),
+    };
+    let mut departments = Vec::new();
+    for d in &args.departments {
+        let dep = department_from_code(d).with_context(|| format!("--department: unknown department {d:?}"))?;
+        departments.push(dep as i32);
+    }
+    let mut request = GetTimelineRequest {
+        person: Some(PersonLookup { lookup: Some(lookup) }),
+        from: args.from.as_deref().map(|s| parse_time(s, "--from")).transpose()?,
+        to: args.to.as_deref().map(|s| parse_time(s, "--to")).transpose()?,
+        departments,
+        page_size: 1000,
+        page_token: String::new(),
+    };
+    let mut client = LinkageClient::connect(args.addr.clone())
+        .await
+        .with_context(|| format!("connecting to linkage at {}", args.addr))?
+        .max_decoding_message_size(64 * 1024 * 1024);
+    let mut first = true;
+    let mut count = 0usize;
+    loop {
+        let page = client
+            .get_timeline(request.clone())
+            .await
+            .map_err(|s| anyhow::anyhow!("{}: {}", code_name(s.code()), s.message()))?
+            .into_inner();
+        if first && !args.json {
+            let id = page.identity.clone().unwrap_or_default();
+            println!("person   {}", page.person_key);
+            println!("identity {}  {}  {}", id.id_number_masked, id.name_masked, id.phone_masked);
+            println!();
+            println!("{:<25} {:<9} {:<28} {:<7} {:<16} details", "occurred (CST)", "dept", "kind", "region", "case_ref");
+            first = false;
+        }
+        for entry in &page.entries {
+            count += 1;
+            if args.json {
+                println!("{}", serde_json::to_string(entry)?);
+            } else {
+                print_entry(entry);
+            }
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        request.page_token = page.next_page_token;
+    }
+    if !args.json {
+        println!("\n{count} events");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_entry(entry: &TimelineEntry) {
+    let Some(event) = &entry.event else { return };
+    let when = event
+        .occurred_at
+        .as_ref()
+        .and_then(|t| OffsetDateTime::from_unix_timestamp(t.seconds).ok())
+        .map(|t| t.to_offset(CST))
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default();
+    let department = caselink_domain::department_code(event.department());
+    let merchant = event.merchant.as_ref().map(|m| m.name.as_str()).unwrap_or("");
+    let mut details = String::new();
+    if !merchant.is_empty() {
+        details.push_str(merchant);
+    }
+    if !event.summary.is_empty() {
+        if !details.is_empty() {
+            details.push_str(" — ");
+        }
+        details.extend(event.summary.chars().take(60));
+    }
+    println!(
+        "{:<25} {:<9} {:<28} {:<7} {:<16} {}",
+        when, department, entry.kind, event.region_code, event.case_ref, details
+    );
+}
+
+fn parse_time(text: &str, flag: &str) -> anyhow::Result<Timestamp> {
+    let parsed = OffsetDateTime::parse(text, &Rfc3339).or_else(|_| {
+        let date = time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))?;
+        Ok::<_, time::error::Parse>(date.midnight().assume_offset(CST))
+    });
+    let t = parsed.map_err(|_| anyhow::anyhow!("{flag}: {text:?} is neither a date (2024-01-31) nor RFC 3339"))?;
+    Ok(Timestamp { seconds: t.unix_timestamp(), nanos: t.nanosecond() as i32 })
+}

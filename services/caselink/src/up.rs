@@ -1,0 +1,291 @@
+//! `caselink up`: the whole system on one machine.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use caselink_runtime::IdentityConfig;
+use tokio::process::{Child, Command};
+
+/// The department services and their default ports (api.md).
+pub(crate) const DEPARTMENTS: [(&str, u16); 6] =
+    [("market", 50051), ("police", 50052), ("justice", 50053), ("court", 50054), ("petition", 50055), ("hotline", 50056)];
+const LINKAGE_PORT: u16 = 50050;
+
+#[derive(clap::Args)]
+pub(crate) struct UpArgs {
+    /// Where caselink keeps its local state: secrets, the NATS store, the projections, logs.
+    #[arg(long, default_value = ".caselink")]
+    data_dir: PathBuf,
+    /// Use this NATS server instead of starting one (it must run JetStream with durable sync).
+    #[arg(long, env = "NATS_URL")]
+    nats_url: Option<String>,
+    /// Port of the nats-server that `up` starts.
+    #[arg(long, default_value_t = 4222)]
+    nats_port: u16,
+}
+
+struct Running {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+pub(crate) async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
+    let data_dir = absolute(&args.data_dir)?;
+    std::fs::create_dir_all(data_dir.join("logs"))
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let mut running: Vec<Running> = Vec::new();
+    let result = start_all(&args, &data_dir, &mut running).await;
+    if let Err(e) = result {
+        stop_all(&mut running).await;
+        return Err(e);
+    }
+    let cancel = caselink_runtime::shutdown_on_signal();
+    let exited = tokio::select! {
+        _ = cancel.cancelled() => None,
+        name = first_exit(&mut running) => Some(name),
+    };
+    if let Some((name, log)) = &exited {
+        eprintln!("\n{name} stopped unexpectedly; last lines of {}:\n{}", log.display(), tail(log, 20));
+    }
+    println!("\nstopping…");
+    stop_all(&mut running).await;
+    println!("stopped.");
+    Ok(if exited.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+async fn start_all(args: &UpArgs, data_dir: &Path, running: &mut Vec<Running>) -> anyhow::Result<()> {
+    let config = ensure_config(data_dir)?;
+    let nats_url = match &args.nats_url {
+        Some(url) => url.clone(),
+        None => {
+            let (child, log) = start_nats(data_dir, args.nats_port).await?;
+            running.push(Running { name: "nats-server".into(), child, log });
+            format!("nats://127.0.0.1:{}", args.nats_port)
+        }
+    };
+    let bin_dir = sibling_dir()?;
+    let mut services: Vec<(String, u16, Vec<String>)> = vec![(
+        "linkage".into(),
+        LINKAGE_PORT,
+        vec!["--data-dir".into(), data_dir.join("linkage").display().to_string()],
+    )];
+    services.extend(DEPARTMENTS.iter().map(|(name, port)| ((*name).to_string(), *port, Vec::new())));
+    for (name, port, extra) in &services {
+        let binary = bin_dir.join(format!("caselink-{name}"));
+        if !binary.is_file() {
+            bail!(
+                "{} is missing: build every service first with `cargo build --release --workspace --bins`",
+                binary.display()
+            );
+        }
+        if TcpStream::connect(("127.0.0.1", *port)).is_ok() {
+            bail!("port {port} for {name} is already in use: is another caselink running?");
+        }
+        let log = data_dir.join("logs").join(format!("{name}.log"));
+        let log_file = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let child = Command::new(&binary)
+            .arg("--config")
+            .arg(&config)
+            .arg("--nats-url")
+            .arg(&nats_url)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        running.push(Running { name: name.clone(), child, log });
+    }
+    for (name, port, _) in &services {
+        wait_for_port(*port, Duration::from_secs(60), running)
+            .await
+            .with_context(|| format!("{name} did not start listening on 127.0.0.1:{port}"))?;
+    }
+    print_banner(data_dir, &nats_url, &config);
+    Ok(())
+}
+
+/// The shared config of the local services (NATS and identity secrets), created with fresh secrets on first run.
+fn ensure_config(data_dir: &Path) -> anyhow::Result<PathBuf> {
+    let path = data_dir.join("caselink.toml");
+    if !path.exists() {
+        #[derive(serde::Serialize)]
+        struct Local {
+            identity: IdentityConfig,
+        }
+        let text = format!(
+            "# Local development configuration written by `caselink up`. Keep it private: it holds the identity\n\
+             # secrets (person-key HMAC secret, identity sealing key). Losing it makes stored person keys unmatchable.\n{}",
+            toml::to_string(&Local { identity: IdentityConfig::generate() })?
+        );
+        write_private(&path, &text)?;
+    }
+    Ok(path)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("creating {}", path.display()))
+}
+
+async fn start_nats(data_dir: &Path, port: u16) -> anyhow::Result<(Child, PathBuf)> {
+    if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        bail!("port {port} is already in use: is another nats-server running? Pass --nats-url to use it, or --nats-port");
+    }
+    let binary = caselink_runtime::find_nats_server()?;
+    let dir = data_dir.join("nats");
+    std::fs::create_dir_all(&dir)?;
+    let conf = dir.join("nats.conf");
+    // sync_interval: always — an acknowledged publish is on disk before the ack (see deploy/nats-single.conf).
+    std::fs::write(
+        &conf,
+        format!(
+            "server_name: caselink-local\nlisten: \"127.0.0.1:{port}\"\nmax_payload: 8MB\njetstream {{\n  store_dir: {:?}\n  sync_interval: always\n}}\n",
+            dir.join("jetstream")
+        ),
+    )?;
+    let log = data_dir.join("logs").join("nats-server.log");
+    let log_file = std::fs::File::create(&log)?;
+    let child = Command::new(&binary)
+        .arg("-c")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let mut probe = vec![Running { name: "nats-server".into(), child, log: log.clone() }];
+    wait_for_port(port, Duration::from_secs(20), &mut probe).await.context("nats-server did not start")?;
+    let Running { child, log, .. } = probe.remove(0);
+    Ok((child, log))
+}
+
+/// The folder holding this executable (and the service binaries built beside it).
+fn sibling_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating the caselink executable")?;
+    Ok(exe.parent().map(Path::to_path_buf).unwrap_or_default())
+}
+
+async fn wait_for_port(port: u16, limit: Duration, running: &mut [Running]) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        for r in running.iter_mut() {
+            if let Ok(Some(status)) = r.child.try_wait() {
+                bail!("{} exited with {status}; last lines of {}:\n{}", r.name, r.log.display(), tail(&r.log, 20));
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn first_exit(running: &mut [Running]) -> (String, PathBuf) {
+    loop {
+        for r in running.iter_mut() {
+            if let Ok(Some(_)) = r.child.try_wait() {
+                return (r.name.clone(), r.log.clone());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// SIGTERM to the services first, then to nats-server; SIGKILL whatever has not stopped in 10 s.
+async fn stop_all(running: &mut Vec<Running>) {
+    let (nats, services): (Vec<Running>, Vec<Running>) = running.drain(..).partition(|r| r.name == "nats-server");
+    for mut group in [services, nats] {
+        for r in &group {
+            if let Some(pid) = r.child.id() {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+        }
+        for r in &mut group {
+            if tokio::time::timeout(Duration::from_secs(10), r.child.wait()).await.is_err() {
+                eprintln!("{} did not stop in 10 s; killing it", r.name);
+                let _ = r.child.kill().await;
+            }
+        }
+    }
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    Ok(if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir()?.join(path) })
+}
+
+fn print_banner(data_dir: &Path, nats_url: &str, config: &Path) {
+    println!("caselink is up.\n");
+    println!("  linkage (Linkage)      127.0.0.1:{LINKAGE_PORT}");
+    for (name, port) in DEPARTMENTS {
+        println!("  {name:<8} (Ingest)      127.0.0.1:{port}");
+    }
+    println!("  NATS                   {nats_url}");
+    println!();
+    println!("  data       {}", data_dir.display());
+    println!("  logs       {}", data_dir.join("logs").display());
+    println!("  secrets    {} (identity keys, generated for development; keep private)", config.display());
+    println!("  credentials: none required yet — authentication and roles arrive with the access-control issue;");
+    println!("               run this only on a machine you trust.");
+    println!();
+    println!("Try:");
+    println!("  caselink submit --department market events.jsonl");
+    println!("  caselink timeline --id-number <ID number>");
+    println!("  grpcurl -plaintext 127.0.0.1:{LINKAGE_PORT} list");
+    println!("\nCtrl-C stops everything.");
+}
+
+/// `caselink rebuild`: runs `caselink-linkage rebuild` on `up`'s data directory.
+pub(crate) async fn rebuild(data_dir: &Path) -> anyhow::Result<ExitCode> {
+    let data_dir = absolute(data_dir)?;
+    let config = data_dir.join("caselink.toml");
+    if !config.is_file() {
+        bail!("{} not found: run `caselink up` once first (or pass --data-dir)", config.display());
+    }
+    let binary = sibling_dir()?.join("caselink-linkage");
+    let status = Command::new(&binary)
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(data_dir.join("linkage"))
+        .arg("rebuild")
+        .status()
+        .await
+        .with_context(|| format!("running {}", binary.display()))?;
+    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

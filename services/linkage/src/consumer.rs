@@ -1,0 +1,199 @@
+//! The durable pull consumer that feeds the fold.
+//!
+//! sled is the source of truth for the position: on start the consumer is (re)created to deliver from the stored
+//! position + 1 if it would otherwise skip events (a wiped or rebuilt store). Per pulled batch: fold into one sled
+//! batch, flush, then ack the last message (ack policy `all`).
+
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy, consumer::DeliverPolicy};
+use caselink_bus::streams::EVENTS_STREAM;
+use caselink_bus::subjects::partition_filters;
+use caselink_runtime::Cancel;
+use futures::StreamExt;
+
+use crate::fold::{fold_batch, FoldStats};
+use crate::store::Store;
+
+/// What the fold consumes and how.
+#[derive(Debug, Clone)]
+pub struct FoldOptions {
+    /// The partitions this aggregator owns (all 64 on a single node).
+    pub partitions: Range<u16>,
+    /// Messages per pulled batch (= per sled batch).
+    pub batch: usize,
+}
+
+impl Default for FoldOptions {
+    fn default() -> Self {
+        FoldOptions { partitions: 0..caselink_domain::PARTITIONS, batch: 1000 }
+    }
+}
+
+impl FoldOptions {
+    /// The durable consumer's name: one per partition range.
+    pub fn durable_name(&self) -> String {
+        format!("linkage-p{:02}-p{:02}", self.partitions.start, self.partitions.end.saturating_sub(1))
+    }
+}
+
+/// Why the fold stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum FoldError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("NATS: {0}")]
+    Bus(String),
+}
+
+/// When to stop folding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// Run until cancelled.
+    Cancelled,
+    /// Stop once nothing is pending (used by rebuild).
+    CaughtUp,
+}
+
+/// Folds the stream into `store` until `until` or `cancel`. Survives NATS outages by reconnecting.
+pub async fn run_fold(
+    store: Store,
+    js: jetstream::Context,
+    options: FoldOptions,
+    until: Until,
+    cancel: Cancel,
+) -> Result<u64, FoldError> {
+    let mut total = 0u64;
+    loop {
+        if cancel.is_cancelled() {
+            return Ok(total);
+        }
+        match fold_session(&store, &js, &options, until, &cancel, &mut total).await {
+            Ok(()) => return Ok(total),
+            Err(FoldError::Store(e)) => return Err(FoldError::Store(e)),
+            Err(FoldError::Bus(e)) => {
+                tracing::warn!(error = %e, "fold lost the stream; retrying in 1 s");
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ok(total),
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+}
+
+async fn fold_session(
+    store: &Store,
+    js: &jetstream::Context,
+    options: &FoldOptions,
+    until: Until,
+    cancel: &Cancel,
+    total: &mut u64,
+) -> Result<(), FoldError> {
+    let bus = |e: &dyn std::fmt::Display| FoldError::Bus(e.to_string());
+    let stream = js.get_stream(EVENTS_STREAM).await.map_err(|e| bus(&e))?;
+    let consumer = ensure_consumer(&stream, options, store.position()?).await?;
+    if until == Until::CaughtUp {
+        let mut consumer = consumer.clone();
+        let info = consumer.info().await.map_err(|e| bus(&e))?;
+        if info.num_pending == 0 && info.num_ack_pending == 0 {
+            return Ok(());
+        }
+    }
+    let messages = consumer
+        .stream()
+        .max_messages_per_batch(options.batch)
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(30))
+        .messages()
+        .await
+        .map_err(|e| bus(&e))?;
+    let mut chunks = messages.ready_chunks(options.batch);
+    let mut last_log = Instant::now();
+    loop {
+        let chunk = tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            chunk = chunks.next() => chunk,
+        };
+        let Some(chunk) = chunk else { return Err(FoldError::Bus("message stream ended".into())) };
+        let mut messages = Vec::with_capacity(chunk.len());
+        let mut failure = None;
+        for item in chunk {
+            match item {
+                Ok(m) => messages.push(m),
+                Err(e) => failure = Some(e.to_string()),
+            }
+        }
+        if !messages.is_empty() {
+            let mut inputs = Vec::with_capacity(messages.len());
+            let mut pending = u64::MAX;
+            for m in &messages {
+                let info = m.info().map_err(|e| bus(&e))?;
+                pending = info.pending;
+                inputs.push((info.stream_sequence, m.payload.as_ref()));
+            }
+            let stats: FoldStats = fold_batch(store, &inputs)?;
+            store.flush().await?;
+            let last = messages.last().expect("not empty");
+            last.ack().await.map_err(|e| bus(&e))?;
+            *total += stats.folded as u64;
+            tracing::debug!(?stats, "batch folded");
+            if last_log.elapsed() > Duration::from_secs(10) {
+                tracing::info!(position = stats.position, pending, folded_total = *total, "fold progress");
+                last_log = Instant::now();
+            }
+            if until == Until::CaughtUp && pending == 0 {
+                return Ok(());
+            }
+        }
+        if let Some(e) = failure {
+            // Heartbeat loss or a server restart: resubscribe. Everything folded so far is flushed and acked.
+            return Err(FoldError::Bus(e));
+        }
+    }
+}
+
+/// Gets the durable consumer, recreating it when it would skip events the store has not folded.
+async fn ensure_consumer(
+    stream: &jetstream::stream::Stream,
+    options: &FoldOptions,
+    position: u64,
+) -> Result<jetstream::consumer::Consumer<pull::Config>, FoldError> {
+    let name = options.durable_name();
+    if let Ok(mut existing) = stream.get_consumer::<pull::Config>(&name).await {
+        let info = existing.info().await.map_err(|e| FoldError::Bus(e.to_string()))?;
+        if info.ack_floor.stream_sequence <= position {
+            return Ok(existing);
+        }
+        tracing::warn!(
+            consumer = %name,
+            acked = info.ack_floor.stream_sequence,
+            position,
+            "consumer is ahead of the store; recreating it from the store's position"
+        );
+        stream.delete_consumer(&name).await.map_err(|e| FoldError::Bus(e.to_string()))?;
+    }
+    let config = pull::Config {
+        durable_name: Some(name.clone()),
+        description: Some("linkage fold: position mirrored in sled".into()),
+        deliver_policy: if position == 0 {
+            DeliverPolicy::All
+        } else {
+            DeliverPolicy::ByStartSequence { start_sequence: position + 1 }
+        },
+        ack_policy: AckPolicy::All,
+        ack_wait: Duration::from_secs(60),
+        max_ack_pending: 20_000,
+        filter_subjects: partition_filters(options.partitions.clone()),
+        ..Default::default()
+    };
+    stream.create_consumer(config).await.map_err(|e| FoldError::Bus(e.to_string()))
+}
+
+/// Deletes the durable consumer (rebuild starts from the beginning).
+pub async fn delete_consumer(js: &jetstream::Context, options: &FoldOptions) -> Result<(), FoldError> {
+    let stream = js.get_stream(EVENTS_STREAM).await.map_err(|e| FoldError::Bus(e.to_string()))?;
+    let _ = stream.delete_consumer(&options.durable_name()).await;
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! The linkage service: the aggregator of case events and the queries over it.
+//!
+//! Owns: the sled projections ([`store`]), the exactly-once fold ([`fold`]) fed by a durable pull consumer
+//! ([`consumer`]), the `Linkage` gRPC service ([`query`]) and the rebuild of every projection from the stream.
+//! Never: writes case events (the departments do), keeps a clear ID number (lookups are hashed on arrival), or
+//! acknowledges a message before the projection writes and position that cover it are flushed.
+
+pub mod consumer;
+pub mod fold;
+pub mod query;
+pub mod store;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use caselink_proto::v1::linkage_server::LinkageServer;
+use caselink_runtime::{Cancel, IdentityConfig};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+
+pub use consumer::{FoldOptions, Until};
+pub use store::Store;
+
+/// Options of the linkage service. Layered: defaults → `--config` TOML → `CASELINK_*` env → flags.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LinkageOptions {
+    pub listen: String,
+    pub nats_url: String,
+    /// Where the sled projections live.
+    pub data_dir: PathBuf,
+    /// Only `person_key_secret` is used here (to hash ID numbers in lookups).
+    pub identity: IdentityConfig,
+    /// Messages per pulled (and per sled) batch.
+    pub fold_batch: usize,
+    /// First and one-past-last partition this aggregator owns (default all: 0..64).
+    pub partition_start: u16,
+    pub partition_end: u16,
+}
+
+impl Default for LinkageOptions {
+    fn default() -> Self {
+        LinkageOptions {
+            listen: "127.0.0.1:50050".into(),
+            nats_url: "nats://127.0.0.1:4222".into(),
+            data_dir: PathBuf::from(".caselink/linkage"),
+            identity: IdentityConfig::default(),
+            fold_batch: 1000,
+            partition_start: 0,
+            partition_end: caselink_domain::PARTITIONS,
+        }
+    }
+}
+
+impl LinkageOptions {
+    pub fn fold_options(&self) -> Result<FoldOptions, LinkageError> {
+        if self.partition_start >= self.partition_end || self.partition_end > caselink_domain::PARTITIONS {
+            return Err(LinkageError::Config(format!(
+                "partition_start..partition_end: {}..{} is not a range within 0..{}",
+                self.partition_start,
+                self.partition_end,
+                caselink_domain::PARTITIONS
+            )));
+        }
+        if self.fold_batch == 0 {
+            return Err(LinkageError::Config("fold_batch: must be at least 1".into()));
+        }
+        Ok(FoldOptions { partitions: self.partition_start..self.partition_end, batch: self.fold_batch })
+    }
+}
+
+/// Why the service could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkageError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("opening the projections in {dir}: {source} (is another linkage process running on it?)")]
+    Open { dir: PathBuf, source: store::StoreError },
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Fold(#[from] consumer::FoldError),
+    #[error("NATS: {0}")]
+    Bus(String),
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: String, source: std::io::Error },
+    #[error("serving gRPC: {0}")]
+    Serve(String),
+}
+
+/// Opens the store, rebuilding it first if its projection version is outdated.
+pub async fn open_store(options: &LinkageOptions, js: &async_nats::jetstream::Context) -> Result<Store, LinkageError> {
+    let store = Store::open(&options.data_dir)
+        .map_err(|source| LinkageError::Open { dir: options.data_dir.clone(), source })?;
+    if !store.is_current()? {
+        tracing::warn!(stored = ?store.version()?, current = store::PROJECTION_VERSION, "projection version changed: rebuilding from the stream");
+        rebuild_into(&store, js, &options.fold_options()?, Cancel::new()).await?;
+    }
+    store.stamp_version()?;
+    Ok(store)
+}
+
+async fn connect(options: &LinkageOptions) -> Result<async_nats::jetstream::Context, LinkageError> {
+    let client = caselink_bus::connect(&options.nats_url, "caselink-linkage", Duration::from_secs(10))
+        .await
+        .map_err(|e| LinkageError::Bus(e.to_string()))?;
+    Ok(async_nats::jetstream::new(client))
+}
+
+/// Drops every projection and replays the whole stream into them; returns the number of events folded.
+pub async fn rebuild_into(
+    store: &Store,
+    js: &async_nats::jetstream::Context,
+    fold: &FoldOptions,
+    cancel: Cancel,
+) -> Result<u64, LinkageError> {
+    consumer::delete_consumer(js, fold).await?;
+    store.reset().await?;
+    let started = std::time::Instant::now();
+    let folded = consumer::run_fold(store.clone(), js.clone(), fold.clone(), Until::CaughtUp, cancel).await?;
+    let secs = started.elapsed().as_secs_f64();
+    tracing::info!(folded, seconds = secs, rate = folded as f64 / secs.max(1e-9), "rebuild finished");
+    Ok(folded)
+}
+
+/// The `rebuild` command: connect, open the store (the service must be stopped), rebuild, exit.
+pub async fn rebuild(options: LinkageOptions) -> Result<u64, LinkageError> {
+    let js = connect(&options).await?;
+    let store = Store::open(&options.data_dir)
+        .map_err(|source| LinkageError::Open { dir: options.data_dir.clone(), source })?;
+    rebuild_into(&store, &js, &options.fold_options()?, Cancel::new()).await
+}
+
+/// Runs the fold and serves `Linkage` on `listener` until `cancel`.
+pub async fn serve_on(options: LinkageOptions, listener: TcpListener, cancel: Cancel) -> Result<(), LinkageError> {
+    let secret = options.identity.person_key_secret().map_err(|e| LinkageError::Config(e.to_string()))?;
+    let fold = options.fold_options()?;
+    let js = connect(&options).await?;
+    let store = open_store(&options, &js).await?;
+    let (health, health_service) = caselink_runtime::health_reporter();
+    health.set_serving::<LinkageServer<query::LinkageService>>().await;
+    let fold_task = {
+        let store = store.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            let result = consumer::run_fold(store, js, fold, Until::Cancelled, cancel.clone()).await;
+            if let Err(e) = &result {
+                tracing::error!(error = %e, "fold stopped; shutting down");
+                cancel.cancel();
+            }
+            result
+        })
+    };
+    let (reflection_v1, reflection_v1alpha) = caselink_runtime::reflection_services();
+    let address = listener.local_addr().map_err(|e| LinkageError::Serve(e.to_string()))?;
+    tracing::info!(%address, position = store.position()?, "linkage listening");
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(LinkageServer::new(query::LinkageService::new(store.clone(), Arc::new(secret))))
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), cancel.clone().cancelled_owned())
+        .await
+        .map_err(|e| LinkageError::Serve(e.to_string()))?;
+    cancel.cancel();
+    match fold_task.await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(e.into()),
+        Err(e) => return Err(LinkageError::Serve(format!("fold task panicked: {e}"))),
+    }
+    store.flush().await?;
+    Ok(())
+}
+
+/// Binds `options.listen` and serves.
+pub async fn serve(options: LinkageOptions, cancel: Cancel) -> Result<(), LinkageError> {
+    let listener = TcpListener::bind(&options.listen)
+        .await
+        .map_err(|source| LinkageError::Listen { address: options.listen.clone(), source })?;
+    serve_on(options, listener, cancel).await
+}

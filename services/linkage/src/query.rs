@@ -1,0 +1,149 @@
+//! The Linkage gRPC service: queries over the local sled projections.
+
+use std::sync::Arc;
+
+use caselink_domain::{kind_name, parse_id_number, person_key, KeySecret, PersonKey};
+use caselink_proto::v1::linkage_server::Linkage;
+use caselink_proto::v1::person_lookup::Lookup;
+use caselink_proto::v1::{GetTimelineRequest, MaskedIdentity, PersonLookup, Timeline, TimelineEntry};
+use caselink_proto::Timestamp;
+use tonic::{Request, Response, Status};
+
+use crate::store::{Store, StoreError};
+
+/// Default and largest timeline page.
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
+/// Query errors; mapped to gRPC status in [`QueryError::into_status`] only.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("{field}: {why}")]
+    InvalidArgument { field: &'static str, why: String },
+    #[error("no events recorded for this person")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl QueryError {
+    fn invalid(field: &'static str, why: impl Into<String>) -> Self {
+        QueryError::InvalidArgument { field, why: why.into() }
+    }
+
+    /// The one mapping of query errors to gRPC codes.
+    pub fn into_status(self) -> Status {
+        match self {
+            QueryError::InvalidArgument { .. } => Status::invalid_argument(self.to_string()),
+            QueryError::NotFound => Status::not_found(self.to_string()),
+            QueryError::Store(e) => {
+                tracing::error!(error = %e, "store failure answering a query");
+                Status::internal("storage failure")
+            }
+        }
+    }
+}
+
+/// Serves `Linkage` from a [`Store`].
+pub struct LinkageService {
+    store: Store,
+    secret: Arc<KeySecret>,
+}
+
+impl LinkageService {
+    pub fn new(store: Store, secret: Arc<KeySecret>) -> Self {
+        LinkageService { store, secret }
+    }
+
+    /// Resolves a lookup to a person key; the clear ID number is hashed and dropped at once.
+    pub fn resolve(&self, lookup: Option<&PersonLookup>) -> Result<PersonKey, QueryError> {
+        match lookup.and_then(|l| l.lookup.as_ref()) {
+            None => Err(QueryError::invalid("person", "required: set id_number or person_key")),
+            Some(Lookup::IdNumber(raw)) => {
+                let id = parse_id_number(raw).map_err(|e| QueryError::invalid("person.id_number", e.to_string()))?;
+                Ok(person_key(&self.secret, &id))
+            }
+            Some(Lookup::PersonKey(hex)) => PersonKey::from_hex(hex)
+                .map_err(|e| QueryError::invalid("person.person_key", e.to_string())),
+        }
+    }
+
+    /// GetTimeline, as a plain function (the gRPC method wraps it).
+    pub fn timeline(&self, request: &GetTimelineRequest) -> Result<Timeline, QueryError> {
+        let key = self.resolve(request.person.as_ref())?;
+        let from = request.from.as_ref().map_or(i64::MIN, micros);
+        let to = request.to.as_ref().map_or(i64::MAX, micros);
+        if from >= to {
+            return Err(QueryError::invalid("to", "must be after from"));
+        }
+        let page_size = match request.page_size as usize {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        };
+        let after = if request.page_token.is_empty() {
+            None
+        } else {
+            let bytes = hex::decode(&request.page_token)
+                .ok()
+                .filter(|b| b.len() == 24)
+                .ok_or_else(|| QueryError::invalid("page_token", "not a token from a previous page"))?;
+            Some(bytes)
+        };
+        for (i, d) in request.departments.iter().enumerate() {
+            if !(1..=6).contains(d) {
+                return Err(QueryError::InvalidArgument {
+                    field: "departments",
+                    why: format!("departments[{i}]: {d} is not a department"),
+                });
+            }
+        }
+        let record = self.store.person(&key)?.ok_or(QueryError::NotFound)?;
+        let mut entries = Vec::with_capacity(page_size.min(record.events as usize));
+        let mut next_page_token = String::new();
+        let mut last_cursor: Option<Vec<u8>> = None;
+        for row in self.store.timeline(&key, from, to, after.as_deref()) {
+            let row = row?;
+            if entries.len() == page_size {
+                // There is more: the token points after the last returned entry.
+                next_page_token = last_cursor.as_deref().map(hex::encode).unwrap_or_default();
+                break;
+            }
+            last_cursor = Some(row.cursor().to_vec());
+            if !request.departments.is_empty() && !request.departments.contains(&row.event.department) {
+                continue;
+            }
+            let kind = row.event.payload.as_ref().map_or("unknown", kind_name).to_string();
+            entries.push(TimelineEntry { kind, event: Some(row.event), stream_sequence: row.sequence });
+        }
+        Ok(Timeline {
+            person_key: key.to_hex(),
+            identity: Some(MaskedIdentity {
+                id_number_masked: record.id_number_masked,
+                name_masked: record.name_masked,
+                phone_masked: record.phone_masked,
+            }),
+            entries,
+            next_page_token,
+        })
+    }
+}
+
+fn micros(t: &Timestamp) -> i64 {
+    t.seconds.saturating_mul(1_000_000).saturating_add(i64::from(t.nanos / 1_000))
+}
+
+#[tonic::async_trait]
+impl Linkage for LinkageService {
+    async fn get_timeline(&self, request: Request<GetTimelineRequest>) -> Result<Response<Timeline>, Status> {
+        let request = request.into_inner();
+        let store = self.store.clone();
+        let secret = Arc::clone(&self.secret);
+        // sled reads are blocking; keep them off the async workers.
+        let result = tokio::task::spawn_blocking(move || LinkageService { store, secret }.timeline(&request))
+            .await
+            .map_err(|e| Status::internal(format!("query task failed: {e}")))?;
+        let timeline = result.map_err(QueryError::into_status)?;
+        tracing::info!(person_key = %timeline.person_key, entries = timeline.entries.len(), "timeline read");
+        Ok(Response::new(timeline))
+    }
+}

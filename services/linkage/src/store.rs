@@ -1,0 +1,262 @@
+//! The sled projections and their key layout.
+//!
+//! One sled tree, so that a pulled batch's projection writes, event-id index entries and consumer position go in one
+//! atomic `Batch`. Keys start with a one-byte table tag:
+//!
+//! | tag | key | value |
+//! | --- | --- | --- |
+//! | `t` | person key (32) ‖ occurred_at µs (8, order-preserving) ‖ event uuid (16) | stream seq (8) ‖ `CaseEvent` protobuf |
+//! | `e` | event uuid (16) | stream seq (8) ‖ person key (32, absent for subject-less events) |
+//! | `p` | person key (32) | `PersonRecord` protobuf |
+//! | `i` | person key (32) | latest `SealedIdentity` protobuf (ciphertext only) |
+//! | `x` | stream seq (8) | why the message could not be folded (dead letter) |
+//! | `m` | name | meta: `position` (u64), `version` (u32) |
+//!
+//! A timeline is one range scan over `t ‖ person key`. Everything here is rebuildable from the stream.
+
+use caselink_domain::PersonKey;
+use caselink_proto::v1::{CaseEvent, SealedIdentity};
+use prost::Message;
+
+/// Bump when the layout or meaning of any projection changes: start-up then rebuilds from the stream.
+pub const PROJECTION_VERSION: u32 = 1;
+
+pub(crate) const TIMELINE: u8 = b't';
+pub(crate) const EVENT_INDEX: u8 = b'e';
+pub(crate) const PERSON: u8 = b'p';
+pub(crate) const IDENTITY: u8 = b'i';
+pub(crate) const DEAD_LETTER: u8 = b'x';
+const META_POSITION: &[u8] = b"mposition";
+const META_VERSION: &[u8] = b"mversion";
+
+/// Per-person summary kept beside the timeline.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PersonRecord {
+    #[prost(string, tag = "1")]
+    pub id_number_masked: String,
+    #[prost(string, tag = "2")]
+    pub name_masked: String,
+    #[prost(string, tag = "3")]
+    pub phone_masked: String,
+    #[prost(uint64, tag = "4")]
+    pub events: u64,
+    #[prost(int64, tag = "5")]
+    pub first_occurred_micros: i64,
+    #[prost(int64, tag = "6")]
+    pub last_occurred_micros: i64,
+    /// Events by department, indexed by the `Department` enum number.
+    #[prost(uint64, repeated, tag = "7")]
+    pub by_department: Vec<u64>,
+}
+
+/// Storage errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sled: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("corrupt projection value under {table}: {why}")]
+    Corrupt { table: &'static str, why: String },
+}
+
+/// The projections of one aggregator.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`. Fails if another process has it open.
+    pub fn open(dir: &std::path::Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).open()?;
+        let tree = db.open_tree("projections")?;
+        Ok(Store { db, tree })
+    }
+
+    pub(crate) fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
+    /// Durably writes everything applied so far.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// The last stream sequence folded (0 when empty).
+    pub fn position(&self) -> Result<u64, StoreError> {
+        Ok(self.tree.get(META_POSITION)?.map(|v| be_u64(&v)).unwrap_or(0))
+    }
+
+    pub(crate) fn position_entry(sequence: u64) -> (&'static [u8], [u8; 8]) {
+        (META_POSITION, sequence.to_be_bytes())
+    }
+
+    /// The stored projection version (None for an empty store).
+    pub fn version(&self) -> Result<Option<u32>, StoreError> {
+        Ok(self.tree.get(META_VERSION)?.map(|v| {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&v[..4.min(v.len())]);
+            u32::from_be_bytes(b)
+        }))
+    }
+
+    /// Drops every projection and marks the store as of the current version at position 0.
+    pub async fn reset(&self) -> Result<(), StoreError> {
+        self.tree.clear()?;
+        self.tree.insert(META_VERSION, &PROJECTION_VERSION.to_be_bytes())?;
+        self.flush().await
+    }
+
+    /// Whether the store is empty or of the current version.
+    pub fn is_current(&self) -> Result<bool, StoreError> {
+        Ok(match self.version()? {
+            Some(v) => v == PROJECTION_VERSION,
+            None => self.position()? == 0,
+        })
+    }
+
+    /// Marks a fresh store with the current version.
+    pub fn stamp_version(&self) -> Result<(), StoreError> {
+        if self.version()?.is_none() {
+            self.tree.insert(META_VERSION, &PROJECTION_VERSION.to_be_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Whether `event_id` was folded before.
+    pub fn has_event(&self, event_id: &uuid::Uuid) -> Result<bool, StoreError> {
+        Ok(self.tree.contains_key(event_index_key(event_id))?)
+    }
+
+    /// The summary of a person.
+    pub fn person(&self, key: &PersonKey) -> Result<Option<PersonRecord>, StoreError> {
+        match self.tree.get(person_key(PERSON, key))? {
+            None => Ok(None),
+            Some(v) => PersonRecord::decode(v.as_ref())
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt { table: "person", why: e.to_string() }),
+        }
+    }
+
+    /// The latest sealed identity of a person.
+    pub fn sealed_identity(&self, key: &PersonKey) -> Result<Option<SealedIdentity>, StoreError> {
+        match self.tree.get(person_key(IDENTITY, key))? {
+            None => Ok(None),
+            Some(v) => SealedIdentity::decode(v.as_ref())
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt { table: "identity", why: e.to_string() }),
+        }
+    }
+
+    /// Timeline entries of `key` with `from_micros <= occurred < to_micros`, starting after `after` (an opaque
+    /// cursor from [`TimelineRow::cursor`]).
+    pub fn timeline(
+        &self,
+        key: &PersonKey,
+        from_micros: i64,
+        to_micros: i64,
+        after: Option<&[u8]>,
+    ) -> impl Iterator<Item = Result<TimelineRow, StoreError>> + '_ {
+        let mut start = timeline_prefix(key, from_micros);
+        if let Some(cursor) = after {
+            let mut k = Vec::with_capacity(1 + 32 + cursor.len() + 1);
+            k.push(TIMELINE);
+            k.extend_from_slice(&key.0);
+            k.extend_from_slice(cursor);
+            k.push(0); // strictly after the cursor
+            if k > start {
+                start = k;
+            }
+        }
+        let end = timeline_prefix(key, to_micros);
+        self.tree.range(start..end).map(|item| {
+            let (k, v) = item?;
+            TimelineRow::decode(&k, &v)
+        })
+    }
+}
+
+/// One stored timeline entry.
+#[derive(Debug, Clone)]
+pub struct TimelineRow {
+    pub sequence: u64,
+    pub event: CaseEvent,
+    cursor: Vec<u8>,
+}
+
+impl TimelineRow {
+    fn decode(key: &[u8], value: &[u8]) -> Result<TimelineRow, StoreError> {
+        if value.len() < 8 || key.len() != 1 + 32 + 8 + 16 {
+            return Err(StoreError::Corrupt { table: "timeline", why: "short key or value".into() });
+        }
+        let event = CaseEvent::decode(&value[8..])
+            .map_err(|e| StoreError::Corrupt { table: "timeline", why: e.to_string() })?;
+        Ok(TimelineRow { sequence: be_u64(value), event, cursor: key[33..].to_vec() })
+    }
+
+    /// Opaque position of this row within its person's timeline (for paging).
+    pub fn cursor(&self) -> &[u8] {
+        &self.cursor
+    }
+}
+
+/// Order-preserving encoding of a signed microsecond timestamp.
+pub(crate) fn encode_micros(micros: i64) -> [u8; 8] {
+    ((micros as u64) ^ (1u64 << 63)).to_be_bytes()
+}
+
+fn timeline_prefix(key: &PersonKey, micros: i64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + 32 + 8);
+    k.push(TIMELINE);
+    k.extend_from_slice(&key.0);
+    k.extend_from_slice(&encode_micros(micros));
+    k
+}
+
+pub(crate) fn timeline_key(key: &PersonKey, micros: i64, event_id: &uuid::Uuid) -> Vec<u8> {
+    let mut k = timeline_prefix(key, micros);
+    k.extend_from_slice(event_id.as_bytes());
+    k
+}
+
+pub(crate) fn event_index_key(event_id: &uuid::Uuid) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[0] = EVENT_INDEX;
+    k[1..].copy_from_slice(event_id.as_bytes());
+    k
+}
+
+pub(crate) fn person_key(tag: u8, key: &PersonKey) -> [u8; 33] {
+    let mut k = [0u8; 33];
+    k[0] = tag;
+    k[1..].copy_from_slice(&key.0);
+    k
+}
+
+pub(crate) fn dead_letter_key(sequence: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = DEAD_LETTER;
+    k[1..].copy_from_slice(&sequence.to_be_bytes());
+    k
+}
+
+fn be_u64(v: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = v.len().min(8);
+    b[..n].copy_from_slice(&v[..n]);
+    u64::from_be_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn micros_encoding_preserves_order_across_zero() {
+        let values = [i64::MIN, -5_000_000, -1, 0, 1, 1_700_000_000_000_000, i64::MAX];
+        for pair in values.windows(2) {
+            assert!(encode_micros(pair[0]) < encode_micros(pair[1]), "{pair:?}");
+        }
+    }
+}
