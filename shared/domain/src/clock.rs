@@ -94,7 +94,9 @@ pub fn timestamp_from_system_time(t: SystemTime) -> Timestamp {
 /// The `SystemTime` of a wire timestamp, or `None` when its nanos are out of range (0..=999,999,999) or it cannot be
 /// represented.
 pub fn system_time_from_timestamp(ts: &Timestamp) -> Option<SystemTime> {
-    let nanos = u32::try_from(ts.nanos).ok().filter(|n| *n < 1_000_000_000)?;
+    let nanos = u32::try_from(ts.nanos)
+        .ok()
+        .filter(|n| *n < 1_000_000_000)?;
     let base = if ts.seconds >= 0 {
         UNIX_EPOCH.checked_add(Duration::from_secs(ts.seconds.unsigned_abs()))?
     } else {
@@ -124,7 +126,7 @@ pub fn format_timestamp(ts: &Timestamp) -> String {
         dt.second()
     );
     if ts.nanos != 0 {
-        s.push_str(&format!(".{:09}", ts.nanos).trim_end_matches('0').to_owned());
+        s.push_str(format!(".{:09}", ts.nanos).trim_end_matches('0'));
     }
     s.push('Z');
     s
@@ -173,8 +175,17 @@ mod tests {
 
     #[test]
     fn timestamps_round_trip_including_before_the_epoch() {
-        for (secs, nanos) in [(0, 0), (1_795_000_000, 123), (-1, 999_999_999), (-86_400, 0), (-5, 1)] {
-            let ts = Timestamp { seconds: secs, nanos };
+        for (secs, nanos) in [
+            (0, 0),
+            (1_795_000_000, 123),
+            (-1, 999_999_999),
+            (-86_400, 0),
+            (-5, 1),
+        ] {
+            let ts = Timestamp {
+                seconds: secs,
+                nanos,
+            };
             let t = system_time_from_timestamp(&ts).unwrap();
             assert_eq!(timestamp_from_system_time(t), ts, "{secs} {nanos}");
         }
@@ -182,15 +193,33 @@ mod tests {
 
     #[test]
     fn timestamps_with_nanos_out_of_range_have_no_time() {
-        assert_eq!(system_time_from_timestamp(&Timestamp { seconds: 0, nanos: -1 }), None);
-        assert_eq!(system_time_from_timestamp(&Timestamp { seconds: 0, nanos: 1_000_000_000 }), None);
+        assert_eq!(
+            system_time_from_timestamp(&Timestamp {
+                seconds: 0,
+                nanos: -1
+            }),
+            None
+        );
+        assert_eq!(
+            system_time_from_timestamp(&Timestamp {
+                seconds: 0,
+                nanos: 1_000_000_000
+            }),
+            None
+        );
     }
 
     #[test]
     fn formats_rfc3339_in_utc() {
-        let ts = Timestamp { seconds: 1_795_399_801, nanos: 0 };
+        let ts = Timestamp {
+            seconds: 1_795_399_801,
+            nanos: 0,
+        };
         assert_eq!(format_timestamp(&ts), "2026-11-23T02:10:01Z");
-        let ts = Timestamp { seconds: 0, nanos: 500_000_000 };
+        let ts = Timestamp {
+            seconds: 0,
+            nanos: 500_000_000,
+        };
         assert_eq!(format_timestamp(&ts), "1970-01-01T00:00:00.5Z");
         assert_eq!(format_rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
     }

@@ -23,7 +23,10 @@ mod tests {
 
     #[test]
     fn namespace_is_the_documented_constant() {
-        assert_eq!(EVENT_NAMESPACE.to_string(), "5f0c7a3e-8d2b-4c61-9e47-b1a6d3f08c25");
+        assert_eq!(
+            EVENT_NAMESPACE.to_string(),
+            "5f0c7a3e-8d2b-4c61-9e47-b1a6d3f08c25"
+        );
         assert_eq!(EVENT_NAMESPACE.get_version_num(), 4);
     }
 

@@ -92,7 +92,9 @@ pub enum IdNumberError {
         position: usize,
     },
     /// The first two digits are not a province-level division.
-    #[error("ID number starts with {prefix}, which is not a province code (11 Beijing ... 82 Macao)")]
+    #[error(
+        "ID number starts with {prefix}, which is not a province code (11 Beijing ... 82 Macao)"
+    )]
     UnknownProvince {
         /// The first two digits.
         prefix: String,
@@ -127,9 +129,9 @@ pub fn id_check_char(first17: &str) -> Option<char> {
 /// Date of birth from an ID number's bytes (at least 14 ASCII digits): a real date, [`EARLIEST_BIRTH_YEAR`] or later.
 fn birth_date(id: &[u8]) -> Option<time::Date> {
     let digits = |range: std::ops::Range<usize>| -> Option<u32> {
-        id.get(range)?
-            .iter()
-            .try_fold(0u32, |acc, b| b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0')))
+        id.get(range)?.iter().try_fold(0u32, |acc, b| {
+            b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0'))
+        })
     };
     let year = i32::try_from(digits(6..10)?).ok()?;
     let month = time::Month::try_from(u8::try_from(digits(10..12)?).ok()?).ok()?;
@@ -143,11 +145,19 @@ fn birth_date(id: &[u8]) -> Option<time::Date> {
 /// Parses and validates a resident ID number: trims whitespace, uppercases a trailing `x`, then checks length, digits,
 /// province, date of birth and check character, in that order.
 pub fn parse_id_number(raw: &str) -> Result<IdNumber, IdNumberError> {
-    let chars: Vec<char> = raw.trim().chars().map(|c| if c == 'x' { 'X' } else { c }).collect();
+    let chars: Vec<char> = raw
+        .trim()
+        .chars()
+        .map(|c| if c == 'x' { 'X' } else { c })
+        .collect();
     if chars.len() != 18 {
         return Err(IdNumberError::WrongLength { found: chars.len() });
     }
-    if let Some((i, &c)) = chars[..17].iter().enumerate().find(|(_, c)| !c.is_ascii_digit()) {
+    if let Some((i, &c)) = chars[..17]
+        .iter()
+        .enumerate()
+        .find(|(_, c)| !c.is_ascii_digit())
+    {
         return Err(IdNumberError::NonDigit {
             character: c,
             position: i + 1,
@@ -180,7 +190,9 @@ pub enum SecretError {
     #[error("key is not hex: {0}")]
     NotHex(#[from] hex::FromHexError),
     /// Too short to be a secret.
-    #[error("key is {found} bytes; at least {min} are required (generate one with 32 random bytes)")]
+    #[error(
+        "key is {found} bytes; at least {min} are required (generate one with 32 random bytes)"
+    )]
     TooShort {
         /// Bytes given.
         found: usize,
@@ -232,7 +244,8 @@ impl KeySecret {
     }
 
     fn mac(&self, domain: &[u8], data: &[u8]) -> [u8; 32] {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC accepts keys of any length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC accepts keys of any length");
         mac.update(domain);
         mac.update(data);
         mac.finalize().into_bytes().into()
@@ -384,7 +397,22 @@ pub fn normalise_address(address: &str) -> String {
                 || c.is_ascii_punctuation()
                 || matches!(
                     c,
-                    '。' | '、' | '“' | '”' | '‘' | '’' | '【' | '】' | '《' | '》' | '〈' | '〉' | '—' | '…' | '·' | '「' | '」'
+                    '。' | '、'
+                        | '“'
+                        | '”'
+                        | '‘'
+                        | '’'
+                        | '【'
+                        | '】'
+                        | '《'
+                        | '》'
+                        | '〈'
+                        | '〉'
+                        | '—'
+                        | '…'
+                        | '·'
+                        | '「'
+                        | '」'
                 ))
         })
         .flat_map(char::to_lowercase)
@@ -410,18 +438,31 @@ mod tests {
     }
 
     fn secret() -> KeySecret {
-        KeySecret::from_hex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f").unwrap()
+        KeySecret::from_hex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+            .unwrap()
     }
 
     #[test]
     fn accepts_known_valid_numbers() {
-        assert_eq!(parse_id_number("11010519491231002X").unwrap().as_str(), "11010519491231002X");
-        assert_eq!(parse_id_number("440524188001010014").unwrap().as_str(), "440524188001010014");
+        assert_eq!(
+            parse_id_number("11010519491231002X").unwrap().as_str(),
+            "11010519491231002X"
+        );
+        assert_eq!(
+            parse_id_number("440524188001010014").unwrap().as_str(),
+            "440524188001010014"
+        );
     }
 
     #[test]
     fn accepts_numbers_built_with_their_check_character() {
-        for first17 in ["11010519900101123", "33010619851231002", "53010220000229456", "82000019000101000", "65010120241130777"] {
+        for first17 in [
+            "11010519900101123",
+            "33010619851231002",
+            "53010220000229456",
+            "82000019000101000",
+            "65010120241130777",
+        ] {
             let id = with_check(first17);
             assert_eq!(parse_id_number(&id).unwrap().as_str(), id);
         }
@@ -443,7 +484,10 @@ mod tests {
         let id = parse_id_number("  11010519491231002x\n").unwrap();
         assert_eq!(id.as_str(), "11010519491231002X");
         assert_eq!(id, parse_id_number("11010519491231002X").unwrap());
-        assert_eq!(id.birth_date(), time::Date::from_calendar_date(1949, time::Month::December, 31).unwrap());
+        assert_eq!(
+            id.birth_date(),
+            time::Date::from_calendar_date(1949, time::Month::December, 31).unwrap()
+        );
     }
 
     #[test]
@@ -451,35 +495,63 @@ mod tests {
         let err = parse_id_number("1101051949123100").unwrap_err();
         assert_eq!(err, IdNumberError::WrongLength { found: 16 });
         assert!(err.to_string().contains("found 16"), "{err}");
-        assert_eq!(parse_id_number(""), Err(IdNumberError::WrongLength { found: 0 }));
-        assert_eq!(parse_id_number("11010519491231002X1"), Err(IdNumberError::WrongLength { found: 19 }));
+        assert_eq!(
+            parse_id_number(""),
+            Err(IdNumberError::WrongLength { found: 0 })
+        );
+        assert_eq!(
+            parse_id_number("11010519491231002X1"),
+            Err(IdNumberError::WrongLength { found: 19 })
+        );
     }
 
     #[test]
     fn rejects_letter_inside_the_first_seventeen() {
         assert_eq!(
             parse_id_number("1101051949A231002X"),
-            Err(IdNumberError::NonDigit { character: 'A', position: 11 })
+            Err(IdNumberError::NonDigit {
+                character: 'A',
+                position: 11
+            })
         );
         assert_eq!(
             parse_id_number("11010519491231002Ｘ".replace('1', "１").as_str()),
-            Err(IdNumberError::NonDigit { character: '１', position: 1 })
+            Err(IdNumberError::NonDigit {
+                character: '１',
+                position: 1
+            })
         );
     }
 
     #[test]
     fn rejects_unknown_province() {
         let id = with_check("99010519900101123");
-        assert_eq!(parse_id_number(&id), Err(IdNumberError::UnknownProvince { prefix: "99".into() }));
+        assert_eq!(
+            parse_id_number(&id),
+            Err(IdNumberError::UnknownProvince {
+                prefix: "99".into()
+            })
+        );
         let id = with_check("10010519900101123");
-        assert_eq!(parse_id_number(&id), Err(IdNumberError::UnknownProvince { prefix: "10".into() }));
+        assert_eq!(
+            parse_id_number(&id),
+            Err(IdNumberError::UnknownProvince {
+                prefix: "10".into()
+            })
+        );
     }
 
     #[test]
     fn rejects_impossible_birth_dates() {
-        for date in ["19900230", "19890229", "19901301", "19900001", "19900100", "17991231", "19001301"] {
+        for date in [
+            "19900230", "19890229", "19901301", "19900001", "19900100", "17991231", "19001301",
+        ] {
             let id = with_check(&format!("110105{date}123"));
-            assert_eq!(parse_id_number(&id), Err(IdNumberError::ImpossibleBirthDate), "{date}");
+            assert_eq!(
+                parse_id_number(&id),
+                Err(IdNumberError::ImpossibleBirthDate),
+                "{date}"
+            );
         }
         // A leap day in a leap year is fine, and so is an old date of birth.
         assert!(parse_id_number(&with_check("11010520000229123")).is_ok());
@@ -489,20 +561,36 @@ mod tests {
     #[test]
     fn rejects_bad_check_character_naming_the_expected_one() {
         let err = parse_id_number("110105194912310021").unwrap_err();
-        assert_eq!(err, IdNumberError::BadCheckCharacter { expected: 'X', found: '1' });
+        assert_eq!(
+            err,
+            IdNumberError::BadCheckCharacter {
+                expected: 'X',
+                found: '1'
+            }
+        );
         assert!(err.to_string().contains("'X'"), "{err}");
         assert_eq!(
             parse_id_number("44052418800101001A"),
-            Err(IdNumberError::BadCheckCharacter { expected: '4', found: 'A' })
+            Err(IdNumberError::BadCheckCharacter {
+                expected: '4',
+                found: 'A'
+            })
         );
     }
 
     #[test]
     fn error_messages_never_repeat_the_number() {
-        for raw in ["110105194912310021", "11010519490231002X", "99010519491231002X"] {
+        for raw in [
+            "110105194912310021",
+            "11010519490231002X",
+            "99010519491231002X",
+        ] {
             let msg = parse_id_number(raw).unwrap_err().to_string();
             assert!(!msg.contains(&raw[..17]), "{msg}");
-            assert!(!msg.contains("19491231") && !msg.contains("19490231"), "{msg}");
+            assert!(
+                !msg.contains("19491231") && !msg.contains("19490231"),
+                "{msg}"
+            );
         }
     }
 
@@ -524,7 +612,10 @@ mod tests {
     #[test]
     fn person_key_is_pinned_for_a_fixed_secret_and_number() {
         let id = parse_id_number("11010519491231002X").unwrap();
-        assert_eq!(person_key(&secret(), &id).to_hex(), "275a71fad89a111c7edd18514cc7281fffee17c0fa3c96a3068e1c540f7ab572");
+        assert_eq!(
+            person_key(&secret(), &id).to_hex(),
+            "275a71fad89a111c7edd18514cc7281fffee17c0fa3c96a3068e1c540f7ab572"
+        );
     }
 
     #[test]
@@ -532,8 +623,14 @@ mod tests {
         let a = parse_id_number("11010519491231002X").unwrap();
         let b = parse_id_number("440524188001010014").unwrap();
         assert_ne!(person_key(&secret(), &a), person_key(&secret(), &b));
-        assert_ne!(person_key(&secret(), &a), person_key(&KeySecret::generate(), &a));
-        assert_eq!(person_key(&secret(), &a), person_key(&secret(), &parse_id_number("11010519491231002x").unwrap()));
+        assert_ne!(
+            person_key(&secret(), &a),
+            person_key(&KeySecret::generate(), &a)
+        );
+        assert_eq!(
+            person_key(&secret(), &a),
+            person_key(&secret(), &parse_id_number("11010519491231002x").unwrap())
+        );
     }
 
     #[test]
@@ -550,8 +647,14 @@ mod tests {
 
     #[test]
     fn person_key_from_hex_rejects_bad_input() {
-        assert_eq!(PersonKey::from_hex("abcd"), Err(PersonKeyError::WrongLength { found: 4 }));
-        assert!(matches!(PersonKey::from_hex(&"zz".repeat(32)), Err(PersonKeyError::NotHex(_))));
+        assert_eq!(
+            PersonKey::from_hex("abcd"),
+            Err(PersonKeyError::WrongLength { found: 4 })
+        );
+        assert!(matches!(
+            PersonKey::from_hex(&"zz".repeat(32)),
+            Err(PersonKeyError::NotHex(_))
+        ));
     }
 
     #[test]
@@ -568,9 +671,21 @@ mod tests {
     #[test]
     fn phone_key_is_pinned_and_ignores_spelling() {
         let key = phone_key(&secret(), "13812345678").unwrap();
-        assert_eq!(key, "7544d013c32e0c778d6312204b3d85229b0ee32dda1fb7a1d320e818c994f873");
-        for spelling in ["+86 138-1234-5678", "0086 13812345678", "138 1234 5678", "８６１３８１２３４５６７８"] {
-            assert_eq!(phone_key(&secret(), spelling).as_deref(), Some(key.as_str()), "{spelling}");
+        assert_eq!(
+            key,
+            "7544d013c32e0c778d6312204b3d85229b0ee32dda1fb7a1d320e818c994f873"
+        );
+        for spelling in [
+            "+86 138-1234-5678",
+            "0086 13812345678",
+            "138 1234 5678",
+            "８６１３８１２３４５６７８",
+        ] {
+            assert_eq!(
+                phone_key(&secret(), spelling).as_deref(),
+                Some(key.as_str()),
+                "{spelling}"
+            );
         }
         assert_ne!(phone_key(&secret(), "13812345679").unwrap(), key);
     }
@@ -580,7 +695,10 @@ mod tests {
         assert_eq!(phone_key(&secret(), ""), None);
         assert_eq!(phone_key(&secret(), " - "), None);
         // Same bytes hashed as an address must not collide with the phone key.
-        assert_ne!(phone_key(&secret(), "13812345678"), address_key(&secret(), "13812345678"));
+        assert_ne!(
+            phone_key(&secret(), "13812345678"),
+            address_key(&secret(), "13812345678")
+        );
     }
 
     #[test]
@@ -594,11 +712,26 @@ mod tests {
 
     #[test]
     fn looks_like_phone_accepts_mobiles_and_fixed_lines() {
-        for phone in ["13812345678", "+86 138-1234-5678", "0571-87654321", "87654321", "(010)12345678", "1234567x"] {
+        for phone in [
+            "13812345678",
+            "+86 138-1234-5678",
+            "0571-87654321",
+            "87654321",
+            "(010)12345678",
+            "1234567x",
+        ] {
             let expected = phone != "1234567x";
             assert_eq!(looks_like_phone(phone), expected, "{phone}");
         }
-        for phone in ["", "12315", "1381234567", "138123456789", "1234567", "abc13812345678", "0571876543210"] {
+        for phone in [
+            "",
+            "12315",
+            "1381234567",
+            "138123456789",
+            "1234567",
+            "abc13812345678",
+            "0571876543210",
+        ] {
             assert!(!looks_like_phone(phone), "{phone}");
         }
     }
@@ -611,17 +744,30 @@ mod tests {
             "浙江省，杭州市。西湖区、文三路１００号３幢－２单元＃５０１室",
             "浙江省杭州市西湖区文三路　100号3幢2单元501室",
         ] {
-            assert_eq!(address_key(&secret(), spelling).as_deref(), Some(a.as_str()), "{spelling}");
+            assert_eq!(
+                address_key(&secret(), spelling).as_deref(),
+                Some(a.as_str()),
+                "{spelling}"
+            );
         }
         assert_eq!(normalise_address("Room 5A, Ｂｌｏｃｋ C"), "room5ablockc");
-        assert_ne!(address_key(&secret(), "文三路101号").unwrap(), address_key(&secret(), "文三路100号").unwrap());
+        assert_ne!(
+            address_key(&secret(), "文三路101号").unwrap(),
+            address_key(&secret(), "文三路100号").unwrap()
+        );
         assert_eq!(address_key(&secret(), " ，。- "), None);
     }
 
     #[test]
     fn secrets_must_be_hex_and_long_enough() {
-        assert!(matches!(KeySecret::from_hex("zz"), Err(SecretError::NotHex(_))));
-        assert_eq!(KeySecret::from_hex(&"ab".repeat(31)), Err(SecretError::TooShort { found: 31, min: 32 }));
+        assert!(matches!(
+            KeySecret::from_hex("zz"),
+            Err(SecretError::NotHex(_))
+        ));
+        assert_eq!(
+            KeySecret::from_hex(&"ab".repeat(31)),
+            Err(SecretError::TooShort { found: 31, min: 32 })
+        );
         let s = KeySecret::from_hex(&format!(" {}\n", "ab".repeat(40))).unwrap();
         assert_eq!(s.to_hex(), "ab".repeat(40));
     }

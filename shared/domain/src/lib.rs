@@ -2,7 +2,7 @@
 //!
 //! Owns: validation at the door ([`validate_event`]: what every department's ingest refuses, field by field);
 //! identity and pseudonymisation (resident ID numbers per GB 11643, the keyed [`PersonKey`] and phone and address keys,
-//! [`pseudonymise`]); masking ([`mask_id_number`] and friends, one table for every view); sealing the clear identity
+//! [`pseudonymise()`]); masking ([`mask_id_number`] and friends, one table for every view); sealing the clear identity
 //! ([`Keyring`], XChaCha20-Poly1305 with rotating keys); the kind catalogue (which kinds exist and which department
 //! owns each, domain.md section 3); Unified Social Credit Codes (GB 32100) and region codes; deterministic event ids;
 //! and clocks.
@@ -40,18 +40,18 @@ pub mod uscc;
 pub mod validate;
 
 pub use catalogue::{
-    all_kinds, department_code, department_from_code, department_of, department_of_kind, department_title, kind_name,
-    kinds_of, payload_field, ALL_DEPARTMENTS,
+    all_kinds, department_code, department_from_code, department_of, department_of_kind,
+    department_title, kind_name, kinds_of, payload_field, ALL_DEPARTMENTS,
 };
 pub use clock::{
-    format_duration, format_rfc3339, format_timestamp, system_time_from_timestamp, timestamp_from_system_time, Clock,
-    ManualClock, SystemClock,
+    format_duration, format_rfc3339, format_timestamp, system_time_from_timestamp,
+    timestamp_from_system_time, Clock, ManualClock, SystemClock,
 };
 pub use event_id::{derive_event_id, EVENT_NAMESPACE};
 pub use identity::{
-    address_key, id_check_char, looks_like_phone, normalise_address, normalise_phone, parse_id_number, person_key,
-    phone_key, IdNumber, IdNumberError, KeySecret, PersonKey, PersonKeyError, SecretError, MIN_SECRET_BYTES,
-    PARTITIONS,
+    address_key, id_check_char, looks_like_phone, normalise_address, normalise_phone,
+    parse_id_number, person_key, phone_key, IdNumber, IdNumberError, KeySecret, PersonKey,
+    PersonKeyError, SecretError, EARLIEST_BIRTH_YEAR, MIN_SECRET_BYTES, PARTITIONS,
 };
 pub use mask::{mask_id_number, mask_name, mask_phone, redact_id_numbers};
 pub use pseudonymise::{pseudonymise, IdentityKeys};
@@ -59,7 +59,8 @@ pub use region::{is_province_prefix, province_name, validate_region_code, Region
 pub use seal::{Keyring, SealError, SealKey};
 pub use uscc::{uscc_check_char, validate_uscc, UsccError};
 pub use validate::{
-    validate_event, Limits, Violation, Violations, MAX_CASE_REF_CHARS, MAX_NAME_CHARS, MAX_SOURCE_ID_CHARS,
+    validate_event, Limits, Violation, Violations, MAX_CASE_REF_CHARS, MAX_NAME_CHARS,
+    MAX_SOURCE_ID_CHARS,
 };
 
 #[cfg(test)]

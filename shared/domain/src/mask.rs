@@ -140,8 +140,14 @@ mod tests {
     #[test]
     fn redacts_id_numbers_in_free_text() {
         let text = "投诉人11010519491231002x称，另一人440524188001010014同行。";
-        assert_eq!(redact_id_numbers(text), "投诉人110105********002X称，另一人440524********0014同行。");
-        assert_eq!(redact_id_numbers("11010519491231002X"), "110105********002X");
+        assert_eq!(
+            redact_id_numbers(text),
+            "投诉人110105********002X称，另一人440524********0014同行。"
+        );
+        assert_eq!(
+            redact_id_numbers("11010519491231002X"),
+            "110105********002X"
+        );
     }
 
     #[test]
@@ -153,10 +159,19 @@ mod tests {
     #[test]
     fn leaves_non_id_digit_runs_alone() {
         // 18 digits with a wrong check character.
-        assert_eq!(redact_id_numbers("no. 110105194912310021"), "no. 110105194912310021");
+        assert_eq!(
+            redact_id_numbers("no. 110105194912310021"),
+            "no. 110105194912310021"
+        );
         // A valid number embedded in a longer run is not an 18-character run.
-        assert_eq!(redact_id_numbers("611010519491231002X"), "611010519491231002X");
-        assert_eq!(redact_id_numbers("4405241880010100145"), "4405241880010100145");
+        assert_eq!(
+            redact_id_numbers("611010519491231002X"),
+            "611010519491231002X"
+        );
+        assert_eq!(
+            redact_id_numbers("4405241880010100145"),
+            "4405241880010100145"
+        );
         assert_eq!(redact_id_numbers(""), "");
     }
 }

@@ -7,7 +7,8 @@ use caselink_proto::v1::case_event::Payload;
 use caselink_proto::v1::{CaseEvent, ClearIdentity};
 
 use crate::identity::{
-    address_key, normalise_phone, parse_id_number, person_key, phone_key, IdNumberError, KeySecret, PersonKey,
+    address_key, normalise_phone, parse_id_number, person_key, phone_key, IdNumberError, KeySecret,
+    PersonKey,
 };
 use crate::mask::{mask_name, mask_phone, redact_id_numbers};
 use crate::seal::Keyring;
@@ -27,7 +28,10 @@ pub struct IdentityKeys {
 /// `matter`, `goods` and `reason` texts).
 ///
 /// Returns the person key, or `None` when the event has no subject. On error the event is left untouched.
-pub fn pseudonymise(event: &mut CaseEvent, keys: &IdentityKeys) -> Result<Option<PersonKey>, IdNumberError> {
+pub fn pseudonymise(
+    event: &mut CaseEvent,
+    keys: &IdentityKeys,
+) -> Result<Option<PersonKey>, IdNumberError> {
     let id = match &event.subject {
         Some(subject) => Some(parse_id_number(&subject.id_number)?),
         None => None,
@@ -118,8 +122,14 @@ mod tests {
 
         assert_eq!(key, person_key(&keys.hmac, &parse_id_number(ID).unwrap()));
         assert_eq!(s.person_key, key.to_hex());
-        assert_eq!(Some(s.phone_key.clone()), phone_key(&keys.hmac, "13812345678"));
-        assert_eq!(Some(s.address_key.clone()), address_key(&keys.hmac, "北京市朝阳区建国路1号"));
+        assert_eq!(
+            Some(s.phone_key.clone()),
+            phone_key(&keys.hmac, "13812345678")
+        );
+        assert_eq!(
+            Some(s.address_key.clone()),
+            address_key(&keys.hmac, "北京市朝阳区建国路1号")
+        );
         assert_eq!(s.id_number_masked, "110105********002X");
         assert_eq!(s.name_masked, "张*");
         assert_eq!(s.phone_masked, "138****5678");
@@ -150,10 +160,15 @@ mod tests {
         let text = format!("来电人称其身份证号为{ID}，要求赔偿");
         let mut e = event_with(
             Department::Hotline,
-            Payload::TicketCreated(TicketCreated { text, ..TicketCreated::default() }),
+            Payload::TicketCreated(TicketCreated {
+                text,
+                ..TicketCreated::default()
+            }),
         );
         pseudonymise(&mut e, &keys()).unwrap();
-        let Some(Payload::TicketCreated(t)) = &e.payload else { panic!("payload changed") };
+        let Some(Payload::TicketCreated(t)) = &e.payload else {
+            panic!("payload changed")
+        };
         assert_eq!(t.text, "来电人称其身份证号为110105********002X，要求赔偿");
     }
 

@@ -104,7 +104,10 @@ mod tests {
     fn rejects_codes_that_are_not_six_digits() {
         for code in ["", "11010", "1101050", "11010a", "１１０１０５", " 110105"] {
             assert!(
-                matches!(validate_region_code(code), Err(RegionError::NotSixDigits { .. })),
+                matches!(
+                    validate_region_code(code),
+                    Err(RegionError::NotSixDigits { .. })
+                ),
                 "{code:?}"
             );
         }
@@ -112,7 +115,10 @@ mod tests {
 
     #[test]
     fn rejects_unknown_province_prefixes() {
-        for code in ["100000", "160000", "200000", "390000", "470000", "550000", "660000", "720000", "830000", "990000"] {
+        for code in [
+            "100000", "160000", "200000", "390000", "470000", "550000", "660000", "720000",
+            "830000", "990000",
+        ] {
             assert_eq!(
                 validate_region_code(code),
                 Err(RegionError::UnknownProvince {
@@ -133,7 +139,9 @@ mod tests {
             .chain(61..=65)
             .chain([71, 81, 82])
             .collect();
-        let actual: Vec<u8> = (0..=99u8).filter(|n| is_province_prefix(&format!("{n:02}"))).collect();
+        let actual: Vec<u8> = (0..=99u8)
+            .filter(|n| is_province_prefix(&format!("{n:02}")))
+            .collect();
         assert_eq!(actual, expected);
     }
 }

@@ -37,10 +37,14 @@ impl SealKey {
     /// A key from 64 hex characters (surrounding whitespace ignored).
     pub fn from_hex(key_id: impl Into<String>, hex: &str) -> Result<SealKey, SecretError> {
         let bytes = hex::decode(hex.trim())?;
-        let key: [u8; KEY_BYTES] = bytes.as_slice().try_into().map_err(|_| SecretError::WrongLength {
-            found: bytes.len(),
-            expected: KEY_BYTES,
-        })?;
+        let key: [u8; KEY_BYTES] =
+            bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| SecretError::WrongLength {
+                    found: bytes.len(),
+                    expected: KEY_BYTES,
+                })?;
         Ok(SealKey::new(key_id, key))
     }
 
@@ -161,10 +165,16 @@ impl Keyring {
     }
 
     /// Opens a sealed identity of the person `person` with whichever known key sealed it.
-    pub fn open(&self, sealed: &SealedIdentity, person: &PersonKey) -> Result<ClearIdentity, SealError> {
-        let key = self.key(&sealed.key_id).ok_or_else(|| SealError::UnknownKey {
-            key_id: sealed.key_id.clone(),
-        })?;
+    pub fn open(
+        &self,
+        sealed: &SealedIdentity,
+        person: &PersonKey,
+    ) -> Result<ClearIdentity, SealError> {
+        let key = self
+            .key(&sealed.key_id)
+            .ok_or_else(|| SealError::UnknownKey {
+                key_id: sealed.key_id.clone(),
+            })?;
         if sealed.nonce.len() != NONCE_BYTES {
             return Err(SealError::BadNonce {
                 found: sealed.nonce.len(),
@@ -217,7 +227,10 @@ mod tests {
         let sealed = ring.seal(&clear(), &person(1));
         assert_eq!(sealed.key_id, "k1");
         assert_eq!(sealed.nonce.len(), 24);
-        assert!(!sealed.ciphertext.windows(6).any(|w| w == b"110105"), "ciphertext holds the clear number");
+        assert!(
+            !sealed.ciphertext.windows(6).any(|w| w == b"110105"),
+            "ciphertext holds the clear number"
+        );
         assert_eq!(ring.open(&sealed, &person(1)), Ok(clear()));
     }
 
@@ -245,7 +258,10 @@ mod tests {
         sealed.nonce[0] ^= 0x01;
         assert_eq!(ring.open(&sealed, &person(1)), Err(SealError::Tampered));
         sealed.nonce.pop();
-        assert_eq!(ring.open(&sealed, &person(1)), Err(SealError::BadNonce { found: 23 }));
+        assert_eq!(
+            ring.open(&sealed, &person(1)),
+            Err(SealError::BadNonce { found: 23 })
+        );
     }
 
     #[test]
@@ -280,7 +296,12 @@ mod tests {
     fn unknown_key_id_is_an_error_naming_it() {
         let sealed = Keyring::new(SealKey::generate("old")).seal(&clear(), &person(1));
         let ring = Keyring::new(SealKey::generate("new"));
-        assert_eq!(ring.open(&sealed, &person(1)), Err(SealError::UnknownKey { key_id: "old".into() }));
+        assert_eq!(
+            ring.open(&sealed, &person(1)),
+            Err(SealError::UnknownKey {
+                key_id: "old".into()
+            })
+        );
     }
 
     #[test]
@@ -290,9 +311,15 @@ mod tests {
         assert_eq!(again.key, key.key);
         assert_eq!(
             SealKey::from_hex("k1", &"ab".repeat(31)).unwrap_err(),
-            SecretError::WrongLength { found: 31, expected: 32 }
+            SecretError::WrongLength {
+                found: 31,
+                expected: 32
+            }
         );
-        assert!(matches!(SealKey::from_hex("k1", "xyz"), Err(SecretError::NotHex(_))));
+        assert!(matches!(
+            SealKey::from_hex("k1", "xyz"),
+            Err(SecretError::NotHex(_))
+        ));
     }
 
     #[test]

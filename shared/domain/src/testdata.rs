@@ -17,12 +17,12 @@ pub(crate) fn now() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_795_399_200)
 }
 
-pub(crate) fn ts(t: SystemTime) -> Option<pbjson_types::Timestamp> {
+pub(crate) fn ts(t: SystemTime) -> Option<caselink_proto::Timestamp> {
     Some(timestamp_from_system_time(t))
 }
 
 pub(crate) fn uuid(n: u128) -> String {
-    uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + n).to_string()
+    uuid::Uuid::from_u128(0x0190_abcd_ef00_7000_8000_0000_0000_0000 + n).to_string()
 }
 
 pub(crate) fn person() -> Person {
@@ -46,15 +46,17 @@ pub(crate) fn merchant() -> Merchant {
 /// A payload of the department with every field filled with something valid.
 pub(crate) fn rich_payload(d: Department) -> Payload {
     match d {
-        Department::Unspecified | Department::Market => Payload::ComplaintReceived(ComplaintReceived {
-            channel: Channel::Channel12315Phone as i32,
-            amount_fen: 12_800,
-            quantity: 20,
-            claim_type: ClaimType::Punitive10x as i32,
-            claimed_fen: 128_000,
-            goods: "进口奶粉".into(),
-            purchased_at: ts(now() - Duration::from_secs(3 * 86_400)),
-        }),
+        Department::Unspecified | Department::Market => {
+            Payload::ComplaintReceived(ComplaintReceived {
+                channel: Channel::Channel12315Phone as i32,
+                amount_fen: 12_800,
+                quantity: 20,
+                claim_type: ClaimType::Punitive10x as i32,
+                claimed_fen: 128_000,
+                goods: "进口奶粉".into(),
+                purchased_at: ts(now() - Duration::from_secs(3 * 86_400)),
+            })
+        }
         Department::Police => Payload::CaseRegistered(CaseRegistered {
             offence: Offence::Extortion as i32,
             referral_id: "R-2026-0001".into(),

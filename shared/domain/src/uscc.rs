@@ -10,7 +10,9 @@ use crate::region::is_province_prefix;
 /// The code's alphabet, in value order (the value of a character is its index).
 const ALPHABET: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
 /// Weights of the first 17 characters (3^i mod 31).
-const WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
 /// The division code of organisations registered at the national level (e.g. by the State Administration for Market
 /// Regulation), which is not a province.
 const NATIONAL_REGION: &str = "100000";
@@ -76,7 +78,11 @@ pub fn validate_uscc(raw: &str) -> Result<(), UsccError> {
     if chars.len() != 18 {
         return Err(UsccError::WrongLength { found: chars.len() });
     }
-    if let Some((i, &c)) = chars.iter().enumerate().find(|(_, c)| value_of(**c).is_none()) {
+    if let Some((i, &c)) = chars
+        .iter()
+        .enumerate()
+        .find(|(_, c)| value_of(**c).is_none())
+    {
         return Err(UsccError::BadCharacter {
             character: c,
             position: i + 1,
@@ -114,7 +120,12 @@ mod tests {
 
     #[test]
     fn accepts_codes_built_with_their_check_character() {
-        for first17 in ["91330106MA27XY10H", "92530102MA6K00000", "12100000400000626", "5144030007871234P"] {
+        for first17 in [
+            "91330106MA27XY10H",
+            "92530102MA6K00000",
+            "12100000400000626",
+            "5144030007871234P",
+        ] {
             let code = with_check(first17);
             assert_eq!(validate_uscc(&code), Ok(()), "{code}");
         }
@@ -137,7 +148,10 @@ mod tests {
 
     #[test]
     fn rejects_wrong_length() {
-        assert_eq!(validate_uscc("91350100M000100Y4"), Err(UsccError::WrongLength { found: 17 }));
+        assert_eq!(
+            validate_uscc("91350100M000100Y4"),
+            Err(UsccError::WrongLength { found: 17 })
+        );
         assert_eq!(validate_uscc(""), Err(UsccError::WrongLength { found: 0 }));
     }
 
@@ -145,26 +159,48 @@ mod tests {
     fn rejects_letters_outside_the_alphabet_and_says_where() {
         assert_eq!(
             validate_uscc("91350100MO00100Y43"),
-            Err(UsccError::BadCharacter { character: 'O', position: 10 })
+            Err(UsccError::BadCharacter {
+                character: 'O',
+                position: 10
+            })
         );
         assert_eq!(
             validate_uscc("91350100m000100Y43"),
-            Err(UsccError::BadCharacter { character: 'm', position: 9 })
+            Err(UsccError::BadCharacter {
+                character: 'm',
+                position: 9
+            })
         );
     }
 
     #[test]
     fn rejects_a_region_that_is_not_a_division_code() {
         let code = with_check("91990100M000100Y4");
-        assert_eq!(validate_uscc(&code), Err(UsccError::BadRegion { region: "990100".into() }));
+        assert_eq!(
+            validate_uscc(&code),
+            Err(UsccError::BadRegion {
+                region: "990100".into()
+            })
+        );
         let code = with_check("9135A100M000100Y4");
-        assert_eq!(validate_uscc(&code), Err(UsccError::BadRegion { region: "35A100".into() }));
+        assert_eq!(
+            validate_uscc(&code),
+            Err(UsccError::BadRegion {
+                region: "35A100".into()
+            })
+        );
     }
 
     #[test]
     fn rejects_a_wrong_check_character_naming_the_expected_one() {
         let err = validate_uscc("91350100M000100Y44").unwrap_err();
-        assert_eq!(err, UsccError::BadCheckCharacter { expected: '3', found: '4' });
+        assert_eq!(
+            err,
+            UsccError::BadCheckCharacter {
+                expected: '3',
+                found: '4'
+            }
+        );
         assert!(err.to_string().contains("'3'"), "{err}");
     }
 

@@ -10,10 +10,11 @@ use std::time::{Duration, SystemTime};
 
 use caselink_proto::v1::case_event::Payload;
 use caselink_proto::v1::{
-    CaseDeclineReason, Channel, ClaimType, ComplaintRejectionReason, Department, DisclosureOutcome, FieldViolation,
-    GoodsCategory, JudgmentOutcome, MatterType, MediationOutcome, Offence, PetitionClass, PetitionForm,
-    PoliceCaseOutcome, ReconsiderationOutcome, ReconsiderationRejectionReason, Satisfaction, SecurityPenaltyKind,
-    SuitDismissalReason, TicketChannel, VerificationOutcome, ViolationType,
+    CaseDeclineReason, Channel, ClaimType, ComplaintRejectionReason, Department, DisclosureOutcome,
+    FieldViolation, GoodsCategory, JudgmentOutcome, MatterType, MediationOutcome, Offence,
+    PetitionClass, PetitionForm, PoliceCaseOutcome, ReconsiderationOutcome,
+    ReconsiderationRejectionReason, Satisfaction, SecurityPenaltyKind, SuitDismissalReason,
+    TicketChannel, VerificationOutcome, ViolationType,
 };
 use caselink_proto::v1::{CaseEvent, Merchant, Person};
 use caselink_proto::Timestamp;
@@ -176,7 +177,12 @@ impl Default for Limits {
 /// The checks every department shares, applied to an event submitted to the `department` service at `now`.
 ///
 /// Returns every problem found; never panics, whatever the input. `recorded_at` is not looked at: the service sets it.
-pub fn validate_event(event: &CaseEvent, department: Department, now: SystemTime, limits: &Limits) -> Violations {
+pub fn validate_event(
+    event: &CaseEvent,
+    department: Department,
+    now: SystemTime,
+    limits: &Limits,
+) -> Violations {
     let mut c = Check {
         v: Violations::new(),
         now,
@@ -306,16 +312,15 @@ impl Check<'_> {
         let n = value.chars().take(max + 1).count();
         if n > max {
             let total = value.chars().count();
-            self.v.push(
-                field,
-                format!("too long: {total} characters > limit {max}"),
-            );
+            self.v
+                .push(field, format!("too long: {total} characters > limit {max}"));
         }
     }
 
     fn no_control(&mut self, field: &str, value: &str) {
         if value.chars().any(char::is_control) {
-            self.v.push(field, "contains a control character (tab, newline, ...)");
+            self.v
+                .push(field, "contains a control character (tab, newline, ...)");
         }
     }
 
@@ -341,12 +346,16 @@ impl Check<'_> {
         if !(0..1_000_000_000).contains(&ts.nanos) {
             self.v.push(
                 field,
-                format!("nanos out of range: {} is not within 0..=999999999", ts.nanos),
+                format!(
+                    "nanos out of range: {} is not within 0..=999999999",
+                    ts.nanos
+                ),
             );
             return;
         }
         let Some(t) = system_time_from_timestamp(ts) else {
-            self.v.push(field, format!("out of range: {} seconds", ts.seconds));
+            self.v
+                .push(field, format!("out of range: {} seconds", ts.seconds));
             return;
         };
         if t < self.limits.earliest_occurred_at {
@@ -704,40 +713,66 @@ mod tests {
         let fields: Vec<&str> = v.iter().map(|x| x.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["source_id", "department", "payload", "occurred_at", "region_code", "subject"]
+            [
+                "source_id",
+                "department",
+                "payload",
+                "occurred_at",
+                "region_code",
+                "subject"
+            ]
         );
-        assert!(v.iter().filter(|x| x.field != "payload" && x.field != "subject").all(|x| x.reason == "required"));
+        assert!(v
+            .iter()
+            .filter(|x| x.field != "payload" && x.field != "subject")
+            .all(|x| x.reason == "required"));
     }
 
     #[test]
     fn event_id_may_be_empty_but_otherwise_must_be_a_uuid() {
         assert!(after(|e| e.event_id.clear()).is_empty());
-        assert_eq!(only(&after(|e| e.event_id = "MK-1".into()), "event_id"), "not a UUID");
+        assert_eq!(
+            only(&after(|e| e.event_id = "MK-1".into()), "event_id"),
+            "not a UUID"
+        );
         let upper = uuid(3).to_uppercase();
         assert!(only(&after(|e| e.event_id = upper), "event_id").contains(&uuid(3)));
         let nil = uuid::Uuid::nil().to_string();
-        assert_eq!(only(&after(|e| e.event_id = nil), "event_id"), "must not be the nil UUID");
+        assert_eq!(
+            only(&after(|e| e.event_id = nil), "event_id"),
+            "must not be the nil UUID"
+        );
     }
 
     #[test]
     fn source_id_is_required_bounded_and_printable() {
-        assert_eq!(only(&after(|e| e.source_id = "  ".into()), "source_id"), "required");
+        assert_eq!(
+            only(&after(|e| e.source_id = "  ".into()), "source_id"),
+            "required"
+        );
         assert!(after(|e| e.source_id = "源".repeat(128)).is_empty());
         assert_eq!(
             only(&after(|e| e.source_id = "源".repeat(129)), "source_id"),
             "too long: 129 characters > limit 128"
         );
-        assert!(only(&after(|e| e.source_id = "A\n1".into()), "source_id").contains("control character"));
+        assert!(only(&after(|e| e.source_id = "A\n1".into()), "source_id")
+            .contains("control character"));
     }
 
     #[test]
     fn department_must_be_the_services_own() {
         assert_eq!(only(&after(|e| e.department = 0), "department"), "required");
         assert_eq!(
-            only(&after(|e| e.department = Department::Police as i32), "department"),
+            only(
+                &after(|e| e.department = Department::Police as i32),
+                "department"
+            ),
             "event of department police submitted to the market service"
         );
-        assert_eq!(only(&after(|e| e.department = 42), "department"), "unknown department 42");
+        assert_eq!(
+            only(&after(|e| e.department = 42), "department"),
+            "unknown department 42"
+        );
     }
 
     #[test]
@@ -749,18 +784,27 @@ mod tests {
         let mut e = event(Department::Hotline);
         e.payload = None;
         let v = validate_event(&e, Department::Hotline, now(), &Limits::default());
-        assert_eq!(only(&v, "payload"), "missing: set one of the kinds, e.g. ticket_created");
+        assert_eq!(
+            only(&v, "payload"),
+            "missing: set one of the kinds, e.g. ticket_created"
+        );
     }
 
     #[test]
     fn payload_kind_must_belong_to_the_service_department() {
         let v = after(|e| e.payload = Some(rich_payload(Department::Police)));
-        assert_eq!(only(&v, "payload"), "kind case.registered belongs to police, not market");
+        assert_eq!(
+            only(&v, "payload"),
+            "kind case.registered belongs to police, not market"
+        );
     }
 
     #[test]
     fn occurred_at_is_required_and_well_formed() {
-        assert_eq!(only(&after(|e| e.occurred_at = None), "occurred_at"), "required");
+        assert_eq!(
+            only(&after(|e| e.occurred_at = None), "occurred_at"),
+            "required"
+        );
         let v = after(|e| e.occurred_at.as_mut().unwrap().nanos = -1);
         assert!(only(&v, "occurred_at").starts_with("nanos out of range"));
         let v = after(|e| e.occurred_at.as_mut().unwrap().nanos = 1_000_000_000);
@@ -776,7 +820,12 @@ mod tests {
             only(&v, "occurred_at"),
             "too early: 1989-12-31T23:59:59Z is before 1990-01-01T00:00:00Z, the earliest accepted"
         );
-        let v = after(|e| e.occurred_at = Some(Timestamp { seconds: i64::MIN, nanos: 0 }));
+        let v = after(|e| {
+            e.occurred_at = Some(Timestamp {
+                seconds: i64::MIN,
+                nanos: 0,
+            })
+        });
         only(&v, "occurred_at");
     }
 
@@ -804,19 +853,33 @@ mod tests {
         // 2026-11-24T00:00:00+08:00, fourteen hours after now.
         let tomorrow = now() + Duration::from_secs(14 * 3600);
         let reason = only(&after(|e| e.occurred_at = ts(tomorrow)), "occurred_at");
-        assert!(reason.starts_with("in the future: 2026-11-23T16:00:00Z"), "{reason}");
+        assert!(
+            reason.starts_with("in the future: 2026-11-23T16:00:00Z"),
+            "{reason}"
+        );
     }
 
     #[test]
     fn recorded_at_is_ignored() {
-        assert!(after(|e| e.recorded_at = Some(Timestamp { seconds: -5, nanos: -5 })).is_empty());
+        assert!(after(|e| e.recorded_at = Some(Timestamp {
+            seconds: -5,
+            nanos: -5
+        }))
+        .is_empty());
     }
 
     #[test]
     fn region_code_is_six_digits_of_a_real_province() {
-        assert_eq!(only(&after(|e| e.region_code.clear()), "region_code"), "required");
-        assert!(only(&after(|e| e.region_code = "33010".into()), "region_code").contains("6 digits"));
-        assert!(only(&after(|e| e.region_code = "33O106".into()), "region_code").contains("6 digits"));
+        assert_eq!(
+            only(&after(|e| e.region_code.clear()), "region_code"),
+            "required"
+        );
+        assert!(
+            only(&after(|e| e.region_code = "33010".into()), "region_code").contains("6 digits")
+        );
+        assert!(
+            only(&after(|e| e.region_code = "33O106".into()), "region_code").contains("6 digits")
+        );
         assert!(only(&after(|e| e.region_code = "990106".into()), "region_code").contains("99"));
     }
 
@@ -849,7 +912,9 @@ mod tests {
         let v = after(|e| e.subject.as_mut().unwrap().id_number = "110105194912310021".into());
         assert_eq!(
             only(&v, "subject.id_number"),
-            crate::identity::parse_id_number("110105194912310021").unwrap_err().to_string()
+            crate::identity::parse_id_number("110105194912310021")
+                .unwrap_err()
+                .to_string()
         );
         let v = after(|e| e.subject.as_mut().unwrap().id_number = "11010519490230002X".into());
         assert!(only(&v, "subject.id_number").contains("date of birth"));
@@ -866,21 +931,34 @@ mod tests {
     #[test]
     fn subject_name_and_address_are_bounded() {
         assert!(after(|e| e.subject.as_mut().unwrap().name = "名".repeat(64)).is_empty());
-        only(&after(|e| e.subject.as_mut().unwrap().name = "名".repeat(65)), "subject.name");
+        only(
+            &after(|e| e.subject.as_mut().unwrap().name = "名".repeat(65)),
+            "subject.name",
+        );
         assert!(after(|e| e.subject.as_mut().unwrap().address = "址".repeat(256)).is_empty());
-        only(&after(|e| e.subject.as_mut().unwrap().address = "址".repeat(257)), "subject.address");
+        only(
+            &after(|e| e.subject.as_mut().unwrap().address = "址".repeat(257)),
+            "subject.address",
+        );
     }
 
     #[test]
     fn subject_fields_set_by_ingest_must_be_empty_on_submit() {
-        let cases: [(&str, fn(&mut Person)); 7] = [
+        type SetField = fn(&mut Person);
+        let cases: [(&str, SetField); 7] = [
             ("subject.person_key", |p| p.person_key = "ab".into()),
             ("subject.phone_key", |p| p.phone_key = "ab".into()),
             ("subject.address_key", |p| p.address_key = "ab".into()),
-            ("subject.id_number_masked", |p| p.id_number_masked = "110105********002X".into()),
+            ("subject.id_number_masked", |p| {
+                p.id_number_masked = "110105********002X".into()
+            }),
             ("subject.name_masked", |p| p.name_masked = "张*".into()),
-            ("subject.phone_masked", |p| p.phone_masked = "138****5678".into()),
-            ("subject.sealed", |p| p.sealed = Some(SealedIdentity::default())),
+            ("subject.phone_masked", |p| {
+                p.phone_masked = "138****5678".into()
+            }),
+            ("subject.sealed", |p| {
+                p.sealed = Some(SealedIdentity::default())
+            }),
         ];
         for (field, set) in cases {
             let v = after(|e| set(e.subject.as_mut().unwrap()));
@@ -891,9 +969,24 @@ mod tests {
     #[test]
     fn merchant_is_optional_but_when_given_needs_name_and_valid_uscc() {
         assert!(after(|e| e.merchant = None).is_empty());
-        assert_eq!(only(&after(|e| e.merchant.as_mut().unwrap().name.clear()), "merchant.name"), "required");
-        only(&after(|e| e.merchant.as_mut().unwrap().name = "店".repeat(257)), "merchant.name");
-        assert_eq!(only(&after(|e| e.merchant.as_mut().unwrap().uscc.clear()), "merchant.uscc"), "required");
+        assert_eq!(
+            only(
+                &after(|e| e.merchant.as_mut().unwrap().name.clear()),
+                "merchant.name"
+            ),
+            "required"
+        );
+        only(
+            &after(|e| e.merchant.as_mut().unwrap().name = "店".repeat(257)),
+            "merchant.name",
+        );
+        assert_eq!(
+            only(
+                &after(|e| e.merchant.as_mut().unwrap().uscc.clear()),
+                "merchant.uscc"
+            ),
+            "required"
+        );
         let v = after(|e| e.merchant.as_mut().unwrap().uscc = "91350100M000100Y44".into());
         assert!(only(&v, "merchant.uscc").contains("require '3'"), "{v}");
         let v = after(|e| e.merchant.as_mut().unwrap().category = 1000);
@@ -905,7 +998,13 @@ mod tests {
         let v = after(|e| e.related_event_ids.push("not-an-id".into()));
         assert_eq!(only(&v, "related_event_ids[2]"), "not a UUID");
         assert!(after(|e| e.related_event_ids.push(String::new())).is_empty());
-        assert_eq!(only(&after(|e| e.corrects_event_id = "x".into()), "corrects_event_id"), "not a UUID");
+        assert_eq!(
+            only(
+                &after(|e| e.corrects_event_id = "x".into()),
+                "corrects_event_id"
+            ),
+            "not a UUID"
+        );
         assert!(after(|e| e.corrects_event_id = uuid(9)).is_empty());
     }
 
@@ -913,23 +1012,37 @@ mod tests {
     fn payload_event_references_must_be_uuids() {
         let cases = [
             (
-                Payload::ComplaintRejected(ComplaintRejected { complaint_event_id: "C-1".into(), ..Default::default() }),
+                Payload::ComplaintRejected(ComplaintRejected {
+                    complaint_event_id: "C-1".into(),
+                    ..Default::default()
+                }),
                 "complaint_rejected.complaint_event_id",
             ),
             (
-                Payload::ReportVerified(ReportVerified { report_event_id: "R-1".into(), ..Default::default() }),
+                Payload::ReportVerified(ReportVerified {
+                    report_event_id: "R-1".into(),
+                    ..Default::default()
+                }),
                 "report_verified.report_event_id",
             ),
             (
-                Payload::ReconsiderationWithdrawn(ReconsiderationWithdrawn { filed_event_id: "F".into() }),
+                Payload::ReconsiderationWithdrawn(ReconsiderationWithdrawn {
+                    filed_event_id: "F".into(),
+                }),
                 "reconsideration_withdrawn.filed_event_id",
             ),
             (
-                Payload::PetitionClosed(PetitionClosed { received_event_id: "P".into(), ..Default::default() }),
+                Payload::PetitionClosed(PetitionClosed {
+                    received_event_id: "P".into(),
+                    ..Default::default()
+                }),
                 "petition_closed.received_event_id",
             ),
             (
-                Payload::TicketMerged(TicketMerged { duplicate_of_event_id: "T".into(), ..Default::default() }),
+                Payload::TicketMerged(TicketMerged {
+                    duplicate_of_event_id: "T".into(),
+                    ..Default::default()
+                }),
                 "ticket_merged.duplicate_of_event_id",
             ),
         ];
@@ -944,39 +1057,66 @@ mod tests {
     fn amounts_and_counts_must_not_be_negative() {
         let cases = [
             (
-                Payload::ComplaintReceived(ComplaintReceived { amount_fen: -1, ..Default::default() }),
+                Payload::ComplaintReceived(ComplaintReceived {
+                    amount_fen: -1,
+                    ..Default::default()
+                }),
                 "complaint_received.amount_fen",
             ),
             (
-                Payload::ComplaintReceived(ComplaintReceived { quantity: -3, ..Default::default() }),
+                Payload::ComplaintReceived(ComplaintReceived {
+                    quantity: -3,
+                    ..Default::default()
+                }),
                 "complaint_received.quantity",
             ),
             (
-                Payload::ComplaintReceived(ComplaintReceived { claimed_fen: -3, ..Default::default() }),
+                Payload::ComplaintReceived(ComplaintReceived {
+                    claimed_fen: -3,
+                    ..Default::default()
+                }),
                 "complaint_received.claimed_fen",
             ),
             (
-                Payload::CompensationPaid(CompensationPaid { amount_fen: -100, ..Default::default() }),
+                Payload::CompensationPaid(CompensationPaid {
+                    amount_fen: -100,
+                    ..Default::default()
+                }),
                 "compensation_paid.amount_fen",
             ),
             (
-                Payload::PenaltyImposed(PenaltyImposed { fine_fen: -100, ..Default::default() }),
+                Payload::PenaltyImposed(PenaltyImposed {
+                    fine_fen: -100,
+                    ..Default::default()
+                }),
                 "penalty_imposed.fine_fen",
             ),
             (
-                Payload::ExtortionReported(ExtortionReported { demanded_fen: -1, ..Default::default() }),
+                Payload::ExtortionReported(ExtortionReported {
+                    demanded_fen: -1,
+                    ..Default::default()
+                }),
                 "extortion_reported.demanded_fen",
             ),
             (
-                Payload::SecurityPenaltyImposed(SecurityPenaltyImposed { detention_days: -5, ..Default::default() }),
+                Payload::SecurityPenaltyImposed(SecurityPenaltyImposed {
+                    detention_days: -5,
+                    ..Default::default()
+                }),
                 "security_penalty_imposed.detention_days",
             ),
             (
-                Payload::CivilClaimJudged(CivilClaimJudged { awarded_fen: -1, ..Default::default() }),
+                Payload::CivilClaimJudged(CivilClaimJudged {
+                    awarded_fen: -1,
+                    ..Default::default()
+                }),
                 "civil_claim_judged.awarded_fen",
             ),
             (
-                Payload::CriminalJudged(CriminalJudged { sentence_months: -6, ..Default::default() }),
+                Payload::CriminalJudged(CriminalJudged {
+                    sentence_months: -6,
+                    ..Default::default()
+                }),
                 "criminal_judged.sentence_months",
             ),
         ];
@@ -989,7 +1129,12 @@ mod tests {
 
     #[test]
     fn payload_enums_must_be_known_values() {
-        let v = after(|e| e.payload = Some(Payload::ComplaintReceived(ComplaintReceived { channel: 77, ..Default::default() })));
+        let v = after(|e| {
+            e.payload = Some(Payload::ComplaintReceived(ComplaintReceived {
+                channel: 77,
+                ..Default::default()
+            }))
+        });
         assert_eq!(only(&v, "complaint_received.channel"), "unknown value 77");
     }
 
@@ -1005,23 +1150,51 @@ mod tests {
 
     #[test]
     fn free_text_in_payloads_is_bounded() {
-        let p = Payload::TicketCreated(TicketCreated { text: "字".repeat(4001), ..Default::default() });
-        let v = validate_event(&event_with(Department::Hotline, p), Department::Hotline, now(), &Limits::default());
-        assert_eq!(only(&v, "ticket_created.text"), "too long: 4001 characters > limit 4000");
-        let p = Payload::LeadReceived(LeadReceived { police_unit: "所".repeat(257), ..Default::default() });
-        let v = validate_event(&event_with(Department::Police, p), Department::Police, now(), &Limits::default());
+        let p = Payload::TicketCreated(TicketCreated {
+            text: "字".repeat(4001),
+            ..Default::default()
+        });
+        let v = validate_event(
+            &event_with(Department::Hotline, p),
+            Department::Hotline,
+            now(),
+            &Limits::default(),
+        );
+        assert_eq!(
+            only(&v, "ticket_created.text"),
+            "too long: 4001 characters > limit 4000"
+        );
+        let p = Payload::LeadReceived(LeadReceived {
+            police_unit: "所".repeat(257),
+            ..Default::default()
+        });
+        let v = validate_event(
+            &event_with(Department::Police, p),
+            Department::Police,
+            now(),
+            &Limits::default(),
+        );
         only(&v, "lead_received.police_unit");
     }
 
     #[test]
     fn oversize_event_is_refused_with_its_size() {
-        let limits = Limits { max_event_bytes: 300, ..Limits::default() };
+        let limits = Limits {
+            max_event_bytes: 300,
+            ..Limits::default()
+        };
         let e = event(Department::Market);
         let size = e.encoded_len();
         assert!(size > 300);
         let v = validate_event(&e, Department::Market, now(), &limits);
-        assert_eq!(only(&v, "event"), format!("oversize: {size} bytes > limit 300"));
-        let limits = Limits { max_event_bytes: size, ..Limits::default() };
+        assert_eq!(
+            only(&v, "event"),
+            format!("oversize: {size} bytes > limit 300")
+        );
+        let limits = Limits {
+            max_event_bytes: size,
+            ..Limits::default()
+        };
         assert!(validate_event(&e, Department::Market, now(), &limits).is_empty());
     }
 
@@ -1031,16 +1204,27 @@ mod tests {
         let n = v.len();
         let wire: Vec<FieldViolation> = v.clone().into();
         assert_eq!(wire.len(), n);
-        assert_eq!(wire[0], FieldViolation { field: "source_id".into(), reason: "required".into() });
+        assert_eq!(
+            wire[0],
+            FieldViolation {
+                field: "source_id".into(),
+                reason: "required".into()
+            }
+        );
         assert_eq!(v.get("department").unwrap().reason, "required");
-        assert!(v.to_string().starts_with("source_id: required; department: required"));
+        assert!(v
+            .to_string()
+            .starts_with("source_id: required; department: required"));
     }
 
     #[test]
     fn never_panics_on_mangled_events() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let valid: Vec<Vec<u8>> = ALL_DEPARTMENTS.iter().map(|d| event(*d).encode_to_vec()).collect();
+        let valid: Vec<Vec<u8>> = ALL_DEPARTMENTS
+            .iter()
+            .map(|d| event(*d).encode_to_vec())
+            .collect();
         let mut decoded = 0;
         for round in 0..20_000 {
             let mut bytes = valid[round % valid.len()].clone();
@@ -1058,9 +1242,20 @@ mod tests {
         assert!(decoded > 1000, "only {decoded} mangled events decoded");
         let extreme = CaseEvent {
             department: i32::MIN,
-            occurred_at: Some(Timestamp { seconds: i64::MAX, nanos: i32::MAX }),
-            subject: Some(Person { id_number: "\u{0}".repeat(18), phone: "+".into(), ..Person::default() }),
-            merchant: Some(Merchant { uscc: "统".repeat(18), category: -1, ..Merchant::default() }),
+            occurred_at: Some(Timestamp {
+                seconds: i64::MAX,
+                nanos: i32::MAX,
+            }),
+            subject: Some(Person {
+                id_number: "\u{0}".repeat(18),
+                phone: "+".into(),
+                ..Person::default()
+            }),
+            merchant: Some(Merchant {
+                uscc: "统".repeat(18),
+                category: -1,
+                ..Merchant::default()
+            }),
             ..CaseEvent::default()
         };
         assert!(!check(&extreme).is_empty());
@@ -1068,7 +1263,10 @@ mod tests {
             &event(Department::Market),
             Department::Market,
             SystemTime::UNIX_EPOCH + Duration::from_secs(u64::MAX / 4),
-            &Limits { future_tolerance: Duration::MAX, ..Limits::default() },
+            &Limits {
+                future_tolerance: Duration::MAX,
+                ..Limits::default()
+            },
         );
         assert!(at_the_end.is_empty(), "{at_the_end}");
     }

@@ -58,7 +58,11 @@ pub fn init_logging(service: &'static str) {
         .or_else(|| EnvFilter::try_from_default_env().ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
     let json = std::env::var("CASELINK_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
     let result = if json { builder.json().flatten_event(true).try_init() } else { builder.compact().try_init() };
     if result.is_ok() {
         tracing::info!(service, version = env!("CARGO_PKG_VERSION"), "logging started");
