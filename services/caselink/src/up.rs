@@ -25,6 +25,9 @@ pub(crate) struct UpArgs {
     /// Port of the nats-server that `up` starts.
     #[arg(long, default_value_t = 4222)]
     nats_port: u16,
+    /// Added to every service port (linkage 50050, departments 50051-50056), to run beside another instance.
+    #[arg(long, default_value_t = 0)]
+    port_offset: u16,
 }
 
 struct Running {
@@ -68,12 +71,13 @@ async fn start_all(args: &UpArgs, data_dir: &Path, running: &mut Vec<Running>) -
         }
     };
     let bin_dir = sibling_dir()?;
+    let offset = args.port_offset;
     let mut services: Vec<(String, u16, Vec<String>)> = vec![(
         "linkage".into(),
-        LINKAGE_PORT,
+        LINKAGE_PORT + offset,
         vec!["--data-dir".into(), data_dir.join("linkage").display().to_string()],
     )];
-    services.extend(DEPARTMENTS.iter().map(|(name, port)| ((*name).to_string(), *port, Vec::new())));
+    services.extend(DEPARTMENTS.iter().map(|(name, port)| ((*name).to_string(), port + offset, Vec::new())));
     for (name, port, extra) in &services {
         let binary = bin_dir.join(format!("caselink-{name}"));
         if !binary.is_file() {
@@ -108,7 +112,7 @@ async fn start_all(args: &UpArgs, data_dir: &Path, running: &mut Vec<Running>) -
             .await
             .with_context(|| format!("{name} did not start listening on 127.0.0.1:{port}"))?;
     }
-    print_banner(data_dir, &nats_url, &config);
+    print_banner(data_dir, &nats_url, &config, offset);
     Ok(())
 }
 
@@ -249,11 +253,11 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     Ok(if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir()?.join(path) })
 }
 
-fn print_banner(data_dir: &Path, nats_url: &str, config: &Path) {
+fn print_banner(data_dir: &Path, nats_url: &str, config: &Path, offset: u16) {
     println!("caselink is up.\n");
-    println!("  linkage (Linkage)      127.0.0.1:{LINKAGE_PORT}");
+    println!("  linkage  (Linkage)     127.0.0.1:{}", LINKAGE_PORT + offset);
     for (name, port) in DEPARTMENTS {
-        println!("  {name:<8} (Ingest)      127.0.0.1:{port}");
+        println!("  {name:<8} (Ingest)      127.0.0.1:{}", port + offset);
     }
     println!("  NATS                   {nats_url}");
     println!();
@@ -266,8 +270,10 @@ fn print_banner(data_dir: &Path, nats_url: &str, config: &Path) {
     println!("Try:");
     println!("  caselink submit --department market events.jsonl");
     println!("  caselink timeline --id-number <ID number>");
-    println!("  grpcurl -plaintext 127.0.0.1:{LINKAGE_PORT} list");
+    println!("  grpcurl -plaintext 127.0.0.1:{} list", LINKAGE_PORT + offset);
     println!("\nCtrl-C stops everything.");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
 }
 
 /// `caselink rebuild`: runs `caselink-linkage rebuild` on `up`'s data directory.

@@ -1,7 +1,7 @@
 //! The durable pull consumer that feeds the fold.
 //!
-//! sled is the source of truth for the position: on start the consumer is (re)created to deliver from the stored
-//! position + 1 if it would otherwise skip events (a wiped or rebuilt store). Per pulled batch: fold into one sled
+//! sled is the source of truth for the position: each session (re)creates the consumer to deliver from the stored
+//! position + 1. Per pulled batch: fold into one sled
 //! batch, flush, then ack the last message (ack policy `all`).
 
 use std::ops::Range;
@@ -154,24 +154,18 @@ async fn fold_session(
     }
 }
 
-/// Gets the durable consumer, recreating it when it would skip events the store has not folded.
+/// (Re)creates the durable consumer to deliver from the store's position + 1.
+///
+/// sled, not the consumer, is the source of truth for the position. Recreating at every start means messages a crashed
+/// predecessor had pulled but not acked are delivered again at once (not after the ack wait), and a wiped or rebuilt
+/// store is refilled from where it really is. The durable consumer stays visible to operators as the fold's lag.
 async fn ensure_consumer(
     stream: &jetstream::stream::Stream,
     options: &FoldOptions,
     position: u64,
 ) -> Result<jetstream::consumer::Consumer<pull::Config>, FoldError> {
     let name = options.durable_name();
-    if let Ok(mut existing) = stream.get_consumer::<pull::Config>(&name).await {
-        let info = existing.info().await.map_err(|e| FoldError::Bus(e.to_string()))?;
-        if info.ack_floor.stream_sequence <= position {
-            return Ok(existing);
-        }
-        tracing::warn!(
-            consumer = %name,
-            acked = info.ack_floor.stream_sequence,
-            position,
-            "consumer is ahead of the store; recreating it from the store's position"
-        );
+    if stream.get_consumer::<pull::Config>(&name).await.is_ok() {
         stream.delete_consumer(&name).await.map_err(|e| FoldError::Bus(e.to_string()))?;
     }
     let config = pull::Config {
@@ -188,6 +182,7 @@ async fn ensure_consumer(
         filter_subjects: partition_filters(options.partitions.clone()),
         ..Default::default()
     };
+    tracing::info!(consumer = %name, from = position + 1, "consuming the events stream");
     stream.create_consumer(config).await.map_err(|e| FoldError::Bus(e.to_string()))
 }
 
