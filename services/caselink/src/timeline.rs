@@ -16,7 +16,11 @@ use crate::submit::code_name;
 #[derive(clap::Args)]
 pub(crate) struct TimelineArgs {
     /// The person's 18-character ID number (hashed by the service, never stored).
-    #[arg(long, conflicts_with = "person_key", required_unless_present = "person_key")]
+    #[arg(
+        long,
+        conflicts_with = "person_key",
+        required_unless_present = "person_key"
+    )]
     id_number: Option<String>,
     /// The person's pseudonymous key (64 hex characters).
     #[arg(long)]
@@ -52,13 +56,24 @@ pub(crate) async fn run(args: TimelineArgs) -> anyhow::Result<ExitCode> {
     };
     let mut departments = Vec::new();
     for d in &args.departments {
-        let dep = department_from_code(d).with_context(|| format!("--department: unknown department {d:?}"))?;
+        let dep = department_from_code(d)
+            .with_context(|| format!("--department: unknown department {d:?}"))?;
         departments.push(dep as i32);
     }
     let mut request = GetTimelineRequest {
-        person: Some(PersonLookup { lookup: Some(lookup) }),
-        from: args.from.as_deref().map(|s| parse_time(s, "--from")).transpose()?,
-        to: args.to.as_deref().map(|s| parse_time(s, "--to")).transpose()?,
+        person: Some(PersonLookup {
+            lookup: Some(lookup),
+        }),
+        from: args
+            .from
+            .as_deref()
+            .map(|s| parse_time(s, "--from"))
+            .transpose()?,
+        to: args
+            .to
+            .as_deref()
+            .map(|s| parse_time(s, "--to"))
+            .transpose()?,
         departments,
         page_size: 1000,
         page_token: String::new(),
@@ -78,9 +93,15 @@ pub(crate) async fn run(args: TimelineArgs) -> anyhow::Result<ExitCode> {
         if first && !args.json {
             let id = page.identity.clone().unwrap_or_default();
             println!("person   {}", page.person_key);
-            println!("identity {}  {}  {}", id.id_number_masked, id.name_masked, id.phone_masked);
+            println!(
+                "identity {}  {}  {}",
+                id.id_number_masked, id.name_masked, id.phone_masked
+            );
             println!();
-            println!("{:<25} {:<9} {:<28} {:<7} {:<16} details", "occurred (CST)", "dept", "kind", "region", "case_ref");
+            println!(
+                "{:<25} {:<9} {:<28} {:<7} {:<16} details",
+                "occurred (CST)", "dept", "kind", "region", "case_ref"
+            );
             first = false;
         }
         for entry in &page.entries {
@@ -112,7 +133,11 @@ fn print_entry(entry: &TimelineEntry) {
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_default();
     let department = caselink_domain::department_code(event.department());
-    let merchant = event.merchant.as_ref().map(|m| m.name.as_str()).unwrap_or("");
+    let merchant = event
+        .merchant
+        .as_ref()
+        .map(|m| m.name.as_str())
+        .unwrap_or("");
     let mut details = String::new();
     if !merchant.is_empty() {
         details.push_str(merchant);
@@ -131,9 +156,17 @@ fn print_entry(entry: &TimelineEntry) {
 
 fn parse_time(text: &str, flag: &str) -> anyhow::Result<Timestamp> {
     let parsed = OffsetDateTime::parse(text, &Rfc3339).or_else(|_| {
-        let date = time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))?;
+        let date = time::Date::parse(
+            text,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )?;
         Ok::<_, time::error::Parse>(date.midnight().assume_offset(CST))
     });
-    let t = parsed.map_err(|_| anyhow::anyhow!("{flag}: {text:?} is neither a date (2024-01-31) nor RFC 3339"))?;
-    Ok(Timestamp { seconds: t.unix_timestamp(), nanos: t.nanosecond() as i32 })
+    let t = parsed.map_err(|_| {
+        anyhow::anyhow!("{flag}: {text:?} is neither a date (2024-01-31) nor RFC 3339")
+    })?;
+    Ok(Timestamp {
+        seconds: t.unix_timestamp(),
+        nanos: t.nanosecond() as i32,
+    })
 }

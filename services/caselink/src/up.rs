@@ -10,8 +10,14 @@ use caselink_runtime::IdentityConfig;
 use tokio::process::{Child, Command};
 
 /// The department services and their default ports (api.md).
-pub(crate) const DEPARTMENTS: [(&str, u16); 6] =
-    [("market", 50051), ("police", 50052), ("justice", 50053), ("court", 50054), ("petition", 50055), ("hotline", 50056)];
+pub(crate) const DEPARTMENTS: [(&str, u16); 6] = [
+    ("market", 50051),
+    ("police", 50052),
+    ("justice", 50053),
+    ("court", 50054),
+    ("petition", 50055),
+    ("hotline", 50056),
+];
 const LINKAGE_PORT: u16 = 50050;
 
 #[derive(clap::Args)]
@@ -52,21 +58,37 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         name = first_exit(&mut running) => Some(name),
     };
     if let Some((name, log)) = &exited {
-        eprintln!("\n{name} stopped unexpectedly; last lines of {}:\n{}", log.display(), tail(log, 20));
+        eprintln!(
+            "\n{name} stopped unexpectedly; last lines of {}:\n{}",
+            log.display(),
+            tail(log, 20)
+        );
     }
     println!("\nstopping…");
     stop_all(&mut running).await;
     println!("stopped.");
-    Ok(if exited.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if exited.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
-async fn start_all(args: &UpArgs, data_dir: &Path, running: &mut Vec<Running>) -> anyhow::Result<()> {
+async fn start_all(
+    args: &UpArgs,
+    data_dir: &Path,
+    running: &mut Vec<Running>,
+) -> anyhow::Result<()> {
     let config = ensure_config(data_dir)?;
     let nats_url = match &args.nats_url {
         Some(url) => url.clone(),
         None => {
             let (child, log) = start_nats(data_dir, args.nats_port).await?;
-            running.push(Running { name: "nats-server".into(), child, log });
+            running.push(Running {
+                name: "nats-server".into(),
+                child,
+                log,
+            });
             format!("nats://127.0.0.1:{}", args.nats_port)
         }
     };
@@ -75,9 +97,16 @@ async fn start_all(args: &UpArgs, data_dir: &Path, running: &mut Vec<Running>) -
     let mut services: Vec<(String, u16, Vec<String>)> = vec![(
         "linkage".into(),
         LINKAGE_PORT + offset,
-        vec!["--data-dir".into(), data_dir.join("linkage").display().to_string()],
+        vec![
+            "--data-dir".into(),
+            data_dir.join("linkage").display().to_string(),
+        ],
     )];
-    services.extend(DEPARTMENTS.iter().map(|(name, port)| ((*name).to_string(), port + offset, Vec::new())));
+    services.extend(
+        DEPARTMENTS
+            .iter()
+            .map(|(name, port)| ((*name).to_string(), port + offset, Vec::new())),
+    );
     for (name, port, extra) in &services {
         let binary = bin_dir.join(format!("caselink-{name}"));
         if !binary.is_file() {
@@ -90,7 +119,8 @@ async fn start_all(args: &UpArgs, data_dir: &Path, running: &mut Vec<Running>) -
             bail!("port {port} for {name} is already in use: is another caselink running?");
         }
         let log = data_dir.join("logs").join(format!("{name}.log"));
-        let log_file = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let log_file =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let child = Command::new(&binary)
             .arg("--config")
             .arg(&config)
@@ -105,7 +135,11 @@ async fn start_all(args: &UpArgs, data_dir: &Path, running: &mut Vec<Running>) -
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
-        running.push(Running { name: name.clone(), child, log });
+        running.push(Running {
+            name: name.clone(),
+            child,
+            log,
+        });
     }
     for (name, port, _) in &services {
         wait_for_port(*port, Duration::from_secs(60), running)
@@ -181,8 +215,14 @@ async fn start_nats(data_dir: &Path, port: u16) -> anyhow::Result<(Child, PathBu
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))?;
-    let mut probe = vec![Running { name: "nats-server".into(), child, log: log.clone() }];
-    wait_for_port(port, Duration::from_secs(20), &mut probe).await.context("nats-server did not start")?;
+    let mut probe = vec![Running {
+        name: "nats-server".into(),
+        child,
+        log: log.clone(),
+    }];
+    wait_for_port(port, Duration::from_secs(20), &mut probe)
+        .await
+        .context("nats-server did not start")?;
     let Running { child, log, .. } = probe.remove(0);
     Ok((child, log))
 }
@@ -201,7 +241,12 @@ async fn wait_for_port(port: u16, limit: Duration, running: &mut [Running]) -> a
         }
         for r in running.iter_mut() {
             if let Ok(Some(status)) = r.child.try_wait() {
-                bail!("{} exited with {status}; last lines of {}:\n{}", r.name, r.log.display(), tail(&r.log, 20));
+                bail!(
+                    "{} exited with {status}; last lines of {}:\n{}",
+                    r.name,
+                    r.log.display(),
+                    tail(&r.log, 20)
+                );
             }
         }
         if Instant::now() > deadline {
@@ -224,7 +269,8 @@ async fn first_exit(running: &mut [Running]) -> (String, PathBuf) {
 
 /// SIGTERM to the services first, then to nats-server; SIGKILL whatever has not stopped in 10 s.
 async fn stop_all(running: &mut Vec<Running>) {
-    let (nats, services): (Vec<Running>, Vec<Running>) = running.drain(..).partition(|r| r.name == "nats-server");
+    let (nats, services): (Vec<Running>, Vec<Running>) =
+        running.drain(..).partition(|r| r.name == "nats-server");
     for mut group in [services, nats] {
         for r in &group {
             if let Some(pid) = r.child.id() {
@@ -235,7 +281,10 @@ async fn stop_all(running: &mut Vec<Running>) {
             }
         }
         for r in &mut group {
-            if tokio::time::timeout(Duration::from_secs(10), r.child.wait()).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(10), r.child.wait())
+                .await
+                .is_err()
+            {
                 eprintln!("{} did not stop in 10 s; killing it", r.name);
                 let _ = r.child.kill().await;
             }
@@ -250,12 +299,19 @@ fn tail(path: &Path, lines: usize) -> String {
 }
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
-    Ok(if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir()?.join(path) })
+    Ok(if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(path)
+    })
 }
 
 fn print_banner(data_dir: &Path, nats_url: &str, config: &Path, offset: u16) {
     println!("caselink is up.\n");
-    println!("  linkage  (Linkage)     127.0.0.1:{}", LINKAGE_PORT + offset);
+    println!(
+        "  linkage  (Linkage)     127.0.0.1:{}",
+        LINKAGE_PORT + offset
+    );
     for (name, port) in DEPARTMENTS {
         println!("  {name:<8} (Ingest)      127.0.0.1:{}", port + offset);
     }
@@ -263,14 +319,20 @@ fn print_banner(data_dir: &Path, nats_url: &str, config: &Path, offset: u16) {
     println!();
     println!("  data       {}", data_dir.display());
     println!("  logs       {}", data_dir.join("logs").display());
-    println!("  secrets    {} (identity keys, generated for development; keep private)", config.display());
+    println!(
+        "  secrets    {} (identity keys, generated for development; keep private)",
+        config.display()
+    );
     println!("  credentials: none required yet — authentication and roles arrive with the access-control issue;");
     println!("               run this only on a machine you trust.");
     println!();
     println!("Try:");
     println!("  caselink submit --department market events.jsonl");
     println!("  caselink timeline --id-number <ID number>");
-    println!("  grpcurl -plaintext 127.0.0.1:{} list", LINKAGE_PORT + offset);
+    println!(
+        "  grpcurl -plaintext 127.0.0.1:{} list",
+        LINKAGE_PORT + offset
+    );
     println!("\nCtrl-C stops everything.");
     use std::io::Write;
     let _ = std::io::stdout().flush();
@@ -281,7 +343,10 @@ pub(crate) async fn rebuild(data_dir: &Path) -> anyhow::Result<ExitCode> {
     let data_dir = absolute(data_dir)?;
     let config = data_dir.join("caselink.toml");
     if !config.is_file() {
-        bail!("{} not found: run `caselink up` once first (or pass --data-dir)", config.display());
+        bail!(
+            "{} not found: run `caselink up` once first (or pass --data-dir)",
+            config.display()
+        );
     }
     let binary = sibling_dir()?.join("caselink-linkage");
     let status = Command::new(&binary)
@@ -293,5 +358,9 @@ pub(crate) async fn rebuild(data_dir: &Path) -> anyhow::Result<ExitCode> {
         .status()
         .await
         .with_context(|| format!("running {}", binary.display()))?;
-    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -21,16 +21,31 @@ impl DepartmentRules for Court {
     fn check(&self, event: &CaseEvent, v: &mut Violations) {
         match &event.payload {
             Some(Payload::AdminSuitFiled(s)) => {
-                require_text(v, "admin_suit_filed.defendant_agency", &s.defendant_agency, "the defendant agency");
+                require_text(
+                    v,
+                    "admin_suit_filed.defendant_agency",
+                    &s.defendant_agency,
+                    "the defendant agency",
+                );
             }
             Some(Payload::AdminSuitDismissed(s)) => {
-                require_enum(v, "admin_suit_dismissed.reason", s.reason, "why the suit is dismissed");
+                require_enum(
+                    v,
+                    "admin_suit_dismissed.reason",
+                    s.reason,
+                    "why the suit is dismissed",
+                );
             }
             Some(Payload::AdminSuitJudged(s)) => {
                 require_enum(v, "admin_suit_judged.outcome", s.outcome, "the judgment");
             }
             Some(Payload::CivilClaimFiled(c)) => {
-                require_positive(v, "civil_claim_filed.claimed_fen", c.claimed_fen, "the amount claimed, in fen");
+                require_positive(
+                    v,
+                    "civil_claim_filed.claimed_fen",
+                    c.claimed_fen,
+                    "the amount claimed, in fen",
+                );
             }
             Some(Payload::CivilClaimJudged(c)) => {
                 require_enum(v, "civil_claim_judged.outcome", c.outcome, "the judgment");
@@ -51,11 +66,17 @@ mod tests {
     #[test]
     fn criminal_judgment_names_the_offence() {
         let event = CaseEvent {
-            payload: Some(Payload::CriminalJudged(CriminalJudged { convicted: true, ..CriminalJudged::default() })),
+            payload: Some(Payload::CriminalJudged(CriminalJudged {
+                convicted: true,
+                ..CriminalJudged::default()
+            })),
             ..CaseEvent::default()
         };
         let mut v = Violations::default();
         Court.check(&event, &mut v);
-        assert_eq!(v.iter().map(|x| x.field.as_str()).collect::<Vec<_>>(), ["criminal_judged.offence"]);
+        assert_eq!(
+            v.iter().map(|x| x.field.as_str()).collect::<Vec<_>>(),
+            ["criminal_judged.offence"]
+        );
     }
 }

@@ -70,13 +70,20 @@ pub struct IngestFlags {
 
 impl IngestOptions {
     /// Loads the layered configuration and fills the department's default address.
-    pub fn load(flags: &IngestFlags, rules: &dyn DepartmentRules) -> Result<IngestOptions, ConfigError> {
-        let mut options: IngestOptions = caselink_runtime::load_config(flags.config.as_deref(), flags)?;
+    pub fn load(
+        flags: &IngestFlags,
+        rules: &dyn DepartmentRules,
+    ) -> Result<IngestOptions, ConfigError> {
+        let mut options: IngestOptions =
+            caselink_runtime::load_config(flags.config.as_deref(), flags)?;
         if options.listen.is_empty() {
             options.listen = rules.default_listen().to_string();
         }
         if options.max_batch == 0 || options.max_batch > 1000 {
-            return Err(ConfigError::Invalid(format!("max_batch: {} is outside 1..=1000", options.max_batch)));
+            return Err(ConfigError::Invalid(format!(
+                "max_batch: {} is outside 1..=1000",
+                options.max_batch
+            )));
         }
         Ok(options)
     }

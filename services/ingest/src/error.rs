@@ -8,9 +8,16 @@ pub enum IngestError {
     #[error("the event stream is not ready yet (NATS unreachable?); retry")]
     NotReady,
     #[error("{field}: {count} events in one request; at most {limit}")]
-    TooMany { field: &'static str, count: usize, limit: usize },
+    TooMany {
+        field: &'static str,
+        count: usize,
+        limit: usize,
+    },
     #[error("cannot listen on {address}: {source}")]
-    Listen { address: String, source: std::io::Error },
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
     #[error("configuration: {0}")]
     Config(String),
     #[error("serving gRPC: {0}")]

@@ -8,17 +8,19 @@ use caselink_bus::streams::{ensure_events_stream, EventsStreamOptions};
 use caselink_bus::subjects::event_subject;
 use caselink_bus::{EventPublisher, OutgoingEvent, PublishOutcome, PublisherOptions};
 use caselink_domain::{
-    derive_event_id, department_code, kind_name, pseudonymise, validate_event, Clock, IdentityKeys, Limits,
-    SystemClock, Violations, PARTITIONS,
+    department_code, derive_event_id, kind_name, pseudonymise, validate_event, Clock, IdentityKeys,
+    Limits, SystemClock, Violations, PARTITIONS,
 };
 use caselink_proto::v1::ingest_server::{Ingest, IngestServer};
-use caselink_proto::v1::{CaseEvent, FieldViolation, Receipt, ReceiptStatus, SubmitRequest, SubmitResponse};
+use caselink_proto::v1::{
+    CaseEvent, FieldViolation, Receipt, ReceiptStatus, SubmitRequest, SubmitResponse,
+};
 use caselink_proto::Timestamp;
+use caselink_runtime::Cancel as CancellationToken;
 use futures::stream::FuturesOrdered;
 use futures::{Stream, StreamExt};
 use prost::Message;
 use tokio::net::TcpListener;
-use caselink_runtime::Cancel as CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{DepartmentRules, IngestError, IngestOptions};
@@ -63,7 +65,17 @@ impl<R: DepartmentRules> IngestService<R> {
         ready: Arc<AtomicBool>,
         max_events: usize,
     ) -> Self {
-        IngestService { inner: Arc::new(Inner { rules, keys, limits, clock, publisher, ready, max_events }) }
+        IngestService {
+            inner: Arc::new(Inner {
+                rules,
+                keys,
+                limits,
+                clock,
+                publisher,
+                ready,
+                max_events,
+            }),
+        }
     }
 
     /// Validates and prepares one event: `Err` is its rejected receipt.
@@ -92,7 +104,7 @@ impl<R: DepartmentRules> Inner<R> {
                 .unwrap_or(event.event_id);
         }
         let recorded_at = timestamp(now);
-        event.recorded_at = Some(recorded_at.clone());
+        event.recorded_at = Some(recorded_at);
         let person_key = match pseudonymise(&mut event, &self.keys) {
             Ok(key) => key,
             Err(e) => {
@@ -104,7 +116,9 @@ impl<R: DepartmentRules> Inner<R> {
         let partition = match person_key {
             Some(key) => key.partition(),
             None => {
-                let id = uuid::Uuid::parse_str(&event.event_id).map(|u| u.into_bytes()).unwrap_or_default();
+                let id = uuid::Uuid::parse_str(&event.event_id)
+                    .map(|u| u.into_bytes())
+                    .unwrap_or_default();
                 u16::from_be_bytes([id[0], id[1]]) % PARTITIONS
             }
         };
@@ -127,7 +141,11 @@ impl<R: DepartmentRules> Inner<R> {
     }
 
     /// Validates, publishes and answers a group of events; one receipt each, in order.
-    async fn submit(&self, events: Vec<CaseEvent>, first_index: u64) -> Result<Vec<Receipt>, IngestError> {
+    async fn submit(
+        &self,
+        events: Vec<CaseEvent>,
+        first_index: u64,
+    ) -> Result<Vec<Receipt>, IngestError> {
         if !self.ready.load(Ordering::Acquire) {
             return Err(IngestError::NotReady);
         }
@@ -179,21 +197,35 @@ fn rejected(index: u64, event: &CaseEvent, violations: Violations) -> Receipt {
 
 fn timestamp(t: SystemTime) -> Timestamp {
     let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    Timestamp { seconds: d.as_secs() as i64, nanos: d.subsec_nanos() as i32 }
+    Timestamp {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+    }
 }
 
 type ReceiptStream = Pin<Box<dyn Stream<Item = Result<Receipt, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl<R: DepartmentRules> Ingest for IngestService<R> {
-    async fn submit(&self, request: Request<SubmitRequest>) -> Result<Response<SubmitResponse>, Status> {
+    async fn submit(
+        &self,
+        request: Request<SubmitRequest>,
+    ) -> Result<Response<SubmitResponse>, Status> {
         let events = request.into_inner().events;
         if events.len() > self.inner.max_events {
-            return Err(IngestError::TooMany { field: "events", count: events.len(), limit: self.inner.max_events }
-                .into_status());
+            return Err(IngestError::TooMany {
+                field: "events",
+                count: events.len(),
+                limit: self.inner.max_events,
+            }
+            .into_status());
         }
         let count = events.len();
-        let receipts = self.inner.submit(events, 0).await.map_err(IngestError::into_status)?;
+        let receipts = self
+            .inner
+            .submit(events, 0)
+            .await
+            .map_err(IngestError::into_status)?;
         log_receipts(self.inner.rules.department(), count, &receipts);
         Ok(Response::new(SubmitResponse { receipts }))
     }
@@ -246,7 +278,9 @@ impl<R: DepartmentRules> Ingest for IngestService<R> {
                 }
             }
         });
-        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 }
 
@@ -269,9 +303,13 @@ pub(crate) async fn serve<R: DepartmentRules>(
     options: IngestOptions,
     cancel: CancellationToken,
 ) -> Result<(), IngestError> {
-    let listener = TcpListener::bind(&options.listen)
-        .await
-        .map_err(|source| IngestError::Listen { address: options.listen.clone(), source })?;
+    let listener =
+        TcpListener::bind(&options.listen)
+            .await
+            .map_err(|source| IngestError::Listen {
+                address: options.listen.clone(),
+                source,
+            })?;
     serve_on(rules, options, listener, Arc::new(SystemClock), cancel).await
 }
 
@@ -283,11 +321,18 @@ pub async fn serve_on<R: DepartmentRules>(
     clock: Arc<dyn Clock>,
     cancel: CancellationToken,
 ) -> Result<(), IngestError> {
-    let keys = options.identity.build().map_err(|e| IngestError::Config(e.to_string()))?;
+    let keys = options
+        .identity
+        .build()
+        .map_err(|e| IngestError::Config(e.to_string()))?;
     let department = rules.department();
     let ack_timeout = Duration::from_millis(options.ack_timeout_ms);
-    let client = caselink_bus::connect(&options.nats_url, &format!("caselink-ingest-{}", department_code(department)), ack_timeout)
-        .await?;
+    let client = caselink_bus::connect(
+        &options.nats_url,
+        &format!("caselink-ingest-{}", department_code(department)),
+        ack_timeout,
+    )
+    .await?;
     let publisher = EventPublisher::spawn(
         client.clone(),
         PublisherOptions {
@@ -299,8 +344,10 @@ pub async fn serve_on<R: DepartmentRules>(
     );
     let (health, health_service) = caselink_runtime::health_reporter();
     let ready = Arc::new(AtomicBool::new(false));
-    let stream_options =
-        EventsStreamOptions { duplicate_window: Duration::from_secs(options.dedup_window_secs), replicas: options.replicas };
+    let stream_options = EventsStreamOptions {
+        duplicate_window: Duration::from_secs(options.dedup_window_secs),
+        replicas: options.replicas,
+    };
     {
         let ready = Arc::clone(&ready);
         let health = health.clone();
@@ -324,10 +371,23 @@ pub async fn serve_on<R: DepartmentRules>(
             }
         });
     }
-    let limits = Limits { future_tolerance: options.future_tolerance(), ..Limits::default() };
-    let service = IngestService::new(rules, keys, limits, clock, publisher, ready, options.max_events_per_request);
+    let limits = Limits {
+        future_tolerance: options.future_tolerance(),
+        ..Limits::default()
+    };
+    let service = IngestService::new(
+        rules,
+        keys,
+        limits,
+        clock,
+        publisher,
+        ready,
+        options.max_events_per_request,
+    );
     let (reflection_v1, reflection_v1alpha) = caselink_runtime::reflection_services();
-    let address = listener.local_addr().map_err(|e| IngestError::Serve(e.to_string()))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| IngestError::Serve(e.to_string()))?;
     tracing::info!(department = department_code(department), %address, "ingest listening");
     tonic::transport::Server::builder()
         .add_service(health_service)
@@ -338,7 +398,10 @@ pub async fn serve_on<R: DepartmentRules>(
                 .max_decoding_message_size(options.max_message_bytes)
                 .max_encoding_message_size(options.max_message_bytes),
         )
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), cancel.cancelled_owned())
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            cancel.cancelled_owned(),
+        )
         .await
         .map_err(|e| IngestError::Serve(e.to_string()))
 }

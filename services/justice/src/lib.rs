@@ -21,14 +21,34 @@ impl DepartmentRules for Justice {
     fn check(&self, event: &CaseEvent, v: &mut Violations) {
         match &event.payload {
             Some(Payload::ReconsiderationFiled(r)) => {
-                require_text(v, "reconsideration_filed.respondent_agency", &r.respondent_agency, "the respondent agency");
-                require_enum(v, "reconsideration_filed.matter_type", r.matter_type, "what kind of matter is contested");
+                require_text(
+                    v,
+                    "reconsideration_filed.respondent_agency",
+                    &r.respondent_agency,
+                    "the respondent agency",
+                );
+                require_enum(
+                    v,
+                    "reconsideration_filed.matter_type",
+                    r.matter_type,
+                    "what kind of matter is contested",
+                );
             }
             Some(Payload::ReconsiderationRejected(r)) => {
-                require_enum(v, "reconsideration_rejected.reason", r.reason, "why the application is rejected");
+                require_enum(
+                    v,
+                    "reconsideration_rejected.reason",
+                    r.reason,
+                    "why the application is rejected",
+                );
             }
             Some(Payload::ReconsiderationDecided(r)) => {
-                require_enum(v, "reconsideration_decided.outcome", r.outcome, "the decision");
+                require_enum(
+                    v,
+                    "reconsideration_decided.outcome",
+                    r.outcome,
+                    "the decision",
+                );
             }
             _ => {}
         }
@@ -43,11 +63,16 @@ mod tests {
     #[test]
     fn rejection_must_give_its_reason() {
         let event = CaseEvent {
-            payload: Some(Payload::ReconsiderationRejected(ReconsiderationRejected::default())),
+            payload: Some(Payload::ReconsiderationRejected(
+                ReconsiderationRejected::default(),
+            )),
             ..CaseEvent::default()
         };
         let mut v = Violations::default();
         Justice.check(&event, &mut v);
-        assert_eq!(v.iter().map(|x| x.field.as_str()).collect::<Vec<_>>(), ["reconsideration_rejected.reason"]);
+        assert_eq!(
+            v.iter().map(|x| x.field.as_str()).collect::<Vec<_>>(),
+            ["reconsideration_rejected.reason"]
+        );
     }
 }

@@ -27,14 +27,21 @@ pub struct FoldOptions {
 
 impl Default for FoldOptions {
     fn default() -> Self {
-        FoldOptions { partitions: 0..caselink_domain::PARTITIONS, batch: 1000 }
+        FoldOptions {
+            partitions: 0..caselink_domain::PARTITIONS,
+            batch: 1000,
+        }
     }
 }
 
 impl FoldOptions {
     /// The durable consumer's name: one per partition range.
     pub fn durable_name(&self) -> String {
-        format!("linkage-p{:02}-p{:02}", self.partitions.start, self.partitions.end.saturating_sub(1))
+        format!(
+            "linkage-p{:02}-p{:02}",
+            self.partitions.start,
+            self.partitions.end.saturating_sub(1)
+        )
     }
 }
 
@@ -116,7 +123,9 @@ async fn fold_session(
             _ = cancel.cancelled() => return Ok(()),
             chunk = chunks.next() => chunk,
         };
-        let Some(chunk) = chunk else { return Err(FoldError::Bus("message stream ended".into())) };
+        let Some(chunk) = chunk else {
+            return Err(FoldError::Bus("message stream ended".into()));
+        };
         let mut messages = Vec::with_capacity(chunk.len());
         let mut failure = None;
         for item in chunk {
@@ -140,7 +149,12 @@ async fn fold_session(
             *total += stats.folded as u64;
             tracing::debug!(?stats, "batch folded");
             if last_log.elapsed() > Duration::from_secs(10) {
-                tracing::info!(position = stats.position, pending, folded_total = *total, "fold progress");
+                tracing::info!(
+                    position = stats.position,
+                    pending,
+                    folded_total = *total,
+                    "fold progress"
+                );
                 last_log = Instant::now();
             }
             if until == Until::CaughtUp && pending == 0 {
@@ -166,7 +180,10 @@ async fn ensure_consumer(
 ) -> Result<jetstream::consumer::Consumer<pull::Config>, FoldError> {
     let name = options.durable_name();
     if stream.get_consumer::<pull::Config>(&name).await.is_ok() {
-        stream.delete_consumer(&name).await.map_err(|e| FoldError::Bus(e.to_string()))?;
+        stream
+            .delete_consumer(&name)
+            .await
+            .map_err(|e| FoldError::Bus(e.to_string()))?;
     }
     let config = pull::Config {
         durable_name: Some(name.clone()),
@@ -174,7 +191,9 @@ async fn ensure_consumer(
         deliver_policy: if position == 0 {
             DeliverPolicy::All
         } else {
-            DeliverPolicy::ByStartSequence { start_sequence: position + 1 }
+            DeliverPolicy::ByStartSequence {
+                start_sequence: position + 1,
+            }
         },
         ack_policy: AckPolicy::All,
         ack_wait: Duration::from_secs(60),
@@ -183,12 +202,21 @@ async fn ensure_consumer(
         ..Default::default()
     };
     tracing::info!(consumer = %name, from = position + 1, "consuming the events stream");
-    stream.create_consumer(config).await.map_err(|e| FoldError::Bus(e.to_string()))
+    stream
+        .create_consumer(config)
+        .await
+        .map_err(|e| FoldError::Bus(e.to_string()))
 }
 
 /// Deletes the durable consumer (rebuild starts from the beginning).
-pub async fn delete_consumer(js: &jetstream::Context, options: &FoldOptions) -> Result<(), FoldError> {
-    let stream = js.get_stream(EVENTS_STREAM).await.map_err(|e| FoldError::Bus(e.to_string()))?;
+pub async fn delete_consumer(
+    js: &jetstream::Context,
+    options: &FoldOptions,
+) -> Result<(), FoldError> {
+    let stream = js
+        .get_stream(EVENTS_STREAM)
+        .await
+        .map_err(|e| FoldError::Bus(e.to_string()))?;
     let _ = stream.delete_consumer(&options.durable_name()).await;
     Ok(())
 }

@@ -12,7 +12,8 @@ use caselink_proto::v1::CaseEvent;
 use prost::Message;
 
 use crate::store::{
-    dead_letter_key, event_index_key, person_key, timeline_key, PersonRecord, Store, StoreError, IDENTITY, PERSON,
+    dead_letter_key, event_index_key, person_key, timeline_key, PersonRecord, Store, StoreError,
+    IDENTITY, PERSON,
 };
 
 /// What one fold call did.
@@ -34,7 +35,10 @@ pub struct FoldStats {
 /// The caller flushes before acknowledging.
 pub fn fold_batch(store: &Store, messages: &[(u64, &[u8])]) -> Result<FoldStats, StoreError> {
     let position = store.position()?;
-    let mut stats = FoldStats { position, ..FoldStats::default() };
+    let mut stats = FoldStats {
+        position,
+        ..FoldStats::default()
+    };
     let mut batch = sled::Batch::default();
     let mut seen: HashSet<uuid::Uuid> = HashSet::new();
     let mut persons: HashMap<PersonKey, PersonRecord> = HashMap::new();
@@ -47,7 +51,12 @@ pub fn fold_batch(store: &Store, messages: &[(u64, &[u8])]) -> Result<FoldStats,
         let mut event = match CaseEvent::decode(bytes) {
             Ok(e) => e,
             Err(e) => {
-                dead_letter(&mut batch, &mut stats, sequence, &format!("undecodable CaseEvent: {e}"));
+                dead_letter(
+                    &mut batch,
+                    &mut stats,
+                    sequence,
+                    &format!("undecodable CaseEvent: {e}"),
+                );
                 continue;
             }
         };
@@ -59,17 +68,29 @@ pub fn fold_batch(store: &Store, messages: &[(u64, &[u8])]) -> Result<FoldStats,
             stats.duplicates += 1;
             continue;
         }
-        let person = match event.subject.as_ref().map(|s| PersonKey::from_hex(&s.person_key)) {
+        let person = match event
+            .subject
+            .as_ref()
+            .map(|s| PersonKey::from_hex(&s.person_key))
+        {
             None => None,
             Some(Ok(key)) => Some(key),
             Some(Err(_)) => {
-                dead_letter(&mut batch, &mut stats, sequence, "subject.person_key is not a person key");
+                dead_letter(
+                    &mut batch,
+                    &mut stats,
+                    sequence,
+                    "subject.person_key is not a person key",
+                );
                 continue;
             }
         };
         let mut index_value = sequence.to_be_bytes().to_vec();
         if let Some(key) = person {
-            let subject = event.subject.as_mut().expect("person key came from the subject");
+            let subject = event
+                .subject
+                .as_mut()
+                .expect("person key came from the subject");
             if let Some(sealed) = subject.sealed.take() {
                 batch.insert(&person_key(IDENTITY, &key)[..], sealed.encode_to_vec());
             }
@@ -102,13 +123,19 @@ pub fn fold_batch(store: &Store, messages: &[(u64, &[u8])]) -> Result<FoldStats,
 }
 
 fn dead_letter(batch: &mut sled::Batch, stats: &mut FoldStats, sequence: u64, why: &str) {
-    tracing::error!(sequence, why, "message cannot be folded; kept as a dead letter");
+    tracing::error!(
+        sequence,
+        why,
+        "message cannot be folded; kept as a dead letter"
+    );
     batch.insert(&dead_letter_key(sequence)[..], why.as_bytes());
     stats.dead_letters += 1;
 }
 
 pub(crate) fn occurred_micros(event: &CaseEvent) -> i64 {
-    event.occurred_at.as_ref().map_or(0, |t| t.seconds.saturating_mul(1_000_000) + i64::from(t.nanos / 1_000))
+    event.occurred_at.as_ref().map_or(0, |t| {
+        t.seconds.saturating_mul(1_000_000) + i64::from(t.nanos / 1_000)
+    })
 }
 
 fn update_person(record: &mut PersonRecord, event: &CaseEvent, micros: i64) {
@@ -116,7 +143,9 @@ fn update_person(record: &mut PersonRecord, event: &CaseEvent, micros: i64) {
         // The most recent event's masks win: a person's phone may change over the years.
         if record.events == 0 || micros >= record.last_occurred_micros {
             if !subject.id_number_masked.is_empty() {
-                record.id_number_masked.clone_from(&subject.id_number_masked);
+                record
+                    .id_number_masked
+                    .clone_from(&subject.id_number_masked);
             }
             if !subject.name_masked.is_empty() {
                 record.name_masked.clone_from(&subject.name_masked);

@@ -55,7 +55,9 @@ impl Default for LinkageOptions {
 
 impl LinkageOptions {
     pub fn fold_options(&self) -> Result<FoldOptions, LinkageError> {
-        if self.partition_start >= self.partition_end || self.partition_end > caselink_domain::PARTITIONS {
+        if self.partition_start >= self.partition_end
+            || self.partition_end > caselink_domain::PARTITIONS
+        {
             return Err(LinkageError::Config(format!(
                 "partition_start..partition_end: {}..{} is not a range within 0..{}",
                 self.partition_start,
@@ -64,9 +66,14 @@ impl LinkageOptions {
             )));
         }
         if self.fold_batch == 0 {
-            return Err(LinkageError::Config("fold_batch: must be at least 1".into()));
+            return Err(LinkageError::Config(
+                "fold_batch: must be at least 1".into(),
+            ));
         }
-        Ok(FoldOptions { partitions: self.partition_start..self.partition_end, batch: self.fold_batch })
+        Ok(FoldOptions {
+            partitions: self.partition_start..self.partition_end,
+            batch: self.fold_batch,
+        })
     }
 }
 
@@ -75,8 +82,13 @@ impl LinkageOptions {
 pub enum LinkageError {
     #[error("configuration: {0}")]
     Config(String),
-    #[error("opening the projections in {dir}: {source} (is another linkage process running on it?)")]
-    Open { dir: PathBuf, source: store::StoreError },
+    #[error(
+        "opening the projections in {dir}: {source} (is another linkage process running on it?)"
+    )]
+    Open {
+        dir: PathBuf,
+        source: store::StoreError,
+    },
     #[error(transparent)]
     Store(#[from] store::StoreError),
     #[error(transparent)]
@@ -84,15 +96,23 @@ pub enum LinkageError {
     #[error("NATS: {0}")]
     Bus(String),
     #[error("cannot listen on {address}: {source}")]
-    Listen { address: String, source: std::io::Error },
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
     #[error("serving gRPC: {0}")]
     Serve(String),
 }
 
 /// Opens the store, rebuilding it first if its projection version is outdated.
-pub async fn open_store(options: &LinkageOptions, js: &async_nats::jetstream::Context) -> Result<Store, LinkageError> {
-    let store = Store::open(&options.data_dir)
-        .map_err(|source| LinkageError::Open { dir: options.data_dir.clone(), source })?;
+pub async fn open_store(
+    options: &LinkageOptions,
+    js: &async_nats::jetstream::Context,
+) -> Result<Store, LinkageError> {
+    let store = Store::open(&options.data_dir).map_err(|source| LinkageError::Open {
+        dir: options.data_dir.clone(),
+        source,
+    })?;
     if !store.is_current()? {
         tracing::warn!(stored = ?store.version()?, current = store::PROJECTION_VERSION, "projection version changed: rebuilding from the stream");
         rebuild_into(&store, js, &options.fold_options()?, Cancel::new()).await?;
@@ -102,9 +122,13 @@ pub async fn open_store(options: &LinkageOptions, js: &async_nats::jetstream::Co
 }
 
 async fn connect(options: &LinkageOptions) -> Result<async_nats::jetstream::Context, LinkageError> {
-    let client = caselink_bus::connect(&options.nats_url, "caselink-linkage", Duration::from_secs(10))
-        .await
-        .map_err(|e| LinkageError::Bus(e.to_string()))?;
+    let client = caselink_bus::connect(
+        &options.nats_url,
+        "caselink-linkage",
+        Duration::from_secs(10),
+    )
+    .await
+    .map_err(|e| LinkageError::Bus(e.to_string()))?;
     Ok(async_nats::jetstream::new(client))
 }
 
@@ -118,33 +142,57 @@ pub async fn rebuild_into(
     consumer::delete_consumer(js, fold).await?;
     store.reset().await?;
     let started = std::time::Instant::now();
-    let folded = consumer::run_fold(store.clone(), js.clone(), fold.clone(), Until::CaughtUp, cancel).await?;
+    let folded = consumer::run_fold(
+        store.clone(),
+        js.clone(),
+        fold.clone(),
+        Until::CaughtUp,
+        cancel,
+    )
+    .await?;
     let secs = started.elapsed().as_secs_f64();
-    tracing::info!(folded, seconds = secs, rate = folded as f64 / secs.max(1e-9), "rebuild finished");
+    tracing::info!(
+        folded,
+        seconds = secs,
+        rate = folded as f64 / secs.max(1e-9),
+        "rebuild finished"
+    );
     Ok(folded)
 }
 
 /// The `rebuild` command: connect, open the store (the service must be stopped), rebuild, exit.
 pub async fn rebuild(options: LinkageOptions) -> Result<u64, LinkageError> {
     let js = connect(&options).await?;
-    let store = Store::open(&options.data_dir)
-        .map_err(|source| LinkageError::Open { dir: options.data_dir.clone(), source })?;
+    let store = Store::open(&options.data_dir).map_err(|source| LinkageError::Open {
+        dir: options.data_dir.clone(),
+        source,
+    })?;
     rebuild_into(&store, &js, &options.fold_options()?, Cancel::new()).await
 }
 
 /// Runs the fold and serves `Linkage` on `listener` until `cancel`.
-pub async fn serve_on(options: LinkageOptions, listener: TcpListener, cancel: Cancel) -> Result<(), LinkageError> {
-    let secret = options.identity.person_key_secret().map_err(|e| LinkageError::Config(e.to_string()))?;
+pub async fn serve_on(
+    options: LinkageOptions,
+    listener: TcpListener,
+    cancel: Cancel,
+) -> Result<(), LinkageError> {
+    let secret = options
+        .identity
+        .person_key_secret()
+        .map_err(|e| LinkageError::Config(e.to_string()))?;
     let fold = options.fold_options()?;
     let js = connect(&options).await?;
     let store = open_store(&options, &js).await?;
     let (health, health_service) = caselink_runtime::health_reporter();
-    health.set_serving::<LinkageServer<query::LinkageService>>().await;
+    health
+        .set_serving::<LinkageServer<query::LinkageService>>()
+        .await;
     let fold_task = {
         let store = store.clone();
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            let result = consumer::run_fold(store, js, fold, Until::Cancelled, cancel.clone()).await;
+            let result =
+                consumer::run_fold(store, js, fold, Until::Cancelled, cancel.clone()).await;
             if let Err(e) = &result {
                 tracing::error!(error = %e, "fold stopped; shutting down");
                 cancel.cancel();
@@ -153,14 +201,22 @@ pub async fn serve_on(options: LinkageOptions, listener: TcpListener, cancel: Ca
         })
     };
     let (reflection_v1, reflection_v1alpha) = caselink_runtime::reflection_services();
-    let address = listener.local_addr().map_err(|e| LinkageError::Serve(e.to_string()))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| LinkageError::Serve(e.to_string()))?;
     tracing::info!(%address, position = store.position()?, "linkage listening");
     tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(LinkageServer::new(query::LinkageService::new(store.clone(), Arc::new(secret))))
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), cancel.clone().cancelled_owned())
+        .add_service(LinkageServer::new(query::LinkageService::new(
+            store.clone(),
+            Arc::new(secret),
+        )))
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            cancel.clone().cancelled_owned(),
+        )
         .await
         .map_err(|e| LinkageError::Serve(e.to_string()))?;
     cancel.cancel();
@@ -175,8 +231,12 @@ pub async fn serve_on(options: LinkageOptions, listener: TcpListener, cancel: Ca
 
 /// Binds `options.listen` and serves.
 pub async fn serve(options: LinkageOptions, cancel: Cancel) -> Result<(), LinkageError> {
-    let listener = TcpListener::bind(&options.listen)
-        .await
-        .map_err(|source| LinkageError::Listen { address: options.listen.clone(), source })?;
+    let listener =
+        TcpListener::bind(&options.listen)
+            .await
+            .map_err(|source| LinkageError::Listen {
+                address: options.listen.clone(),
+                source,
+            })?;
     serve_on(options, listener, cancel).await
 }

@@ -8,7 +8,9 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 
 #[derive(Parser, Serialize)]
-#[command(about = "caselink linkage: folds case events into projections and serves the Linkage API")]
+#[command(
+    about = "caselink linkage: folds case events into projections and serves the Linkage API"
+)]
 struct Flags {
     /// TOML configuration file.
     #[arg(long, env = "CASELINK_CONFIG", global = true)]
@@ -50,15 +52,18 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async {
         caselink_runtime::init_logging("linkage");
-        let options: LinkageOptions = match caselink_runtime::load_config(flags.config.as_deref(), &flags) {
-            Ok(o) => o,
-            Err(e) => {
-                eprintln!("{e}");
-                return ExitCode::FAILURE;
-            }
-        };
+        let options: LinkageOptions =
+            match caselink_runtime::load_config(flags.config.as_deref(), &flags) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
         let result = match flags.command.unwrap_or(Command::Serve) {
-            Command::Serve => caselink_linkage::serve(options, caselink_runtime::shutdown_on_signal()).await,
+            Command::Serve => {
+                caselink_linkage::serve(options, caselink_runtime::shutdown_on_signal()).await
+            }
             Command::Rebuild => caselink_linkage::rebuild(options).await.map(|folded| {
                 println!("rebuilt: {folded} events folded");
             }),

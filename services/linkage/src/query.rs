@@ -5,7 +5,9 @@ use std::sync::Arc;
 use caselink_domain::{kind_name, parse_id_number, person_key, KeySecret, PersonKey};
 use caselink_proto::v1::linkage_server::Linkage;
 use caselink_proto::v1::person_lookup::Lookup;
-use caselink_proto::v1::{GetTimelineRequest, MaskedIdentity, PersonLookup, Timeline, TimelineEntry};
+use caselink_proto::v1::{
+    GetTimelineRequest, MaskedIdentity, PersonLookup, Timeline, TimelineEntry,
+};
 use caselink_proto::Timestamp;
 use tonic::{Request, Response, Status};
 
@@ -28,7 +30,10 @@ pub enum QueryError {
 
 impl QueryError {
     fn invalid(field: &'static str, why: impl Into<String>) -> Self {
-        QueryError::InvalidArgument { field, why: why.into() }
+        QueryError::InvalidArgument {
+            field,
+            why: why.into(),
+        }
     }
 
     /// The one mapping of query errors to gRPC codes.
@@ -58,9 +63,13 @@ impl LinkageService {
     /// Resolves a lookup to a person key; the clear ID number is hashed and dropped at once.
     pub fn resolve(&self, lookup: Option<&PersonLookup>) -> Result<PersonKey, QueryError> {
         match lookup.and_then(|l| l.lookup.as_ref()) {
-            None => Err(QueryError::invalid("person", "required: set id_number or person_key")),
+            None => Err(QueryError::invalid(
+                "person",
+                "required: set id_number or person_key",
+            )),
             Some(Lookup::IdNumber(raw)) => {
-                let id = parse_id_number(raw).map_err(|e| QueryError::invalid("person.id_number", e.to_string()))?;
+                let id = parse_id_number(raw)
+                    .map_err(|e| QueryError::invalid("person.id_number", e.to_string()))?;
                 Ok(person_key(&self.secret, &id))
             }
             Some(Lookup::PersonKey(hex)) => PersonKey::from_hex(hex)
@@ -86,7 +95,9 @@ impl LinkageService {
             let bytes = hex::decode(&request.page_token)
                 .ok()
                 .filter(|b| b.len() == 24)
-                .ok_or_else(|| QueryError::invalid("page_token", "not a token from a previous page"))?;
+                .ok_or_else(|| {
+                    QueryError::invalid("page_token", "not a token from a previous page")
+                })?;
             Some(bytes)
         };
         for (i, d) in request.departments.iter().enumerate() {
@@ -109,11 +120,22 @@ impl LinkageService {
                 break;
             }
             last_cursor = Some(row.cursor().to_vec());
-            if !request.departments.is_empty() && !request.departments.contains(&row.event.department) {
+            if !request.departments.is_empty()
+                && !request.departments.contains(&row.event.department)
+            {
                 continue;
             }
-            let kind = row.event.payload.as_ref().map_or("unknown", kind_name).to_string();
-            entries.push(TimelineEntry { kind, event: Some(row.event), stream_sequence: row.sequence });
+            let kind = row
+                .event
+                .payload
+                .as_ref()
+                .map_or("unknown", kind_name)
+                .to_string();
+            entries.push(TimelineEntry {
+                kind,
+                event: Some(row.event),
+                stream_sequence: row.sequence,
+            });
         }
         Ok(Timeline {
             person_key: key.to_hex(),
@@ -129,19 +151,26 @@ impl LinkageService {
 }
 
 fn micros(t: &Timestamp) -> i64 {
-    t.seconds.saturating_mul(1_000_000).saturating_add(i64::from(t.nanos / 1_000))
+    t.seconds
+        .saturating_mul(1_000_000)
+        .saturating_add(i64::from(t.nanos / 1_000))
 }
 
 #[tonic::async_trait]
 impl Linkage for LinkageService {
-    async fn get_timeline(&self, request: Request<GetTimelineRequest>) -> Result<Response<Timeline>, Status> {
+    async fn get_timeline(
+        &self,
+        request: Request<GetTimelineRequest>,
+    ) -> Result<Response<Timeline>, Status> {
         let request = request.into_inner();
         let store = self.store.clone();
         let secret = Arc::clone(&self.secret);
         // sled reads are blocking; keep them off the async workers.
-        let result = tokio::task::spawn_blocking(move || LinkageService { store, secret }.timeline(&request))
-            .await
-            .map_err(|e| Status::internal(format!("query task failed: {e}")))?;
+        let result = tokio::task::spawn_blocking(move || {
+            LinkageService { store, secret }.timeline(&request)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("query task failed: {e}")))?;
         let timeline = result.map_err(QueryError::into_status)?;
         tracing::info!(person_key = %timeline.person_key, entries = timeline.entries.len(), "timeline read");
         Ok(Response::new(timeline))

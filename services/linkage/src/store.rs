@@ -68,7 +68,10 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store in `dir`. Fails if another process has it open.
     pub fn open(dir: &std::path::Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).open()?;
+        let db = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
         let tree = db.open_tree("projections")?;
         Ok(Store { db, tree })
     }
@@ -85,7 +88,11 @@ impl Store {
 
     /// The last stream sequence folded (0 when empty).
     pub fn position(&self) -> Result<u64, StoreError> {
-        Ok(self.tree.get(META_POSITION)?.map(|v| be_u64(&v)).unwrap_or(0))
+        Ok(self
+            .tree
+            .get(META_POSITION)?
+            .map(|v| be_u64(&v))
+            .unwrap_or(0))
     }
 
     pub(crate) fn position_entry(sequence: u64) -> (&'static [u8], [u8; 8]) {
@@ -104,7 +111,8 @@ impl Store {
     /// Drops every projection and marks the store as of the current version at position 0.
     pub async fn reset(&self) -> Result<(), StoreError> {
         self.tree.clear()?;
-        self.tree.insert(META_VERSION, &PROJECTION_VERSION.to_be_bytes())?;
+        self.tree
+            .insert(META_VERSION, &PROJECTION_VERSION.to_be_bytes())?;
         self.flush().await
     }
 
@@ -119,7 +127,8 @@ impl Store {
     /// Marks a fresh store with the current version.
     pub fn stamp_version(&self) -> Result<(), StoreError> {
         if self.version()?.is_none() {
-            self.tree.insert(META_VERSION, &PROJECTION_VERSION.to_be_bytes())?;
+            self.tree
+                .insert(META_VERSION, &PROJECTION_VERSION.to_be_bytes())?;
         }
         Ok(())
     }
@@ -133,9 +142,14 @@ impl Store {
     pub fn person(&self, key: &PersonKey) -> Result<Option<PersonRecord>, StoreError> {
         match self.tree.get(person_key(PERSON, key))? {
             None => Ok(None),
-            Some(v) => PersonRecord::decode(v.as_ref())
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt { table: "person", why: e.to_string() }),
+            Some(v) => {
+                PersonRecord::decode(v.as_ref())
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt {
+                        table: "person",
+                        why: e.to_string(),
+                    })
+            }
         }
     }
 
@@ -143,9 +157,14 @@ impl Store {
     pub fn sealed_identity(&self, key: &PersonKey) -> Result<Option<SealedIdentity>, StoreError> {
         match self.tree.get(person_key(IDENTITY, key))? {
             None => Ok(None),
-            Some(v) => SealedIdentity::decode(v.as_ref())
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt { table: "identity", why: e.to_string() }),
+            Some(v) => {
+                SealedIdentity::decode(v.as_ref())
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt {
+                        table: "identity",
+                        why: e.to_string(),
+                    })
+            }
         }
     }
 
@@ -188,11 +207,20 @@ pub struct TimelineRow {
 impl TimelineRow {
     fn decode(key: &[u8], value: &[u8]) -> Result<TimelineRow, StoreError> {
         if value.len() < 8 || key.len() != 1 + 32 + 8 + 16 {
-            return Err(StoreError::Corrupt { table: "timeline", why: "short key or value".into() });
+            return Err(StoreError::Corrupt {
+                table: "timeline",
+                why: "short key or value".into(),
+            });
         }
-        let event = CaseEvent::decode(&value[8..])
-            .map_err(|e| StoreError::Corrupt { table: "timeline", why: e.to_string() })?;
-        Ok(TimelineRow { sequence: be_u64(value), event, cursor: key[33..].to_vec() })
+        let event = CaseEvent::decode(&value[8..]).map_err(|e| StoreError::Corrupt {
+            table: "timeline",
+            why: e.to_string(),
+        })?;
+        Ok(TimelineRow {
+            sequence: be_u64(value),
+            event,
+            cursor: key[33..].to_vec(),
+        })
     }
 
     /// Opaque position of this row within its person's timeline (for paging).
@@ -254,7 +282,15 @@ mod tests {
 
     #[test]
     fn micros_encoding_preserves_order_across_zero() {
-        let values = [i64::MIN, -5_000_000, -1, 0, 1, 1_700_000_000_000_000, i64::MAX];
+        let values = [
+            i64::MIN,
+            -5_000_000,
+            -1,
+            0,
+            1,
+            1_700_000_000_000_000,
+            i64::MAX,
+        ];
         for pair in values.windows(2) {
             assert!(encode_micros(pair[0]) < encode_micros(pair[1]), "{pair:?}");
         }

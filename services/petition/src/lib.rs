@@ -21,14 +21,34 @@ impl DepartmentRules for Petition {
     fn check(&self, event: &CaseEvent, v: &mut Violations) {
         match &event.payload {
             Some(Payload::PetitionReceived(p)) => {
-                require_text(v, "petition_received.matter", &p.matter, "what the petition is about");
-                require_enum(v, "petition_received.form", p.form, "letter, visit, online or phone");
+                require_text(
+                    v,
+                    "petition_received.matter",
+                    &p.matter,
+                    "what the petition is about",
+                );
+                require_enum(
+                    v,
+                    "petition_received.form",
+                    p.form,
+                    "letter, visit, online or phone",
+                );
             }
             Some(Payload::PetitionClassified(p)) => {
-                require_enum(v, "petition_classified.class", p.class, "the classification");
+                require_enum(
+                    v,
+                    "petition_classified.class",
+                    p.class,
+                    "the classification",
+                );
             }
             Some(Payload::PetitionClosed(p)) => {
-                require_enum(v, "petition_closed.satisfaction", p.satisfaction, "the petitioner's satisfaction");
+                require_enum(
+                    v,
+                    "petition_closed.satisfaction",
+                    p.satisfaction,
+                    "the petitioner's satisfaction",
+                );
             }
             _ => {}
         }

@@ -27,27 +27,56 @@ impl DepartmentRules for Police {
 
     fn check(&self, event: &CaseEvent, v: &mut Violations) {
         match &event.payload {
-            Some(Payload::ExtortionReported(_)) => {
-                if event.merchant.is_none() {
-                    v.push("merchant", "required: the merchant who reports the extortion");
-                }
+            Some(Payload::ExtortionReported(_)) if event.merchant.is_none() => {
+                v.push(
+                    "merchant",
+                    "required: the merchant who reports the extortion",
+                );
             }
-            Some(Payload::LeadReceived(l)) => {
-                if l.referral_id.trim().is_empty() && l.from_agency.trim().is_empty() {
-                    v.push("lead_received.referral_id", "required: the referral or the agency it came from");
-                }
+            Some(Payload::LeadReceived(l))
+                if l.referral_id.trim().is_empty() && l.from_agency.trim().is_empty() =>
+            {
+                v.push(
+                    "lead_received.referral_id",
+                    "required: the referral or the agency it came from",
+                );
             }
             Some(Payload::CaseRegistered(c)) => {
-                require_enum(v, "case_registered.offence", c.offence, "the offence registered");
+                require_enum(
+                    v,
+                    "case_registered.offence",
+                    c.offence,
+                    "the offence registered",
+                );
             }
             Some(Payload::CaseDeclined(c)) => {
-                require_enum(v, "case_declined.reason", c.reason, "why no case is registered");
+                require_enum(
+                    v,
+                    "case_declined.reason",
+                    c.reason,
+                    "why no case is registered",
+                );
             }
             Some(Payload::SecurityPenaltyImposed(p)) => {
-                require_enum(v, "security_penalty_imposed.offence", p.offence, "the offence penalised");
-                require_enum(v, "security_penalty_imposed.penalty", p.penalty, "warning, fine or detention");
+                require_enum(
+                    v,
+                    "security_penalty_imposed.offence",
+                    p.offence,
+                    "the offence penalised",
+                );
+                require_enum(
+                    v,
+                    "security_penalty_imposed.penalty",
+                    p.penalty,
+                    "warning, fine or detention",
+                );
                 if p.penalty == SecurityPenaltyKind::Fine as i32 {
-                    require_positive(v, "security_penalty_imposed.fine_fen", p.fine_fen, "the fine, in fen");
+                    require_positive(
+                        v,
+                        "security_penalty_imposed.fine_fen",
+                        p.fine_fen,
+                        "the fine, in fen",
+                    );
                 }
                 if p.penalty == SecurityPenaltyKind::Detention as i32
                     && !(1..=MAX_DETENTION_DAYS).contains(&p.detention_days)

@@ -26,7 +26,11 @@ pub enum BusError {
 
 /// Connects to NATS. Keeps retrying in the background (also on the first connect), so a service can start before NATS
 /// and reports `UNAVAILABLE` until it is there.
-pub async fn connect(url: &str, name: &str, request_timeout: Duration) -> Result<async_nats::Client, BusError> {
+pub async fn connect(
+    url: &str,
+    name: &str,
+    request_timeout: Duration,
+) -> Result<async_nats::Client, BusError> {
     async_nats::ConnectOptions::new()
         .name(name)
         .retry_on_initial_connect()

@@ -87,13 +87,20 @@ impl EventPublisher {
         let (jobs, rx) = mpsc::channel(options.queue_depth.max(1));
         let mut js = jetstream::new(client.clone());
         js.set_timeout(options.ack_timeout);
-        let worker = Worker { client, js, options };
+        let worker = Worker {
+            client,
+            js,
+            options,
+        };
         tokio::spawn(worker.run(rx));
         EventPublisher { jobs }
     }
 
     /// Publishes `events` durably; the outcomes are in the same order. Returns once every event is acknowledged.
-    pub async fn publish(&self, events: Vec<OutgoingEvent>) -> Result<Vec<PublishOutcome>, BusError> {
+    pub async fn publish(
+        &self,
+        events: Vec<OutgoingEvent>,
+    ) -> Result<Vec<PublishOutcome>, BusError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -102,7 +109,9 @@ impl EventPublisher {
             .send(Job { events, reply })
             .await
             .map_err(|_| BusError::Unavailable("publisher stopped".into()))?;
-        answer.await.map_err(|_| BusError::Unavailable("publisher stopped".into()))?
+        answer
+            .await
+            .map_err(|_| BusError::Unavailable("publisher stopped".into()))?
     }
 }
 
@@ -156,7 +165,8 @@ impl Worker {
         for chunk in all.chunks(self.options.max_batch.max(1)) {
             match self.publish_chunk(chunk).await {
                 Ok(done) => {
-                    for (slot, outcome) in outcomes[start..start + done.len()].iter_mut().zip(done) {
+                    for (slot, outcome) in outcomes[start..start + done.len()].iter_mut().zip(done)
+                    {
                         *slot = Some(outcome);
                     }
                 }
@@ -175,13 +185,18 @@ impl Worker {
             let answer = if mine.iter().all(Option::is_some) {
                 Ok(mine.iter().flatten().copied().collect())
             } else {
-                Err(BusError::Unavailable(failure.clone().unwrap_or_else(|| "not acknowledged".into())))
+                Err(BusError::Unavailable(
+                    failure.clone().unwrap_or_else(|| "not acknowledged".into()),
+                ))
             };
             let _ = job.reply.send(answer);
         }
     }
 
-    async fn publish_chunk(&self, chunk: &[&OutgoingEvent]) -> Result<Vec<PublishOutcome>, BusError> {
+    async fn publish_chunk(
+        &self,
+        chunk: &[&OutgoingEvent],
+    ) -> Result<Vec<PublishOutcome>, BusError> {
         // Refuse at once rather than buffer into a dead connection: a write that could land after we answered
         // "unavailable" would turn the caller's safe retry into a confusing duplicate.
         if self.client.connection_state() != State::Connected {
@@ -202,7 +217,10 @@ impl Worker {
     }
 
     /// One atomic batch. `Ok(Err(api))` when the server refused the batch as a whole.
-    async fn publish_atomic(&self, chunk: &[&OutgoingEvent]) -> Result<Result<Vec<PublishOutcome>, ApiError>, BusError> {
+    async fn publish_atomic(
+        &self,
+        chunk: &[&OutgoingEvent],
+    ) -> Result<Result<Vec<PublishOutcome>, ApiError>, BusError> {
         let batch_id = uuid::Uuid::new_v4().simple().to_string();
         let last = chunk.len() - 1;
         for (i, event) in chunk.iter().enumerate() {
@@ -220,7 +238,11 @@ impl Worker {
             headers.insert("Nats-Batch-Commit", "1");
             let reply = tokio::time::timeout(
                 self.options.ack_timeout,
-                self.client.request_with_headers(event.subject.clone(), headers, event.payload.clone()),
+                self.client.request_with_headers(
+                    event.subject.clone(),
+                    headers,
+                    event.payload.clone(),
+                ),
             )
             .await
             .map_err(|_| BusError::Unavailable("timed out waiting for the batch ack".into()))?
@@ -231,13 +253,20 @@ impl Worker {
                 return Ok(Err(error));
             }
             let first = ack.seq + 1 - chunk.len() as u64;
-            return Ok(Ok((0..chunk.len() as u64).map(|i| PublishOutcome::Stored { sequence: first + i }).collect()));
+            return Ok(Ok((0..chunk.len() as u64)
+                .map(|i| PublishOutcome::Stored {
+                    sequence: first + i,
+                })
+                .collect()));
         }
         unreachable!("chunks are never empty")
     }
 
     /// Each event its own publish, acks pipelined.
-    async fn publish_one_by_one(&self, chunk: &[&OutgoingEvent]) -> Result<Vec<PublishOutcome>, BusError> {
+    async fn publish_one_by_one(
+        &self,
+        chunk: &[&OutgoingEvent],
+    ) -> Result<Vec<PublishOutcome>, BusError> {
         let mut pending = Vec::with_capacity(chunk.len());
         for event in chunk {
             let mut headers = HeaderMap::new();
@@ -255,9 +284,13 @@ impl Worker {
             .map(|ack| {
                 let ack = ack.map_err(|e| BusError::Unavailable(e.to_string()))?;
                 Ok(if ack.duplicate {
-                    PublishOutcome::Duplicate { sequence: ack.sequence }
+                    PublishOutcome::Duplicate {
+                        sequence: ack.sequence,
+                    }
                 } else {
-                    PublishOutcome::Stored { sequence: ack.sequence }
+                    PublishOutcome::Stored {
+                        sequence: ack.sequence,
+                    }
                 })
             })
             .collect()

