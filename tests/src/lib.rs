@@ -111,13 +111,14 @@ pub struct Cluster {
     pub nats: NatsServer,
     pub identity: IdentityConfig,
     pub market: IngestClient<Channel>,
+    pub market_addr: String,
     pub police: IngestClient<Channel>,
     pub linkage: LinkageClient<Channel>,
     pub linkage_dir: tempfile::TempDir,
     cancel_ingest: Cancel,
     cancel_linkage: Cancel,
     linkage_task: Option<tokio::task::JoinHandle<()>>,
-    linkage_addr: String,
+    pub linkage_addr: String,
 }
 
 impl Cluster {
@@ -154,7 +155,8 @@ impl Cluster {
         Cluster {
             nats,
             identity,
-            market: IngestClient::connect(market).await.unwrap(),
+            market: IngestClient::connect(market.clone()).await.unwrap(),
+            market_addr: market,
             police: IngestClient::connect(police).await.unwrap(),
             linkage: unreachable_client(),
             linkage_dir,
