@@ -322,3 +322,130 @@ pub fn statuses(receipts: &[Receipt]) -> Vec<ReceiptStatus> {
         .map(|r| ReceiptStatus::try_from(r.status).unwrap())
         .collect()
 }
+
+/// `caselink up` running as a process on free ports, with its stdout readable line by line.
+pub struct UpProcess {
+    pub child: std::process::Child,
+    pub data: tempfile::TempDir,
+    pub nats_port: u16,
+    pub offset: u16,
+    lines: std::sync::mpsc::Receiver<String>,
+    pub output: Vec<String>,
+}
+
+impl UpProcess {
+    /// Starts `caselink up` with `extra` arguments and waits (up to `limit`) for "Ctrl-C stops everything".
+    pub fn start(extra: &[&str], limit: Duration) -> UpProcess {
+        use std::io::BufRead;
+        let data = tempfile::tempdir().unwrap();
+        let nats_port = free_port();
+        let offset = free_offset();
+        let mut child = std::process::Command::new(bin_dir().join("caselink"))
+            .args(["up", "--data-dir"])
+            .arg(data.path())
+            .args([
+                "--nats-port",
+                &nats_port.to_string(),
+                "--port-offset",
+                &offset.to_string(),
+            ])
+            .args(extra)
+            .env("CASELINK_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        let mut up = UpProcess {
+            child,
+            data,
+            nats_port,
+            offset,
+            lines,
+            output: Vec::new(),
+        };
+        let deadline = std::time::Instant::now() + limit;
+        while !up
+            .output
+            .iter()
+            .any(|l| l.contains("Ctrl-C stops everything"))
+        {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match up.lines.recv_timeout(left) {
+                Ok(line) => up.output.push(line),
+                Err(_) => panic!("caselink up did not come up:\n{}", up.output.join("\n")),
+            }
+        }
+        up
+    }
+
+    /// The URL of the service on default port `port` (50050 linkage … 50056 hotline).
+    pub fn url(&self, port: u16) -> String {
+        format!("http://127.0.0.1:{}", port + self.offset)
+    }
+
+    /// Runs `caselink <args>` and returns (success, stdout).
+    pub fn caselink(&self, args: &[&str]) -> (bool, String) {
+        let out = std::process::Command::new(bin_dir().join("caselink"))
+            .args(args)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    /// SIGTERM, as Ctrl-C; waits up to 30 s and returns whether it exited successfully.
+    pub fn stop(&mut self) -> bool {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.success();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "caselink up did not stop within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for UpProcess {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.stop();
+        }
+    }
+}
+
+/// An offset above 50050 where seven consecutive ports are free.
+pub fn free_offset() -> u16 {
+    let start = 1000 + (std::process::id() % 500) as u16 * 13;
+    'search: for offset in (start..start + 8000).step_by(7) {
+        for port in 50050 + offset..50057 + offset {
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+                continue 'search;
+            }
+        }
+        return offset;
+    }
+    panic!("no free port range");
+}

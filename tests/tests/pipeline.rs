@@ -472,13 +472,20 @@ async fn every_server_answers_health_and_reflection() {
 
     let c = Cluster::start().await;
     let market_addr = c.market_addr.clone();
-    for (addr, service) in
-        [(market_addr, "caselink.v1.Ingest"), (c.linkage_addr.clone(), "caselink.v1.Linkage")]
-    {
-        let channel = tonic::transport::Channel::from_shared(addr.clone()).unwrap().connect().await.unwrap();
+    for (addr, service) in [
+        (market_addr, "caselink.v1.Ingest"),
+        (c.linkage_addr.clone(), "caselink.v1.Linkage"),
+    ] {
+        let channel = tonic::transport::Channel::from_shared(addr.clone())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
         let mut health = HealthClient::new(channel.clone());
         let status = health
-            .check(HealthCheckRequest { service: service.into() })
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
             .await
             .unwrap()
             .into_inner()
@@ -489,8 +496,11 @@ async fn every_server_answers_health_and_reflection() {
             host: String::new(),
             message_request: Some(MessageRequest::ListServices(String::new())),
         };
-        let mut responses =
-            reflection.server_reflection_info(tokio_stream::iter(vec![request])).await.unwrap().into_inner();
+        let mut responses = reflection
+            .server_reflection_info(tokio_stream::iter(vec![request]))
+            .await
+            .unwrap()
+            .into_inner();
         let response = responses.message().await.unwrap().unwrap();
         let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
             panic!("no service list")
@@ -504,12 +514,17 @@ async fn every_server_answers_health_and_reflection() {
 async fn a_request_over_the_event_limit_is_resource_exhausted_and_stores_nothing() {
     let mut c = Cluster::start().await;
     let id = id_number("19910101", 1);
-    let events: Vec<_> = (0..10_001).map(|i| complaint(&format!("MK-{i}"), &id, T2025)).collect();
+    let events: Vec<_> = (0..10_001)
+        .map(|i| complaint(&format!("MK-{i}"), &id, T2025))
+        .collect();
     let err = c.submit_market(events).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::ResourceExhausted);
     assert!(err.message().contains("events"), "{}", err.message());
     // The service is unharmed and nothing was stored.
-    let receipts = c.submit_market(vec![complaint("MK-0", &id, T2025)]).await.unwrap();
+    let receipts = c
+        .submit_market(vec![complaint("MK-0", &id, T2025)])
+        .await
+        .unwrap();
     assert_eq!(statuses(&receipts), [ReceiptStatus::Accepted]);
     assert_eq!(receipts[0].stream_sequence, 1);
 }

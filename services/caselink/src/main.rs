@@ -3,6 +3,8 @@
 //! `caselink up` runs the whole system locally (its own nats-server, the six department services and linkage);
 //! `submit`, `timeline` and `rebuild` are the client and operator commands for people and scripts.
 
+mod demo;
+mod gen;
 mod submit;
 mod timeline;
 mod up;
@@ -29,6 +31,10 @@ enum Command {
     Up(up::UpArgs),
     /// Submit a department's records (proto3 JSON, one CaseEvent a line) through its Ingest service.
     Submit(submit::SubmitArgs),
+    /// Generate a seeded synthetic population (department files + truth.json) for tests, demos and benchmarks.
+    Gen(gen::GenArgs),
+    /// Load a folder of department files (e.g. from `caselink gen`) through all department services at once.
+    Load(submit::LoadArgs),
     /// Show a person's cross-agency timeline.
     Timeline(timeline::TimelineArgs),
     /// Drop the linkage projections and replay the whole stream into them (stop `caselink up` first).
@@ -52,6 +58,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Up(args) => up::run(args).await,
             Command::Submit(args) => submit::run(args).await,
+            Command::Gen(args) => gen::run(args).await,
+            Command::Load(args) => submit::load(args).await,
             Command::Timeline(args) => timeline::run(args).await,
             Command::Rebuild { data_dir } => up::rebuild(&data_dir).await,
         }

@@ -1,15 +1,16 @@
-//! `caselink submit`: a department's records, one proto3-JSON `CaseEvent` a line, through its `Ingest.SubmitStream`.
+//! `caselink submit` and `caselink load`: department records, one proto3-JSON `CaseEvent` a line, through the
+//! department's `Ingest.SubmitStream`, with progress and a summary of what became of every line.
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use caselink_proto::v1::ingest_client::IngestClient;
 use caselink_proto::v1::{CaseEvent, Receipt, ReceiptStatus};
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::up::DEPARTMENTS;
 
@@ -28,45 +29,201 @@ pub(crate) struct SubmitArgs {
     file: PathBuf,
 }
 
+#[derive(clap::Args)]
+pub(crate) struct LoadArgs {
+    /// A folder with department files (market.jsonl … hotline.jsonl), e.g. from `caselink gen`.
+    dir: PathBuf,
+    /// Host of the department services.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Added to every department's default port (as `caselink up --port-offset`).
+    #[arg(long, default_value_t = 0)]
+    port_offset: u16,
+    /// Print every rejection (default: the first 20 per file).
+    #[arg(long)]
+    all_rejections: bool,
+}
+
+/// What became of one file.
+pub(crate) struct FileReport {
+    department: String,
+    file: PathBuf,
+    tally: BTreeMap<&'static str, u64>,
+    unreadable: Vec<(usize, String)>,
+    rejections: Vec<(usize, String, String)>,
+    failure: Option<tonic::Status>,
+}
+
+impl FileReport {
+    pub(crate) fn count(&self, status: &str) -> u64 {
+        self.tally.get(status).copied().unwrap_or(0)
+    }
+
+    fn clean(&self) -> bool {
+        self.unreadable.is_empty() && self.rejections.is_empty() && self.failure.is_none()
+    }
+
+    fn print(&self, all: bool) {
+        let limit = if all { usize::MAX } else { 20 };
+        let line = |name: &str, n: u64| format!("{name} {n}");
+        let mut parts: Vec<String> = self.tally.iter().map(|(k, v)| line(k, *v)).collect();
+        if !self.unreadable.is_empty() {
+            parts.push(line("unreadable", self.unreadable.len() as u64));
+        }
+        println!(
+            "{} {}: {}",
+            self.department,
+            self.file.display(),
+            parts.join(", ")
+        );
+        for (number, why) in self.unreadable.iter().take(limit) {
+            println!("  line {number}: {why}");
+        }
+        for (number, source_id, why) in self.rejections.iter().take(limit) {
+            println!("  line {number} (source_id {source_id:?}): {why}");
+        }
+        let hidden = self.unreadable.len().saturating_sub(limit)
+            + self.rejections.len().saturating_sub(limit);
+        if hidden > 0 {
+            println!("  … {hidden} more; --all-rejections prints every one");
+        }
+        if let Some(status) = &self.failure {
+            println!(
+                "  stopped: {}: {} — everything acknowledged before is stored; run the same command again for the rest \
+                 (stored events come back as duplicate)",
+                code_name(status.code()),
+                status.message()
+            );
+        }
+    }
+}
+
 struct Line {
     number: usize,
     source_id: String,
 }
 
-pub(crate) async fn run(args: SubmitArgs) -> anyhow::Result<ExitCode> {
-    let Some((_, port)) = DEPARTMENTS
-        .iter()
-        .find(|(name, _)| *name == args.department)
-    else {
-        bail!(
-            "--department: unknown department {:?}; one of {}",
-            args.department,
+fn department_port(department: &str) -> anyhow::Result<u16> {
+    match DEPARTMENTS.iter().find(|(name, _)| *name == department) {
+        Some((_, port)) => Ok(*port),
+        None => bail!(
+            "--department: unknown department {department:?}; one of {}",
             DEPARTMENTS.map(|(n, _)| n).join(", ")
-        );
-    };
+        ),
+    }
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix:>9} {bar:30} {pos}/{len} events  {per_sec}  ETA {eta}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+pub(crate) async fn run(args: SubmitArgs) -> anyhow::Result<ExitCode> {
+    let port = department_port(&args.department)?;
     let addr = args
         .addr
         .clone()
         .unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
-    let reader: Box<dyn BufRead + Send> = if args.file.as_os_str() == "-" {
+    let progress = ProgressBar::new(0)
+        .with_style(bar_style())
+        .with_prefix(args.department.clone());
+    let report = submit_file(&args.department, &addr, &args.file, progress).await?;
+    report.print(args.all_rejections);
+    Ok(if report.failure.is_some() {
+        ExitCode::FAILURE
+    } else if report.clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+/// `caselink load DIR`: every department file of DIR through its service, concurrently.
+pub(crate) async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
+    let reports = load_dir(&args.dir, &args.host, args.port_offset, true).await?;
+    let mut clean = true;
+    let mut failed = false;
+    for report in &reports {
+        report.print(args.all_rejections);
+        clean &= report.clean();
+        failed |= report.failure.is_some();
+    }
+    let total = |s: &str| reports.iter().map(|r| r.count(s)).sum::<u64>();
+    println!(
+        "total: accepted {}, duplicate {}, rejected {}",
+        total("accepted"),
+        total("duplicate"),
+        total("rejected")
+    );
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+/// Loads every `<department>.jsonl` in `dir` through the department services on `host` (ports + `offset`).
+pub(crate) async fn load_dir(
+    dir: &Path,
+    host: &str,
+    offset: u16,
+    show_progress: bool,
+) -> anyhow::Result<Vec<FileReport>> {
+    let multi = MultiProgress::new();
+    if !show_progress {
+        multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut tasks = Vec::new();
+    for (department, port) in DEPARTMENTS {
+        let file = dir.join(format!("{department}.jsonl"));
+        if !file.is_file() {
+            continue;
+        }
+        let addr = format!("http://{host}:{}", port + offset);
+        let bar = multi.add(
+            ProgressBar::new(0)
+                .with_style(bar_style())
+                .with_prefix(department),
+        );
+        tasks.push(tokio::spawn(async move {
+            submit_file(department, &addr, &file, bar).await
+        }));
+    }
+    if tasks.is_empty() {
+        bail!(
+            "{} holds no department files (market.jsonl … hotline.jsonl)",
+            dir.display()
+        );
+    }
+    let mut reports = Vec::new();
+    for task in tasks {
+        reports.push(task.await.context("a loader task failed")??);
+    }
+    Ok(reports)
+}
+
+/// Streams one JSONL file through `addr`'s SubmitStream. Lines that are not a CaseEvent are reported with their number
+/// and never sent.
+pub(crate) async fn submit_file(
+    department: &str,
+    addr: &str,
+    path: &Path,
+    progress: ProgressBar,
+) -> anyhow::Result<FileReport> {
+    let stdin = path.as_os_str() == "-";
+    let reader: Box<dyn BufRead + Send> = if stdin {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
-        let f = std::fs::File::open(&args.file)
-            .with_context(|| format!("opening {}", args.file.display()))?;
-        Box::new(std::io::BufReader::new(f))
-    };
-    let total_lines = if args.file.as_os_str() == "-" {
-        None
-    } else {
-        Some(
-            std::io::BufReader::new(std::fs::File::open(&args.file)?)
+        let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        progress.set_length(
+            std::io::BufReader::new(std::fs::File::open(path)?)
                 .lines()
                 .count() as u64,
-        )
+        );
+        Box::new(std::io::BufReader::with_capacity(1 << 20, f))
     };
-
-    // Parse lines locally first: a malformed line is reported with its number and never sent.
-    let mut local_errors: Vec<(usize, String)> = Vec::new();
     let (tx, rx) = tokio::sync::mpsc::channel::<CaseEvent>(4096);
     let (lines_tx, mut lines_rx) = tokio::sync::mpsc::unbounded_channel::<Line>();
     let parse = tokio::task::spawn_blocking(move || {
@@ -99,86 +256,57 @@ pub(crate) async fn run(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         errors
     });
 
-    let mut client = IngestClient::connect(addr.clone())
+    let mut client = IngestClient::connect(addr.to_string())
         .await
-        .with_context(|| format!("connecting to the {} service at {addr}", args.department))?
+        .with_context(|| format!("connecting to the {department} service at {addr}"))?
         .max_decoding_message_size(64 * 1024 * 1024);
-    let progress = ProgressBar::new(total_lines.unwrap_or(0));
-    progress.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} events  {per_sec}  ETA {eta}  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let mut receipts = client
+    let mut report = FileReport {
+        department: department.to_string(),
+        file: path.to_path_buf(),
+        tally: BTreeMap::new(),
+        unreadable: Vec::new(),
+        rejections: Vec::new(),
+        failure: None,
+    };
+    match client
         .submit_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
         .await
-        .map_err(|s| anyhow::anyhow!("{}: {}", code_name(s.code()), s.message()))?
-        .into_inner();
-
-    let mut tally: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut rejections: Vec<(usize, String, String)> = Vec::new();
-    let mut stream_error = None;
-    let mut sent_lines: Vec<Line> = Vec::new();
-    while let Some(item) = receipts.next().await {
-        match item {
-            Ok(receipt) => {
-                while sent_lines.len() <= receipt.index as usize {
-                    match lines_rx.recv().await {
-                        Some(line) => sent_lines.push(line),
-                        None => break,
+    {
+        Err(status) => report.failure = Some(status),
+        Ok(response) => {
+            let mut receipts = response.into_inner();
+            let mut sent_lines: Vec<Line> = Vec::new();
+            while let Some(item) = receipts.next().await {
+                match item {
+                    Ok(receipt) => {
+                        while sent_lines.len() <= receipt.index as usize {
+                            match lines_rx.recv().await {
+                                Some(line) => sent_lines.push(line),
+                                None => break,
+                            }
+                        }
+                        record(
+                            &receipt,
+                            sent_lines.get(receipt.index as usize),
+                            &mut report,
+                        );
+                        progress.inc(1);
+                    }
+                    Err(status) => {
+                        report.failure = Some(status);
+                        break;
                     }
                 }
-                let line = sent_lines.get(receipt.index as usize);
-                record(&receipt, line, &mut tally, &mut rejections);
-                progress.inc(1);
-            }
-            Err(status) => {
-                stream_error = Some(status);
-                break;
             }
         }
     }
+    drop(lines_rx);
+    report.unreadable = parse.await.unwrap_or_default();
     progress.finish_and_clear();
-    local_errors.extend(parse.await.unwrap_or_default());
-    progress.inc(local_errors.len() as u64);
-
-    println!("{} {}:", args.department, args.file.display());
-    for (name, n) in &tally {
-        println!("  {name:<10} {n}");
-    }
-    if !local_errors.is_empty() {
-        println!("  unreadable {}", local_errors.len());
-    }
-    let shown = if args.all_rejections { usize::MAX } else { 20 };
-    for (number, why) in local_errors.iter().take(shown) {
-        println!("  line {number}: {why}");
-    }
-    for (number, source_id, why) in rejections.iter().take(shown) {
-        println!("  line {number} (source_id {source_id:?}): {why}");
-    }
-    let hidden = local_errors.len().saturating_sub(shown) + rejections.len().saturating_sub(shown);
-    if hidden > 0 && !args.all_rejections {
-        println!("  … {hidden} more; --all-rejections prints every one");
-    }
-    if let Some(status) = stream_error {
-        bail!(
-            "{}: {} — every event acknowledged above is stored; run the same command again to submit the rest (already stored events come back as duplicate)",
-            code_name(status.code()),
-            status.message()
-        );
-    }
-    Ok(if rejections.is_empty() && local_errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(2)
-    })
+    Ok(report)
 }
 
-fn record(
-    receipt: &Receipt,
-    line: Option<&Line>,
-    tally: &mut BTreeMap<&'static str, u64>,
-    rejections: &mut Vec<(usize, String, String)>,
-) {
+fn record(receipt: &Receipt, line: Option<&Line>, report: &mut FileReport) {
     let status = ReceiptStatus::try_from(receipt.status).unwrap_or(ReceiptStatus::Unspecified);
     let name = match status {
         ReceiptStatus::Accepted => "accepted",
@@ -186,7 +314,7 @@ fn record(
         ReceiptStatus::Rejected => "rejected",
         ReceiptStatus::Unspecified => "unknown",
     };
-    *tally.entry(name).or_default() += 1;
+    *report.tally.entry(name).or_default() += 1;
     if status == ReceiptStatus::Rejected {
         let why = receipt
             .violations
@@ -197,7 +325,7 @@ fn record(
         let (number, source_id) = line.map_or((0, receipt.source_id.clone()), |l| {
             (l.number, l.source_id.clone())
         });
-        rejections.push((number, source_id, why));
+        report.rejections.push((number, source_id, why));
     }
 }
 
@@ -209,6 +337,7 @@ pub(crate) fn code_name(code: tonic::Code) -> &'static str {
         tonic::Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
         tonic::Code::PermissionDenied => "PERMISSION_DENIED",
         tonic::Code::Unauthenticated => "UNAUTHENTICATED",
+        tonic::Code::Cancelled => "CANCELLED",
         _ => "ERROR",
     }
 }

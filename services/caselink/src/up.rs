@@ -34,6 +34,9 @@ pub(crate) struct UpArgs {
     /// Added to every service port (linkage 50050, departments 50051-50056), to run beside another instance.
     #[arg(long, default_value_t = 0)]
     port_offset: u16,
+    /// Generate and load a small demo population (a few thousand events) once everything is up.
+    #[arg(long)]
+    demo: bool,
 }
 
 struct Running {
@@ -119,22 +122,16 @@ async fn start_all(
             bail!("port {port} for {name} is already in use: is another caselink running?");
         }
         let log = data_dir.join("logs").join(format!("{name}.log"));
-        let log_file =
-            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let child = Command::new(&binary)
-            .arg("--config")
-            .arg(&config)
-            .arg("--nats-url")
-            .arg(&nats_url)
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone()?)
-            .stderr(log_file)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "--config".into(),
+            config.clone().into(),
+            "--nats-url".into(),
+            nats_url.clone().into(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}").into(),
+        ];
+        args.extend(extra.iter().map(Into::into));
+        let child = spawn_logged(&binary, &args, &log)?;
         running.push(Running {
             name: name.clone(),
             child,
@@ -145,8 +142,22 @@ async fn start_all(
         wait_for_port(*port, Duration::from_secs(60), running)
             .await
             .with_context(|| format!("{name} did not start listening on 127.0.0.1:{port}"))?;
+        let service = if name == "linkage" {
+            "caselink.v1.Linkage"
+        } else {
+            "caselink.v1.Ingest"
+        };
+        wait_for_serving(*port, service, Duration::from_secs(60), running)
+            .await
+            .with_context(|| format!("{name} did not report SERVING on 127.0.0.1:{port}"))?;
     }
     print_banner(data_dir, &nats_url, &config, offset);
+    if args.demo {
+        crate::demo::seed(data_dir, offset).await?;
+    }
+    println!("\nCtrl-C stops everything.");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
     Ok(())
 }
 
@@ -205,16 +216,7 @@ async fn start_nats(data_dir: &Path, port: u16) -> anyhow::Result<(Child, PathBu
         ),
     )?;
     let log = data_dir.join("logs").join("nats-server.log");
-    let log_file = std::fs::File::create(&log)?;
-    let child = Command::new(&binary)
-        .arg("-c")
-        .arg(&conf)
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone()?)
-        .stderr(log_file)
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
+    let child = spawn_logged(&binary, &["-c".into(), conf.into()], &log)?;
     let mut probe = vec![Running {
         name: "nats-server".into(),
         child,
@@ -225,6 +227,20 @@ async fn start_nats(data_dir: &Path, port: u16) -> anyhow::Result<(Child, PathBu
         .context("nats-server did not start")?;
     let Running { child, log, .. } = probe.remove(0);
     Ok((child, log))
+}
+
+/// Starts `binary` with its stdout and stderr going to `log`; killed if `up` itself dies.
+fn spawn_logged(binary: &Path, args: &[std::ffi::OsString], log: &Path) -> anyhow::Result<Child> {
+    let log_file =
+        std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    Command::new(binary)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))
 }
 
 /// The folder holding this executable (and the service binaries built beside it).
@@ -253,6 +269,45 @@ async fn wait_for_port(port: u16, limit: Duration, running: &mut [Running]) -> a
             bail!("timed out after {limit:?}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls the standard gRPC health service until `service` is SERVING (ingest: once the events stream exists).
+async fn wait_for_serving(
+    port: u16,
+    service: &str,
+    limit: Duration,
+    running: &mut [Running],
+) -> anyhow::Result<()> {
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::{health_check_response::ServingStatus, HealthCheckRequest};
+    let deadline = Instant::now() + limit;
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))?;
+    loop {
+        if let Ok(channel) = endpoint.connect().await {
+            let request = HealthCheckRequest {
+                service: service.to_string(),
+            };
+            if let Ok(answer) = HealthClient::new(channel).check(request).await {
+                if answer.into_inner().status == ServingStatus::Serving as i32 {
+                    return Ok(());
+                }
+            }
+        }
+        for r in running.iter_mut() {
+            if let Ok(Some(status)) = r.child.try_wait() {
+                bail!(
+                    "{} exited with {status}; last lines of {}:\n{}",
+                    r.name,
+                    r.log.display(),
+                    tail(&r.log, 20)
+                );
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -333,9 +388,6 @@ fn print_banner(data_dir: &Path, nats_url: &str, config: &Path, offset: u16) {
         "  grpcurl -plaintext 127.0.0.1:{} list",
         LINKAGE_PORT + offset
     );
-    println!("\nCtrl-C stops everything.");
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
 }
 
 /// `caselink rebuild`: runs `caselink-linkage rebuild` on `up`'s data directory.

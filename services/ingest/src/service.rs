@@ -354,6 +354,7 @@ pub async fn serve_on<R: DepartmentRules>(
         let cancel = cancel.clone();
         let js = async_nats::jetstream::new(client);
         tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(50);
             loop {
                 match ensure_events_stream(&js, &stream_options).await {
                     Ok(_) => {
@@ -366,8 +367,9 @@ pub async fn serve_on<R: DepartmentRules>(
                 }
                 tokio::select! {
                     _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = tokio::time::sleep(backoff) => {}
                 }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
             }
         });
     }

@@ -1,0 +1,61 @@
+//! `caselink up --demo` loads a generated population so the first timeline shows a cross-agency history; loading the
+//! same folder again stores nothing twice.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use caselink_e2e::*;
+
+#[test]
+fn demo_population_loads_cleanly_shows_a_history_and_reloads_as_duplicates() {
+    let up = UpProcess::start(&["--demo"], Duration::from_secs(300));
+    let output = up.output.join("\n");
+    assert!(
+        output.contains("0 rejected"),
+        "every generated record passes the real services:\n{output}"
+    );
+    // The banner suggests a planted abusive claimant; their timeline spans several departments.
+    let id = output
+        .lines()
+        .find(|l| l.contains("planted abusive claimant"))
+        .and_then(|l| l.split("--id-number ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no suggested person:\n{output}"))
+        .to_string();
+    let mut timeline = String::new();
+    for _ in 0..100 {
+        let (ok, out) = up.caselink(&["timeline", "--id-number", &id, "--addr", &up.url(50050)]);
+        if ok {
+            timeline = out;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let departments: std::collections::BTreeSet<&str> = timeline
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|d| {
+            [
+                "market", "police", "justice", "court", "petition", "hotline",
+            ]
+            .contains(d)
+        })
+        .collect();
+    assert!(
+        departments.len() >= 2,
+        "a cross-agency history:\n{timeline}"
+    );
+
+    // Loading the same files again: all duplicate, nothing stored twice.
+    let demo = up.data.path().join("demo");
+    let (ok, out) = up.caselink(&[
+        "load",
+        demo.to_str().unwrap(),
+        "--port-offset",
+        &up.offset.to_string(),
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("total: accepted 0,"), "{out}");
+    assert!(out.contains(", rejected 0"), "{out}");
+}
