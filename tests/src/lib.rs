@@ -217,10 +217,10 @@ impl Cluster {
             .map(|r| r.into_inner().receipts)
     }
 
-    /// Polls GetTimeline until it has `n` entries (or 20 s pass), then returns it.
+    /// Polls GetTimeline until it has `n` entries (or 60 s pass), then returns it.
     pub async fn timeline_with(&mut self, id: &str, n: usize) -> Timeline {
         let mut last = None;
-        for _ in 0..400 {
+        for _ in 0..1200 {
             let request = GetTimelineRequest {
                 person: by_id(id),
                 page_size: 1000,
@@ -283,7 +283,7 @@ pub async fn spawn_ingest<R: DepartmentRules>(
             .expect("ingest serves");
     });
     // Ready when the events stream exists: an empty Submit answers OK.
-    for _ in 0..400 {
+    for _ in 0..1200 {
         if let Ok(mut c) = IngestClient::connect(addr.clone()).await {
             if c.submit(SubmitRequest { events: vec![] }).await.is_ok() {
                 return addr;

@@ -92,7 +92,7 @@ async fn linkage_killed_mid_fold_resumes_and_folds_every_event_exactly_once() {
     let mut client = client.expect("linkage process serves");
     for id in &people {
         let mut entries = Vec::new();
-        for _ in 0..400 {
+        for _ in 0..1200 {
             let request = GetTimelineRequest {
                 person: by_id(id),
                 page_size: 1000,
