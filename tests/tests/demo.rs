@@ -25,7 +25,18 @@ fn demo_population_loads_cleanly_shows_a_history_and_reloads_as_duplicates() {
         .to_string();
     let mut timeline = String::new();
     for _ in 0..100 {
-        let (ok, out) = up.caselink(&["timeline", "--id-number", &id, "--addr", &up.url(50050)]);
+        let data_dir = up.data.path().to_str().unwrap().to_string();
+        let (ok, out) = up.caselink(&[
+            "timeline",
+            "--id-number",
+            &id,
+            "--purpose",
+            "demo check",
+            "--addr",
+            &up.url(50050),
+            "--data-dir",
+            &data_dir,
+        ]);
         if ok {
             timeline = out;
             break;
@@ -54,6 +65,8 @@ fn demo_population_loads_cleanly_shows_a_history_and_reloads_as_duplicates() {
         demo.to_str().unwrap(),
         "--port-offset",
         &up.offset.to_string(),
+        "--data-dir",
+        up.data.path().to_str().unwrap(),
     ]);
     assert!(ok, "{out}");
     assert!(out.contains("total: accepted 0,"), "{out}");

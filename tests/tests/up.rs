@@ -16,6 +16,10 @@ fn caselink_up_runs_the_whole_path_and_stops_cleanly() {
     let mut up = UpProcess::start(&[], Duration::from_secs(90));
     let banner = up.output.join("\n");
     assert!(
+        banner.contains("analyst"),
+        "the banner prints development credentials: {banner}"
+    );
+    assert!(
         banner.contains(&format!("127.0.0.1:{}", 50050 + up.offset)),
         "{banner}"
     );
@@ -35,12 +39,15 @@ fn caselink_up_runs_the_whole_path_and_stops_cleanly() {
     .map(|e| serde_json::to_string(e).unwrap())
     .collect();
     std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let data_dir = up.data.path().to_str().unwrap().to_string();
     let (ok, out) = up.caselink(&[
         "submit",
         "--department",
         "market",
         "--addr",
         &up.url(50051),
+        "--data-dir",
+        &data_dir,
         file.to_str().unwrap(),
     ]);
     assert!(ok, "{out}");
@@ -49,7 +56,10 @@ fn caselink_up_runs_the_whole_path_and_stops_cleanly() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         // And through a department port with raw gRPC.
-        let mut police = IngestClient::connect(up.url(50052)).await.unwrap();
+        let mut police = IngestClient::with_interceptor(
+            channel(&up.url(50052)).await,
+            Bearer::new(&up.dev_token("writer:police"), None),
+        );
         let receipts = police
             .submit(SubmitRequest {
                 events: vec![police_case("GA-1", &id, T2025 + 2 * DAY)],
@@ -59,7 +69,20 @@ fn caselink_up_runs_the_whole_path_and_stops_cleanly() {
             .into_inner()
             .receipts;
         assert_eq!(statuses(&receipts), [ReceiptStatus::Accepted]);
-        let mut linkage = LinkageClient::connect(up.url(50050)).await.unwrap();
+        // Without a token: refused.
+        let mut anonymous = LinkageClient::new(channel(&up.url(50050)).await);
+        let refused = anonymous.get_timeline(GetTimelineRequest {
+            person: by_id(&id),
+            ..GetTimelineRequest::default()
+        });
+        assert_eq!(
+            refused.await.unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+        let mut linkage = LinkageClient::with_interceptor(
+            channel(&up.url(50050)).await,
+            Bearer::new(&up.dev_token("analyst"), Some(TEST_PURPOSE)),
+        );
         let mut kinds = Vec::new();
         for _ in 0..200 {
             let request = GetTimelineRequest {
@@ -89,7 +112,17 @@ fn caselink_up_runs_the_whole_path_and_stops_cleanly() {
         );
     });
 
-    let (ok, out) = up.caselink(&["timeline", "--id-number", &id, "--addr", &up.url(50050)]);
+    let (ok, out) = up.caselink(&[
+        "timeline",
+        "--id-number",
+        &id,
+        "--purpose",
+        "e2e check",
+        "--addr",
+        &up.url(50050),
+        "--data-dir",
+        &data_dir,
+    ]);
     assert!(ok, "{out}");
     assert!(
         out.contains(&format!("430602********{}", &id[14..])),

@@ -25,7 +25,11 @@ pub(crate) async fn seed(data_dir: &Path, port_offset: u16) -> anyhow::Result<()
             .context("the demo generator failed")??;
     }
     println!("loading the demo population from {} …", dir.display());
-    let reports = crate::submit::load_dir(&dir, "127.0.0.1", port_offset, true).await?;
+    let tokens = crate::tokens::TokenArgs {
+        token: None,
+        data_dir: data_dir.to_path_buf(),
+    };
+    let reports = crate::submit::load_dir(&dir, "127.0.0.1", port_offset, true, &tokens).await?;
     let total = |s: &str| reports.iter().map(|r| r.count(s)).sum::<u64>();
     println!(
         "demo loaded: {} accepted, {} already there, {} rejected",
@@ -42,20 +46,20 @@ pub(crate) async fn seed(data_dir: &Path, port_offset: u16) -> anyhow::Result<()
     let escalating = truth
         .persons
         .iter()
-        .filter(|p| p.label == Label::Ordinary && p.matters.iter().any(|m| m.records.len() > 1))
+        .filter(|p| p.label == Label::Ordinary && p.matters.iter().any(|m| m.is_multi_platform()))
         .max_by_key(|p| p.events);
     let linkage = 50050 + port_offset;
     println!("\nTry the demo:");
     if let Some(p) = abusive {
         println!(
-            "  caselink timeline --addr http://127.0.0.1:{linkage} --id-number {}   # a planted abusive claimant ({})",
+            "  caselink timeline --addr http://127.0.0.1:{linkage} --purpose demo --id-number {}   # a planted abusive claimant ({})",
             p.id_number,
             p.criteria.join(", ")
         );
     }
     if let Some(p) = escalating {
         println!(
-            "  caselink timeline --addr http://127.0.0.1:{linkage} --id-number {}   # an ordinary consumer who filed one grievance on several platforms",
+            "  caselink timeline --addr http://127.0.0.1:{linkage} --purpose demo --id-number {}   # an ordinary consumer who filed one grievance on several platforms",
             p.id_number
         );
     }

@@ -7,6 +7,7 @@ mod demo;
 mod gen;
 mod submit;
 mod timeline;
+mod tokens;
 mod up;
 
 use std::path::PathBuf;
@@ -37,12 +38,21 @@ enum Command {
     Load(submit::LoadArgs),
     /// Show a person's cross-agency timeline.
     Timeline(timeline::TimelineArgs),
+    /// Bearer tokens for people and systems.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Drop the linkage projections and replay the whole stream into them (stop `caselink up` first).
     Rebuild {
         /// The data directory `caselink up` uses.
         #[arg(long, default_value = ".caselink")]
         data_dir: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue a token under the deployment's signing key, e.g. `caselink token issue --role police --unit 430602 --ttl 30d`.
+    Issue(tokens::IssueArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +71,7 @@ fn main() -> ExitCode {
             Command::Gen(args) => gen::run(args).await,
             Command::Load(args) => submit::load(args).await,
             Command::Timeline(args) => timeline::run(args).await,
+            Command::Token(TokenCommand::Issue(args)) => tokens::issue(args),
             Command::Rebuild { data_dir } => up::rebuild(&data_dir).await,
         }
     });

@@ -12,6 +12,7 @@ use caselink_proto::v1::{CaseEvent, Receipt, ReceiptStatus};
 use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
+use crate::tokens::TokenArgs;
 use crate::up::DEPARTMENTS;
 
 #[derive(clap::Args)]
@@ -27,6 +28,8 @@ pub(crate) struct SubmitArgs {
     all_rejections: bool,
     /// JSONL file: one CaseEvent a line, proto3 JSON ("-" for standard input).
     file: PathBuf,
+    #[command(flatten)]
+    tokens: TokenArgs,
 }
 
 #[derive(clap::Args)]
@@ -42,6 +45,8 @@ pub(crate) struct LoadArgs {
     /// Print every rejection (default: the first 20 per file).
     #[arg(long)]
     all_rejections: bool,
+    #[command(flatten)]
+    tokens: TokenArgs,
 }
 
 /// What became of one file.
@@ -127,7 +132,10 @@ pub(crate) async fn run(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     let progress = ProgressBar::new(0)
         .with_style(bar_style())
         .with_prefix(args.department.clone());
-    let report = submit_file(&args.department, &addr, &args.file, progress).await?;
+    let token = args
+        .tokens
+        .for_key(&format!("writer:{}", args.department))?;
+    let report = submit_file(&args.department, &addr, &args.file, progress, token).await?;
     report.print(args.all_rejections);
     Ok(if report.failure.is_some() {
         ExitCode::FAILURE
@@ -140,7 +148,7 @@ pub(crate) async fn run(args: SubmitArgs) -> anyhow::Result<ExitCode> {
 
 /// `caselink load DIR`: every department file of DIR through its service, concurrently.
 pub(crate) async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
-    let reports = load_dir(&args.dir, &args.host, args.port_offset, true).await?;
+    let reports = load_dir(&args.dir, &args.host, args.port_offset, true, &args.tokens).await?;
     let mut clean = true;
     let mut failed = false;
     for report in &reports {
@@ -170,6 +178,7 @@ pub(crate) async fn load_dir(
     host: &str,
     offset: u16,
     show_progress: bool,
+    tokens: &TokenArgs,
 ) -> anyhow::Result<Vec<FileReport>> {
     let multi = MultiProgress::new();
     if !show_progress {
@@ -182,13 +191,14 @@ pub(crate) async fn load_dir(
             continue;
         }
         let addr = format!("http://{host}:{}", port + offset);
+        let token = tokens.for_key(&format!("writer:{department}"))?;
         let bar = multi.add(
             ProgressBar::new(0)
                 .with_style(bar_style())
                 .with_prefix(department),
         );
         tasks.push(tokio::spawn(async move {
-            submit_file(department, &addr, &file, bar).await
+            submit_file(department, &addr, &file, bar, token).await
         }));
     }
     if tasks.is_empty() {
@@ -211,6 +221,7 @@ pub(crate) async fn submit_file(
     addr: &str,
     path: &Path,
     progress: ProgressBar,
+    token: String,
 ) -> anyhow::Result<FileReport> {
     let stdin = path.as_os_str() == "-";
     let reader: Box<dyn BufRead + Send> = if stdin {
@@ -256,9 +267,11 @@ pub(crate) async fn submit_file(
         errors
     });
 
-    let mut client = IngestClient::connect(addr.to_string())
+    let channel = tonic::transport::Endpoint::from_shared(addr.to_string())?
+        .connect()
         .await
-        .with_context(|| format!("connecting to the {department} service at {addr}"))?
+        .with_context(|| format!("connecting to the {department} service at {addr}"))?;
+    let mut client = IngestClient::with_interceptor(channel, crate::tokens::bearer(&token, None)?)
         .max_decoding_message_size(64 * 1024 * 1024);
     let mut report = FileReport {
         department: department.to_string(),

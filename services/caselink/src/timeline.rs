@@ -37,6 +37,11 @@ pub(crate) struct TimelineArgs {
     /// Print proto3 JSON, one entry a line.
     #[arg(long)]
     json: bool,
+    /// Why you read this person's data (required; recorded in the audit trail), e.g. "joint meeting case review".
+    #[arg(long)]
+    purpose: String,
+    #[command(flatten)]
+    tokens: crate::tokens::TokenArgs,
     /// The linkage service address.
     #[arg(long, default_value = "http://127.0.0.1:50050")]
     addr: String,
@@ -78,10 +83,16 @@ pub(crate) async fn run(args: TimelineArgs) -> anyhow::Result<ExitCode> {
         page_size: 1000,
         page_token: String::new(),
     };
-    let mut client = LinkageClient::connect(args.addr.clone())
+    let token = args.tokens.for_key("analyst")?;
+    let channel = tonic::transport::Endpoint::from_shared(args.addr.clone())?
+        .connect()
         .await
-        .with_context(|| format!("connecting to linkage at {}", args.addr))?
-        .max_decoding_message_size(64 * 1024 * 1024);
+        .with_context(|| format!("connecting to linkage at {}", args.addr))?;
+    let mut client = LinkageClient::with_interceptor(
+        channel,
+        crate::tokens::bearer(&token, Some(&args.purpose))?,
+    )
+    .max_decoding_message_size(64 * 1024 * 1024);
     let mut first = true;
     let mut count = 0usize;
     loop {

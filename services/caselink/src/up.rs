@@ -6,6 +6,7 @@ use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use caselink_auth::AuthKeys;
 use caselink_runtime::IdentityConfig;
 use tokio::process::{Child, Command};
 
@@ -82,7 +83,7 @@ async fn start_all(
     data_dir: &Path,
     running: &mut Vec<Running>,
 ) -> anyhow::Result<()> {
-    let config = ensure_config(data_dir)?;
+    let (config, auth_keys) = ensure_config(data_dir)?;
     let nats_url = match &args.nats_url {
         Some(url) => url.clone(),
         None => {
@@ -151,7 +152,8 @@ async fn start_all(
             .await
             .with_context(|| format!("{name} did not report SERVING on 127.0.0.1:{port}"))?;
     }
-    print_banner(data_dir, &nats_url, &config, offset);
+    let tokens = crate::tokens::write_dev_tokens(data_dir, &auth_keys)?;
+    print_banner(data_dir, &nats_url, &config, offset, &tokens);
     if args.demo {
         crate::demo::seed(data_dir, offset).await?;
     }
@@ -161,31 +163,48 @@ async fn start_all(
     Ok(())
 }
 
-/// The shared config of the local services (NATS and identity secrets), created with fresh secrets on first run.
-fn ensure_config(data_dir: &Path) -> anyhow::Result<PathBuf> {
+/// The shared config of the local services: identity secrets and token keys, created fresh on first run.
+fn ensure_config(data_dir: &Path) -> anyhow::Result<(PathBuf, AuthKeys)> {
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Local {
+        identity: IdentityConfig,
+        #[serde(default)]
+        auth: AuthKeys,
+    }
     let path = data_dir.join("caselink.toml");
-    if !path.exists() {
-        #[derive(serde::Serialize)]
-        struct Local {
-            identity: IdentityConfig,
+    let mut local = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            toml::from_str::<Local>(&text).with_context(|| format!("parsing {}", path.display()))?
         }
+        Err(_) => Local {
+            identity: IdentityConfig::generate(),
+            auth: AuthKeys::default(),
+        },
+    };
+    let fresh = !path.exists() || local.auth.signing_key.is_empty();
+    if local.auth.signing_key.is_empty() {
+        local.auth = caselink_auth::generate_keys()?;
+    }
+    if fresh {
         let text = format!(
             "# Local development configuration written by `caselink up`. Keep it private: it holds the identity\n\
-             # secrets (person-key HMAC secret, identity sealing key). Losing it makes stored person keys unmatchable.\n{}",
-            toml::to_string(&Local { identity: IdentityConfig::generate() })?
+             # secrets (person-key HMAC secret, identity sealing key) and the token signing key. Losing the identity\n\
+             # secret makes stored person keys unmatchable.\n{}",
+            toml::to_string(&local)?
         );
         write_private(&path, &text)?;
     }
-    Ok(path)
+    Ok((path, local.auth))
 }
 
 #[cfg(unix)]
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create_new(true)
+        .create(true)
+        .truncate(true)
         .mode(0o600)
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
@@ -195,7 +214,7 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("creating {}", path.display()))
 }
 
@@ -361,7 +380,13 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     })
 }
 
-fn print_banner(data_dir: &Path, nats_url: &str, config: &Path, offset: u16) {
+fn print_banner(
+    data_dir: &Path,
+    nats_url: &str,
+    config: &Path,
+    offset: u16,
+    tokens: &std::collections::BTreeMap<String, String>,
+) {
     println!("caselink is up.\n");
     println!(
         "  linkage  (Linkage)     127.0.0.1:{}",
@@ -378,12 +403,18 @@ fn print_banner(data_dir: &Path, nats_url: &str, config: &Path, offset: u16) {
         "  secrets    {} (identity keys, generated for development; keep private)",
         config.display()
     );
-    println!("  credentials: none required yet — authentication and roles arrive with the access-control issue;");
-    println!("               run this only on a machine you trust.");
+    println!(
+        "  tokens     {} (development, 30 days; the client commands use them when no --token is given)",
+        data_dir.join(crate::tokens::DEV_TOKENS).display()
+    );
+    println!("\nDevelopment credentials (bearer tokens; send as `authorization: Bearer <token>`):");
+    for (key, token) in tokens {
+        println!("  {key:<16} {token}");
+    }
     println!();
     println!("Try:");
     println!("  caselink submit --department market events.jsonl");
-    println!("  caselink timeline --id-number <ID number>");
+    println!("  caselink timeline --id-number <ID number> --purpose \"case review\"");
     println!(
         "  grpcurl -plaintext 127.0.0.1:{} list",
         LINKAGE_PORT + offset

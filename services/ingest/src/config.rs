@@ -14,6 +14,8 @@ pub struct IngestOptions {
     pub listen: String,
     pub nats_url: String,
     pub identity: IdentityConfig,
+    /// Token keys: `public_key` verifies callers' bearer tokens.
+    pub auth: caselink_auth::AuthKeys,
     /// How long JetStream remembers an event id for duplicate detection.
     pub dedup_window_secs: u64,
     /// How far in the future `occurred_at` may lie (clock skew between agencies).
@@ -38,6 +40,7 @@ impl Default for IngestOptions {
             listen: String::new(),
             nats_url: "nats://127.0.0.1:4222".into(),
             identity: IdentityConfig::default(),
+            auth: caselink_auth::AuthKeys::default(),
             dedup_window_secs: 24 * 3600,
             future_tolerance_secs: 600,
             max_events_per_request: 10_000,

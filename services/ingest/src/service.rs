@@ -78,19 +78,45 @@ impl<R: DepartmentRules> IngestService<R> {
         }
     }
 
-    /// Validates and prepares one event: `Err` is its rejected receipt.
-    pub fn prepare(&self, event: CaseEvent, index: u64) -> Result<Prepared, Receipt> {
-        self.inner.prepare(event, index)
+    /// Validates and prepares one event: `Err` is its rejected receipt. `regions`: the caller's region scope, if any.
+    pub fn prepare(
+        &self,
+        event: CaseEvent,
+        index: u64,
+        regions: Option<&[String]>,
+    ) -> Result<Prepared, Receipt> {
+        self.inner.prepare(event, index, regions)
     }
 }
 
 impl<R: DepartmentRules> Inner<R> {
-    fn prepare(&self, mut event: CaseEvent, index: u64) -> Result<Prepared, Receipt> {
+    fn prepare(
+        &self,
+        mut event: CaseEvent,
+        index: u64,
+        regions: Option<&[String]>,
+    ) -> Result<Prepared, Receipt> {
         let department = self.rules.department();
         let now = self.clock.now();
         let mut violations = validate_event(&event, department, now, &self.limits);
         if violations.is_empty() {
             self.rules.check(&event, &mut violations);
+        }
+        if let Some(regions) = regions {
+            if violations.is_empty()
+                && !regions
+                    .iter()
+                    .any(|p| event.region_code.starts_with(p.as_str()))
+            {
+                violations.push(
+                    "region_code",
+                    format!(
+                        "{} is outside the regions your token may write for ({})",
+                        event.region_code,
+                        regions.join(", ")
+                    ),
+                );
+            }
         }
         if !violations.is_empty() {
             return Err(rejected(index, &event, violations));
@@ -145,6 +171,7 @@ impl<R: DepartmentRules> Inner<R> {
         &self,
         events: Vec<CaseEvent>,
         first_index: u64,
+        regions: &[String],
     ) -> Result<Vec<Receipt>, IngestError> {
         if !self.ready.load(Ordering::Acquire) {
             return Err(IngestError::NotReady);
@@ -153,7 +180,7 @@ impl<R: DepartmentRules> Inner<R> {
         let mut prepared = Vec::new();
         let mut slots = Vec::new();
         for (i, event) in events.into_iter().enumerate() {
-            match self.prepare(event, first_index + i as u64) {
+            match self.prepare(event, first_index + i as u64, Some(regions)) {
                 Ok(p) => {
                     slots.push(i);
                     prepared.push(p);
@@ -211,6 +238,7 @@ impl<R: DepartmentRules> Ingest for IngestService<R> {
         &self,
         request: Request<SubmitRequest>,
     ) -> Result<Response<SubmitResponse>, Status> {
+        let regions = caselink_auth::Caller::of(&request)?.claims.regions.clone();
         let events = request.into_inner().events;
         if events.len() > self.inner.max_events {
             return Err(IngestError::TooMany {
@@ -223,7 +251,7 @@ impl<R: DepartmentRules> Ingest for IngestService<R> {
         let count = events.len();
         let receipts = self
             .inner
-            .submit(events, 0)
+            .submit(events, 0, &regions)
             .await
             .map_err(IngestError::into_status)?;
         log_receipts(self.inner.rules.department(), count, &receipts);
@@ -237,6 +265,11 @@ impl<R: DepartmentRules> Ingest for IngestService<R> {
         request: Request<Streaming<CaseEvent>>,
     ) -> Result<Response<Self::SubmitStreamStream>, Status> {
         let inner = Arc::clone(&self.inner);
+        let regions: Arc<[String]> = caselink_auth::Caller::of(&request)?
+            .claims
+            .regions
+            .clone()
+            .into();
         let incoming = request.into_inner();
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Receipt, Status>>(STREAM_CHUNK * 2);
         tokio::spawn(async move {
@@ -258,7 +291,8 @@ impl<R: DepartmentRules> Ingest for IngestService<R> {
                         let first = next_index;
                         next_index += events.len() as u64;
                         let inner = Arc::clone(&inner);
-                        in_flight.push_back(async move { inner.submit(events, first).await });
+                        let regions = Arc::clone(&regions);
+                        in_flight.push_back(async move { inner.submit(events, first, &regions).await });
                     }
                     Some(done) = in_flight.next(), if !in_flight.is_empty() => {
                         match done {
@@ -325,6 +359,7 @@ pub async fn serve_on<R: DepartmentRules>(
         .identity
         .build()
         .map_err(|e| IngestError::Config(e.to_string()))?;
+    let verifier = token_verifier(&options.auth)?;
     let department = rules.department();
     let ack_timeout = Duration::from_millis(options.ack_timeout_ms);
     let client = caselink_bus::connect(
@@ -392,6 +427,10 @@ pub async fn serve_on<R: DepartmentRules>(
         .map_err(|e| IngestError::Serve(e.to_string()))?;
     tracing::info!(department = department_code(department), %address, "ingest listening");
     tonic::transport::Server::builder()
+        .layer(caselink_auth::AuthLayer::new(
+            verifier,
+            caselink_auth::ServiceScope::Department(department_code(department).to_string()),
+        ))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -406,4 +445,17 @@ pub async fn serve_on<R: DepartmentRules>(
         )
         .await
         .map_err(|e| IngestError::Serve(e.to_string()))
+}
+
+/// The verifier of callers' tokens, or a configuration error naming the missing key.
+pub(crate) fn token_verifier(
+    auth: &caselink_auth::AuthKeys,
+) -> Result<caselink_auth::TokenVerifier, IngestError> {
+    if auth.public_key.is_empty() {
+        return Err(IngestError::Config(
+            "auth.public_key is not set (env CASELINK_AUTH__PUBLIC_KEY; `caselink up` generates keys for development)".into(),
+        ));
+    }
+    caselink_auth::TokenVerifier::new(&auth.public_key)
+        .map_err(|e| IngestError::Config(format!("auth.{e}")))
 }

@@ -32,6 +32,8 @@ pub struct LinkageOptions {
     pub data_dir: PathBuf,
     /// Only `person_key_secret` is used here (to hash ID numbers in lookups).
     pub identity: IdentityConfig,
+    /// Token keys: `public_key` verifies callers' bearer tokens.
+    pub auth: caselink_auth::AuthKeys,
     /// Messages per pulled (and per sled) batch.
     pub fold_batch: usize,
     /// First and one-past-last partition this aggregator owns (default all: 0..64).
@@ -46,6 +48,7 @@ impl Default for LinkageOptions {
             nats_url: "nats://127.0.0.1:4222".into(),
             data_dir: PathBuf::from(".caselink/linkage"),
             identity: IdentityConfig::default(),
+            auth: caselink_auth::AuthKeys::default(),
             fold_batch: 1000,
             partition_start: 0,
             partition_end: caselink_domain::PARTITIONS,
@@ -180,6 +183,13 @@ pub async fn serve_on(
         .identity
         .person_key_secret()
         .map_err(|e| LinkageError::Config(e.to_string()))?;
+    if options.auth.public_key.is_empty() {
+        return Err(LinkageError::Config(
+            "auth.public_key is not set (env CASELINK_AUTH__PUBLIC_KEY; `caselink up` generates keys for development)".into(),
+        ));
+    }
+    let verifier = caselink_auth::TokenVerifier::new(&options.auth.public_key)
+        .map_err(|e| LinkageError::Config(format!("auth.{e}")))?;
     let fold = options.fold_options()?;
     let js = connect(&options).await?;
     let store = open_store(&options, &js).await?;
@@ -206,6 +216,10 @@ pub async fn serve_on(
         .map_err(|e| LinkageError::Serve(e.to_string()))?;
     tracing::info!(%address, position = store.position()?, "linkage listening");
     tonic::transport::Server::builder()
+        .layer(caselink_auth::AuthLayer::new(
+            verifier,
+            caselink_auth::ServiceScope::Linkage,
+        ))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

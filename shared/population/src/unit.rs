@@ -323,10 +323,14 @@ impl<'w> Unit<'w> {
     /// then its persons to the truth. Returns how many events were written.
     pub(crate) fn write(mut self, out: &mut Output) -> Result<u64, GenError> {
         let latest = self.world.span.latest();
-        self.events.retain(|e| e.at <= latest);
-        self.events.sort_by_key(|e| (e.at, e.order));
+        // Sort indices, not the (large) events.
+        let mut order: Vec<usize> = (0..self.events.len())
+            .filter(|i| self.events[*i].at <= latest)
+            .collect();
+        order.sort_by_key(|i| (self.events[*i].at, self.events[*i].order));
         let mut per_person = vec![0u64; self.persons.len()];
-        for e in &self.events {
+        for i in &order {
+            let e = &self.events[*i];
             let record = format!(
                 "{}/{}",
                 crate::DEPARTMENT_FILES[e.department].0,
@@ -344,7 +348,7 @@ impl<'w> Unit<'w> {
             }
             out.event(e.department, &e.event)?;
         }
-        let written = self.events.len() as u64;
+        let written = order.len() as u64;
         for (i, p) in self.persons.iter().enumerate() {
             let matters = p
                 .matters

@@ -12,7 +12,7 @@ use caselink_proto::v1::{
 };
 use rand::Rng;
 
-use super::*;
+use super::market::Filed;
 use crate::calendar::{office_after_days, office_after_working_days};
 use crate::text;
 use crate::unit::{FileKind, Filer, MatterIdx, Ref, Thread, Unit};

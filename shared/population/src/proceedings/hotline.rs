@@ -9,7 +9,8 @@ use caselink_proto::v1::{
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::*;
+use super::intake::Purchase;
+use super::market::Filed;
 use crate::calendar::{minutes_after, office_after_days, office_after_working_days};
 use crate::merchants::CATEGORIES;
 use crate::text;

@@ -9,7 +9,7 @@ use caselink_proto::v1::{
 };
 use rand::Rng;
 
-use super::*;
+use super::intake::{claimed_fen, Purchase};
 use crate::calendar::{office_after_days, office_after_working_days, timestamp};
 use crate::merchants::CATEGORIES;
 use crate::text;

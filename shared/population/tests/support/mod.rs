@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use caselink_domain::{derive_event_id, ALL_DEPARTMENTS};
@@ -19,7 +19,6 @@ pub(crate) const DAY: i64 = 86_400;
 
 /// A generated population, read back.
 pub(crate) struct Population {
-    pub(crate) dir: PathBuf,
     pub(crate) params: GenParams,
     pub(crate) summary: GenSummary,
     pub(crate) truth: Truth,
@@ -29,13 +28,17 @@ pub(crate) struct Population {
     pub(crate) by_id: BTreeMap<String, usize>,
     /// Event indices by subject ID number.
     pub(crate) by_person: BTreeMap<String, Vec<usize>>,
+    /// Index into `truth.persons` by ID number.
+    pub(crate) person_index: BTreeMap<String, usize>,
 }
 
 impl Population {
     pub(crate) fn generate(params: GenParams) -> Population {
-        let dir = tempfile::tempdir().unwrap().keep();
+        // Read back into memory; the files go with the temporary directory.
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let mut calls = 0;
-        let summary = generate(&params, &dir, &mut |_| calls += 1).unwrap();
+        let summary = generate(&params, dir, &mut |_| calls += 1).unwrap();
         assert!(calls >= 1, "progress was never reported");
         let truth = read_truth(&dir.join("truth.json")).unwrap();
         let mut events = Vec::new();
@@ -63,8 +66,14 @@ impl Population {
         for list in by_person.values_mut() {
             list.sort_by_key(|i| (at(&events[*i].1), *i));
         }
+        let person_index = truth
+            .persons
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id_number.clone(), i))
+            .collect();
         Population {
-            dir,
+            person_index,
             params,
             summary,
             truth,
@@ -88,11 +97,9 @@ impl Population {
 
     /// A person's own phone, from the truth.
     pub(crate) fn phone_of(&self, id_number: &str) -> Option<String> {
-        self.truth
-            .persons
-            .iter()
-            .find(|p| p.id_number == id_number)
-            .map(|p| p.phone.clone())
+        self.person_index
+            .get(id_number)
+            .map(|i| self.truth.persons[*i].phone.clone())
     }
 }
 

@@ -1,0 +1,94 @@
+//! The one policy table: which role may call which RPC, in which scope.
+//!
+//! Every RPC of the contract is listed in [`Rpc`]; anything not listed is denied. The [`crate::AuthLayer`] calls
+//! [`check`] before any handler runs; handlers only narrow further where the decision needs the request's content
+//! (a writer's region scope, event by event).
+
+use crate::{Claims, Role};
+
+/// Every RPC served behind the auth layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rpc {
+    IngestSubmit,
+    IngestSubmitStream,
+    LinkageGetTimeline,
+}
+
+impl Rpc {
+    pub const ALL: [Rpc; 3] = [
+        Rpc::IngestSubmit,
+        Rpc::IngestSubmitStream,
+        Rpc::LinkageGetTimeline,
+    ];
+
+    /// The gRPC path.
+    pub fn path(self) -> &'static str {
+        match self {
+            Rpc::IngestSubmit => "/caselink.v1.Ingest/Submit",
+            Rpc::IngestSubmitStream => "/caselink.v1.Ingest/SubmitStream",
+            Rpc::LinkageGetTimeline => "/caselink.v1.Linkage/GetTimeline",
+        }
+    }
+
+    pub fn from_path(path: &str) -> Option<Rpc> {
+        Rpc::ALL.into_iter().find(|r| r.path() == path)
+    }
+
+    /// Reads of one person's data: the caller must state a purpose, and the read is audited.
+    pub fn person_level(self) -> bool {
+        matches!(self, Rpc::LinkageGetTimeline)
+    }
+}
+
+/// What the serving process is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceScope {
+    /// A department's ingest service (department code).
+    Department(String),
+    /// The linkage service.
+    Linkage,
+}
+
+/// May `claims` call `rpc` on a service of `scope`? `Err` carries the gRPC status to answer.
+pub fn check(
+    rpc: Rpc,
+    claims: &Claims,
+    scope: &ServiceScope,
+    purpose: Option<&str>,
+) -> Result<(), tonic::Status> {
+    let deny = |why: String| Err(tonic::Status::permission_denied(why));
+    let role = claims.role;
+    match (rpc, scope) {
+        (Rpc::IngestSubmit | Rpc::IngestSubmitStream, ServiceScope::Department(department)) => {
+            if role != Role::Writer {
+                return deny(format!("role {} may not submit events", role.name()));
+            }
+            if claims.department.as_deref() != Some(department.as_str()) {
+                return deny(format!(
+                    "a writer of {} may not submit to the {department} service",
+                    claims.department.as_deref().unwrap_or("no department")
+                ));
+            }
+            if claims.regions.is_empty() {
+                return deny("the token names no regions to write for".into());
+            }
+        }
+        (Rpc::LinkageGetTimeline, ServiceScope::Linkage) => {
+            // Joint-meeting staff read cross-agency histories; other roles get their own narrower views.
+            if role != Role::Analyst {
+                return deny(format!(
+                    "role {} may not read person timelines",
+                    role.name()
+                ));
+            }
+        }
+        _ => return deny(format!("{} is not served here", rpc.path())),
+    }
+    if rpc.person_level() && purpose.is_none_or(|p| p.trim().is_empty()) {
+        return Err(tonic::Status::invalid_argument(format!(
+            "{}: required metadata for reading a person's data: state why (e.g. \"joint meeting 2026-11, case review\")",
+            crate::PURPOSE
+        )));
+    }
+    Ok(())
+}

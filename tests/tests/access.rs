@@ -1,0 +1,207 @@
+//! Who may call what: every RPC × every role × in and out of scope gives the expected code, and tokens that are
+//! missing, expired or forged are refused.
+
+#![allow(clippy::unwrap_used)]
+
+use caselink_auth::{Role, Rpc};
+use caselink_e2e::*;
+use caselink_proto::v1::ingest_client::IngestClient;
+use caselink_proto::v1::linkage_client::LinkageClient;
+use caselink_proto::v1::*;
+use tonic::Code;
+
+struct Case {
+    label: String,
+    token: Option<String>,
+    purpose: Option<&'static str>,
+    rpc: Rpc,
+    expected: Code,
+}
+
+async fn call(c: &Cluster, case: &Case, id: &str) -> Code {
+    let bearer = |purpose| Bearer::new(case.token.as_deref().unwrap_or(""), purpose);
+    let result = match case.rpc {
+        Rpc::IngestSubmit | Rpc::IngestSubmitStream => {
+            let channel = channel(&c.market_addr).await;
+            let event = complaint(&format!("MK-{}", case.label), id, T2025);
+            match (&case.token, case.rpc) {
+                (None, Rpc::IngestSubmit) => IngestClient::new(channel)
+                    .submit(SubmitRequest {
+                        events: vec![event],
+                    })
+                    .await
+                    .map(|_| ()),
+                (None, _) => IngestClient::new(channel)
+                    .submit_stream(tokio_stream::iter(vec![event]))
+                    .await
+                    .map(|_| ()),
+                (Some(_), Rpc::IngestSubmit) => {
+                    IngestClient::with_interceptor(channel, bearer(None))
+                        .submit(SubmitRequest {
+                            events: vec![event],
+                        })
+                        .await
+                        .map(|_| ())
+                }
+                (Some(_), _) => IngestClient::with_interceptor(channel, bearer(None))
+                    .submit_stream(tokio_stream::iter(vec![event]))
+                    .await
+                    .map(|_| ()),
+            }
+        }
+        Rpc::LinkageGetTimeline => {
+            let channel = channel(&c.linkage_addr).await;
+            let request = GetTimelineRequest {
+                person: by_id(id),
+                ..GetTimelineRequest::default()
+            };
+            match &case.token {
+                None => LinkageClient::new(channel)
+                    .get_timeline(request)
+                    .await
+                    .map(|_| ()),
+                Some(_) => LinkageClient::with_interceptor(channel, bearer(case.purpose))
+                    .get_timeline(request)
+                    .await
+                    .map(|_| ()),
+            }
+        }
+    };
+    result.err().map_or(Code::Ok, |s| s.code())
+}
+
+fn expected_for(role: Role, rpc: Rpc) -> Code {
+    match (role, rpc) {
+        (Role::Writer, Rpc::IngestSubmit | Rpc::IngestSubmitStream) => Code::Ok,
+        (Role::Analyst, Rpc::LinkageGetTimeline) => Code::Ok,
+        _ => Code::PermissionDenied,
+    }
+}
+
+#[tokio::test]
+async fn every_rpc_for_every_role_in_and_out_of_scope() {
+    let mut c = Cluster::start().await;
+    let id = id_number("19850312", 123);
+    c.submit_market(vec![complaint("MK-seed", &id, T2025)])
+        .await
+        .unwrap();
+    c.timeline_with(&id, 1).await;
+
+    let mut cases = Vec::new();
+    for rpc in Rpc::ALL {
+        // In scope: the market service for writers; region 43 covers the events; police of a unit, etc.
+        for role in Role::ALL {
+            let token = c.token(|claims| {
+                claims.role = role;
+                if role != Role::Writer {
+                    claims.department = None;
+                    claims.regions = Vec::new();
+                }
+                if role == Role::Police {
+                    claims.unit = Some("430602".into());
+                }
+                if role == Role::Determiner {
+                    claims.regions = vec!["4306".into()];
+                }
+            });
+            cases.push(Case {
+                label: format!("{}-{:?}-in", role.name(), rpc),
+                token: Some(token),
+                purpose: Some("role matrix"),
+                rpc,
+                expected: expected_for(role, rpc),
+            });
+        }
+        // Out of scope: a writer of another department on the market service.
+        let police_writer = c.token(|claims| claims.department = Some("police".into()));
+        cases.push(Case {
+            label: format!("writer-police-{rpc:?}"),
+            token: Some(police_writer),
+            purpose: Some("role matrix"),
+            rpc,
+            expected: Code::PermissionDenied,
+        });
+        // A writer whose token names no regions.
+        let no_regions = c.token(|claims| claims.regions = Vec::new());
+        cases.push(Case {
+            label: format!("writer-noregion-{rpc:?}"),
+            token: Some(no_regions),
+            purpose: Some("role matrix"),
+            rpc,
+            expected: Code::PermissionDenied,
+        });
+        // Not authenticated at all, an expired token, a token of another deployment's key.
+        let expired = c.token(|claims| {
+            claims.iat -= 7200;
+            claims.exp = claims.iat + 60;
+        });
+        let other_keys = caselink_auth::generate_keys().unwrap();
+        let forged = token_with(&other_keys, |claims| claims.role = Role::Analyst);
+        for (label, token) in [
+            ("none", None),
+            ("expired", Some(expired)),
+            ("forged", Some(forged)),
+        ] {
+            cases.push(Case {
+                label: format!("{label}-{rpc:?}"),
+                token,
+                purpose: Some("role matrix"),
+                rpc,
+                expected: Code::Unauthenticated,
+            });
+        }
+    }
+    // A person-level read without a stated purpose.
+    cases.push(Case {
+        label: "analyst-no-purpose".into(),
+        token: Some(c.token(|claims| claims.role = Role::Analyst)),
+        purpose: None,
+        rpc: Rpc::LinkageGetTimeline,
+        expected: Code::InvalidArgument,
+    });
+
+    let mut wrong = Vec::new();
+    for case in &cases {
+        let got = call(&c, case, &id).await;
+        if got != case.expected {
+            wrong.push(format!(
+                "{}: expected {:?}, got {got:?}",
+                case.label, case.expected
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} cases wrong:\n{}",
+        wrong.len(),
+        cases.len(),
+        wrong.join("\n")
+    );
+    assert!(cases.len() >= 3 * (Role::ALL.len() + 5));
+}
+
+#[tokio::test]
+async fn a_writer_cannot_write_outside_its_regions() {
+    let c = Cluster::start().await;
+    let token = c.token(|claims| claims.regions = vec!["11".into()]);
+    let mut client =
+        IngestClient::with_interceptor(channel(&c.market_addr).await, Bearer::new(&token, None));
+    let id = id_number("19850312", 123);
+    let receipts = client
+        .submit(SubmitRequest {
+            events: vec![complaint("MK-1", &id, T2025)],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .receipts;
+    assert_eq!(statuses(&receipts), [ReceiptStatus::Rejected]);
+    assert_eq!(receipts[0].violations[0].field, "region_code");
+    assert!(
+        receipts[0].violations[0]
+            .reason
+            .contains("outside the regions"),
+        "{:?}",
+        receipts[0].violations
+    );
+}
