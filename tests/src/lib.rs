@@ -460,6 +460,11 @@ pub struct UpProcess {
 impl UpProcess {
     /// Starts `caselink up` with `extra` arguments and waits (up to `limit`) for "Ctrl-C stops everything".
     pub fn start(extra: &[&str], limit: Duration) -> UpProcess {
+        UpProcess::start_logging(extra, limit, "warn")
+    }
+
+    /// As [`UpProcess::start`], with the services logging at `log` (e.g. "debug").
+    pub fn start_logging(extra: &[&str], limit: Duration, log: &str) -> UpProcess {
         use std::io::BufRead;
         let data = tempfile::tempdir().unwrap();
         let nats_port = free_port();
@@ -474,7 +479,7 @@ impl UpProcess {
                 &offset.to_string(),
             ])
             .args(extra)
-            .env("CASELINK_LOG", "warn")
+            .env("CASELINK_LOG", log)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .spawn()

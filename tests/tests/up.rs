@@ -13,7 +13,8 @@ use caselink_proto::v1::*;
 
 #[test]
 fn caselink_up_runs_the_whole_path_and_stops_cleanly() {
-    let mut up = UpProcess::start(&[], Duration::from_secs(90));
+    // Debug logging, so the scan for clear ID numbers below reads everything the services say.
+    let mut up = UpProcess::start_logging(&[], Duration::from_secs(90), "debug");
     let banner = up.output.join("\n");
     assert!(
         banner.contains("analyst"),
