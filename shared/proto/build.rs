@@ -5,10 +5,15 @@ use std::path::PathBuf;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     println!("cargo:rerun-if-changed={}", proto_root.display());
-    let files: Vec<PathBuf> = ["events.proto", "ingest.proto", "linkage.proto"]
-        .iter()
-        .map(|f| proto_root.join("caselink/v1").join(f))
-        .collect();
+    let files: Vec<PathBuf> = [
+        "events.proto",
+        "ingest.proto",
+        "linkage.proto",
+        "audit.proto",
+    ]
+    .iter()
+    .map(|f| proto_root.join("caselink/v1").join(f))
+    .collect();
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }

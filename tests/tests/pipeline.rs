@@ -528,3 +528,64 @@ async fn a_request_over_the_event_limit_is_resource_exhausted_and_stores_nothing
     assert_eq!(statuses(&receipts), [ReceiptStatus::Accepted]);
     assert_eq!(receipts[0].stream_sequence, 1);
 }
+
+#[tokio::test]
+async fn every_person_read_is_audited_in_a_hash_chain_that_detects_forgery() {
+    use caselink_bus::audit::{audit_subject, read_all};
+    use prost::Message;
+
+    let mut c = Cluster::start().await;
+    let id = id_number("19600101", 1);
+    c.submit_market(vec![complaint("MK-1", &id, T2025)])
+        .await
+        .unwrap();
+    let timeline = c.timeline_with(&id, 1).await;
+    let unknown = GetTimelineRequest {
+        person: by_id(&id_number("20000101", 9)),
+        ..GetTimelineRequest::default()
+    };
+    assert_eq!(
+        c.linkage.get_timeline(unknown).await.unwrap_err().code(),
+        tonic::Code::NotFound
+    );
+
+    let js = async_nats::jetstream::new(async_nats::connect(c.nats.url()).await.unwrap());
+    let records = read_all(&js).await.unwrap();
+    let mine: Vec<_> = records.iter().map(|(_, r)| r.clone()).collect();
+    let found = mine
+        .iter()
+        .find(|r| r.person_keys == [timeline.person_key.clone()] && r.outcome == "OK")
+        .unwrap();
+    assert_eq!(found.caller, "test");
+    assert_eq!(found.role, "analyst");
+    assert_eq!(found.purpose, TEST_PURPOSE);
+    assert_eq!(found.rpc, "/caselink.v1.Linkage/GetTimeline");
+    assert!(
+        mine.iter().any(|r| r.outcome == "NOT_FOUND"),
+        "a lookup of an unknown person is audited too"
+    );
+    let chain = found.chain.clone();
+    assert_eq!(
+        caselink_domain::verify_chain(&chain, &mine),
+        Ok(mine.len() as u64)
+    );
+
+    // Someone with raw NATS access slips a record in: the chain no longer verifies.
+    let mut forged = mine.last().unwrap().clone();
+    forged.chain_index += 1;
+    forged.caller = "nobody".into();
+    forged.hash = caselink_domain::audit_hash(&forged).to_vec();
+    js.publish(audit_subject(&chain), forged.encode_to_vec().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let after: Vec<_> = read_all(&js)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    let err = caselink_domain::verify_chain(&chain, &after).unwrap_err();
+    assert_eq!(err.index, forged.chain_index, "{err}");
+}

@@ -135,6 +135,12 @@ fn caselink_up_runs_the_whole_path_and_stops_cleanly() {
     );
     assert!(out.contains("3 events"), "{out}");
 
+    // The reads above are in the audit trail, and its chains are intact.
+    let nats = format!("nats://127.0.0.1:{}", up.nats_port);
+    let (ok, out) = up.caselink(&["audit", "verify", "--nats-url", &nats]);
+    assert!(ok, "{out}");
+    assert!(out.contains("intact"), "{out}");
+
     // Ctrl-C (SIGTERM here) stops everything, nats-server included.
     assert!(up.stop(), "caselink up exits successfully");
     assert!(

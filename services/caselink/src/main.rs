@@ -3,6 +3,7 @@
 //! `caselink up` runs the whole system locally (its own nats-server, the six department services and linkage);
 //! `submit`, `timeline` and `rebuild` are the client and operator commands for people and scripts.
 
+mod audit;
 mod demo;
 mod gen;
 mod submit;
@@ -38,6 +39,9 @@ enum Command {
     Load(submit::LoadArgs),
     /// Show a person's cross-agency timeline.
     Timeline(timeline::TimelineArgs),
+    /// The audit trail of reads of person data.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Bearer tokens for people and systems.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -47,6 +51,12 @@ enum Command {
         #[arg(long, default_value = ".caselink")]
         data_dir: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Follow every hash chain of the audit stream and report the first broken link (exit 1 if any).
+    Verify(audit::VerifyArgs),
 }
 
 #[derive(Subcommand)]
@@ -72,6 +82,7 @@ fn main() -> ExitCode {
             Command::Load(args) => submit::load(args).await,
             Command::Timeline(args) => timeline::run(args).await,
             Command::Token(TokenCommand::Issue(args)) => tokens::issue(args),
+            Command::Audit(AuditCommand::Verify(args)) => audit::verify(args).await,
             Command::Rebuild { data_dir } => up::rebuild(&data_dir).await,
         }
     });

@@ -193,6 +193,8 @@ pub async fn serve_on(
     let fold = options.fold_options()?;
     let js = connect(&options).await?;
     let store = open_store(&options, &js).await?;
+    // One audit chain per aggregator (its partition range), so aggregators never contend for a chain.
+    let audit = caselink_bus::audit::AuditLog::spawn(js.clone(), &fold.durable_name(), 1);
     let (health, health_service) = caselink_runtime::health_reporter();
     health
         .set_serving::<LinkageServer<query::LinkageService>>()
@@ -226,6 +228,7 @@ pub async fn serve_on(
         .add_service(LinkageServer::new(query::LinkageService::new(
             store.clone(),
             Arc::new(secret),
+            audit,
         )))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),

@@ -53,11 +53,53 @@ impl QueryError {
 pub struct LinkageService {
     store: Store,
     secret: Arc<KeySecret>,
+    audit: Option<caselink_bus::audit::AuditLog>,
 }
 
 impl LinkageService {
-    pub fn new(store: Store, secret: Arc<KeySecret>) -> Self {
-        LinkageService { store, secret }
+    pub fn new(store: Store, secret: Arc<KeySecret>, audit: caselink_bus::audit::AuditLog) -> Self {
+        LinkageService {
+            store,
+            secret,
+            audit: Some(audit),
+        }
+    }
+
+    /// Records a person-level read; the answer waits for it (an act that cannot be audited is not done).
+    async fn audit_read(
+        &self,
+        caller: Option<&caselink_auth::Caller>,
+        rpc: &str,
+        person_key: &str,
+        outcome: &str,
+        items: usize,
+    ) -> Result<(), Status> {
+        let (Some(audit), Some(caller)) = (&self.audit, caller) else {
+            return Ok(());
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let record = caselink_proto::v1::AuditRecord {
+            at: Some(Timestamp {
+                seconds: now.as_secs() as i64,
+                nanos: now.subsec_nanos() as i32,
+            }),
+            caller: caller.claims.sub.clone(),
+            role: caller.claims.role.name().to_string(),
+            department: caller.claims.department.clone().unwrap_or_default(),
+            unit: caller.claims.unit.clone().unwrap_or_default(),
+            rpc: rpc.to_string(),
+            person_keys: vec![person_key.to_string()],
+            purpose: caller.purpose.clone().unwrap_or_default(),
+            outcome: outcome.to_string(),
+            items: items as u32,
+            ..caselink_proto::v1::AuditRecord::default()
+        };
+        audit.append(record).await.map(|_| ()).map_err(|e| {
+            tracing::error!(error = %e, "audit record not written; refusing the read");
+            Status::unavailable("the read could not be recorded in the audit trail; retry")
+        })
     }
 
     /// Resolves a lookup to a person key; the clear ID number is hashed and dropped at once.
@@ -162,17 +204,36 @@ impl Linkage for LinkageService {
         &self,
         request: Request<GetTimelineRequest>,
     ) -> Result<Response<Timeline>, Status> {
+        let caller = request.extensions().get::<caselink_auth::Caller>().cloned();
         let request = request.into_inner();
         let store = self.store.clone();
         let secret = Arc::clone(&self.secret);
         // sled reads are blocking; keep them off the async workers.
-        let result = tokio::task::spawn_blocking(move || {
-            LinkageService { store, secret }.timeline(&request)
+        let (key, result) = tokio::task::spawn_blocking(move || {
+            let service = LinkageService {
+                store,
+                secret,
+                audit: None,
+            };
+            let key = service.resolve(request.person.as_ref()).map(|k| k.to_hex());
+            (key, service.timeline(&request))
         })
         .await
         .map_err(|e| Status::internal(format!("query task failed: {e}")))?;
-        let timeline = result.map_err(QueryError::into_status)?;
-        tracing::info!(person_key = %timeline.person_key, entries = timeline.entries.len(), "timeline read");
-        Ok(Response::new(timeline))
+        const RPC: &str = "/caselink.v1.Linkage/GetTimeline";
+        match (key, result) {
+            (Ok(key), Ok(timeline)) => {
+                self.audit_read(caller.as_ref(), RPC, &key, "OK", timeline.entries.len())
+                    .await?;
+                tracing::info!(person_key = %timeline.person_key, entries = timeline.entries.len(), "timeline read");
+                Ok(Response::new(timeline))
+            }
+            (Ok(key), Err(QueryError::NotFound)) => {
+                self.audit_read(caller.as_ref(), RPC, &key, "NOT_FOUND", 0)
+                    .await?;
+                Err(QueryError::NotFound.into_status())
+            }
+            (_, Err(e)) | (Err(e), Ok(_)) => Err(e.into_status()),
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! Never: validation or pseudonymisation (that is `caselink-domain`, before anything reaches here); clear personal data
 //! in a subject or header.
 
+pub mod audit;
 pub mod publisher;
 pub mod streams;
 pub mod subjects;

@@ -28,6 +28,7 @@
 //! );
 //! ```
 
+pub mod audit;
 pub mod catalogue;
 pub mod clock;
 pub mod event_id;
@@ -39,6 +40,7 @@ pub mod seal;
 pub mod uscc;
 pub mod validate;
 
+pub use audit::{audit_hash, seal_audit, verify_chain, ChainBreak, GENESIS};
 pub use catalogue::{
     all_kinds, department_code, department_from_code, department_of, department_of_kind,
     department_title, kind_name, kinds_of, payload_field, ALL_DEPARTMENTS,

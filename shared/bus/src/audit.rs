@@ -1,0 +1,221 @@
+//! The audit stream and its single-writer, hash-chained appender.
+//!
+//! `CASELINK_AUDIT` holds the audit records, one subject per chain (`caselink.audit.<chain>`), kept forever, delete and
+//! purge denied. Each appender owns one chain: it seals a record with the previous record's hash
+//! (`caselink_domain::seal_audit`) and publishes it with `Nats-Expected-Last-Subject-Sequence`, so two writers on one
+//! chain cannot both extend it (the loser reloads the chain's tip and retries). A caller is answered only once its
+//! record is durably stored: an act that cannot be audited is not done.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+use async_nats::HeaderMap;
+use caselink_domain::{seal_audit, GENESIS};
+use caselink_proto::v1::AuditRecord;
+use prost::Message;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::BusError;
+
+/// The audit stream.
+pub const AUDIT_STREAM: &str = "CASELINK_AUDIT";
+/// Prefix of every audit subject.
+pub const AUDIT_PREFIX: &str = "caselink.audit";
+
+/// The subject of `chain`.
+pub fn audit_subject(chain: &str) -> String {
+    format!("{AUDIT_PREFIX}.{chain}")
+}
+
+/// The configuration of the audit stream.
+pub fn audit_stream_config(replicas: usize) -> stream::Config {
+    stream::Config {
+        name: AUDIT_STREAM.to_string(),
+        description: Some("caselink audit trail: append-only, hash-chained per writer".into()),
+        subjects: vec![format!("{AUDIT_PREFIX}.>")],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        discard: stream::DiscardPolicy::New,
+        num_replicas: replicas,
+        deny_delete: true,
+        deny_purge: true,
+        ..Default::default()
+    }
+}
+
+/// Creates the audit stream if it does not exist.
+pub async fn ensure_audit_stream(
+    js: &jetstream::Context,
+    replicas: usize,
+) -> Result<stream::Stream, BusError> {
+    js.get_or_create_stream(audit_stream_config(replicas))
+        .await
+        .map_err(|e| BusError::Unavailable(e.to_string()))
+}
+
+type Reply = oneshot::Sender<Result<AuditRecord, BusError>>;
+
+/// Appends to one audit chain; cheap to clone. The writing task ends when every handle is dropped.
+#[derive(Clone)]
+pub struct AuditLog {
+    tx: mpsc::Sender<(AuditRecord, Reply)>,
+}
+
+impl AuditLog {
+    /// Starts the appender of `chain`.
+    pub fn spawn(js: jetstream::Context, chain: &str, replicas: usize) -> AuditLog {
+        let (tx, rx) = mpsc::channel(1024);
+        let writer = Writer {
+            js,
+            chain: chain.to_string(),
+            subject: audit_subject(chain),
+            replicas,
+            tip: None,
+        };
+        tokio::spawn(writer.run(rx));
+        AuditLog { tx }
+    }
+
+    /// Seals `record` onto the chain and stores it durably; returns it as stored.
+    pub async fn append(&self, record: AuditRecord) -> Result<AuditRecord, BusError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((record, reply))
+            .await
+            .map_err(|_| BusError::Unavailable("audit writer stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| BusError::Unavailable("audit writer stopped".into()))?
+    }
+}
+
+/// The chain's tip: stream sequence of the last record, its chain index and hash.
+#[derive(Clone)]
+struct Tip {
+    sequence: u64,
+    index: u64,
+    hash: Vec<u8>,
+}
+
+struct Writer {
+    js: jetstream::Context,
+    chain: String,
+    subject: String,
+    replicas: usize,
+    tip: Option<Tip>,
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::Receiver<(AuditRecord, Reply)>) {
+        while let Some((record, reply)) = rx.recv().await {
+            let mut result = self.append(record.clone()).await;
+            if result.is_err() {
+                // Another writer may have extended the chain, or NATS came back: reload the tip and try once more.
+                self.tip = None;
+                result = self.append(record).await;
+            }
+            let _ = reply.send(result);
+        }
+    }
+
+    async fn load_tip(&self) -> Result<Tip, BusError> {
+        let stream = ensure_audit_stream(&self.js, self.replicas).await?;
+        match stream.get_last_raw_message_by_subject(&self.subject).await {
+            Ok(last) => {
+                let record = AuditRecord::decode(last.payload.as_ref()).map_err(|e| {
+                    BusError::Refused(format!("unreadable audit record {}: {e}", last.sequence))
+                })?;
+                Ok(Tip {
+                    sequence: last.sequence,
+                    index: record.chain_index,
+                    hash: record.hash,
+                })
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    jetstream::stream::LastRawMessageErrorKind::NoMessageFound
+                ) =>
+            {
+                Ok(Tip {
+                    sequence: 0,
+                    index: 0,
+                    hash: GENESIS.to_vec(),
+                })
+            }
+            Err(e) => Err(BusError::Unavailable(e.to_string())),
+        }
+    }
+
+    async fn append(&mut self, mut record: AuditRecord) -> Result<AuditRecord, BusError> {
+        let tip = match &self.tip {
+            Some(tip) => tip.clone(),
+            None => self.load_tip().await?,
+        };
+        record.chain.clone_from(&self.chain);
+        let sealed = seal_audit(record, tip.index, &tip.hash);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "Nats-Expected-Last-Subject-Sequence",
+            tip.sequence.to_string(),
+        );
+        let ack = tokio::time::timeout(Duration::from_secs(5), async {
+            self.js
+                .publish_with_headers(self.subject.clone(), headers, sealed.encode_to_vec().into())
+                .await
+                .map_err(|e| BusError::Unavailable(e.to_string()))?
+                .await
+                .map_err(|e| BusError::Unavailable(e.to_string()))
+        })
+        .await
+        .map_err(|_| BusError::Unavailable("timed out writing the audit record".into()))??;
+        self.tip = Some(Tip {
+            sequence: ack.sequence,
+            index: sealed.chain_index,
+            hash: sealed.hash.clone(),
+        });
+        Ok(sealed)
+    }
+}
+
+/// Reads every record of the audit stream, grouped by chain in stream order (for verification and listing).
+pub async fn read_all(js: &jetstream::Context) -> Result<Vec<(u64, AuditRecord)>, BusError> {
+    use futures::StreamExt;
+    let stream = match js.get_stream(AUDIT_STREAM).await {
+        Ok(s) => s,
+        Err(_) => return Ok(Vec::new()),
+    };
+    let mut stream = stream;
+    let last = stream
+        .info()
+        .await
+        .map_err(|e| BusError::Unavailable(e.to_string()))?
+        .state
+        .last_sequence;
+    if last == 0 {
+        return Ok(Vec::new());
+    }
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::OrderedConfig::default())
+        .await
+        .map_err(|e| BusError::Unavailable(e.to_string()))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| BusError::Unavailable(e.to_string()))?;
+    let mut out = Vec::new();
+    while let Some(message) = messages.next().await {
+        let message = message.map_err(|e| BusError::Unavailable(e.to_string()))?;
+        let info = message
+            .info()
+            .map_err(|e| BusError::Unavailable(e.to_string()))?;
+        let sequence = info.stream_sequence;
+        let record = AuditRecord::decode(message.payload.as_ref())
+            .map_err(|e| BusError::Refused(format!("unreadable audit record {sequence}: {e}")))?;
+        out.push((sequence, record));
+        if sequence >= last {
+            break;
+        }
+    }
+    Ok(out)
+}
