@@ -49,6 +49,23 @@ async fn call(c: &Cluster, case: &Case, id: &str) -> Code {
                     .map(|_| ()),
             }
         }
+        Rpc::AuditList => {
+            let channel = channel(&c.linkage_addr).await;
+            let request = ListAuditRequest::default();
+            match &case.token {
+                None => caselink_proto::v1::audit_client::AuditClient::new(channel)
+                    .list(request)
+                    .await
+                    .map(|_| ()),
+                Some(_) => caselink_proto::v1::audit_client::AuditClient::with_interceptor(
+                    channel,
+                    bearer(case.purpose),
+                )
+                .list(request)
+                .await
+                .map(|_| ()),
+            }
+        }
         Rpc::LinkageGetTimeline => {
             let channel = channel(&c.linkage_addr).await;
             let request = GetTimelineRequest {
@@ -74,6 +91,7 @@ fn expected_for(role: Role, rpc: Rpc) -> Code {
     match (role, rpc) {
         (Role::Writer, Rpc::IngestSubmit | Rpc::IngestSubmitStream) => Code::Ok,
         (Role::Analyst, Rpc::LinkageGetTimeline) => Code::Ok,
+        (Role::Auditor, Rpc::AuditList) => Code::Ok,
         _ => Code::PermissionDenied,
     }
 }
@@ -177,7 +195,7 @@ async fn every_rpc_for_every_role_in_and_out_of_scope() {
         cases.len(),
         wrong.join("\n")
     );
-    assert!(cases.len() >= 3 * (Role::ALL.len() + 5));
+    assert!(cases.len() >= Rpc::ALL.len() * (Role::ALL.len() + 5));
 }
 
 #[tokio::test]

@@ -570,6 +570,64 @@ async fn every_person_read_is_audited_in_a_hash_chain_that_detects_forgery() {
         Ok(mine.len() as u64)
     );
 
+    // An auditor finds the read by person and by caller; the auditor's own read is recorded too.
+    let auditor = c.token(|claims| claims.role = caselink_auth::Role::Auditor);
+    let mut audit = caselink_proto::v1::audit_client::AuditClient::with_interceptor(
+        channel(&c.linkage_addr).await,
+        Bearer::new(&auditor, Some("quarterly review")),
+    );
+    let by_person = ListAuditRequest {
+        person_key: timeline.person_key.clone(),
+        ..ListAuditRequest::default()
+    };
+    let listed = audit.list(by_person).await.unwrap().into_inner().records;
+    assert!(
+        !listed.is_empty()
+            && listed
+                .iter()
+                .all(|r| r.person_keys.contains(&timeline.person_key))
+    );
+    let by_nobody = ListAuditRequest {
+        caller: "nobody".into(),
+        ..ListAuditRequest::default()
+    };
+    assert!(audit
+        .list(by_nobody)
+        .await
+        .unwrap()
+        .into_inner()
+        .records
+        .is_empty());
+    let paged = ListAuditRequest {
+        page_size: 1,
+        ..ListAuditRequest::default()
+    };
+    let first = audit.list(paged.clone()).await.unwrap().into_inner();
+    assert_eq!(first.records.len(), 1);
+    assert!(!first.next_page_token.is_empty());
+    let second = audit
+        .list(ListAuditRequest {
+            page_token: first.next_page_token.clone(),
+            ..paged
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(second.records[0].chain_index, first.records[0].chain_index);
+    let mine: Vec<_> = read_all(&js)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    assert!(mine
+        .iter()
+        .any(|r| r.role == "auditor" && r.rpc == "/caselink.v1.Audit/List"));
+    assert_eq!(
+        caselink_domain::verify_chain(&chain, &mine),
+        Ok(mine.len() as u64)
+    );
+
     // Someone with raw NATS access slips a record in: the chain no longer verifies.
     let mut forged = mine.last().unwrap().clone();
     forged.chain_index += 1;

@@ -5,6 +5,7 @@
 //! Never: writes case events (the departments do), keeps a clear ID number (lookups are hashed on arrival), or
 //! acknowledges a message before the projection writes and position that cover it are flushed.
 
+pub mod audit_query;
 pub mod consumer;
 pub mod fold;
 pub mod query;
@@ -195,6 +196,7 @@ pub async fn serve_on(
     let store = open_store(&options, &js).await?;
     // One audit chain per aggregator (its partition range), so aggregators never contend for a chain.
     let audit = caselink_bus::audit::AuditLog::spawn(js.clone(), &fold.durable_name(), 1);
+    let audit_js = js.clone();
     let (health, health_service) = caselink_runtime::health_reporter();
     health
         .set_serving::<LinkageServer<query::LinkageService>>()
@@ -228,8 +230,11 @@ pub async fn serve_on(
         .add_service(LinkageServer::new(query::LinkageService::new(
             store.clone(),
             Arc::new(secret),
-            audit,
+            audit.clone(),
         )))
+        .add_service(caselink_proto::v1::audit_server::AuditServer::new(
+            audit_query::AuditService::new(audit_js, audit),
+        ))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             cancel.clone().cancelled_owned(),

@@ -12,13 +12,15 @@ pub enum Rpc {
     IngestSubmit,
     IngestSubmitStream,
     LinkageGetTimeline,
+    AuditList,
 }
 
 impl Rpc {
-    pub const ALL: [Rpc; 3] = [
+    pub const ALL: [Rpc; 4] = [
         Rpc::IngestSubmit,
         Rpc::IngestSubmitStream,
         Rpc::LinkageGetTimeline,
+        Rpc::AuditList,
     ];
 
     /// The gRPC path.
@@ -27,6 +29,7 @@ impl Rpc {
             Rpc::IngestSubmit => "/caselink.v1.Ingest/Submit",
             Rpc::IngestSubmitStream => "/caselink.v1.Ingest/SubmitStream",
             Rpc::LinkageGetTimeline => "/caselink.v1.Linkage/GetTimeline",
+            Rpc::AuditList => "/caselink.v1.Audit/List",
         }
     }
 
@@ -80,6 +83,11 @@ pub fn check(
                     "role {} may not read person timelines",
                     role.name()
                 ));
+            }
+        }
+        (Rpc::AuditList, ServiceScope::Linkage) => {
+            if role != Role::Auditor {
+                return deny(format!("role {} may not read the audit trail", role.name()));
             }
         }
         _ => return deny(format!("{} is not served here", rpc.path())),

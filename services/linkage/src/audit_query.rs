@@ -1,0 +1,133 @@
+//! The `Audit` gRPC service: the audit trail for auditors, read from the audit stream.
+
+use async_nats::jetstream;
+use caselink_bus::audit::{AuditLog, AUDIT_STREAM};
+use caselink_proto::v1::audit_server::Audit;
+use caselink_proto::v1::{AuditRecord, ListAuditRequest, ListAuditResponse};
+use caselink_proto::Timestamp;
+use futures::StreamExt;
+use prost::Message;
+use tonic::{Request, Response, Status};
+
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
+/// Serves `Audit.List`.
+pub struct AuditService {
+    js: jetstream::Context,
+    audit: AuditLog,
+}
+
+impl AuditService {
+    pub fn new(js: jetstream::Context, audit: AuditLog) -> Self {
+        AuditService { js, audit }
+    }
+}
+
+fn micros(t: &Timestamp) -> i64 {
+    t.seconds
+        .saturating_mul(1_000_000)
+        .saturating_add(i64::from(t.nanos / 1_000))
+}
+
+fn matches(record: &AuditRecord, request: &ListAuditRequest) -> bool {
+    let at = record.at.as_ref().map_or(0, micros);
+    (request.person_key.is_empty() || record.person_keys.contains(&request.person_key))
+        && (request.caller.is_empty() || record.caller == request.caller)
+        && request.from.as_ref().is_none_or(|from| at >= micros(from))
+        && request.to.as_ref().is_none_or(|to| at < micros(to))
+}
+
+#[tonic::async_trait]
+impl Audit for AuditService {
+    async fn list(
+        &self,
+        request: Request<ListAuditRequest>,
+    ) -> Result<Response<ListAuditResponse>, Status> {
+        let caller = request.extensions().get::<caselink_auth::Caller>().cloned();
+        let request = request.into_inner();
+        let page_size = match request.page_size as usize {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        };
+        let start: u64 = if request.page_token.is_empty() {
+            1
+        } else {
+            request.page_token.parse().map_err(|_| {
+                Status::invalid_argument("page_token: not a token from a previous page")
+            })?
+        };
+        let unavailable =
+            |e: &dyn std::fmt::Display| Status::unavailable(format!("audit stream: {e}"));
+        let mut response = ListAuditResponse::default();
+        if let Ok(mut stream) = self.js.get_stream(AUDIT_STREAM).await {
+            let last = stream
+                .info()
+                .await
+                .map_err(|e| unavailable(&e))?
+                .state
+                .last_sequence;
+            if start <= last {
+                let config = jetstream::consumer::pull::OrderedConfig {
+                    deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+                        start_sequence: start,
+                    },
+                    ..Default::default()
+                };
+                let consumer = stream
+                    .create_consumer(config)
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+                let mut messages = consumer.messages().await.map_err(|e| unavailable(&e))?;
+                while let Some(message) = messages.next().await {
+                    let message = message.map_err(|e| unavailable(&e))?;
+                    let sequence = message.info().map_err(|e| unavailable(&e))?.stream_sequence;
+                    if let Ok(record) = AuditRecord::decode(message.payload.as_ref()) {
+                        if matches(&record, &request) {
+                            if response.records.len() == page_size {
+                                response.next_page_token = sequence.to_string();
+                                break;
+                            }
+                            response.records.push(record);
+                        }
+                    }
+                    if sequence >= last {
+                        break;
+                    }
+                }
+            }
+        }
+        // The auditor's read is itself on the record.
+        if let Some(caller) = caller {
+            let mut person_keys: Vec<String> = Vec::new();
+            if !request.person_key.is_empty() {
+                person_keys.push(request.person_key.clone());
+            }
+            let record = AuditRecord {
+                caller: caller.claims.sub.clone(),
+                role: caller.claims.role.name().to_string(),
+                rpc: "/caselink.v1.Audit/List".into(),
+                person_keys,
+                purpose: caller.purpose.clone().unwrap_or_default(),
+                outcome: "OK".into(),
+                items: response.records.len() as u32,
+                at: Some(now()),
+                ..AuditRecord::default()
+            };
+            self.audit.append(record).await.map_err(|_| {
+                Status::unavailable("the read could not be recorded in the audit trail; retry")
+            })?;
+        }
+        Ok(Response::new(response))
+    }
+}
+
+fn now() -> Timestamp {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+    }
+}
