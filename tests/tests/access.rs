@@ -18,7 +18,7 @@ struct Case {
     expected: Code,
 }
 
-async fn call(c: &Cluster, case: &Case, id: &str) -> Code {
+async fn call(c: &Cluster, case: &Case, id: &str) -> (Code, String) {
     let bearer = |purpose| Bearer::new(case.token.as_deref().unwrap_or(""), purpose);
     let result = match case.rpc {
         Rpc::IngestSubmit | Rpc::IngestSubmitStream => {
@@ -84,13 +84,15 @@ async fn call(c: &Cluster, case: &Case, id: &str) -> Code {
             }
         }
     };
-    result.err().map_or(Code::Ok, |s| s.code())
+    result.err().map_or((Code::Ok, String::new()), |s| {
+        (s.code(), s.message().to_string())
+    })
 }
 
 fn expected_for(role: Role, rpc: Rpc) -> Code {
     match (role, rpc) {
         (Role::Writer, Rpc::IngestSubmit | Rpc::IngestSubmitStream) => Code::Ok,
-        (Role::Analyst, Rpc::LinkageGetTimeline) => Code::Ok,
+        (Role::Analyst | Role::Determiner, Rpc::LinkageGetTimeline) => Code::Ok,
         (Role::Auditor, Rpc::AuditList) => Code::Ok,
         _ => Code::PermissionDenied,
     }
@@ -169,6 +171,18 @@ async fn every_rpc_for_every_role_in_and_out_of_scope() {
             });
         }
     }
+    // A determiner of another region reading a person of 430602.
+    cases.push(Case {
+        label: "determiner-other-region".into(),
+        token: Some(c.token(|claims| {
+            claims.role = Role::Determiner;
+            claims.department = None;
+            claims.regions = vec!["11".into()];
+        })),
+        purpose: Some("role matrix"),
+        rpc: Rpc::LinkageGetTimeline,
+        expected: Code::PermissionDenied,
+    });
     // A person-level read without a stated purpose.
     cases.push(Case {
         label: "analyst-no-purpose".into(),
@@ -180,10 +194,10 @@ async fn every_rpc_for_every_role_in_and_out_of_scope() {
 
     let mut wrong = Vec::new();
     for case in &cases {
-        let got = call(&c, case, &id).await;
+        let (got, message) = call(&c, case, &id).await;
         if got != case.expected {
             wrong.push(format!(
-                "{}: expected {:?}, got {got:?}",
+                "{}: expected {:?}, got {got:?} ({message})",
                 case.label, case.expected
             ));
         }

@@ -647,3 +647,54 @@ async fn every_person_read_is_audited_in_a_hash_chain_that_detects_forgery() {
     let err = caselink_domain::verify_chain(&chain, &after).unwrap_err();
     assert_eq!(err.index, forged.chain_index, "{err}");
 }
+
+#[tokio::test]
+async fn identity_is_shown_as_the_masking_table_says_and_clear_views_are_audited() {
+    let mut c = Cluster::start().await;
+    let id = id_number("19720303", 3);
+    c.submit_market(vec![complaint("MK-1", &id, T2025)])
+        .await
+        .unwrap();
+    let analyst_view = c.timeline_with(&id, 1).await;
+    assert!(
+        analyst_view.clear_identity.is_none(),
+        "analysts see masks only"
+    );
+    assert_eq!(
+        analyst_view.identity.unwrap().id_number_masked,
+        format!("430602********{}", &id[14..])
+    );
+
+    let determiner = c.token(|claims| {
+        claims.role = caselink_auth::Role::Determiner;
+        claims.department = None;
+        claims.regions = vec!["4306".into()];
+    });
+    let mut linkage = caselink_proto::v1::linkage_client::LinkageClient::with_interceptor(
+        channel(&c.linkage_addr).await,
+        Bearer::new(&determiner, Some("abnormal-list determination")),
+    );
+    let request = GetTimelineRequest {
+        person: by_id(&id),
+        ..GetTimelineRequest::default()
+    };
+    let view = linkage.get_timeline(request).await.unwrap().into_inner();
+    let clear = view
+        .clear_identity
+        .expect("determiners see the identity the list entry needs");
+    assert_eq!(clear.id_number, id);
+    assert_eq!(clear.name, "张三");
+    assert_eq!(clear.phone, "13812345678");
+
+    let js = async_nats::jetstream::new(async_nats::connect(c.nats.url()).await.unwrap());
+    let records = caselink_bus::audit::read_all(&js).await.unwrap();
+    let roles: Vec<(String, bool)> = records
+        .iter()
+        .map(|(_, r)| (r.role.clone(), r.clear_identity))
+        .collect();
+    assert!(
+        roles.contains(&("determiner".to_string(), true)),
+        "{roles:?}"
+    );
+    assert!(!roles.contains(&("analyst".to_string(), true)), "{roles:?}");
+}

@@ -162,6 +162,13 @@ fn update_person(record: &mut PersonRecord, event: &CaseEvent, micros: i64) {
         record.last_occurred_micros = micros;
     }
     record.events += 1;
+    if !event.region_code.is_empty()
+        && record.regions.len() < crate::store::MAX_PERSON_REGIONS
+        && !record.regions.contains(&event.region_code)
+    {
+        record.regions.push(event.region_code.clone());
+        record.regions.sort();
+    }
     let d = usize::try_from(event.department).unwrap_or(0);
     if record.by_department.len() <= d {
         record.by_department.resize(d + 1, 0);

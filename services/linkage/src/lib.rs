@@ -191,6 +191,12 @@ pub async fn serve_on(
     }
     let verifier = caselink_auth::TokenVerifier::new(&options.auth.public_key)
         .map_err(|e| LinkageError::Config(format!("auth.{e}")))?;
+    // With the sealing keys configured, roles whose view is clear (determiners, police) see clear identity.
+    let keyring = options
+        .identity
+        .build()
+        .ok()
+        .map(|keys| Arc::new(keys.seal));
     let fold = options.fold_options()?;
     let js = connect(&options).await?;
     let store = open_store(&options, &js).await?;
@@ -231,6 +237,7 @@ pub async fn serve_on(
             store.clone(),
             Arc::new(secret),
             audit.clone(),
+            keyring,
         )))
         .add_service(caselink_proto::v1::audit_server::AuditServer::new(
             audit_query::AuditService::new(audit_js, audit),

@@ -24,6 +24,10 @@ pub enum QueryError {
     InvalidArgument { field: &'static str, why: String },
     #[error("no events recorded for this person")]
     NotFound,
+    #[error("this person has no records in the regions of your token")]
+    OutOfScope,
+    #[error("the sealed identity could not be opened")]
+    Sealed,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -41,6 +45,8 @@ impl QueryError {
         match self {
             QueryError::InvalidArgument { .. } => Status::invalid_argument(self.to_string()),
             QueryError::NotFound => Status::not_found(self.to_string()),
+            QueryError::OutOfScope => Status::permission_denied(self.to_string()),
+            QueryError::Sealed => Status::internal(self.to_string()),
             QueryError::Store(e) => {
                 tracing::error!(error = %e, "store failure answering a query");
                 Status::internal("storage failure")
@@ -54,15 +60,75 @@ pub struct LinkageService {
     store: Store,
     secret: Arc<KeySecret>,
     audit: Option<caselink_bus::audit::AuditLog>,
+    /// Opens sealed identities for roles whose view is clear; `None` when no sealing key is configured here.
+    keyring: Option<Arc<caselink_domain::Keyring>>,
 }
 
 impl LinkageService {
-    pub fn new(store: Store, secret: Arc<KeySecret>, audit: caselink_bus::audit::AuditLog) -> Self {
+    pub fn new(
+        store: Store,
+        secret: Arc<KeySecret>,
+        audit: caselink_bus::audit::AuditLog,
+        keyring: Option<Arc<caselink_domain::Keyring>>,
+    ) -> Self {
         LinkageService {
             store,
             secret,
             audit: Some(audit),
+            keyring,
         }
+    }
+
+    /// A determiner may read only persons with records in its regions.
+    fn check_region_scope(
+        &self,
+        caller: Option<&caselink_auth::Caller>,
+        key: &PersonKey,
+    ) -> Result<(), QueryError> {
+        let Some(caller) = caller else { return Ok(()) };
+        if caller.claims.role != caselink_auth::Role::Determiner {
+            return Ok(());
+        }
+        let regions = self
+            .store
+            .person(key)?
+            .map(|r| r.regions)
+            .unwrap_or_default();
+        if regions.iter().any(|r| caller.claims.covers_region(r)) {
+            Ok(())
+        } else {
+            Err(QueryError::OutOfScope)
+        }
+    }
+
+    /// The clear identity as the caller's role may see it (masking table: `caselink_auth::identity_view`).
+    fn clear_identity(
+        &self,
+        caller: Option<&caselink_auth::Caller>,
+        key: &PersonKey,
+    ) -> Result<Option<caselink_proto::v1::ClearIdentity>, QueryError> {
+        use caselink_auth::Visibility::Clear;
+        let (Some(caller), Some(keyring)) = (caller, &self.keyring) else {
+            return Ok(None);
+        };
+        let view = caselink_auth::identity_view(caller.claims.role);
+        if !view.any_clear() {
+            return Ok(None);
+        }
+        let Some(sealed) = self.store.sealed_identity(key)? else {
+            return Ok(None);
+        };
+        let clear = keyring.open(&sealed, key).map_err(|e| {
+            tracing::error!(error = %e, person_key = %key, "sealed identity cannot be opened");
+            QueryError::Sealed
+        })?;
+        let pick = |v, s: String| if v == Clear { s } else { String::new() };
+        Ok(Some(caselink_proto::v1::ClearIdentity {
+            id_number: pick(view.id_number, clear.id_number),
+            name: pick(view.name, clear.name),
+            phone: pick(view.phone, clear.phone),
+            address: pick(view.address, clear.address),
+        }))
     }
 
     /// Records a person-level read; the answer waits for it (an act that cannot be audited is not done).
@@ -73,6 +139,7 @@ impl LinkageService {
         person_key: &str,
         outcome: &str,
         items: usize,
+        clear_identity: bool,
     ) -> Result<(), Status> {
         let (Some(audit), Some(caller)) = (&self.audit, caller) else {
             return Ok(());
@@ -94,6 +161,7 @@ impl LinkageService {
             purpose: caller.purpose.clone().unwrap_or_default(),
             outcome: outcome.to_string(),
             items: items as u32,
+            clear_identity,
             ..caselink_proto::v1::AuditRecord::default()
         };
         audit.append(record).await.map(|_| ()).map_err(|e| {
@@ -188,6 +256,7 @@ impl LinkageService {
             }),
             entries,
             next_page_token,
+            clear_identity: None,
         })
     }
 }
@@ -206,34 +275,55 @@ impl Linkage for LinkageService {
     ) -> Result<Response<Timeline>, Status> {
         let caller = request.extensions().get::<caselink_auth::Caller>().cloned();
         let request = request.into_inner();
-        let store = self.store.clone();
-        let secret = Arc::clone(&self.secret);
+        let service = LinkageService {
+            store: self.store.clone(),
+            secret: Arc::clone(&self.secret),
+            audit: None,
+            keyring: self.keyring.clone(),
+        };
+        let reader = caller.clone();
         // sled reads are blocking; keep them off the async workers.
         let (key, result) = tokio::task::spawn_blocking(move || {
-            let service = LinkageService {
-                store,
-                secret,
-                audit: None,
-            };
-            let key = service.resolve(request.person.as_ref()).map(|k| k.to_hex());
-            (key, service.timeline(&request))
+            let key = service.resolve(request.person.as_ref())?;
+            let result = service
+                .check_region_scope(reader.as_ref(), &key)
+                .and_then(|()| {
+                    let mut timeline = service.timeline(&request)?;
+                    timeline.clear_identity = service.clear_identity(reader.as_ref(), &key)?;
+                    Ok(timeline)
+                });
+            Ok::<_, QueryError>((key.to_hex(), result))
         })
         .await
-        .map_err(|e| Status::internal(format!("query task failed: {e}")))?;
+        .map_err(|e| Status::internal(format!("query task failed: {e}")))?
+        .map_err(QueryError::into_status)?;
         const RPC: &str = "/caselink.v1.Linkage/GetTimeline";
-        match (key, result) {
-            (Ok(key), Ok(timeline)) => {
-                self.audit_read(caller.as_ref(), RPC, &key, "OK", timeline.entries.len())
-                    .await?;
-                tracing::info!(person_key = %timeline.person_key, entries = timeline.entries.len(), "timeline read");
+        match result {
+            Ok(timeline) => {
+                let clear = timeline.clear_identity.is_some();
+                self.audit_read(
+                    caller.as_ref(),
+                    RPC,
+                    &key,
+                    "OK",
+                    timeline.entries.len(),
+                    clear,
+                )
+                .await?;
+                tracing::info!(person_key = %timeline.person_key, entries = timeline.entries.len(), clear, "timeline read");
                 Ok(Response::new(timeline))
             }
-            (Ok(key), Err(QueryError::NotFound)) => {
-                self.audit_read(caller.as_ref(), RPC, &key, "NOT_FOUND", 0)
+            Err(e @ (QueryError::NotFound | QueryError::OutOfScope)) => {
+                let outcome = if matches!(e, QueryError::NotFound) {
+                    "NOT_FOUND"
+                } else {
+                    "PERMISSION_DENIED"
+                };
+                self.audit_read(caller.as_ref(), RPC, &key, outcome, 0, false)
                     .await?;
-                Err(QueryError::NotFound.into_status())
+                Err(e.into_status())
             }
-            (_, Err(e)) | (Err(e), Ok(_)) => Err(e.into_status()),
+            Err(e) => Err(e.into_status()),
         }
     }
 }

@@ -19,7 +19,7 @@ use caselink_proto::v1::{CaseEvent, SealedIdentity};
 use prost::Message;
 
 /// Bump when the layout or meaning of any projection changes: start-up then rebuilds from the stream.
-pub const PROJECTION_VERSION: u32 = 1;
+pub const PROJECTION_VERSION: u32 = 2;
 
 pub(crate) const TIMELINE: u8 = b't';
 pub(crate) const EVENT_INDEX: u8 = b'e';
@@ -47,7 +47,13 @@ pub struct PersonRecord {
     /// Events by department, indexed by the `Department` enum number.
     #[prost(uint64, repeated, tag = "7")]
     pub by_department: Vec<u64>,
+    /// Distinct region codes of the person's events (scopes regional roles), at most [`MAX_PERSON_REGIONS`].
+    #[prost(string, repeated, tag = "8")]
+    pub regions: Vec<String>,
 }
+
+/// Regions remembered per person; beyond that the person is in scope of every regional role that matches any.
+pub const MAX_PERSON_REGIONS: usize = 64;
 
 /// Storage errors.
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,7 @@ pub mod policy;
 mod token;
 
 pub use layer::AuthLayer;
-pub use policy::{Rpc, ServiceScope};
+pub use policy::{identity_view, IdentityView, Rpc, ServiceScope, Visibility};
 pub use token::{generate_keys, AuthKeys, Claims, Role, TokenIssuer, TokenVerifier, ISSUER};
 
 /// Metadata key of the bearer token.

@@ -77,12 +77,16 @@ pub fn check(
             }
         }
         (Rpc::LinkageGetTimeline, ServiceScope::Linkage) => {
-            // Joint-meeting staff read cross-agency histories; other roles get their own narrower views.
-            if role != Role::Analyst {
+            // Joint-meeting staff read cross-agency histories; determiners those of persons in their regions (the
+            // handler checks the person's regions against the token's).
+            if !matches!(role, Role::Analyst | Role::Determiner) {
                 return deny(format!(
                     "role {} may not read person timelines",
                     role.name()
                 ));
+            }
+            if role == Role::Determiner && claims.regions.is_empty() {
+                return deny("the determiner's token names no regions".into());
             }
         }
         (Rpc::AuditList, ServiceScope::Linkage) => {
@@ -99,4 +103,51 @@ pub fn check(
         )));
     }
     Ok(())
+}
+
+/// Whether a role sees an identity field in clear or masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    Masked,
+    Clear,
+}
+
+/// What a role sees of a person's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdentityView {
+    pub id_number: Visibility,
+    pub name: Visibility,
+    pub phone: Visibility,
+    pub address: Visibility,
+}
+
+impl IdentityView {
+    /// Whether anything is shown in clear.
+    pub fn any_clear(self) -> bool {
+        [self.id_number, self.name, self.phone, self.address].contains(&Visibility::Clear)
+    }
+}
+
+/// The masking rule — the one table of who sees which identity field in clear (PIPL: minimum necessary, by purpose).
+///
+/// | role | ID number | name | phone | address | why |
+/// | --- | --- | --- | --- | --- | --- |
+/// | writer | masked | masked | masked | masked | submits records; reads nothing back |
+/// | analyst | masked | masked | masked | masked | sees patterns across agencies; identity not needed |
+/// | determiner | clear | clear | clear | clear | the abnormal-list entry holds exactly these (domain.md section 6) |
+/// | police | clear | clear | clear | clear | a transferred lead names its suspect (Order No. 310) |
+/// | agency_head | masked | masked | masked | masked | approves referrals on the case report |
+/// | auditor | masked | masked | masked | masked | checks who read what, not whom |
+pub fn identity_view(role: Role) -> IdentityView {
+    use Visibility::{Clear, Masked};
+    let all = |v| IdentityView {
+        id_number: v,
+        name: v,
+        phone: v,
+        address: v,
+    };
+    match role {
+        Role::Determiner | Role::Police => all(Clear),
+        Role::Writer | Role::Analyst | Role::AgencyHead | Role::Auditor => all(Masked),
+    }
 }
