@@ -9,7 +9,7 @@ use caselink_e2e::*;
 
 #[test]
 fn demo_population_loads_cleanly_shows_a_history_and_reloads_as_duplicates() {
-    let up = UpProcess::start(&["--demo"], Duration::from_secs(300));
+    let mut up = UpProcess::start_logging(&["--demo"], Duration::from_secs(300), "debug");
     let output = up.output.join("\n");
     assert!(
         output.contains("0 rejected"),
@@ -71,4 +71,39 @@ fn demo_population_loads_cleanly_shows_a_history_and_reloads_as_duplicates() {
     assert!(ok, "{out}");
     assert!(out.contains("total: accepted 0,"), "{out}");
     assert!(out.contains(", rejected 0"), "{out}");
+
+    // After the run: none of the population's clear ID numbers in any log, the NATS store or the projections (the
+    // generated input files under demo/ are the only place they may be).
+    assert!(up.stop());
+    let truth = caselink_population::read_truth(&demo.join("truth.json")).unwrap();
+    let ids: std::collections::HashSet<Vec<u8>> = truth
+        .persons
+        .iter()
+        .map(|p| p.id_number.as_bytes().to_vec())
+        .collect();
+    assert!(ids.len() > 100);
+    let mut stack = vec![up.data.path().to_path_buf()];
+    let mut scanned = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path == demo {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            scanned += 1;
+            if let Some(found) = bytes.windows(18).find(|w| ids.contains(*w)) {
+                panic!(
+                    "clear ID number {} found in {}",
+                    String::from_utf8_lossy(found),
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(scanned > 10, "scanned {scanned} files");
 }
