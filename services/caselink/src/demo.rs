@@ -25,10 +25,7 @@ pub(crate) async fn seed(data_dir: &Path, port_offset: u16) -> anyhow::Result<()
             .context("the demo generator failed")??;
     }
     println!("loading the demo population from {} …", dir.display());
-    let tokens = crate::tokens::TokenArgs {
-        token: None,
-        data_dir: data_dir.to_path_buf(),
-    };
+    let tokens = crate::tokens::TokenArgs::local(data_dir);
     let reports = crate::submit::load_dir(&dir, "127.0.0.1", port_offset, true, &tokens).await?;
     let total = |s: &str| reports.iter().map(|r| r.count(s)).sum::<u64>();
     println!(

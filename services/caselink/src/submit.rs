@@ -135,7 +135,15 @@ pub(crate) async fn run(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     let token = args
         .tokens
         .for_key(&format!("writer:{}", args.department))?;
-    let report = submit_file(&args.department, &addr, &args.file, progress, token).await?;
+    let report = submit_file(
+        &args.department,
+        &addr,
+        &args.file,
+        progress,
+        token,
+        &args.tokens,
+    )
+    .await?;
     report.print(args.all_rejections);
     Ok(if report.failure.is_some() {
         ExitCode::FAILURE
@@ -192,13 +200,14 @@ pub(crate) async fn load_dir(
         }
         let addr = format!("http://{host}:{}", port + offset);
         let token = tokens.for_key(&format!("writer:{department}"))?;
+        let connection = tokens.clone();
         let bar = multi.add(
             ProgressBar::new(0)
                 .with_style(bar_style())
                 .with_prefix(department),
         );
         tasks.push(tokio::spawn(async move {
-            submit_file(department, &addr, &file, bar, token).await
+            submit_file(department, &addr, &file, bar, token, &connection).await
         }));
     }
     if tasks.is_empty() {
@@ -222,6 +231,7 @@ pub(crate) async fn submit_file(
     path: &Path,
     progress: ProgressBar,
     token: String,
+    connection: &TokenArgs,
 ) -> anyhow::Result<FileReport> {
     let stdin = path.as_os_str() == "-";
     let reader: Box<dyn BufRead + Send> = if stdin {
@@ -267,10 +277,10 @@ pub(crate) async fn submit_file(
         errors
     });
 
-    let channel = tonic::transport::Endpoint::from_shared(addr.to_string())?
-        .connect()
+    let channel = connection
+        .connect(addr)
         .await
-        .with_context(|| format!("connecting to the {department} service at {addr}"))?;
+        .with_context(|| format!("the {department} service"))?;
     let mut client = IngestClient::with_interceptor(channel, crate::tokens::bearer(&token, None)?)
         .max_decoding_message_size(64 * 1024 * 1024);
     let mut report = FileReport {

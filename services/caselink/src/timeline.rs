@@ -84,10 +84,11 @@ pub(crate) async fn run(args: TimelineArgs) -> anyhow::Result<ExitCode> {
         page_token: String::new(),
     };
     let token = args.tokens.for_key("analyst")?;
-    let channel = tonic::transport::Endpoint::from_shared(args.addr.clone())?
-        .connect()
+    let channel = args
+        .tokens
+        .connect(&args.addr)
         .await
-        .with_context(|| format!("connecting to linkage at {}", args.addr))?;
+        .context("the linkage service")?;
     let mut client = LinkageClient::with_interceptor(
         channel,
         crate::tokens::bearer(&token, Some(&args.purpose))?,

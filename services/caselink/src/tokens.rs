@@ -46,9 +46,53 @@ pub(crate) struct TokenArgs {
     /// `caselink up`'s data directory, where development tokens are looked up.
     #[arg(long, default_value = ".caselink")]
     pub(crate) data_dir: PathBuf,
+    /// PEM CA that signed the server's certificate (turns TLS on; use an https:// address).
+    #[arg(long, env = "CASELINK_TLS_CA")]
+    pub(crate) tls_ca: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS (with --tls-key).
+    #[arg(long, env = "CASELINK_TLS_CERT")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// PEM client key for mutual TLS.
+    #[arg(long, env = "CASELINK_TLS_KEY")]
+    pub(crate) tls_key: Option<PathBuf>,
 }
 
 impl TokenArgs {
+    /// The arguments of a local development run: dev tokens from `data_dir`, plaintext.
+    pub(crate) fn local(data_dir: &Path) -> TokenArgs {
+        TokenArgs {
+            token: None,
+            data_dir: data_dir.to_path_buf(),
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+
+    /// Connects to `addr`, with TLS (and a client certificate) when configured.
+    pub(crate) async fn connect(&self, addr: &str) -> anyhow::Result<tonic::transport::Channel> {
+        use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+        let mut endpoint =
+            Endpoint::from_shared(addr.to_string()).with_context(|| format!("address {addr:?}"))?;
+        if let Some(ca) = &self.tls_ca {
+            let read =
+                |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+            let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(ca)?));
+            match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => {
+                    tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?))
+                }
+                (None, None) => {}
+                _ => bail!("--tls-cert and --tls-key go together"),
+            }
+            endpoint = endpoint.tls_config(tls)?;
+        }
+        endpoint
+            .connect()
+            .await
+            .with_context(|| format!("connecting to {addr}"))
+    }
+
     /// The token to send for `key` (e.g. `writer:market`, `analyst`).
     pub(crate) fn for_key(&self, key: &str) -> anyhow::Result<String> {
         if let Some(token) = &self.token {

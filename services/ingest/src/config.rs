@@ -16,6 +16,8 @@ pub struct IngestOptions {
     pub identity: IdentityConfig,
     /// Token keys: `public_key` verifies callers' bearer tokens.
     pub auth: caselink_auth::AuthKeys,
+    /// TLS (and mTLS with a client CA) for the gRPC server; empty = plaintext.
+    pub tls: caselink_runtime::TlsConfig,
     /// How long JetStream remembers an event id for duplicate detection.
     pub dedup_window_secs: u64,
     /// How far in the future `occurred_at` may lie (clock skew between agencies).
@@ -41,6 +43,7 @@ impl Default for IngestOptions {
             nats_url: "nats://127.0.0.1:4222".into(),
             identity: IdentityConfig::default(),
             auth: caselink_auth::AuthKeys::default(),
+            tls: caselink_runtime::TlsConfig::default(),
             dedup_window_secs: 24 * 3600,
             future_tolerance_secs: 600,
             max_events_per_request: 10_000,

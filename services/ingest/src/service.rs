@@ -426,7 +426,8 @@ pub async fn serve_on<R: DepartmentRules>(
         .local_addr()
         .map_err(|e| IngestError::Serve(e.to_string()))?;
     tracing::info!(department = department_code(department), %address, "ingest listening");
-    tonic::transport::Server::builder()
+    caselink_runtime::server_builder(&options.tls)
+        .map_err(|e| IngestError::Config(e.to_string()))?
         .layer(caselink_auth::AuthLayer::new(
             verifier,
             caselink_auth::ServiceScope::Department(department_code(department).to_string()),

@@ -35,6 +35,8 @@ pub struct LinkageOptions {
     pub identity: IdentityConfig,
     /// Token keys: `public_key` verifies callers' bearer tokens.
     pub auth: caselink_auth::AuthKeys,
+    /// TLS (and mTLS with a client CA) for the gRPC server; empty = plaintext.
+    pub tls: caselink_runtime::TlsConfig,
     /// Messages per pulled (and per sled) batch.
     pub fold_batch: usize,
     /// First and one-past-last partition this aggregator owns (default all: 0..64).
@@ -50,6 +52,7 @@ impl Default for LinkageOptions {
             data_dir: PathBuf::from(".caselink/linkage"),
             identity: IdentityConfig::default(),
             auth: caselink_auth::AuthKeys::default(),
+            tls: caselink_runtime::TlsConfig::default(),
             fold_batch: 1000,
             partition_start: 0,
             partition_end: caselink_domain::PARTITIONS,
@@ -225,7 +228,8 @@ pub async fn serve_on(
         .local_addr()
         .map_err(|e| LinkageError::Serve(e.to_string()))?;
     tracing::info!(%address, position = store.position()?, "linkage listening");
-    tonic::transport::Server::builder()
+    caselink_runtime::server_builder(&options.tls)
+        .map_err(|e| LinkageError::Config(e.to_string()))?
         .layer(caselink_auth::AuthLayer::new(
             verifier,
             caselink_auth::ServiceScope::Linkage,

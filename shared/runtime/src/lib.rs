@@ -305,3 +305,62 @@ mod tests {
             .contains(&IdentityConfig::generate().person_key_secret));
     }
 }
+
+/// TLS for a gRPC server: a certificate and key turn TLS on; a client CA makes it mutual (clients must present a
+/// certificate it signed). All empty: plaintext, for a loopback-only development run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM certificate chain of this server.
+    #[serde(default)]
+    pub cert_file: String,
+    /// PEM private key of this server.
+    #[serde(default)]
+    pub key_file: String,
+    /// PEM CA whose certificates clients must present (mTLS). Empty: no client certificate required.
+    #[serde(default)]
+    pub client_ca_file: String,
+}
+
+impl TlsConfig {
+    /// The server TLS configuration, `None` for plaintext; errors name the setting.
+    pub fn server(&self) -> Result<Option<tonic::transport::ServerTlsConfig>, ConfigError> {
+        if self.cert_file.is_empty() && self.key_file.is_empty() {
+            if !self.client_ca_file.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "tls.client_ca_file needs tls.cert_file and tls.key_file".into(),
+                ));
+            }
+            return Ok(None);
+        }
+        let read = |field: &str, path: &str| {
+            if path.is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "tls.{field} is required when TLS is configured"
+                )));
+            }
+            std::fs::read(path)
+                .map_err(|e| ConfigError::Invalid(format!("tls.{field}: {path}: {e}")))
+        };
+        let identity = tonic::transport::Identity::from_pem(
+            read("cert_file", &self.cert_file)?,
+            read("key_file", &self.key_file)?,
+        );
+        let mut config = tonic::transport::ServerTlsConfig::new().identity(identity);
+        if !self.client_ca_file.is_empty() {
+            let ca = read("client_ca_file", &self.client_ca_file)?;
+            config = config.client_ca_root(tonic::transport::Certificate::from_pem(ca));
+        }
+        Ok(Some(config))
+    }
+}
+
+/// A gRPC server builder with TLS applied when configured.
+pub fn server_builder(tls: &TlsConfig) -> Result<tonic::transport::Server, ConfigError> {
+    let builder = tonic::transport::Server::builder();
+    match tls.server()? {
+        None => Ok(builder),
+        Some(config) => builder
+            .tls_config(config)
+            .map_err(|e| ConfigError::Invalid(format!("tls: {e}"))),
+    }
+}
