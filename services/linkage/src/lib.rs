@@ -195,11 +195,15 @@ pub async fn serve_on(
     let verifier = caselink_auth::TokenVerifier::new(&options.auth.public_key)
         .map_err(|e| LinkageError::Config(format!("auth.{e}")))?;
     // With the sealing keys configured, roles whose view is clear (determiners, police) see clear identity.
-    let keyring = options
-        .identity
-        .build()
-        .ok()
-        .map(|keys| Arc::new(keys.seal));
+    let keyring = if options.identity.seal_key.key.is_empty() {
+        None
+    } else {
+        let keys = options
+            .identity
+            .build()
+            .map_err(|e| LinkageError::Config(e.to_string()))?;
+        Some(Arc::new(keys.seal))
+    };
     let fold = options.fold_options()?;
     let js = connect(&options).await?;
     let store = open_store(&options, &js).await?;
