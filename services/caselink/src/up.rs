@@ -268,22 +268,28 @@ fn sibling_dir() -> anyhow::Result<PathBuf> {
     Ok(exe.parent().map(Path::to_path_buf).unwrap_or_default())
 }
 
+/// An error naming the first child that has exited, with the end of its log.
+fn fail_if_exited(running: &mut [Running]) -> anyhow::Result<()> {
+    for r in running.iter_mut() {
+        if let Ok(Some(status)) = r.child.try_wait() {
+            bail!(
+                "{} exited with {status}; last lines of {}:\n{}",
+                r.name,
+                r.log.display(),
+                tail(&r.log, 20)
+            );
+        }
+    }
+    Ok(())
+}
+
 async fn wait_for_port(port: u16, limit: Duration, running: &mut [Running]) -> anyhow::Result<()> {
     let deadline = Instant::now() + limit;
     loop {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return Ok(());
         }
-        for r in running.iter_mut() {
-            if let Ok(Some(status)) = r.child.try_wait() {
-                bail!(
-                    "{} exited with {status}; last lines of {}:\n{}",
-                    r.name,
-                    r.log.display(),
-                    tail(&r.log, 20)
-                );
-            }
-        }
+        fail_if_exited(running)?;
         if Instant::now() > deadline {
             bail!("timed out after {limit:?}");
         }
@@ -313,16 +319,7 @@ async fn wait_for_serving(
                 }
             }
         }
-        for r in running.iter_mut() {
-            if let Ok(Some(status)) = r.child.try_wait() {
-                bail!(
-                    "{} exited with {status}; last lines of {}:\n{}",
-                    r.name,
-                    r.log.display(),
-                    tail(&r.log, 20)
-                );
-            }
-        }
+        fail_if_exited(running)?;
         if Instant::now() > deadline {
             bail!("timed out after {limit:?}");
         }
