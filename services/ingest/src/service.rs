@@ -441,7 +441,7 @@ pub async fn serve_on<R: DepartmentRules>(
                 .max_encoding_message_size(options.max_message_bytes),
         )
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            caselink_runtime::incoming(listener),
             cancel.cancelled_owned(),
         )
         .await

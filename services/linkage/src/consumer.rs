@@ -16,6 +16,9 @@ use futures::StreamExt;
 use crate::fold::{fold_batch, FoldStats};
 use crate::store::Store;
 
+/// How long the fold waits for more messages before folding a partial batch.
+const BATCH_IDLE: Duration = Duration::from_millis(1);
+
 /// What the fold consumes and how.
 #[derive(Debug, Clone)]
 pub struct FoldOptions {
@@ -108,7 +111,7 @@ async fn fold_session(
             return Ok(());
         }
     }
-    let messages = consumer
+    let mut messages = consumer
         .stream()
         .max_messages_per_batch(options.batch)
         .heartbeat(Duration::from_secs(5))
@@ -116,35 +119,44 @@ async fn fold_session(
         .messages()
         .await
         .map_err(|e| bus(&e))?;
-    let mut chunks = messages.ready_chunks(options.batch);
     let mut last_log = Instant::now();
     loop {
-        let chunk = tokio::select! {
+        let first = tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
-            chunk = chunks.next() => chunk,
+            first = messages.next() => first,
         };
-        let Some(chunk) = chunk else {
+        let Some(first) = first else {
             return Err(FoldError::Bus("message stream ended".into()));
         };
-        let mut messages = Vec::with_capacity(chunk.len());
+        // Gather up to a full batch, waiting at most BATCH_IDLE for the next message: one sled flush per batch is what
+        // makes the fold fast, and BATCH_IDLE is all the latency it adds. (`ready_chunks` would stop at tokio's
+        // cooperative budget, ~127 messages.)
+        let mut chunk = vec![first];
+        while chunk.len() < options.batch {
+            match tokio::time::timeout(BATCH_IDLE, messages.next()).await {
+                Ok(Some(m)) => chunk.push(m),
+                _ => break,
+            }
+        }
+        let mut batch = Vec::with_capacity(chunk.len());
         let mut failure = None;
         for item in chunk {
             match item {
-                Ok(m) => messages.push(m),
+                Ok(m) => batch.push(m),
                 Err(e) => failure = Some(e.to_string()),
             }
         }
-        if !messages.is_empty() {
-            let mut inputs = Vec::with_capacity(messages.len());
+        if !batch.is_empty() {
+            let mut inputs = Vec::with_capacity(batch.len());
             let mut pending = u64::MAX;
-            for m in &messages {
+            for m in &batch {
                 let info = m.info().map_err(|e| bus(&e))?;
                 pending = info.pending;
                 inputs.push((info.stream_sequence, m.payload.as_ref()));
             }
             let stats: FoldStats = fold_batch(store, &inputs)?;
             store.flush().await?;
-            let last = messages.last().expect("not empty");
+            let last = batch.last().expect("not empty");
             last.ack().await.map_err(|e| bus(&e))?;
             *total += stats.folded as u64;
             tracing::debug!(?stats, "batch folded");

@@ -251,7 +251,7 @@ pub async fn serve_on(
             audit_query::AuditService::new(audit_js, audit),
         ))
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            caselink_runtime::incoming(listener),
             cancel.clone().cancelled_owned(),
         )
         .await

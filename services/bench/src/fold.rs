@@ -1,0 +1,144 @@
+//! The fold figures: how fast the aggregator folds a pre-filled stream into an empty store (durably: it acks only
+//! after the sled flush), how that rate holds up as the store fills (cost growth), and how fast a rebuild replays
+//! the whole stream into empty projections.
+//!
+//! The fold is watched from outside: the aggregator acks the last message of every flushed batch (ack policy `all`),
+//! so the durable consumer's ack floor *is* the number of events durably folded. It is sampled every
+//! [`SAMPLE_EVERY`]; the rate runs from the first sample that shows progress (process start-up and store opening
+//! excluded) to the sample that shows the whole stream folded.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use async_nats::jetstream;
+use caselink_bus::streams::EVENTS_STREAM;
+use caselink_linkage::{FoldOptions, Store};
+use caselink_runtime::Cancel;
+
+use crate::progress::Progress;
+use crate::stats::{rate_between, thousands, Throughput};
+
+/// How often the consumer's ack floor is read.
+const SAMPLE_EVERY: Duration = Duration::from_millis(10);
+/// Give up when the fold makes no progress for this long.
+const STALL: Duration = Duration::from_secs(120);
+
+/// One watched fold.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FoldRun {
+    /// Events folded between the first and the last sample, and the time between them.
+    pub throughput: Throughput,
+    /// Rate over the first tenth of the stream (events 0..N/10), if the samples resolve it.
+    pub first_tenth_per_second: Option<f64>,
+    /// Rate over the last tenth of the stream (events 9N/10..N).
+    pub last_tenth_per_second: Option<f64>,
+    pub samples: usize,
+}
+
+impl FoldRun {
+    /// Last tenth ÷ first tenth.
+    pub fn cost_growth(&self) -> Option<f64> {
+        Some(self.last_tenth_per_second? / self.first_tenth_per_second?)
+    }
+}
+
+/// The stream's last sequence (= its message count: the events stream never deletes).
+pub async fn stream_last_sequence(js: &jetstream::Context) -> anyhow::Result<u64> {
+    let mut stream = js
+        .get_stream(EVENTS_STREAM)
+        .await
+        .context("reading the events stream")?;
+    Ok(stream
+        .info()
+        .await
+        .context("stream info")?
+        .state
+        .last_sequence)
+}
+
+/// Watches the durable consumer of `fold` until its ack floor reaches `last_sequence`.
+pub async fn watch_fold(
+    js: &jetstream::Context,
+    fold: &FoldOptions,
+    last_sequence: u64,
+    progress: &Progress,
+) -> anyhow::Result<FoldRun> {
+    let stream = js
+        .get_stream(EVENTS_STREAM)
+        .await
+        .context("reading the events stream")?;
+    let name = fold.durable_name();
+    let mut samples: Vec<(f64, u64)> = Vec::new();
+    let mut origin: Option<Instant> = None;
+    let mut last_change = Instant::now();
+    let mut last_floor = 0u64;
+    let mut last_print = Instant::now();
+    loop {
+        // The aggregator (re)creates its consumer at start: until then there is nothing to read.
+        let floor = match stream.consumer_info(&name).await {
+            Ok(info) => info.ack_floor.stream_sequence,
+            Err(_) => 0,
+        };
+        let now = Instant::now();
+        if floor > last_floor {
+            last_floor = floor;
+            last_change = now;
+        } else if now - last_change > STALL {
+            bail!(
+                "the fold made no progress for {} s at {floor} of {last_sequence}",
+                STALL.as_secs()
+            );
+        }
+        if floor > 0 {
+            let t0 = *origin.get_or_insert(now);
+            samples.push(((now - t0).as_secs_f64(), floor));
+        }
+        if floor >= last_sequence {
+            break;
+        }
+        if last_print.elapsed() > Duration::from_secs(5) {
+            last_print = Instant::now();
+            progress.note(&format!(
+                "folded {} of {}",
+                thousands(floor as f64),
+                thousands(last_sequence as f64)
+            ));
+        }
+        tokio::time::sleep(SAMPLE_EVERY).await;
+    }
+    let (t_end, n_end) = *samples.last().ok_or_else(|| anyhow!("no fold samples"))?;
+    let (_, n_start) = samples[0];
+    let tenth = last_sequence / 10;
+    Ok(FoldRun {
+        throughput: Throughput {
+            count: n_end - n_start,
+            seconds: t_end,
+        },
+        first_tenth_per_second: (n_start < tenth)
+            .then(|| rate_between(&samples, n_start, tenth))
+            .flatten(),
+        last_tenth_per_second: rate_between(&samples, last_sequence - tenth, last_sequence),
+        samples: samples.len(),
+    })
+}
+
+/// Replays the whole stream into an empty store in `dir` (`caselink_linkage::rebuild_into`, what
+/// `caselink-linkage rebuild` runs). The aggregator must be stopped: rebuild takes over its durable consumer.
+pub async fn rebuild(url: &str, dir: &Path, expected: u64) -> anyhow::Result<Throughput> {
+    let client = caselink_bus::connect(url, "caselink-bench-rebuild", Duration::from_secs(10))
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    let js = jetstream::new(client);
+    let store = Store::open(dir).map_err(|e| anyhow!("opening a store for the rebuild: {e}"))?;
+    let started = Instant::now();
+    let folded =
+        caselink_linkage::rebuild_into(&store, &js, &FoldOptions::default(), Cancel::new())
+            .await
+            .map_err(|e| anyhow!("rebuild: {e}"))?;
+    let elapsed = started.elapsed();
+    if folded != expected {
+        bail!("the rebuild folded {folded} events, the stream holds {expected}");
+    }
+    Ok(Throughput::new(folded, elapsed))
+}

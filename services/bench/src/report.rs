@@ -1,0 +1,550 @@
+//! The report: per-repetition measurements → one table of medians (figure, value, baseline, ratio, bar, pass) and
+//! its JSON form for comparing commits.
+//!
+//! Every ratio is computed within a repetition (the figure against the baseline measured in the same repetition, on
+//! the same data), and the table shows the median of those ratios; values and baselines are medians too.
+
+use serde::Serialize;
+
+use crate::fold::FoldRun;
+use crate::freshness::FreshnessRun;
+use crate::query::QueryRun;
+use crate::stats::{median, thousands, Throughput};
+
+/// What one repetition measured (`None`: not selected, or it failed; see `errors`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RepResult {
+    pub publish_each: Option<Throughput>,
+    pub publish_atomic: Option<Throughput>,
+    pub publish_fast: Option<Throughput>,
+    pub consume: Option<Throughput>,
+    pub sled: Option<Throughput>,
+    pub ingest: Option<Throughput>,
+    pub fold: Option<FoldRun>,
+    pub rebuild: Option<Throughput>,
+    pub query: Option<QueryRun>,
+    pub query_one_caller: Option<QueryRun>,
+    pub freshness: Option<FreshnessRun>,
+    pub aggregator_peak_rss_bytes: Option<u64>,
+    /// Measurements that failed, with why.
+    pub errors: Vec<String>,
+}
+
+impl RepResult {
+    /// The best of the three publish baselines, and which it was.
+    pub fn publish_ceiling(&self) -> Option<(f64, &'static str)> {
+        [
+            (self.publish_each, "a"),
+            (self.publish_atomic, "b"),
+            (self.publish_fast, "c"),
+        ]
+        .into_iter()
+        .filter_map(|(t, name)| Some((t?.per_second(), name)))
+        .max_by(|x, y| x.0.total_cmp(&y.0))
+    }
+}
+
+/// The unit of a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Unit {
+    #[serde(rename = "events/s")]
+    PerSecond,
+    #[serde(rename = "ms")]
+    Millis,
+    #[serde(rename = "MiB")]
+    MiB,
+    /// A plain ratio (cost growth).
+    #[serde(rename = "x")]
+    Times,
+}
+
+/// A figure's bar: on its ratio or on its value, at least or at most.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Bar {
+    pub on_ratio: bool,
+    pub at_least: bool,
+    pub limit: f64,
+}
+
+impl Bar {
+    fn passes(&self, value: Option<f64>, ratio: Option<f64>) -> Option<bool> {
+        let x = if self.on_ratio { ratio? } else { value? };
+        Some(if self.at_least {
+            x >= self.limit
+        } else {
+            x <= self.limit
+        })
+    }
+
+    fn text(&self, unit: Unit) -> String {
+        let op = if self.at_least { "≥" } else { "≤" };
+        if self.on_ratio {
+            format!("ratio {op} {}", self.limit)
+        } else {
+            format!("{op} {}", format_value(self.limit, unit))
+        }
+    }
+}
+
+/// One line of the table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub figure: String,
+    /// The `--only` part that measures it.
+    pub part: &'static str,
+    pub value: Option<f64>,
+    pub unit: Unit,
+    pub baseline: Option<f64>,
+    pub baseline_of: Option<String>,
+    pub ratio: Option<f64>,
+    pub bar: Option<Bar>,
+    pub pass: Option<bool>,
+    pub note: String,
+}
+
+impl Row {
+    fn new(part: &'static str, figure: &str, unit: Unit) -> Row {
+        Row {
+            figure: figure.into(),
+            part,
+            value: None,
+            unit,
+            baseline: None,
+            baseline_of: None,
+            ratio: None,
+            bar: None,
+            pass: None,
+            note: String::new(),
+        }
+    }
+
+    fn value(mut self, value: Option<f64>) -> Row {
+        self.value = value;
+        self
+    }
+
+    fn baseline(mut self, of: &str, baseline: Option<f64>, ratio: Option<f64>) -> Row {
+        self.baseline_of = Some(of.into());
+        self.baseline = baseline;
+        self.ratio = ratio;
+        self
+    }
+
+    fn bar(mut self, on_ratio: bool, at_least: bool, limit: f64) -> Row {
+        self.bar = Some(Bar {
+            on_ratio,
+            at_least,
+            limit,
+        });
+        self
+    }
+
+    fn note(mut self, note: impl Into<String>) -> Row {
+        self.note = note.into();
+        self
+    }
+
+    fn judged(mut self) -> Row {
+        self.pass = self.bar.and_then(|b| b.passes(self.value, self.ratio));
+        self
+    }
+}
+
+/// Median over the repetitions of what `f` picks out.
+fn med<F: Fn(&RepResult) -> Option<f64>>(reps: &[RepResult], f: F) -> Option<f64> {
+    median(&reps.iter().filter_map(f).collect::<Vec<_>>())
+}
+
+fn rate(t: Option<Throughput>) -> Option<f64> {
+    t.map(|t| t.per_second())
+}
+
+/// Builds the table's rows from the repetitions.
+pub fn rows(reps: &[RepResult], scale_note: &str) -> Vec<Row> {
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let ceiling_names: Vec<&str> = reps
+        .iter()
+        .filter_map(|r| r.publish_ceiling().map(|c| c.1))
+        .collect();
+    let ceiling_is = |name: &str| {
+        let n = ceiling_names.iter().filter(|&&c| c == name).count();
+        if n == 0 {
+            String::new()
+        } else {
+            format!("the ceiling in {n} of {} repetitions", reps.len())
+        }
+    };
+    let mut rows = vec![
+        Row::new(
+            "publish",
+            "publish (a): one message each, 2,048 acks in flight",
+            Unit::PerSecond,
+        )
+        .value(med(reps, |r| rate(r.publish_each)))
+        .note(ceiling_is("a")),
+        Row::new(
+            "publish",
+            "publish (b): atomic batches of 1,000",
+            Unit::PerSecond,
+        )
+        .value(med(reps, |r| rate(r.publish_atomic)))
+        .note(ceiling_is("b")),
+        Row::new(
+            "publish",
+            "publish (c): fast batch (ADR-50, allow_batched)",
+            Unit::PerSecond,
+        )
+        .value(med(reps, |r| rate(r.publish_fast)))
+        .note(ceiling_is("c")),
+        Row::new(
+            "publish",
+            "publish ceiling: best of (a)-(c)",
+            Unit::PerSecond,
+        )
+        .value(med(reps, |r| r.publish_ceiling().map(|c| c.0))),
+        Row::new(
+            "consume",
+            "consume: pull + ack, batches of 1,000",
+            Unit::PerSecond,
+        )
+        .value(med(reps, |r| rate(r.consume))),
+        Row::new(
+            "sled",
+            "sled: insert + flush per batch of 1,000",
+            Unit::PerSecond,
+        )
+        .value(med(reps, |r| rate(r.sled))),
+        Row::new(
+            "ingest",
+            "ingest: SubmitStream, 6 services",
+            Unit::PerSecond,
+        )
+        .value(med(reps, |r| rate(r.ingest)))
+        .baseline(
+            "publish ceiling",
+            med(reps, |r| r.publish_ceiling().map(|c| c.0)),
+            med(reps, |r| Some(rate(r.ingest)? / r.publish_ceiling()?.0)),
+        )
+        .bar(true, true, 0.7),
+        Row::new(
+            "fold",
+            "fold: durable, into an empty store",
+            Unit::PerSecond,
+        )
+        .value(med(reps, |r| {
+            Some(r.fold.as_ref()?.throughput.per_second())
+        }))
+        .baseline(
+            "sled",
+            med(reps, |r| rate(r.sled)),
+            med(reps, |r| {
+                Some(r.fold.as_ref()?.throughput.per_second() / rate(r.sled)?)
+            }),
+        )
+        .bar(true, true, 0.5),
+        Row::new("freshness", "freshness p50 at 5,000 events/s", Unit::Millis)
+            .value(med(reps, |r| Some(r.freshness.as_ref()?.latency.p50_ms))),
+        Row::new("freshness", "freshness p99 at 5,000 events/s", Unit::Millis)
+            .value(med(reps, |r| Some(r.freshness.as_ref()?.latency.p99_ms)))
+            .bar(false, false, 100.0),
+        Row::new("query", "GetTimeline p50, 64 callers", Unit::Millis)
+            .value(med(reps, |r| Some(r.query.as_ref()?.latency.p50_ms))),
+        Row::new("query", "GetTimeline p99, 64 callers", Unit::Millis)
+            .value(med(reps, |r| Some(r.query.as_ref()?.latency.p99_ms)))
+            .bar(false, false, 5.0)
+            .note(scale_note),
+        Row::new("query", "GetTimeline p99, 1 caller", Unit::Millis).value(med(reps, |r| {
+            Some(r.query_one_caller.as_ref()?.latency.p99_ms)
+        })),
+        Row::new("query", "GetPersonView p99, 64 callers", Unit::Millis)
+            .bar(false, false, 10.0)
+            .note("not measured: the RPC does not exist yet"),
+        Row::new(
+            "rebuild",
+            "rebuild: replay into empty projections",
+            Unit::PerSecond,
+        )
+        .value(med(reps, |r| rate(r.rebuild)))
+        .baseline(
+            "fold",
+            med(reps, |r| Some(r.fold.as_ref()?.throughput.per_second())),
+            med(reps, |r| {
+                Some(rate(r.rebuild)? / r.fold.as_ref()?.throughput.per_second())
+            }),
+        )
+        .bar(true, true, 1.0),
+        Row::new("memory", "aggregator peak RSS", Unit::MiB)
+            .value(med(reps, |r| Some(mib(r.aggregator_peak_rss_bytes?))))
+            .bar(false, false, 1536.0)
+            .note(scale_note),
+        Row::new(
+            "cost",
+            "cost growth: fold rate, last ÷ first tenth",
+            Unit::Times,
+        )
+        .value(med(reps, |r| r.fold.as_ref()?.cost_growth()))
+        .bar(false, true, 0.8)
+        .note("within one fold of this run's stream; the bar is defined as 10M ÷ 100k"),
+    ];
+    for row in &mut rows {
+        *row = row.clone().judged();
+    }
+    rows
+}
+
+/// A value for the table.
+pub fn format_value(value: f64, unit: Unit) -> String {
+    match unit {
+        Unit::PerSecond => format!("{}/s", thousands(value)),
+        Unit::Millis if value < 10.0 => format!("{value:.2} ms"),
+        Unit::Millis => format!("{value:.1} ms"),
+        Unit::MiB => format!("{value:.0} MiB"),
+        Unit::Times => format!("{value:.2}"),
+    }
+}
+
+/// The table as text: one line per row, columns aligned, notes numbered below.
+pub fn format_table(rows: &[Row]) -> String {
+    let header = ["figure", "value", "baseline", "ratio", "bar", "pass"];
+    let mut notes: Vec<&str> = Vec::new();
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            let mut figure = r.figure.clone();
+            if !r.note.is_empty() {
+                let number = match notes.iter().position(|n| *n == r.note) {
+                    Some(i) => i + 1,
+                    None => {
+                        notes.push(&r.note);
+                        notes.len()
+                    }
+                };
+                figure = format!("{figure} [{number}]");
+            }
+            [
+                figure,
+                r.value.map_or("-".into(), |v| format_value(v, r.unit)),
+                match (&r.baseline_of, r.baseline) {
+                    (Some(of), Some(b)) => format!("{of} {}", format_value(b, Unit::PerSecond)),
+                    (Some(of), None) => format!("{of} -"),
+                    _ => String::new(),
+                },
+                r.ratio.map_or(String::new(), |x| format!("{x:.2}")),
+                r.bar.map_or(String::new(), |b| b.text(r.unit)),
+                match (r.bar, r.pass) {
+                    (None, _) => String::new(),
+                    (Some(_), None) => "n/a".into(),
+                    (Some(_), Some(true)) => "pass".into(),
+                    (Some(_), Some(false)) => "FAIL".into(),
+                },
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cols: &[String]| {
+        let mut s = String::new();
+        for (i, (c, w)) in cols.iter().zip(widths).enumerate() {
+            let pad = w - c.chars().count();
+            // Numbers right-aligned, text left-aligned.
+            if i == 1 || i == 3 {
+                s.push_str(&" ".repeat(pad));
+                s.push_str(c);
+            } else {
+                s.push_str(c);
+                s.push_str(&" ".repeat(pad));
+            }
+            if i + 1 < cols.len() {
+                s.push_str("  ");
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let mut out = line(&header.map(String::from));
+    out.push('\n');
+    out.push_str(&line(&widths.map(|w| "-".repeat(w))));
+    out.push('\n');
+    for row in &cells {
+        out.push_str(&line(row));
+        out.push('\n');
+    }
+    for (i, note) in notes.iter().enumerate() {
+        out.push_str(&format!("[{}] {note}\n", i + 1));
+    }
+    out
+}
+
+/// The table as Markdown (for BENCHMARKS.md).
+pub fn format_markdown(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| figure | value | baseline | ratio | bar | pass |\n| --- | ---: | --- | ---: | --- | --- |\n",
+    );
+    for r in rows {
+        let figure = if r.note.is_empty() {
+            r.figure.clone()
+        } else {
+            format!("{} ({})", r.figure, r.note)
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            figure,
+            r.value.map_or("-".into(), |v| format_value(v, r.unit)),
+            match (&r.baseline_of, r.baseline) {
+                (Some(of), Some(b)) => format!("{of} {}", format_value(b, Unit::PerSecond)),
+                _ => String::new(),
+            },
+            r.ratio.map_or(String::new(), |x| format!("{x:.2}")),
+            r.bar.map_or(String::new(), |b| b.text(r.unit)),
+            match (r.bar, r.pass) {
+                (None, _) => "",
+                (Some(_), None) => "n/a",
+                (Some(_), Some(true)) => "pass",
+                (Some(_), Some(false)) => "**FAIL**",
+            },
+        ));
+    }
+    out
+}
+
+/// Where, when and on what the run happened.
+#[derive(Debug, Clone, Serialize)]
+pub struct Meta {
+    pub commit: Option<String>,
+    /// Uncommitted changes in the working tree when the run started.
+    pub dirty: Option<bool>,
+    /// When the run started (UTC).
+    pub date: String,
+    pub cores: usize,
+    pub mode: String,
+    pub nats_server: Option<String>,
+    pub events: u64,
+    pub persons: u64,
+    pub people_generated: usize,
+    pub seed: u64,
+    pub reps: usize,
+    pub mean_payload_bytes: f64,
+    pub query_persons: usize,
+    pub query_persons_mean_events: f64,
+    pub publish_each_events: u64,
+    pub seconds: f64,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub meta: Meta,
+    pub rows: Vec<Row>,
+    pub repetitions: Vec<RepResult>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(count: u64, seconds: f64) -> Option<Throughput> {
+        Some(Throughput { count, seconds })
+    }
+
+    fn rep(atomic: f64, ingest: f64) -> RepResult {
+        RepResult {
+            publish_each: t(4_700, 1.0),
+            publish_atomic: t(atomic as u64, 1.0),
+            ingest: t(ingest as u64, 1.0),
+            ..RepResult::default()
+        }
+    }
+
+    fn row<'a>(rows: &'a [Row], prefix: &str) -> &'a Row {
+        rows.iter()
+            .find(|r| r.figure.starts_with(prefix))
+            .expect("row exists")
+    }
+
+    #[test]
+    fn ratios_are_per_repetition_then_median() {
+        // Per-rep ratios 0.5, 0.8, 0.9 → median 0.8 (not median ingest ÷ median ceiling = 36k/45k).
+        let reps = vec![
+            rep(40_000.0, 20_000.0),
+            rep(45_000.0, 36_000.0),
+            rep(50_000.0, 45_000.0),
+        ];
+        let rows = rows(&reps, "");
+        let ingest = row(&rows, "ingest");
+        assert_eq!(ingest.value, Some(36_000.0));
+        assert_eq!(ingest.baseline, Some(45_000.0));
+        assert!((ingest.ratio.expect("ratio") - 0.8).abs() < 1e-9);
+        assert_eq!(ingest.pass, Some(true));
+        assert_eq!(row(&rows, "publish ceiling").value, Some(45_000.0));
+        assert!(row(&rows, "publish (b)").note.contains("3 of 3"));
+        assert!(row(&rows, "publish (a)").note.is_empty());
+    }
+
+    #[test]
+    fn bars_judge_value_or_ratio_and_missing_is_not_a_pass() {
+        let reps = vec![RepResult {
+            aggregator_peak_rss_bytes: Some(2048 * 1024 * 1024),
+            ..RepResult::default()
+        }];
+        let rows = rows(&reps, "");
+        assert_eq!(row(&rows, "aggregator peak RSS").pass, Some(false));
+        assert_eq!(row(&rows, "fold").pass, None);
+        assert_eq!(row(&rows, "GetPersonView").pass, None);
+        let bar = Bar {
+            on_ratio: false,
+            at_least: false,
+            limit: 100.0,
+        };
+        assert_eq!(bar.passes(Some(100.0), None), Some(true));
+        assert_eq!(bar.passes(Some(100.1), None), Some(false));
+    }
+
+    #[test]
+    fn table_aligns_columns_and_numbers_notes() {
+        let reps = vec![rep(47_000.0, 30_000.0)];
+        let text = format_table(&rows(&reps, "at this run's scale"));
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("figure"));
+        assert!(lines[1].starts_with("------"));
+        let ingest = lines
+            .iter()
+            .find(|l| l.starts_with("ingest"))
+            .expect("ingest line");
+        assert!(ingest.contains("30,000/s"), "{ingest}");
+        assert!(ingest.contains("publish ceiling 47,000/s"), "{ingest}");
+        assert!(ingest.contains("0.64"), "{ingest}");
+        assert!(ingest.contains("ratio ≥ 0.7"), "{ingest}");
+        assert!(ingest.ends_with("FAIL"), "{ingest}");
+        // The value column is right-aligned: every value ends at the same character column.
+        let value_end = |l: &str| {
+            let v = if l.contains("30,000/s") {
+                "30,000/s"
+            } else {
+                "47,000/s"
+            };
+            l.find(v).map(|i| l[..i + v.len()].chars().count())
+        };
+        let publish_b = lines
+            .iter()
+            .find(|l| l.starts_with("publish (b)"))
+            .expect("publish b line");
+        assert_eq!(value_end(ingest), value_end(publish_b));
+        assert!(text.contains("[1] the ceiling in 1 of 1 repetitions"));
+        assert!(text.contains("[2] at this run's scale"));
+        let md = format_markdown(&rows(&reps, ""));
+        assert!(md.starts_with("| figure | value |"));
+        assert!(md.contains("| **FAIL** |"));
+    }
+
+    #[test]
+    fn values_format_by_unit() {
+        assert_eq!(format_value(47_123.4, Unit::PerSecond), "47,123/s");
+        assert_eq!(format_value(3.456, Unit::Millis), "3.46 ms");
+        assert_eq!(format_value(123.45, Unit::Millis), "123.5 ms");
+        assert_eq!(format_value(812.4, Unit::MiB), "812 MiB");
+        assert_eq!(format_value(0.9123, Unit::Times), "0.91");
+    }
+}

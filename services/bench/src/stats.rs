@@ -1,0 +1,232 @@
+//! Pure arithmetic of the benchmark: sizes on the command line, rates, medians, percentiles, time interpolation.
+
+use std::time::Duration;
+
+/// Parses an event count such as `100k`, `1M`, `10M`, `2.5M` or `25000` (suffixes are decimal: k = 1,000).
+pub fn parse_count(text: &str) -> Result<u64, String> {
+    let t = text.trim().replace('_', "");
+    let (number, factor) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 1e3),
+        Some((i, 'm' | 'M')) => (&t[..i], 1e6),
+        Some((i, 'g' | 'G' | 'b' | 'B')) => (&t[..i], 1e9),
+        _ => (&t[..], 1.0),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a count like 100k, 1M or 25000"))?;
+    let count = (value * factor).round();
+    if !(1.0..=1e12).contains(&count) {
+        return Err(format!("{text:?} is outside 1..10^12"));
+    }
+    Ok(count as u64)
+}
+
+/// A count done in a time.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Throughput {
+    pub count: u64,
+    pub seconds: f64,
+}
+
+impl Throughput {
+    /// `count` in `elapsed`.
+    pub fn new(count: u64, elapsed: Duration) -> Throughput {
+        Throughput {
+            count,
+            seconds: elapsed.as_secs_f64(),
+        }
+    }
+
+    /// Per second.
+    pub fn per_second(&self) -> f64 {
+        self.count as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// Events (or records, or calls) per second.
+pub fn rate(count: u64, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64().max(1e-9)
+}
+
+/// The median of `values` (the mean of the middle two for an even count); `None` when empty.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    })
+}
+
+/// The `p`-th percentile (0..=100) of `sorted` by the nearest-rank method: the smallest value such that at least
+/// `p`% of the values are at or below it. `None` when empty.
+pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+/// Latencies in milliseconds, summarised.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct LatencySummary {
+    pub samples: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Summarises latencies (any order). `None` when there are none.
+pub fn summarise(latencies: &[Duration]) -> Option<LatencySummary> {
+    let mut ms: Vec<f64> = latencies.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    ms.sort_by(f64::total_cmp);
+    Some(LatencySummary {
+        samples: ms.len(),
+        p50_ms: percentile(&ms, 50.0)?,
+        p99_ms: percentile(&ms, 99.0)?,
+        max_ms: *ms.last()?,
+    })
+}
+
+/// Progress samples `(seconds since start, count done)`, ascending in both: the time at which `target` was reached,
+/// interpolated linearly between the two samples around it. `None` if it was never reached.
+pub fn time_at(samples: &[(f64, u64)], target: u64) -> Option<f64> {
+    let i = samples.iter().position(|&(_, n)| n >= target)?;
+    if i == 0 {
+        return Some(samples[0].0);
+    }
+    let (t0, n0) = samples[i - 1];
+    let (t1, n1) = samples[i];
+    let share = (target - n0) as f64 / (n1 - n0).max(1) as f64;
+    Some(t0 + share * (t1 - t0))
+}
+
+/// The rate between two progress marks, from progress samples; `None` if either was not reached or no time passed.
+pub fn rate_between(samples: &[(f64, u64)], from: u64, to: u64) -> Option<f64> {
+    let t0 = time_at(samples, from)?;
+    let t1 = time_at(samples, to)?;
+    (t1 > t0).then(|| (to - from) as f64 / (t1 - t0))
+}
+
+/// `1234567.8` → `"1,234,568"`.
+pub fn thousands(value: f64) -> String {
+    let negative = value < 0.0;
+    let digits = format!("{:.0}", value.abs());
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if negative {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// A duration for people: `45 s`, `12 min`, `2.5 h`.
+pub fn human_duration(seconds: f64) -> String {
+    if seconds < 90.0 {
+        format!("{seconds:.0} s")
+    } else if seconds < 90.0 * 60.0 {
+        format!("{:.0} min", seconds / 60.0)
+    } else {
+        format!("{:.1} h", seconds / 3600.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_accept_decimal_suffixes_and_plain_numbers() {
+        assert_eq!(parse_count("100k"), Ok(100_000));
+        assert_eq!(parse_count("1M"), Ok(1_000_000));
+        assert_eq!(parse_count("10M"), Ok(10_000_000));
+        assert_eq!(parse_count("2.5m"), Ok(2_500_000));
+        assert_eq!(parse_count("25000"), Ok(25_000));
+        assert_eq!(parse_count("1_000"), Ok(1_000));
+        assert_eq!(parse_count(" 7K "), Ok(7_000));
+    }
+
+    #[test]
+    fn counts_reject_garbage_zero_and_negative() {
+        assert!(parse_count("lots").is_err());
+        assert!(parse_count("").is_err());
+        assert!(parse_count("0").is_err());
+        assert!(parse_count("-5k").is_err());
+        assert!(parse_count("k").is_err());
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&[5.0]), Some(5.0));
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[f64::NAN, 1.0]), Some(1.0));
+    }
+
+    #[test]
+    fn percentile_uses_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), Some(50.0));
+        assert_eq!(percentile(&v, 99.0), Some(99.0));
+        assert_eq!(percentile(&v, 100.0), Some(100.0));
+        assert_eq!(percentile(&v, 0.0), Some(1.0));
+        assert_eq!(percentile(&[7.0], 99.0), Some(7.0));
+        assert_eq!(percentile(&[], 50.0), None);
+        // Ten values: the 99th percentile is the largest, the median the fifth.
+        let ten: Vec<f64> = (1..=10).map(f64::from).collect();
+        assert_eq!(percentile(&ten, 99.0), Some(10.0));
+        assert_eq!(percentile(&ten, 50.0), Some(5.0));
+    }
+
+    #[test]
+    fn summary_sorts_and_reports_milliseconds() {
+        let lat: Vec<Duration> = [5u64, 1, 3, 2, 4]
+            .iter()
+            .map(|&m| Duration::from_millis(m))
+            .collect();
+        let s = summarise(&lat).expect("not empty");
+        assert_eq!(s.samples, 5);
+        assert!((s.p50_ms - 3.0).abs() < 1e-9);
+        assert!((s.p99_ms - 5.0).abs() < 1e-9);
+        assert!((s.max_ms - 5.0).abs() < 1e-9);
+        assert!(summarise(&[]).is_none());
+    }
+
+    #[test]
+    fn progress_interpolates_between_samples() {
+        let samples = [(0.0, 0), (1.0, 100), (2.0, 300), (4.0, 400)];
+        assert_eq!(time_at(&samples, 0), Some(0.0));
+        assert_eq!(time_at(&samples, 50), Some(0.5));
+        assert_eq!(time_at(&samples, 200), Some(1.5));
+        assert_eq!(time_at(&samples, 400), Some(4.0));
+        assert_eq!(time_at(&samples, 401), None);
+        assert_eq!(rate_between(&samples, 100, 300), Some(200.0));
+        assert_eq!(rate_between(&samples, 300, 400), Some(50.0));
+        assert_eq!(rate_between(&samples, 300, 500), None);
+    }
+
+    #[test]
+    fn numbers_and_durations_read_well() {
+        assert_eq!(thousands(1_234_567.8), "1,234,568");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(thousands(1000.0), "1,000");
+        assert_eq!(thousands(0.4), "0");
+        assert_eq!(thousands(-4700.0), "-4,700");
+        assert_eq!(human_duration(45.0), "45 s");
+        assert_eq!(human_duration(720.0), "12 min");
+        assert_eq!(human_duration(9000.0), "2.5 h");
+    }
+}
