@@ -135,6 +135,70 @@ fn caselink_up_runs_the_whole_path_and_stops_cleanly() {
     );
     assert!(out.contains("3 events"), "{out}");
 
+    // A token issued with `caselink token issue` under the deployment's key works; a police token cannot read
+    // timelines.
+    let config = up.data.path().join("caselink.toml");
+    let (ok, analyst) = up.caselink(&[
+        "token",
+        "issue",
+        "--role",
+        "analyst",
+        "--sub",
+        "analyst-0042",
+        "--ttl",
+        "1h",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(ok, "{analyst}");
+    let (ok, out) = up.caselink(&[
+        "timeline",
+        "--id-number",
+        &id,
+        "--purpose",
+        "issued token check",
+        "--addr",
+        &up.url(50050),
+        "--token",
+        analyst.trim(),
+    ]);
+    assert!(ok && out.contains("3 events"), "{out}");
+    let (ok, police) = up.caselink(&[
+        "token",
+        "issue",
+        "--role",
+        "police",
+        "--unit",
+        "430602",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(ok, "{police}");
+    let (ok, out) = up.caselink(&[
+        "timeline",
+        "--id-number",
+        &id,
+        "--purpose",
+        "curiosity",
+        "--addr",
+        &up.url(50050),
+        "--token",
+        police.trim(),
+    ]);
+    assert!(!ok && out.contains("PERMISSION_DENIED"), "{out}");
+    let (ok, out) = up.caselink(&[
+        "token",
+        "issue",
+        "--role",
+        "police",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && out.contains("--unit"),
+        "a police token needs its unit: {out}"
+    );
+
     // The reads above are in the audit trail, and its chains are intact.
     let nats = format!("nats://127.0.0.1:{}", up.nats_port);
     let (ok, out) = up.caselink(&["audit", "verify", "--nats-url", &nats]);
