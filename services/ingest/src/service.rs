@@ -1,7 +1,7 @@
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use caselink_bus::streams::{ensure_events_stream, EventsStreamOptions};
@@ -129,7 +129,7 @@ impl<R: DepartmentRules> Inner<R> {
                 .map(|u| u.to_string())
                 .unwrap_or(event.event_id);
         }
-        let recorded_at = timestamp(now);
+        let recorded_at = caselink_domain::timestamp_from_system_time(now);
         event.recorded_at = Some(recorded_at);
         let person_key = match pseudonymise(&mut event, &self.keys) {
             Ok(key) => key,
@@ -219,14 +219,6 @@ fn rejected(index: u64, event: &CaseEvent, violations: Violations) -> Receipt {
         violations: Vec::<FieldViolation>::from(violations),
         stream_sequence: 0,
         recorded_at: None,
-    }
-}
-
-fn timestamp(t: SystemTime) -> Timestamp {
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    Timestamp {
-        seconds: d.as_secs() as i64,
-        nanos: d.subsec_nanos() as i32,
     }
 }
 
@@ -359,7 +351,10 @@ pub async fn serve_on<R: DepartmentRules>(
         .identity
         .build()
         .map_err(|e| IngestError::Config(e.to_string()))?;
-    let verifier = token_verifier(&options.auth)?;
+    let verifier = options
+        .auth
+        .verifier()
+        .map_err(|e| IngestError::Config(e.to_string()))?;
     let department = rules.department();
     let ack_timeout = Duration::from_millis(options.ack_timeout_ms);
     let client = caselink_bus::connect(
@@ -446,17 +441,4 @@ pub async fn serve_on<R: DepartmentRules>(
         )
         .await
         .map_err(|e| IngestError::Serve(e.to_string()))
-}
-
-/// The verifier of callers' tokens, or a configuration error naming the missing key.
-pub(crate) fn token_verifier(
-    auth: &caselink_auth::AuthKeys,
-) -> Result<caselink_auth::TokenVerifier, IngestError> {
-    if auth.public_key.is_empty() {
-        return Err(IngestError::Config(
-            "auth.public_key is not set (env CASELINK_AUTH__PUBLIC_KEY; `caselink up` generates keys for development)".into(),
-        ));
-    }
-    caselink_auth::TokenVerifier::new(&auth.public_key)
-        .map_err(|e| IngestError::Config(format!("auth.{e}")))
 }

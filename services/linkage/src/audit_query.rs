@@ -2,9 +2,9 @@
 
 use async_nats::jetstream;
 use caselink_bus::audit::{AuditLog, AUDIT_STREAM};
+use caselink_domain::{timestamp_from_system_time, timestamp_micros};
 use caselink_proto::v1::audit_server::Audit;
 use caselink_proto::v1::{AuditRecord, ListAuditRequest, ListAuditResponse};
-use caselink_proto::Timestamp;
 use futures::StreamExt;
 use prost::Message;
 use tonic::{Request, Response, Status};
@@ -24,18 +24,18 @@ impl AuditService {
     }
 }
 
-fn micros(t: &Timestamp) -> i64 {
-    t.seconds
-        .saturating_mul(1_000_000)
-        .saturating_add(i64::from(t.nanos / 1_000))
-}
-
 fn matches(record: &AuditRecord, request: &ListAuditRequest) -> bool {
-    let at = record.at.as_ref().map_or(0, micros);
+    let at = record.at.as_ref().map_or(0, timestamp_micros);
     (request.person_key.is_empty() || record.person_keys.contains(&request.person_key))
         && (request.caller.is_empty() || record.caller == request.caller)
-        && request.from.as_ref().is_none_or(|from| at >= micros(from))
-        && request.to.as_ref().is_none_or(|to| at < micros(to))
+        && request
+            .from
+            .as_ref()
+            .is_none_or(|from| at >= timestamp_micros(from))
+        && request
+            .to
+            .as_ref()
+            .is_none_or(|to| at < timestamp_micros(to))
 }
 
 #[tonic::async_trait]
@@ -111,7 +111,7 @@ impl Audit for AuditService {
                 purpose: caller.purpose.clone().unwrap_or_default(),
                 outcome: "OK".into(),
                 items: response.records.len() as u32,
-                at: Some(now()),
+                at: Some(timestamp_from_system_time(std::time::SystemTime::now())),
                 ..AuditRecord::default()
             };
             self.audit.append(record).await.map_err(|_| {
@@ -119,15 +119,5 @@ impl Audit for AuditService {
             })?;
         }
         Ok(Response::new(response))
-    }
-}
-
-fn now() -> Timestamp {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp {
-        seconds: d.as_secs() as i64,
-        nanos: d.subsec_nanos() as i32,
     }
 }

@@ -133,9 +133,10 @@ fn dead_letter(batch: &mut sled::Batch, stats: &mut FoldStats, sequence: u64, wh
 }
 
 pub(crate) fn occurred_micros(event: &CaseEvent) -> i64 {
-    event.occurred_at.as_ref().map_or(0, |t| {
-        t.seconds.saturating_mul(1_000_000) + i64::from(t.nanos / 1_000)
-    })
+    event
+        .occurred_at
+        .as_ref()
+        .map_or(0, caselink_domain::timestamp_micros)
 }
 
 fn update_person(record: &mut PersonRecord, event: &CaseEvent, micros: i64) {

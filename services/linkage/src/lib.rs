@@ -187,13 +187,10 @@ pub async fn serve_on(
         .identity
         .person_key_secret()
         .map_err(|e| LinkageError::Config(e.to_string()))?;
-    if options.auth.public_key.is_empty() {
-        return Err(LinkageError::Config(
-            "auth.public_key is not set (env CASELINK_AUTH__PUBLIC_KEY; `caselink up` generates keys for development)".into(),
-        ));
-    }
-    let verifier = caselink_auth::TokenVerifier::new(&options.auth.public_key)
-        .map_err(|e| LinkageError::Config(format!("auth.{e}")))?;
+    let verifier = options
+        .auth
+        .verifier()
+        .map_err(|e| LinkageError::Config(e.to_string()))?;
     // With the sealing keys configured, roles whose view is clear (determiners, police) see clear identity.
     let keyring = if options.identity.seal_key.key.is_empty() {
         None

@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
-use caselink_domain::{kind_name, parse_id_number, person_key, KeySecret, PersonKey};
+use caselink_domain::{
+    kind_name, parse_id_number, person_key, timestamp_micros, KeySecret, PersonKey,
+};
 use caselink_proto::v1::linkage_server::Linkage;
 use caselink_proto::v1::person_lookup::Lookup;
 use caselink_proto::v1::{
     GetTimelineRequest, MaskedIdentity, PersonLookup, Timeline, TimelineEntry,
 };
-use caselink_proto::Timestamp;
 use tonic::{Request, Response, Status};
 
 use crate::store::{Store, StoreError};
@@ -144,14 +145,10 @@ impl LinkageService {
         let (Some(audit), Some(caller)) = (&self.audit, caller) else {
             return Ok(());
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
         let record = caselink_proto::v1::AuditRecord {
-            at: Some(Timestamp {
-                seconds: now.as_secs() as i64,
-                nanos: now.subsec_nanos() as i32,
-            }),
+            at: Some(caselink_domain::timestamp_from_system_time(
+                std::time::SystemTime::now(),
+            )),
             caller: caller.claims.sub.clone(),
             role: caller.claims.role.name().to_string(),
             department: caller.claims.department.clone().unwrap_or_default(),
@@ -190,8 +187,8 @@ impl LinkageService {
     /// GetTimeline, as a plain function (the gRPC method wraps it).
     pub fn timeline(&self, request: &GetTimelineRequest) -> Result<Timeline, QueryError> {
         let key = self.resolve(request.person.as_ref())?;
-        let from = request.from.as_ref().map_or(i64::MIN, micros);
-        let to = request.to.as_ref().map_or(i64::MAX, micros);
+        let from = request.from.as_ref().map_or(i64::MIN, timestamp_micros);
+        let to = request.to.as_ref().map_or(i64::MAX, timestamp_micros);
         if from >= to {
             return Err(QueryError::invalid("to", "must be after from"));
         }
@@ -259,12 +256,6 @@ impl LinkageService {
             clear_identity: None,
         })
     }
-}
-
-fn micros(t: &Timestamp) -> i64 {
-    t.seconds
-        .saturating_mul(1_000_000)
-        .saturating_add(i64::from(t.nanos / 1_000))
 }
 
 #[tonic::async_trait]

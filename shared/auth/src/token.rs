@@ -101,6 +101,19 @@ pub struct AuthKeys {
     pub public_key: String,
 }
 
+impl AuthKeys {
+    /// The verifier of callers' tokens; the error names the missing or malformed setting.
+    pub fn verifier(&self) -> Result<TokenVerifier, AuthError> {
+        if self.public_key.is_empty() {
+            return Err(AuthError::Key(
+                "auth.public_key is not set (env CASELINK_AUTH__PUBLIC_KEY; `caselink up` generates keys for development)"
+                    .into(),
+            ));
+        }
+        TokenVerifier::new(&self.public_key).map_err(|e| AuthError::Key(format!("auth.{e}")))
+    }
+}
+
 /// A fresh Ed25519 key pair.
 pub fn generate_keys() -> Result<AuthKeys, AuthError> {
     let rng = ring::rand::SystemRandom::new();

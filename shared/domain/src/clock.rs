@@ -93,6 +93,13 @@ pub fn timestamp_from_system_time(t: SystemTime) -> Timestamp {
 
 /// The `SystemTime` of a wire timestamp, or `None` when its nanos are out of range (0..=999,999,999) or it cannot be
 /// represented.
+/// Microseconds since the epoch, saturating: the order-preserving time key of projections and filters.
+pub fn timestamp_micros(ts: &Timestamp) -> i64 {
+    ts.seconds
+        .saturating_mul(1_000_000)
+        .saturating_add(i64::from(ts.nanos / 1_000))
+}
+
 pub fn system_time_from_timestamp(ts: &Timestamp) -> Option<SystemTime> {
     let nanos = u32::try_from(ts.nanos)
         .ok()

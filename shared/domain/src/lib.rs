@@ -47,7 +47,7 @@ pub use catalogue::{
 };
 pub use clock::{
     format_duration, format_rfc3339, format_timestamp, system_time_from_timestamp,
-    timestamp_from_system_time, Clock, ManualClock, SystemClock,
+    timestamp_from_system_time, timestamp_micros, Clock, ManualClock, SystemClock,
 };
 pub use event_id::{derive_event_id, EVENT_NAMESPACE};
 pub use identity::{
