@@ -439,6 +439,15 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The source ids of a timeline's entries, in order, for compact assertions.
+pub fn source_ids(timeline: &Timeline) -> Vec<String> {
+    timeline
+        .entries
+        .iter()
+        .map(|e| e.event.as_ref().unwrap().source_id.clone())
+        .collect()
+}
+
 /// Receipt statuses, for compact assertions.
 pub fn statuses(receipts: &[Receipt]) -> Vec<ReceiptStatus> {
     receipts

@@ -35,11 +35,7 @@ async fn submitted_events_appear_in_the_timeline_in_occurred_order_across_depart
     assert_eq!(statuses(&police.receipts), [ReceiptStatus::Accepted]);
 
     let timeline = c.timeline_with(&id, 3).await;
-    let order: Vec<&str> = timeline
-        .entries
-        .iter()
-        .map(|e| e.event.as_ref().unwrap().source_id.as_str())
-        .collect();
+    let order = source_ids(&timeline);
     assert_eq!(order, ["MK-1", "GA-2", "MK-3"]);
     let kinds: Vec<&str> = timeline.entries.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(
@@ -211,11 +207,7 @@ async fn bus_outage_answers_unavailable_and_a_retry_is_stored_once() {
     }
     assert_eq!(statuses(&stored.unwrap()), [ReceiptStatus::Accepted]);
     let timeline = c.timeline_with(&id, 2).await;
-    let ids: Vec<_> = timeline
-        .entries
-        .iter()
-        .map(|e| e.event.as_ref().unwrap().source_id.clone())
-        .collect();
+    let ids = source_ids(&timeline);
     assert_eq!(ids, ["MK-0", "MK-1"]);
 }
 
@@ -250,11 +242,7 @@ async fn an_event_republished_past_the_dedup_window_is_folded_once() {
     let timeline = c.timeline_with(&id, 2).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let timeline = c.timeline_with(&id, timeline.entries.len()).await;
-    let ids: Vec<_> = timeline
-        .entries
-        .iter()
-        .map(|e| e.event.as_ref().unwrap().source_id.clone())
-        .collect();
+    let ids = source_ids(&timeline);
     assert_eq!(ids, ["MK-1", "MK-2"]);
 }
 
@@ -287,12 +275,7 @@ async fn timeline_pages_filters_by_department_and_time_and_refuses_bad_lookups()
             .await
             .unwrap()
             .into_inner();
-        pages.push(
-            page.entries
-                .iter()
-                .map(|e| e.event.as_ref().unwrap().source_id.clone())
-                .collect::<Vec<_>>(),
-        );
+        pages.push(source_ids(&page));
         if page.next_page_token.is_empty() {
             break;
         }
@@ -328,11 +311,7 @@ async fn timeline_pages_filters_by_department_and_time_and_refuses_bad_lookups()
         ..GetTimelineRequest::default()
     };
     let t = c.linkage.get_timeline(window).await.unwrap().into_inner();
-    let ids: Vec<_> = t
-        .entries
-        .iter()
-        .map(|e| e.event.as_ref().unwrap().source_id.clone())
-        .collect();
+    let ids = source_ids(&t);
     assert_eq!(ids, ["MK-2", "MK-3"]);
 
     // By person key too.
