@@ -5,15 +5,14 @@ use std::path::PathBuf;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     println!("cargo:rerun-if-changed={}", proto_root.display());
-    let files: Vec<PathBuf> = [
-        "events.proto",
-        "ingest.proto",
-        "linkage.proto",
-        "audit.proto",
-    ]
-    .iter()
-    .map(|f| proto_root.join("caselink/v1").join(f))
-    .collect();
+    // Every `.proto` of the package, so a new file needs no edit here.
+    let package_dir = proto_root.join("caselink/v1");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&package_dir)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "proto"))
+        .collect();
+    files.sort();
+    println!("cargo:rerun-if-changed={}", package_dir.display());
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }

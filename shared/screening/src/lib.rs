@@ -1,0 +1,1 @@
+//! Screening (省级初筛): placeholder, being written.

@@ -1,0 +1,1 @@
+//! Workflow rules: placeholder, being written.
