@@ -15,6 +15,7 @@ use caselink_proto::v1::AuditRecord;
 use prost::Message;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::batch::{publish_atomic, BatchMessage};
 use crate::BusError;
 
 /// The audit stream.
@@ -39,6 +40,8 @@ pub fn audit_stream_config(replicas: usize) -> stream::Config {
         num_replicas: replicas,
         deny_delete: true,
         deny_purge: true,
+        // Records waiting for the writer go out as one atomic batch: one fsync for all of them.
+        allow_atomic_publish: true,
         ..Default::default()
     }
 }
@@ -48,12 +51,34 @@ pub async fn ensure_audit_stream(
     js: &jetstream::Context,
     replicas: usize,
 ) -> Result<stream::Stream, BusError> {
-    js.get_or_create_stream(audit_stream_config(replicas))
+    let wanted = audit_stream_config(replicas);
+    let mut stream = js
+        .get_or_create_stream(wanted)
         .await
-        .map_err(|e| BusError::Unavailable(e.to_string()))
+        .map_err(|e| BusError::Unavailable(e.to_string()))?;
+    let info = stream
+        .info()
+        .await
+        .map_err(|e| BusError::Unavailable(e.to_string()))?;
+    if !info.config.allow_atomic_publish {
+        // A stream created before atomic audit batches: allow them (a setting that can be turned on in place).
+        let mut updated = info.config.clone();
+        updated.allow_atomic_publish = true;
+        js.update_stream(updated)
+            .await
+            .map_err(|e| BusError::Refused(e.to_string()))?;
+        stream = js
+            .get_stream(AUDIT_STREAM)
+            .await
+            .map_err(|e| BusError::Unavailable(e.to_string()))?;
+    }
+    Ok(stream)
 }
 
 type Reply = oneshot::Sender<Result<AuditRecord, BusError>>;
+
+/// Records gathered into one atomic batch at most (the server's batch limit is 1,000).
+const MAX_GROUP: usize = 256;
 
 /// Appends to one audit chain; cheap to clone. The writing task ends when every handle is dropped.
 #[derive(Clone)]
@@ -64,7 +89,7 @@ pub struct AuditLog {
 impl AuditLog {
     /// Starts the appender of `chain`.
     pub fn spawn(js: jetstream::Context, chain: &str, replicas: usize) -> AuditLog {
-        let (tx, rx) = mpsc::channel(1024);
+        let (tx, rx) = mpsc::channel(4096);
         let writer = Writer {
             js,
             chain: chain.to_string(),
@@ -106,15 +131,37 @@ struct Writer {
 }
 
 impl Writer {
+    /// Group commit: the records that queued up while the previous group was being stored go out together as one
+    /// atomic batch, chained record to record, so a burst of reads costs one fsync, not one each.
     async fn run(mut self, mut rx: mpsc::Receiver<(AuditRecord, Reply)>) {
-        while let Some((record, reply)) = rx.recv().await {
-            let mut result = self.append(record.clone()).await;
+        while let Some(first) = rx.recv().await {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(next) => group.push(next),
+                    Err(_) => break,
+                }
+            }
+            let records: Vec<AuditRecord> = group.iter().map(|(r, _)| r.clone()).collect();
+            let mut result = self.append(records.clone()).await;
             if result.is_err() {
                 // Another writer may have extended the chain, or NATS came back: reload the tip and try once more.
                 self.tip = None;
-                result = self.append(record).await;
+                result = self.append(records).await;
             }
-            let _ = reply.send(result);
+            match result {
+                Ok(stored) => {
+                    for ((_, reply), record) in group.into_iter().zip(stored) {
+                        let _ = reply.send(Ok(record));
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, records = group.len(), "audit records not stored");
+                    for (_, reply) in group {
+                        let _ = reply.send(Err(BusError::Unavailable(e.to_string())));
+                    }
+                }
+            }
         }
     }
 
@@ -147,33 +194,38 @@ impl Writer {
         }
     }
 
-    async fn append(&mut self, mut record: AuditRecord) -> Result<AuditRecord, BusError> {
-        let tip = match &self.tip {
+    /// Seals `records` onto the chain in order and stores them as one atomic batch whose first message expects the
+    /// chain's tip as the subject's last sequence: all of them extend the chain, or none does.
+    async fn append(&mut self, records: Vec<AuditRecord>) -> Result<Vec<AuditRecord>, BusError> {
+        let mut tip = match &self.tip {
             Some(tip) => tip.clone(),
             None => self.load_tip().await?,
         };
-        record.chain.clone_from(&self.chain);
-        let sealed = seal_audit(record, tip.index, &tip.hash);
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "Nats-Expected-Last-Subject-Sequence",
-            tip.sequence.to_string(),
-        );
-        let ack = tokio::time::timeout(Duration::from_secs(5), async {
-            self.js
-                .publish_with_headers(self.subject.clone(), headers, sealed.encode_to_vec().into())
-                .await
-                .map_err(|e| BusError::Unavailable(e.to_string()))?
-                .await
-                .map_err(|e| BusError::Unavailable(e.to_string()))
-        })
-        .await
-        .map_err(|_| BusError::Unavailable("timed out writing the audit record".into()))??;
-        self.tip = Some(Tip {
-            sequence: ack.sequence,
-            index: sealed.chain_index,
-            hash: sealed.hash.clone(),
-        });
+        let expected = tip.sequence;
+        let mut sealed = Vec::with_capacity(records.len());
+        let mut messages = Vec::with_capacity(records.len());
+        for mut record in records {
+            record.chain.clone_from(&self.chain);
+            let record = seal_audit(record, tip.index, &tip.hash);
+            tip.index = record.chain_index;
+            tip.hash.clone_from(&record.hash);
+            let mut headers = HeaderMap::new();
+            if messages.is_empty() {
+                headers.insert("Nats-Expected-Last-Subject-Sequence", expected.to_string());
+            }
+            messages.push(BatchMessage {
+                subject: self.subject.clone(),
+                headers,
+                payload: record.encode_to_vec().into(),
+            });
+            sealed.push(record);
+        }
+        let count = messages.len() as u64;
+        let first = publish_atomic(&self.js.client(), messages, Duration::from_secs(5))
+            .await?
+            .map_err(|api| BusError::Refused(format!("audit batch refused: {api}")))?;
+        tip.sequence = first + count - 1;
+        self.tip = Some(tip);
         Ok(sealed)
     }
 }

@@ -6,6 +6,7 @@
 //! in a subject or header.
 
 pub mod audit;
+pub mod batch;
 pub mod publisher;
 pub mod streams;
 pub mod subjects;

@@ -18,10 +18,10 @@ use async_nats::jetstream;
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures::future::join_all;
-use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::batch::{publish_atomic, ApiError, BatchMessage};
 use crate::BusError;
 
 /// One event to publish.
@@ -121,22 +121,6 @@ struct Worker {
     options: PublisherOptions,
 }
 
-#[derive(Deserialize)]
-struct BatchAck {
-    #[serde(default)]
-    seq: u64,
-    #[serde(default)]
-    error: Option<ApiError>,
-}
-
-#[derive(Deserialize, Debug)]
-struct ApiError {
-    #[serde(default)]
-    err_code: u64,
-    #[serde(default)]
-    description: String,
-}
-
 impl Worker {
     async fn run(self, mut rx: mpsc::Receiver<Job>) {
         while let Some(first) = rx.recv().await {
@@ -221,45 +205,27 @@ impl Worker {
         &self,
         chunk: &[&OutgoingEvent],
     ) -> Result<Result<Vec<PublishOutcome>, ApiError>, BusError> {
-        let batch_id = uuid::Uuid::new_v4().simple().to_string();
-        let last = chunk.len() - 1;
-        for (i, event) in chunk.iter().enumerate() {
-            let mut headers = HeaderMap::new();
-            headers.insert("Nats-Msg-Id", event.msg_id.as_str());
-            headers.insert("Nats-Batch-Id", batch_id.as_str());
-            headers.insert("Nats-Batch-Sequence", (i + 1).to_string());
-            if i < last {
-                self.client
-                    .publish_with_headers(event.subject.clone(), headers, event.payload.clone())
-                    .await
-                    .map_err(|e| BusError::Unavailable(e.to_string()))?;
-                continue;
-            }
-            headers.insert("Nats-Batch-Commit", "1");
-            let reply = tokio::time::timeout(
-                self.options.ack_timeout,
-                self.client.request_with_headers(
-                    event.subject.clone(),
+        let messages = chunk
+            .iter()
+            .map(|event| {
+                let mut headers = HeaderMap::new();
+                headers.insert("Nats-Msg-Id", event.msg_id.as_str());
+                BatchMessage {
+                    subject: event.subject.clone(),
                     headers,
-                    event.payload.clone(),
-                ),
-            )
-            .await
-            .map_err(|_| BusError::Unavailable("timed out waiting for the batch ack".into()))?
-            .map_err(|e| BusError::Unavailable(e.to_string()))?;
-            let ack: BatchAck = serde_json::from_slice(&reply.payload)
-                .map_err(|e| BusError::Refused(format!("unreadable batch ack: {e}")))?;
-            if let Some(error) = ack.error {
-                return Ok(Err(error));
-            }
-            let first = ack.seq + 1 - chunk.len() as u64;
-            return Ok(Ok((0..chunk.len() as u64)
-                .map(|i| PublishOutcome::Stored {
-                    sequence: first + i,
-                })
-                .collect()));
-        }
-        unreachable!("chunks are never empty")
+                    payload: event.payload.clone(),
+                }
+            })
+            .collect();
+        let first = match publish_atomic(&self.client, messages, self.options.ack_timeout).await? {
+            Ok(first) => first,
+            Err(api) => return Ok(Err(api)),
+        };
+        Ok(Ok((0..chunk.len() as u64)
+            .map(|i| PublishOutcome::Stored {
+                sequence: first + i,
+            })
+            .collect()))
     }
 
     /// Each event its own publish, acks pipelined.
