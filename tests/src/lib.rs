@@ -106,17 +106,17 @@ pub fn by_id(id: &str) -> Option<PersonLookup> {
     })
 }
 
-/// Sends a bearer token (and a purpose) with every call.
+/// Sends a bearer token (and a purpose) with every call; an empty token sends no `authorization` at all.
 #[derive(Clone)]
 pub struct Bearer {
-    authorization: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+    authorization: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
     purpose: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
 }
 
 impl Bearer {
     pub fn new(token: &str, purpose: Option<&str>) -> Bearer {
         Bearer {
-            authorization: format!("Bearer {token}").parse().unwrap(),
+            authorization: (!token.is_empty()).then(|| format!("Bearer {token}").parse().unwrap()),
             purpose: purpose.map(|p| p.parse().unwrap()),
         }
     }
@@ -127,9 +127,11 @@ impl tonic::service::Interceptor for Bearer {
         &mut self,
         mut request: tonic::Request<()>,
     ) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert(caselink_auth::AUTHORIZATION, self.authorization.clone());
+        if let Some(a) = &self.authorization {
+            request
+                .metadata_mut()
+                .insert(caselink_auth::AUTHORIZATION, a.clone());
+        }
         if let Some(p) = &self.purpose {
             request
                 .metadata_mut()

@@ -66,19 +66,38 @@ async fn call(c: &Cluster, case: &Case, id: &str) -> (Code, String) {
                 .map(|_| ()),
             }
         }
-        Rpc::LinkageGetTimeline => {
+        Rpc::LinkageGetTimeline
+        | Rpc::LinkageGetPersonView
+        | Rpc::LinkageListFlagged
+        | Rpc::LinkageWatchAlerts => {
             let channel = channel(&c.linkage_addr).await;
-            let request = GetTimelineRequest {
-                person: by_id(id),
-                ..GetTimelineRequest::default()
-            };
-            match &case.token {
-                None => LinkageClient::new(channel)
-                    .get_timeline(request)
+            let token = case.token.as_deref().unwrap_or("");
+            let mut client =
+                LinkageClient::with_interceptor(channel, Bearer::new(token, case.purpose));
+            match case.rpc {
+                Rpc::LinkageGetTimeline => client
+                    .get_timeline(GetTimelineRequest {
+                        person: by_id(id),
+                        ..GetTimelineRequest::default()
+                    })
                     .await
                     .map(|_| ()),
-                Some(_) => LinkageClient::with_interceptor(channel, bearer(case.purpose))
-                    .get_timeline(request)
+                Rpc::LinkageGetPersonView => client
+                    .get_person_view(GetPersonViewRequest { person: by_id(id) })
+                    .await
+                    .map(|_| ()),
+                Rpc::LinkageListFlagged => client
+                    .list_flagged(ListFlaggedRequest {
+                        region_prefix: "4306".into(),
+                        ..ListFlaggedRequest::default()
+                    })
+                    .await
+                    .map(|_| ()),
+                _ => client
+                    .watch_alerts(WatchAlertsRequest {
+                        region_prefix: "4306".into(),
+                        cursor: 0,
+                    })
                     .await
                     .map(|_| ()),
             }
@@ -92,7 +111,13 @@ async fn call(c: &Cluster, case: &Case, id: &str) -> (Code, String) {
 fn expected_for(role: Role, rpc: Rpc) -> Code {
     match (role, rpc) {
         (Role::Writer, Rpc::IngestSubmit | Rpc::IngestSubmitStream) => Code::Ok,
-        (Role::Analyst | Role::Determiner, Rpc::LinkageGetTimeline) => Code::Ok,
+        (
+            Role::Analyst | Role::Determiner,
+            Rpc::LinkageGetTimeline
+            | Rpc::LinkageGetPersonView
+            | Rpc::LinkageListFlagged
+            | Rpc::LinkageWatchAlerts,
+        ) => Code::Ok,
         (Role::Auditor, Rpc::AuditList) => Code::Ok,
         _ => Code::PermissionDenied,
     }
@@ -171,26 +196,28 @@ async fn every_rpc_for_every_role_in_and_out_of_scope() {
             });
         }
     }
-    // A determiner of another region reading a person of 430602.
-    cases.push(Case {
-        label: "determiner-other-region".into(),
-        token: Some(c.token(|claims| {
-            claims.role = Role::Determiner;
-            claims.department = None;
-            claims.regions = vec!["11".into()];
-        })),
-        purpose: Some("role matrix"),
-        rpc: Rpc::LinkageGetTimeline,
-        expected: Code::PermissionDenied,
-    });
-    // A person-level read without a stated purpose.
-    cases.push(Case {
-        label: "analyst-no-purpose".into(),
-        token: Some(c.token(|claims| claims.role = Role::Analyst)),
-        purpose: None,
-        rpc: Rpc::LinkageGetTimeline,
-        expected: Code::InvalidArgument,
-    });
+    for rpc in Rpc::ALL.into_iter().filter(|r| r.person_level()) {
+        // A determiner of another region reading a person of 430602 or the flags and alerts of 4306.
+        cases.push(Case {
+            label: format!("determiner-other-region-{rpc:?}"),
+            token: Some(c.token(|claims| {
+                claims.role = Role::Determiner;
+                claims.department = None;
+                claims.regions = vec!["11".into()];
+            })),
+            purpose: Some("role matrix"),
+            rpc,
+            expected: Code::PermissionDenied,
+        });
+        // A read of persons' data without a stated purpose.
+        cases.push(Case {
+            label: format!("analyst-no-purpose-{rpc:?}"),
+            token: Some(c.token(|claims| claims.role = Role::Analyst)),
+            purpose: None,
+            rpc,
+            expected: Code::InvalidArgument,
+        });
+    }
 
     let mut wrong = Vec::new();
     for case in &cases {

@@ -5,6 +5,7 @@
 //! batch, flush, then ack the last message (ack policy `all`).
 
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy, consumer::DeliverPolicy};
@@ -12,8 +13,9 @@ use caselink_bus::streams::EVENTS_STREAM;
 use caselink_bus::subjects::partition_filters;
 use caselink_runtime::Cancel;
 use futures::StreamExt;
+use tokio::sync::Notify;
 
-use crate::fold::{fold_batch, FoldStats};
+use crate::fold::{fold_batch, FoldStats, Folder};
 use crate::store::Store;
 
 /// How long the fold waits for more messages before folding a partial batch.
@@ -26,13 +28,25 @@ pub struct FoldOptions {
     pub partitions: Range<u16>,
     /// Messages per pulled batch (= per sled batch).
     pub batch: usize,
+    /// Screening and alerts.
+    pub folder: Folder,
+    /// Notified after a flushed batch that wrote alerts to the outbox.
+    pub wake: Option<Arc<Notify>>,
 }
 
 impl Default for FoldOptions {
+    /// All partitions, batches of 1,000, screening with the default rules, no alerts.
     fn default() -> Self {
         FoldOptions {
             partitions: 0..caselink_domain::PARTITIONS,
             batch: 1000,
+            folder: Folder {
+                screener: Some(Arc::new(caselink_screening::Screener::new(
+                    caselink_screening::RuleSet::default(),
+                ))),
+                alerts: false,
+            },
+            wake: None,
         }
     }
 }
@@ -154,8 +168,13 @@ async fn fold_session(
                 pending = info.pending;
                 inputs.push((info.stream_sequence, m.payload.as_ref()));
             }
-            let stats: FoldStats = fold_batch(store, &inputs)?;
+            let stats: FoldStats = fold_batch(store, &options.folder, &inputs)?;
             store.flush().await?;
+            if stats.alerts > 0 {
+                if let Some(wake) = &options.wake {
+                    wake.notify_one();
+                }
+            }
             let last = batch.last().expect("not empty");
             last.ack().await.map_err(|e| bus(&e))?;
             *total += stats.folded as u64;

@@ -2,19 +2,44 @@
 //!
 //! Exactly once: a message at or below the stored position was folded before (a redelivery after a crash between
 //! flush and ack) and is skipped; an event id already in the event-id index (a duplicate that slipped past the bus's
-//! dedup window, or a replay) is skipped; the projections, the index entries and the new position are written in the
-//! same `sled::Batch`, so a crash leaves either all of a batch or none of it.
+//! dedup window, or a replay) is skipped; the projections, the screening state, the flagged list, the alert outbox, the
+//! index entries and the new position are written in the same `sled::Batch`, so a crash leaves either all of a batch
+//! or none of it.
+//!
+//! Per batch every touched person record and relation is read once and written once: the batch-local [`BatchCache`]
+//! is what the screener works on.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use caselink_domain::PersonKey;
-use caselink_proto::v1::CaseEvent;
+use caselink_proto::v1::{Alert, AlertKind, CaseEvent};
+use caselink_screening::{FlagChange, PersonScreening, RelationKey, RelationState, Screener};
 use prost::Message;
 
 use crate::store::{
-    dead_letter_key, event_index_key, person_key, timeline_key, PersonRecord, Store, StoreError,
-    IDENTITY, PERSON,
+    dead_letter_key, event_index_key, flagged_key, outbox_key, person_key, relation_key,
+    timeline_key, FlaggedEntry, PersonRecord, Store, StoreError, IDENTITY, PERSON,
 };
+
+/// What the fold does besides the timeline: screening, and whether flag changes are announced as alerts.
+#[derive(Clone, Debug)]
+pub struct Folder {
+    /// `None` folds timelines and person records only.
+    pub screener: Option<Arc<Screener>>,
+    /// Write alerts to the outbox (live folding); a rebuild recomputes flags without announcing them again.
+    pub alerts: bool,
+}
+
+impl Folder {
+    /// Timelines and person records only.
+    pub fn plain() -> Folder {
+        Folder {
+            screener: None,
+            alerts: false,
+        }
+    }
+}
 
 /// What one fold call did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -27,13 +52,56 @@ pub struct FoldStats {
     pub redelivered: usize,
     /// Messages that could not be decoded, kept aside under their sequence.
     pub dead_letters: usize,
+    /// Alerts written to the outbox.
+    pub alerts: usize,
     /// The stored position after the batch.
     pub position: u64,
 }
 
+/// The person records and relations a batch touches, read once from sled and written back once.
+struct BatchCache<'s> {
+    store: &'s Store,
+    persons: HashMap<PersonKey, PersonRecord>,
+    relations: BTreeMap<Vec<u8>, RelationState>,
+}
+
+impl BatchCache<'_> {
+    fn record(&mut self, key: &PersonKey) -> Result<&mut PersonRecord, StoreError> {
+        if !self.persons.contains_key(key) {
+            let loaded = self.store.person(key)?.unwrap_or_default();
+            self.persons.insert(*key, loaded);
+        }
+        Ok(self.persons.get_mut(key).expect("inserted above"))
+    }
+}
+
+impl caselink_screening::ScreeningStore for BatchCache<'_> {
+    type Error = StoreError;
+
+    fn person(&mut self, key: &PersonKey) -> Result<&mut PersonScreening, StoreError> {
+        Ok(self
+            .record(key)?
+            .screening
+            .get_or_insert_with(Default::default))
+    }
+
+    fn relation(&mut self, key: &RelationKey) -> Result<&mut RelationState, StoreError> {
+        let bytes = key.to_bytes();
+        if !self.relations.contains_key(&bytes) {
+            let loaded = self.store.relation(&bytes)?.unwrap_or_default();
+            self.relations.insert(bytes.clone(), loaded);
+        }
+        Ok(self.relations.get_mut(&bytes).expect("inserted above"))
+    }
+}
+
 /// Folds `messages` (stream sequence, encoded `CaseEvent`), in order, into the store as one atomic batch.
 /// The caller flushes before acknowledging.
-pub fn fold_batch(store: &Store, messages: &[(u64, &[u8])]) -> Result<FoldStats, StoreError> {
+pub fn fold_batch(
+    store: &Store,
+    folder: &Folder,
+    messages: &[(u64, &[u8])],
+) -> Result<FoldStats, StoreError> {
     let position = store.position()?;
     let mut stats = FoldStats {
         position,
@@ -41,7 +109,12 @@ pub fn fold_batch(store: &Store, messages: &[(u64, &[u8])]) -> Result<FoldStats,
     };
     let mut batch = sled::Batch::default();
     let mut seen: HashSet<uuid::Uuid> = HashSet::new();
-    let mut persons: HashMap<PersonKey, PersonRecord> = HashMap::new();
+    let mut cache = BatchCache {
+        store,
+        persons: HashMap::new(),
+        relations: BTreeMap::new(),
+    };
+    let mut outbox_index = 0u32;
     for &(sequence, bytes) in messages {
         if sequence <= position {
             stats.redelivered += 1;
@@ -51,12 +124,8 @@ pub fn fold_batch(store: &Store, messages: &[(u64, &[u8])]) -> Result<FoldStats,
         let mut event = match CaseEvent::decode(bytes) {
             Ok(e) => e,
             Err(e) => {
-                dead_letter(
-                    &mut batch,
-                    &mut stats,
-                    sequence,
-                    &format!("undecodable CaseEvent: {e}"),
-                );
+                let why = format!("undecodable CaseEvent: {e}");
+                dead_letter(&mut batch, &mut stats, sequence, &why);
                 continue;
             }
         };
@@ -76,33 +145,35 @@ pub fn fold_batch(store: &Store, messages: &[(u64, &[u8])]) -> Result<FoldStats,
             None => None,
             Some(Ok(key)) => Some(key),
             Some(Err(_)) => {
-                dead_letter(
-                    &mut batch,
-                    &mut stats,
-                    sequence,
-                    "subject.person_key is not a person key",
-                );
+                let why = "subject.person_key is not a person key";
+                dead_letter(&mut batch, &mut stats, sequence, why);
                 continue;
             }
         };
         let mut index_value = sequence.to_be_bytes().to_vec();
         if let Some(key) = person {
-            let subject = event
-                .subject
-                .as_mut()
-                .expect("person key came from the subject");
-            if let Some(sealed) = subject.sealed.take() {
-                batch.insert(&person_key(IDENTITY, &key)[..], sealed.encode_to_vec());
-            }
+            let sealed = event.subject.as_mut().and_then(|s| s.sealed.take());
             let micros = occurred_micros(&event);
-            let record = match persons.get_mut(&key) {
-                Some(r) => r,
-                None => {
-                    let loaded = store.person(&key)?.unwrap_or_default();
-                    persons.entry(key).or_insert(loaded)
+            let record = cache.record(&key)?;
+            if let Some(sealed) = sealed {
+                // Store a new sealed copy only when the identity changed (or was never stored, or carries no digest).
+                if sealed.digest.is_empty() || sealed.digest != record.identity_digest {
+                    record.identity_digest.clone_from(&sealed.digest);
+                    batch.insert(&person_key(IDENTITY, &key)[..], sealed.encode_to_vec());
                 }
-            };
+            }
             update_person(record, &event, micros);
+            if let Some(screener) = &folder.screener {
+                let changes = screener.apply(&mut cache, &event, sequence)?;
+                if folder.alerts {
+                    for change in &changes {
+                        let alert = alert_of(&mut cache, change, &event)?;
+                        batch.insert(&outbox_key(sequence, outbox_index)[..], alert);
+                        outbox_index += 1;
+                        stats.alerts += 1;
+                    }
+                }
+            }
             let mut value = sequence.to_be_bytes().to_vec();
             event.encode(&mut value).expect("a Vec grows as needed");
             batch.insert(timeline_key(&key, micros, &event_id), value);
@@ -111,8 +182,15 @@ pub fn fold_batch(store: &Store, messages: &[(u64, &[u8])]) -> Result<FoldStats,
         batch.insert(&event_index_key(&event_id)[..], index_value);
         stats.folded += 1;
     }
-    for (key, record) in persons {
+    let BatchCache {
+        persons, relations, ..
+    } = cache;
+    for (key, mut record) in persons {
+        relist(&mut batch, &key, &mut record);
         batch.insert(&person_key(PERSON, &key)[..], record.encode_to_vec());
+    }
+    for (key, state) in relations {
+        batch.insert(relation_key(&key), state.encode_to_vec());
     }
     if stats.position > position {
         let (k, v) = Store::position_entry(stats.position);
@@ -120,6 +198,68 @@ pub fn fold_batch(store: &Store, messages: &[(u64, &[u8])]) -> Result<FoldStats,
     }
     store.tree().apply_batch(batch)?;
     Ok(stats)
+}
+
+/// Keeps the person's entry in the flagged list (`f`) in step with their flags.
+fn relist(batch: &mut sled::Batch, key: &PersonKey, record: &mut PersonRecord) {
+    let Some(screening) = &record.screening else {
+        return;
+    };
+    if screening.flags.is_empty() {
+        return;
+    }
+    let mut entry = FlaggedEntry::default();
+    for flag in &screening.flags {
+        if flag.active {
+            entry.rules.push(flag.rule.clone());
+        } else {
+            entry.withdrawn.push(flag.rule.clone());
+        }
+        if flag.updated_seq >= entry.updated_seq {
+            entry.updated_seq = flag.updated_seq;
+            entry.updated_us = flag.window_to_us;
+        }
+    }
+    let region = record.latest_region.clone();
+    if !record.listed_region.is_empty() && record.listed_region != region {
+        batch.remove(&flagged_key(&record.listed_region, key)[..]);
+    }
+    batch.insert(&flagged_key(&region, key)[..], entry.encode_to_vec());
+    record.listed_region = region;
+}
+
+/// The outbox entry announcing a flag change.
+fn alert_of(
+    cache: &mut BatchCache<'_>,
+    change: &FlagChange,
+    event: &CaseEvent,
+) -> Result<Vec<u8>, StoreError> {
+    let (kind, person, flag) = match change {
+        FlagChange::Raised { person, flag } => (AlertKind::Raised, person, flag),
+        FlagChange::Grown { person, flag } => (AlertKind::Grew, person, flag),
+        FlagChange::Withdrawn { person, flag } => (AlertKind::Withdrawn, person, flag),
+    };
+    let record = cache.record(person)?;
+    let region = if record.latest_region.is_empty() {
+        event.region_code.clone()
+    } else {
+        record.latest_region.clone()
+    };
+    let alert = Alert {
+        cursor: 0,
+        kind: kind as i32,
+        person_key: person.to_hex(),
+        identity: Some(crate::query::masked_identity(record)),
+        region_code: region.clone(),
+        flag: Some(crate::query::flag_to_proto(flag)),
+        at: event.recorded_at,
+    };
+    let entry = crate::store::OutboxEntry {
+        subject: caselink_bus::derived::alert_subject(&region),
+        msg_id: format!("alert.{}.{}.{}", person.to_hex(), flag.rule, flag.revision),
+        payload: alert.encode_to_vec(),
+    };
+    Ok(entry.encode_to_vec())
 }
 
 fn dead_letter(batch: &mut sled::Batch, stats: &mut FoldStats, sequence: u64, why: &str) {
@@ -140,9 +280,10 @@ pub(crate) fn occurred_micros(event: &CaseEvent) -> i64 {
 }
 
 fn update_person(record: &mut PersonRecord, event: &CaseEvent, micros: i64) {
+    let latest = record.events == 0 || micros >= record.last_occurred_micros;
     if let Some(subject) = &event.subject {
         // The most recent event's masks win: a person's phone may change over the years.
-        if record.events == 0 || micros >= record.last_occurred_micros {
+        if latest {
             if !subject.id_number_masked.is_empty() {
                 record
                     .id_number_masked
@@ -155,6 +296,9 @@ fn update_person(record: &mut PersonRecord, event: &CaseEvent, micros: i64) {
                 record.phone_masked.clone_from(&subject.phone_masked);
             }
         }
+    }
+    if latest && !event.region_code.is_empty() {
+        record.latest_region.clone_from(&event.region_code);
     }
     if record.events == 0 || micros < record.first_occurred_micros {
         record.first_occurred_micros = micros;

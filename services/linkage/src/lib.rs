@@ -5,9 +5,11 @@
 //! Never: writes case events (the departments do), keeps a clear ID number (lookups are hashed on arrival), or
 //! acknowledges a message before the projection writes and position that cover it are flushed.
 
+pub mod alerts;
 pub mod audit_query;
 pub mod consumer;
 pub mod fold;
+pub mod outbox;
 pub mod query;
 pub mod store;
 
@@ -42,6 +44,9 @@ pub struct LinkageOptions {
     /// First and one-past-last partition this aggregator owns (default all: 0..64).
     pub partition_start: u16,
     pub partition_end: u16,
+    /// The screening rules (TOML, see `shared/screening/rules.toml`); unset = the guideline's defaults. A change of
+    /// rules rebuilds the projections at the next start, so every flag is computed under the rules in force.
+    pub rules_file: Option<PathBuf>,
 }
 
 impl Default for LinkageOptions {
@@ -56,6 +61,7 @@ impl Default for LinkageOptions {
             fold_batch: 1000,
             partition_start: 0,
             partition_end: caselink_domain::PARTITIONS,
+            rules_file: None,
         }
     }
 }
@@ -80,7 +86,24 @@ impl LinkageOptions {
         Ok(FoldOptions {
             partitions: self.partition_start..self.partition_end,
             batch: self.fold_batch,
+            folder: fold::Folder {
+                screener: Some(Arc::new(caselink_screening::Screener::new(self.rules()?))),
+                alerts: true,
+            },
+            wake: None,
         })
+    }
+
+    /// The screening rules: the file's, validated, or the defaults.
+    pub fn rules(&self) -> Result<caselink_screening::RuleSet, LinkageError> {
+        let Some(path) = &self.rules_file else {
+            return Ok(caselink_screening::RuleSet::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            LinkageError::Config(format!("rules_file: cannot read {}: {e}", path.display()))
+        })?;
+        caselink_screening::RuleSet::from_toml_str(&text)
+            .map_err(|e| LinkageError::Config(format!("rules_file {}: {e}", path.display())))
     }
 }
 
@@ -120,11 +143,21 @@ pub async fn open_store(
         dir: options.data_dir.clone(),
         source,
     })?;
+    let fold = options.fold_options()?;
+    let fingerprint = rules_fingerprint(&fold)?;
     if !store.is_current()? {
         tracing::warn!(stored = ?store.version()?, current = store::PROJECTION_VERSION, "projection version changed: rebuilding from the stream");
-        rebuild_into(&store, js, &options.fold_options()?, Cancel::new()).await?;
+        rebuild_into(&store, js, &fold, Cancel::new()).await?;
+    } else if store.position()? > 0
+        && store.rules_fingerprint()?.as_deref() != Some(fingerprint.as_slice())
+    {
+        tracing::warn!(
+            "screening rules changed: rebuilding the projections under the rules in force"
+        );
+        rebuild_into(&store, js, &fold, Cancel::new()).await?;
     }
     store.stamp_version()?;
+    store.set_rules_fingerprint(&fingerprint)?;
     Ok(store)
 }
 
@@ -139,7 +172,21 @@ async fn connect(options: &LinkageOptions) -> Result<async_nats::jetstream::Cont
     Ok(async_nats::jetstream::new(client))
 }
 
-/// Drops every projection and replays the whole stream into them; returns the number of events folded.
+/// SHA-256 of the rules in force (their canonical TOML), stored beside the projections built with them.
+fn rules_fingerprint(fold: &FoldOptions) -> Result<Vec<u8>, LinkageError> {
+    use sha2::Digest;
+    let Some(screener) = &fold.folder.screener else {
+        return Ok(Vec::new());
+    };
+    let canonical = screener
+        .rules()
+        .to_toml_string()
+        .map_err(|e| LinkageError::Config(e.to_string()))?;
+    Ok(sha2::Sha256::digest(canonical.as_bytes()).to_vec())
+}
+
+/// Drops every projection and replays the whole stream into them; returns the number of events folded. Flags are
+/// recomputed but not announced again (no alerts).
 pub async fn rebuild_into(
     store: &Store,
     js: &async_nats::jetstream::Context,
@@ -148,15 +195,13 @@ pub async fn rebuild_into(
 ) -> Result<u64, LinkageError> {
     consumer::delete_consumer(js, fold).await?;
     store.reset().await?;
+    store.set_rules_fingerprint(&rules_fingerprint(fold)?)?;
+    let mut fold = fold.clone();
+    fold.folder.alerts = false;
+    fold.wake = None;
     let started = std::time::Instant::now();
-    let folded = consumer::run_fold(
-        store.clone(),
-        js.clone(),
-        fold.clone(),
-        Until::CaughtUp,
-        cancel,
-    )
-    .await?;
+    let folded =
+        consumer::run_fold(store.clone(), js.clone(), fold, Until::CaughtUp, cancel).await?;
     let secs = started.elapsed().as_secs_f64();
     tracing::info!(
         folded,
@@ -201,12 +246,22 @@ pub async fn serve_on(
             .map_err(|e| LinkageError::Config(e.to_string()))?;
         Some(Arc::new(keys.seal))
     };
-    let fold = options.fold_options()?;
+    let mut fold = options.fold_options()?;
     let js = connect(&options).await?;
     let store = open_store(&options, &js).await?;
+    let wake = Arc::new(tokio::sync::Notify::new());
+    fold.wake = Some(Arc::clone(&wake));
+    let outbox_task = tokio::spawn(outbox::run_outbox(
+        store.clone(),
+        js.clone(),
+        caselink_bus::EventPublisher::spawn(js.client(), caselink_bus::PublisherOptions::default()),
+        wake,
+        cancel.clone(),
+    ));
     // One audit chain per aggregator (its partition range), so aggregators never contend for a chain.
     let audit = caselink_bus::audit::AuditLog::spawn(js.clone(), &fold.durable_name(), 1);
     let audit_js = js.clone();
+    let query_js = js.clone();
     let (health, health_service) = caselink_runtime::health_reporter();
     health
         .set_serving::<LinkageServer<query::LinkageService>>()
@@ -243,6 +298,7 @@ pub async fn serve_on(
             Arc::new(secret),
             audit.clone(),
             keyring,
+            query_js,
         )))
         .add_service(caselink_proto::v1::audit_server::AuditServer::new(
             audit_query::AuditService::new(audit_js, audit),
@@ -254,6 +310,7 @@ pub async fn serve_on(
         .await
         .map_err(|e| LinkageError::Serve(e.to_string()))?;
     cancel.cancel();
+    let _ = outbox_task.await;
     match fold_task.await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => return Err(e.into()),

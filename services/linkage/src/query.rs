@@ -8,11 +8,14 @@ use caselink_domain::{
 use caselink_proto::v1::linkage_server::Linkage;
 use caselink_proto::v1::person_lookup::Lookup;
 use caselink_proto::v1::{
-    GetTimelineRequest, MaskedIdentity, PersonLookup, Timeline, TimelineEntry,
+    AbnormalListFigures, Figure, Flag, FlagStatus, FlaggedPerson, GetPersonViewRequest,
+    GetTimelineRequest, KindCount, ListFlaggedRequest, ListFlaggedResponse, MaskedIdentity,
+    PersonLink, PersonLookup, PersonView, Timeline, TimelineEntry, WatchAlertsRequest,
 };
+use std::collections::HashMap;
 use tonic::{Request, Response, Status};
 
-use crate::store::{Store, StoreError};
+use crate::store::{PersonRecord, Store, StoreError};
 
 /// Default and largest timeline page.
 const DEFAULT_PAGE: usize = 100;
@@ -63,6 +66,8 @@ pub struct LinkageService {
     audit: Option<caselink_bus::audit::AuditLog>,
     /// Opens sealed identities for roles whose view is clear; `None` when no sealing key is configured here.
     keyring: Option<Arc<caselink_domain::Keyring>>,
+    /// Follows the alert stream for `WatchAlerts`.
+    js: Option<async_nats::jetstream::Context>,
 }
 
 impl LinkageService {
@@ -71,12 +76,14 @@ impl LinkageService {
         secret: Arc<KeySecret>,
         audit: caselink_bus::audit::AuditLog,
         keyring: Option<Arc<caselink_domain::Keyring>>,
+        js: async_nats::jetstream::Context,
     ) -> Self {
         LinkageService {
             store,
             secret,
             audit: Some(audit),
             keyring,
+            js: Some(js),
         }
     }
 
@@ -137,7 +144,7 @@ impl LinkageService {
         &self,
         caller: Option<&caselink_auth::Caller>,
         rpc: &str,
-        person_key: &str,
+        person_keys: Vec<String>,
         outcome: &str,
         items: usize,
         clear_identity: bool,
@@ -154,7 +161,7 @@ impl LinkageService {
             department: caller.claims.department.clone().unwrap_or_default(),
             unit: caller.claims.unit.clone().unwrap_or_default(),
             rpc: rpc.to_string(),
-            person_keys: vec![person_key.to_string()],
+            person_keys,
             purpose: caller.purpose.clone().unwrap_or_default(),
             outcome: outcome.to_string(),
             items: items as u32,
@@ -258,6 +265,365 @@ impl LinkageService {
     }
 }
 
+/// Default and largest flagged-list page.
+const DEFAULT_FLAGGED_PAGE: usize = 50;
+const MAX_FLAGGED_PAGE: usize = 500;
+/// Linked persons shown in a view, and the group size explored.
+const MAX_LINKS_SHOWN: usize = 50;
+const MAX_GROUP: usize = 200;
+
+/// What may be shown of a person's identity to everyone: the masks.
+pub(crate) fn masked_identity(record: &PersonRecord) -> MaskedIdentity {
+    MaskedIdentity {
+        id_number_masked: record.id_number_masked.clone(),
+        name_masked: record.name_masked.clone(),
+        phone_masked: record.phone_masked.clone(),
+    }
+}
+
+fn timestamp(micros: i64) -> Option<caselink_proto::Timestamp> {
+    let micros = micros.max(0) as u64;
+    Some(caselink_domain::timestamp_from_system_time(
+        std::time::UNIX_EPOCH + std::time::Duration::from_micros(micros),
+    ))
+}
+
+/// A screening flag as the API shows it.
+pub(crate) fn flag_to_proto(flag: &caselink_screening::Flag) -> Flag {
+    Flag {
+        rule: flag.rule.clone(),
+        title: flag.title_en.clone(),
+        title_zh: flag.title_zh.clone(),
+        clause: flag.clause.clone(),
+        guideline: flag.guideline.clone(),
+        window_from: timestamp(flag.window_from_us),
+        window_to: timestamp(flag.window_to_us),
+        figures: flag
+            .figures
+            .iter()
+            .map(|f| Figure {
+                name: f.name.clone(),
+                value: f.value,
+                threshold: f.threshold,
+            })
+            .collect(),
+        evidence_event_ids: flag.evidence.clone(),
+        evidence_total: flag.evidence_total,
+        raised_sequence: flag.raised_seq,
+        updated_sequence: flag.updated_seq,
+        revision: flag.revision,
+        status: if flag.active {
+            FlagStatus::Open
+        } else {
+            FlagStatus::Withdrawn
+        } as i32,
+    }
+}
+
+/// Reads the store as the screener's state (for walking the link graph in a query).
+struct ReadOnly<'s> {
+    store: &'s Store,
+    persons: HashMap<PersonKey, caselink_screening::PersonScreening>,
+    relations: HashMap<caselink_screening::RelationKey, caselink_screening::RelationState>,
+}
+
+impl caselink_screening::ScreeningStore for ReadOnly<'_> {
+    type Error = StoreError;
+
+    fn person(
+        &mut self,
+        key: &PersonKey,
+    ) -> Result<&mut caselink_screening::PersonScreening, StoreError> {
+        if !self.persons.contains_key(key) {
+            let loaded = self
+                .store
+                .person(key)?
+                .and_then(|r| r.screening)
+                .unwrap_or_default();
+            self.persons.insert(*key, loaded);
+        }
+        Ok(self.persons.get_mut(key).expect("inserted above"))
+    }
+
+    fn relation(
+        &mut self,
+        key: &caselink_screening::RelationKey,
+    ) -> Result<&mut caselink_screening::RelationState, StoreError> {
+        if !self.relations.contains_key(key) {
+            let loaded = self.store.relation(&key.to_bytes())?.unwrap_or_default();
+            self.relations.insert(key.clone(), loaded);
+        }
+        Ok(self.relations.get_mut(key).expect("inserted above"))
+    }
+}
+
+impl LinkageService {
+    /// GetPersonView, as a plain function: everything but the clear identity.
+    pub fn person_view(&self, key: &PersonKey) -> Result<PersonView, QueryError> {
+        let record = self.store.person(key)?.ok_or(QueryError::NotFound)?;
+        let screening = record.screening.clone().unwrap_or_default();
+        let figures = screening.figures.clone().unwrap_or_default();
+        let mut counts: Vec<KindCount> = figures
+            .by_kind
+            .iter()
+            .map(|c| KindCount {
+                department: caselink_domain::department_of_kind(&c.name).map_or(0, |d| d as i32),
+                kind: c.name.clone(),
+                count: c.count,
+            })
+            .collect();
+        counts.sort_by(|a, b| a.department.cmp(&b.department).then(a.kind.cmp(&b.kind)));
+        let mut links = Vec::new();
+        for link in screening.links.iter().take(MAX_LINKS_SHOWN) {
+            let Ok(other) = PersonKey::from_hex(&link.other) else {
+                continue;
+            };
+            let identity = self.store.person(&other)?.map(|r| masked_identity(&r));
+            let reason = caselink_screening::LinkReason::try_from(link.reason)
+                .unwrap_or(caselink_screening::LinkReason::Unspecified);
+            links.push(PersonLink {
+                person_key: link.other.clone(),
+                identity,
+                reason: link_reason_code(reason).to_string(),
+                detail: match caselink_screening::RelationKey::from_bytes(&link.relation) {
+                    Some(relation) => format!(
+                        "{} ({})",
+                        caselink_screening::link_reason_text(link.reason),
+                        relation.label()
+                    ),
+                    None => caselink_screening::link_reason_text(link.reason).to_string(),
+                },
+                evidence_event_ids: link.evidence.clone(),
+            });
+        }
+        let (group_id, group_size) = if screening.links.is_empty() {
+            (String::new(), 0)
+        } else {
+            let mut reader = ReadOnly {
+                store: &self.store,
+                persons: HashMap::new(),
+                relations: HashMap::new(),
+            };
+            let group = caselink_screening::group_of(&mut reader, key, MAX_GROUP)?;
+            // The group is named after its smallest member key: the same name from every member's view.
+            let name = group
+                .iter()
+                .map(PersonKey::to_hex)
+                .min()
+                .map(|k| format!("G-{}", &k[..12]))
+                .unwrap_or_default();
+            (name, group.len() as u32)
+        };
+        Ok(PersonView {
+            person_key: key.to_hex(),
+            identity: Some(masked_identity(&record)),
+            clear_identity: None,
+            events: record.events,
+            first_occurred_at: timestamp(record.first_occurred_micros),
+            last_occurred_at: timestamp(record.last_occurred_micros),
+            regions: record.regions.clone(),
+            counts,
+            figures: Some(AbnormalListFigures {
+                complaints_and_reports: figures.complaints + figures.reports,
+                disclosure_requests: figures.disclosure_requests,
+                reconsiderations_and_suits: figures.reconsiderations_or_suits(),
+                discipline_reports: figures.discipline_reports,
+                main_issues: figures.main_issues(5).into_iter().map(|c| c.name).collect(),
+                categories: figures
+                    .main_categories(5)
+                    .into_iter()
+                    .map(|c| c.name)
+                    .collect(),
+                matters: figures.matters,
+            }),
+            flags: screening.flags.iter().map(flag_to_proto).collect(),
+            links,
+            group_id,
+            group_size,
+        })
+    }
+
+    /// ListFlagged, as a plain function. `regions` limits the listing to a determiner's regions.
+    pub fn list_flagged(
+        &self,
+        request: &ListFlaggedRequest,
+        regions: Option<&[String]>,
+    ) -> Result<ListFlaggedResponse, QueryError> {
+        if request.region_prefix.len() > 6
+            || !request.region_prefix.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(QueryError::invalid(
+                "region_prefix",
+                format!(
+                    "{:?} is not a region prefix (up to 6 digits)",
+                    request.region_prefix
+                ),
+            ));
+        }
+        let rule = if request.rule.is_empty() {
+            None
+        } else {
+            Some(
+                caselink_screening::RuleCode::parse(&request.rule)
+                    .ok_or_else(|| {
+                        QueryError::invalid(
+                            "rule",
+                            format!("{:?} is not a rule (C1 … C7, R1 … R5)", request.rule),
+                        )
+                    })?
+                    .as_str(),
+            )
+        };
+        let status = FlagStatus::try_from(request.status)
+            .map_err(|_| QueryError::invalid("status", "not a FlagStatus"))?;
+        if !matches!(
+            status,
+            FlagStatus::Unspecified | FlagStatus::Open | FlagStatus::Withdrawn
+        ) {
+            // Determinations (confirm, clear) are not recorded yet: nothing has these statuses.
+            return Ok(ListFlaggedResponse::default());
+        }
+        if let Some(regions) = regions {
+            let inside = regions
+                .iter()
+                .any(|r| request.region_prefix.starts_with(r.as_str()));
+            if !inside {
+                return Err(QueryError::OutOfScope);
+            }
+        }
+        let page_size = match request.page_size as usize {
+            0 => DEFAULT_FLAGGED_PAGE,
+            n => n.min(MAX_FLAGGED_PAGE),
+        };
+        let after = if request.page_token.is_empty() {
+            None
+        } else {
+            Some(
+                hex::decode(&request.page_token)
+                    .ok()
+                    .filter(|b| b.len() == 39)
+                    .ok_or_else(|| {
+                        QueryError::invalid("page_token", "not a token from a previous page")
+                    })?,
+            )
+        };
+        let mut persons = Vec::new();
+        let mut next_page_token = String::new();
+        for item in self.store.flagged(&request.region_prefix, after.as_deref()) {
+            let (region, key, entry) = item?;
+            let rules: &[String] = match status {
+                FlagStatus::Withdrawn => &entry.withdrawn,
+                _ => &entry.rules,
+            };
+            let wanted = match rule {
+                Some(r) => rules.iter().any(|x| x == r),
+                None => !rules.is_empty(),
+            };
+            if !wanted {
+                continue;
+            }
+            if persons.len() == page_size {
+                next_page_token = persons
+                    .last()
+                    .map(|p: &FlaggedPerson| {
+                        let key = PersonKey::from_hex(&p.person_key).unwrap_or(PersonKey([0; 32]));
+                        hex::encode(crate::store::flagged_key(&p.region_code, &key))
+                    })
+                    .unwrap_or_default();
+                break;
+            }
+            let identity = self.store.person(&key)?.map(|r| masked_identity(&r));
+            persons.push(FlaggedPerson {
+                person_key: key.to_hex(),
+                identity,
+                region_code: region,
+                rules: rules.to_vec(),
+                updated_at: timestamp(entry.updated_us),
+                updated_sequence: entry.updated_seq,
+            });
+        }
+        Ok(ListFlaggedResponse {
+            persons,
+            next_page_token,
+        })
+    }
+
+    /// A copy for a blocking task (no audit handle: the async side audits).
+    fn reader(&self) -> LinkageService {
+        LinkageService {
+            store: self.store.clone(),
+            secret: Arc::clone(&self.secret),
+            audit: None,
+            keyring: self.keyring.clone(),
+            js: None,
+        }
+    }
+
+    /// The common shape of a person-level read: resolve and scope-check the person and build the answer off the async
+    /// workers (sled reads block), then audit the outcome before answering.
+    async fn read_person<T: Send + 'static>(
+        &self,
+        caller: Option<caselink_auth::Caller>,
+        rpc: &'static str,
+        lookup: Option<PersonLookup>,
+        build: impl FnOnce(
+                &LinkageService,
+                &PersonKey,
+                Option<&caselink_auth::Caller>,
+            ) -> Result<T, QueryError>
+            + Send
+            + 'static,
+        describe: impl FnOnce(&T) -> (usize, bool),
+    ) -> Result<T, Status> {
+        let service = self.reader();
+        let reader = caller.clone();
+        let (key, result) = tokio::task::spawn_blocking(move || {
+            let key = service.resolve(lookup.as_ref())?;
+            let result = service
+                .check_region_scope(reader.as_ref(), &key)
+                .and_then(|()| build(&service, &key, reader.as_ref()));
+            Ok::<_, QueryError>((key.to_hex(), result))
+        })
+        .await
+        .map_err(|e| Status::internal(format!("query task failed: {e}")))?
+        .map_err(QueryError::into_status)?;
+        match result {
+            Ok(answer) => {
+                let (items, clear) = describe(&answer);
+                self.audit_read(caller.as_ref(), rpc, vec![key.clone()], "OK", items, clear)
+                    .await?;
+                tracing::info!(person_key = %key, rpc, items, clear, "person read");
+                Ok(answer)
+            }
+            Err(e @ (QueryError::NotFound | QueryError::OutOfScope)) => {
+                let outcome = if matches!(e, QueryError::NotFound) {
+                    "NOT_FOUND"
+                } else {
+                    "PERMISSION_DENIED"
+                };
+                self.audit_read(caller.as_ref(), rpc, vec![key], outcome, 0, false)
+                    .await?;
+                Err(e.into_status())
+            }
+            Err(e) => Err(e.into_status()),
+        }
+    }
+}
+
+/// The API's name of a link reason.
+fn link_reason_code(reason: caselink_screening::LinkReason) -> &'static str {
+    use caselink_screening::LinkReason as R;
+    match reason {
+        R::Unspecified => "linked",
+        R::SharedPhone => "shared_phone",
+        R::SharedAddress => "shared_address",
+        R::SimilarText => "similar_text",
+        R::Collusion => "same_merchant_window",
+        R::SharedAgent => "shared_contact",
+        R::FalseName => "false_name",
+    }
+}
+
 #[tonic::async_trait]
 impl Linkage for LinkageService {
     async fn get_timeline(
@@ -266,55 +632,126 @@ impl Linkage for LinkageService {
     ) -> Result<Response<Timeline>, Status> {
         let caller = request.extensions().get::<caselink_auth::Caller>().cloned();
         let request = request.into_inner();
-        let service = LinkageService {
-            store: self.store.clone(),
-            secret: Arc::clone(&self.secret),
-            audit: None,
-            keyring: self.keyring.clone(),
-        };
-        let reader = caller.clone();
-        // sled reads are blocking; keep them off the async workers.
-        let (key, result) = tokio::task::spawn_blocking(move || {
-            let key = service.resolve(request.person.as_ref())?;
-            let result = service
-                .check_region_scope(reader.as_ref(), &key)
-                .and_then(|()| {
+        let lookup = request.person.clone();
+        let timeline = self
+            .read_person(
+                caller,
+                "/caselink.v1.Linkage/GetTimeline",
+                lookup,
+                move |service, key, reader| {
                     let mut timeline = service.timeline(&request)?;
-                    timeline.clear_identity = service.clear_identity(reader.as_ref(), &key)?;
+                    timeline.clear_identity = service.clear_identity(reader, key)?;
                     Ok(timeline)
-                });
-            Ok::<_, QueryError>((key.to_hex(), result))
-        })
-        .await
-        .map_err(|e| Status::internal(format!("query task failed: {e}")))?
-        .map_err(QueryError::into_status)?;
-        const RPC: &str = "/caselink.v1.Linkage/GetTimeline";
+                },
+                |t: &Timeline| (t.entries.len(), t.clear_identity.is_some()),
+            )
+            .await?;
+        Ok(Response::new(timeline))
+    }
+
+    async fn get_person_view(
+        &self,
+        request: Request<GetPersonViewRequest>,
+    ) -> Result<Response<PersonView>, Status> {
+        let caller = request.extensions().get::<caselink_auth::Caller>().cloned();
+        let lookup = request.into_inner().person;
+        let view = self
+            .read_person(
+                caller,
+                "/caselink.v1.Linkage/GetPersonView",
+                lookup,
+                |service, key, reader| {
+                    let mut view = service.person_view(key)?;
+                    view.clear_identity = service.clear_identity(reader, key)?;
+                    Ok(view)
+                },
+                |v: &PersonView| (v.flags.len(), v.clear_identity.is_some()),
+            )
+            .await?;
+        Ok(Response::new(view))
+    }
+
+    async fn list_flagged(
+        &self,
+        request: Request<ListFlaggedRequest>,
+    ) -> Result<Response<ListFlaggedResponse>, Status> {
+        let caller = request.extensions().get::<caselink_auth::Caller>().cloned();
+        let request = request.into_inner();
+        let service = self.reader();
+        let regions = caller
+            .as_ref()
+            .filter(|c| c.claims.role == caselink_auth::Role::Determiner)
+            .map(|c| c.claims.regions.clone());
+        let result =
+            tokio::task::spawn_blocking(move || service.list_flagged(&request, regions.as_deref()))
+                .await
+                .map_err(|e| Status::internal(format!("query task failed: {e}")))?;
+        const RPC: &str = "/caselink.v1.Linkage/ListFlagged";
         match result {
-            Ok(timeline) => {
-                let clear = timeline.clear_identity.is_some();
+            Ok(page) => {
+                let keys = page.persons.iter().map(|p| p.person_key.clone()).collect();
+                self.audit_read(caller.as_ref(), RPC, keys, "OK", page.persons.len(), false)
+                    .await?;
+                Ok(Response::new(page))
+            }
+            Err(QueryError::OutOfScope) => {
                 self.audit_read(
                     caller.as_ref(),
                     RPC,
-                    &key,
-                    "OK",
-                    timeline.entries.len(),
-                    clear,
+                    Vec::new(),
+                    "PERMISSION_DENIED",
+                    0,
+                    false,
                 )
                 .await?;
-                tracing::info!(person_key = %timeline.person_key, entries = timeline.entries.len(), clear, "timeline read");
-                Ok(Response::new(timeline))
-            }
-            Err(e @ (QueryError::NotFound | QueryError::OutOfScope)) => {
-                let outcome = if matches!(e, QueryError::NotFound) {
-                    "NOT_FOUND"
-                } else {
-                    "PERMISSION_DENIED"
-                };
-                self.audit_read(caller.as_ref(), RPC, &key, outcome, 0, false)
-                    .await?;
-                Err(e.into_status())
+                Err(Status::permission_denied(
+                    "region_prefix: outside the regions of your token",
+                ))
             }
             Err(e) => Err(e.into_status()),
         }
+    }
+
+    type WatchAlertsStream = crate::alerts::AlertStream;
+
+    async fn watch_alerts(
+        &self,
+        request: Request<WatchAlertsRequest>,
+    ) -> Result<Response<Self::WatchAlertsStream>, Status> {
+        let caller = request.extensions().get::<caselink_auth::Caller>().cloned();
+        let request = request.into_inner();
+        crate::alerts::validate_region_prefix("region_prefix", &request.region_prefix)?;
+        if let Some(c) = caller
+            .as_ref()
+            .filter(|c| c.claims.role == caselink_auth::Role::Determiner)
+        {
+            if !c
+                .claims
+                .regions
+                .iter()
+                .any(|r| request.region_prefix.starts_with(r.as_str()))
+            {
+                return Err(Status::permission_denied(
+                    "region_prefix: a determiner watches regions within its token's regions",
+                ));
+            }
+        }
+        let js = self
+            .js
+            .as_ref()
+            .ok_or_else(|| Status::unavailable("alerts are not served here"))?;
+        let stream =
+            crate::alerts::watch(js, request.region_prefix.clone(), request.cursor).await?;
+        self.audit_read(
+            caller.as_ref(),
+            "/caselink.v1.Linkage/WatchAlerts",
+            Vec::new(),
+            "OPENED",
+            0,
+            false,
+        )
+        .await?;
+        tracing::info!(region_prefix = %request.region_prefix, cursor = request.cursor, "alert watch opened");
+        Ok(Response::new(stream))
     }
 }

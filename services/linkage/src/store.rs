@@ -7,9 +7,12 @@
 //! | --- | --- | --- |
 //! | `t` | person key (32) ‖ occurred_at µs (8, order-preserving) ‖ event uuid (16) | stream seq (8) ‖ `CaseEvent` protobuf |
 //! | `e` | event uuid (16) | stream seq (8) ‖ person key (32, absent for subject-less events) |
-//! | `p` | person key (32) | `PersonRecord` protobuf |
+//! | `p` | person key (32) | `PersonRecord` protobuf, with the person's screening state |
 //! | `i` | person key (32) | latest `SealedIdentity` protobuf (ciphertext only) |
+//! | `r` | relation key (tag ‖ hex of a phone, address or text key) | screening `RelationState` protobuf |
+//! | `f` | region code (6) ‖ person key (32) | `FlaggedEntry`: the flagged-persons list, by region |
 //! | `x` | stream seq (8) | why the message could not be folded (dead letter) |
+//! | `o` | stream seq (8) ‖ index (4) | `OutboxEntry`: an alert not yet acknowledged by the derived stream |
 //! | `m` | name | meta: `position` (u64), `version` (u32) |
 //!
 //! A timeline is one range scan over `t ‖ person key`. Everything here is rebuildable from the stream.
@@ -19,15 +22,19 @@ use caselink_proto::v1::{CaseEvent, SealedIdentity};
 use prost::Message;
 
 /// Bump when the layout or meaning of any projection changes: start-up then rebuilds from the stream.
-pub const PROJECTION_VERSION: u32 = 2;
+pub const PROJECTION_VERSION: u32 = 3;
 
 pub(crate) const TIMELINE: u8 = b't';
 pub(crate) const EVENT_INDEX: u8 = b'e';
 pub(crate) const PERSON: u8 = b'p';
 pub(crate) const IDENTITY: u8 = b'i';
 pub(crate) const DEAD_LETTER: u8 = b'x';
+pub(crate) const OUTBOX: u8 = b'o';
+pub(crate) const RELATION: u8 = b'r';
+pub(crate) const FLAGGED: u8 = b'f';
 const META_POSITION: &[u8] = b"mposition";
 const META_VERSION: &[u8] = b"mversion";
+const META_RULES: &[u8] = b"mrules";
 
 /// Per-person summary kept beside the timeline.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -50,6 +57,45 @@ pub struct PersonRecord {
     /// Distinct region codes of the person's events (scopes regional roles), at most [`MAX_PERSON_REGIONS`].
     #[prost(string, repeated, tag = "8")]
     pub regions: Vec<String>,
+    /// Region of the most recent event (by occurred_at): where the person is listed when flagged.
+    #[prost(string, tag = "9")]
+    pub latest_region: String,
+    /// The region the person is listed under in the flagged list (`f`), empty when not listed.
+    #[prost(string, tag = "10")]
+    pub listed_region: String,
+    /// Digest of the stored sealed identity (`SealedIdentity.digest`): a new copy is stored only when it differs.
+    #[prost(bytes = "vec", tag = "11")]
+    pub identity_digest: Vec<u8>,
+    /// Screening: facts per rule, links, flags and the abnormal-list figures.
+    #[prost(message, optional, tag = "12")]
+    pub screening: Option<caselink_screening::PersonScreening>,
+}
+
+/// One person in the flagged list.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct FlaggedEntry {
+    /// Active flags' rules, in guideline order.
+    #[prost(string, repeated, tag = "1")]
+    pub rules: Vec<String>,
+    /// Withdrawn flags' rules.
+    #[prost(string, repeated, tag = "2")]
+    pub withdrawn: Vec<String>,
+    #[prost(uint64, tag = "3")]
+    pub updated_seq: u64,
+    #[prost(int64, tag = "4")]
+    pub updated_us: i64,
+}
+
+/// An alert waiting in the outbox for the derived stream.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct OutboxEntry {
+    #[prost(string, tag = "1")]
+    pub subject: String,
+    #[prost(string, tag = "2")]
+    pub msg_id: String,
+    /// The encoded `Alert` (its cursor is the stream sequence it gets).
+    #[prost(bytes = "vec", tag = "3")]
+    pub payload: Vec<u8>,
 }
 
 /// Regions remembered per person; beyond that the person is in scope of every regional role that matches any.
@@ -142,6 +188,89 @@ impl Store {
     /// Whether `event_id` was folded before.
     pub fn has_event(&self, event_id: &uuid::Uuid) -> Result<bool, StoreError> {
         Ok(self.tree.contains_key(event_index_key(event_id))?)
+    }
+
+    /// The fingerprint of the screening rules the projections were built with.
+    pub fn rules_fingerprint(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.tree.get(META_RULES)?.map(|v| v.to_vec()))
+    }
+
+    /// Records the fingerprint of the screening rules (after a rebuild with them, or on a fresh store).
+    pub fn set_rules_fingerprint(&self, fingerprint: &[u8]) -> Result<(), StoreError> {
+        self.tree.insert(META_RULES, fingerprint)?;
+        Ok(())
+    }
+
+    /// A relation's screening state.
+    pub fn relation(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<caselink_screening::RelationState>, StoreError> {
+        decode_opt(self.tree.get(relation_key(key))?, "relation")
+    }
+
+    /// Flagged persons whose listing region starts with `region_prefix`, from `after` (an exclusive key cursor).
+    pub fn flagged(
+        &self,
+        region_prefix: &str,
+        after: Option<&[u8]>,
+    ) -> impl Iterator<Item = Result<(String, PersonKey, FlaggedEntry), StoreError>> + '_ {
+        let mut prefix = vec![FLAGGED];
+        prefix.extend_from_slice(region_prefix.as_bytes());
+        let start = match after {
+            Some(a) if a > prefix.as_slice() => {
+                let mut k = a.to_vec();
+                k.push(0);
+                k
+            }
+            _ => prefix.clone(),
+        };
+        self.tree
+            .range(start..)
+            .take_while(move |item| item.as_ref().map_or(true, |(k, _)| k.starts_with(&prefix)))
+            .map(|item| {
+                let (k, v) = item?;
+                if k.len() != 1 + 6 + 32 {
+                    return Err(StoreError::Corrupt {
+                        table: "flagged",
+                        why: "bad key length".into(),
+                    });
+                }
+                let region = String::from_utf8_lossy(&k[1..7]).into_owned();
+                let mut key = [0u8; 32];
+                key.copy_from_slice(&k[7..]);
+                let entry = FlaggedEntry::decode(v.as_ref()).map_err(|e| StoreError::Corrupt {
+                    table: "flagged",
+                    why: e.to_string(),
+                })?;
+                Ok((region, PersonKey(key), entry))
+            })
+    }
+
+    /// The oldest `limit` outbox entries, with their keys.
+    pub fn outbox(&self, limit: usize) -> Result<Vec<(Vec<u8>, OutboxEntry)>, StoreError> {
+        self.tree
+            .scan_prefix([OUTBOX])
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item?;
+                let entry = OutboxEntry::decode(v.as_ref()).map_err(|e| StoreError::Corrupt {
+                    table: "outbox",
+                    why: e.to_string(),
+                })?;
+                Ok((k.to_vec(), entry))
+            })
+            .collect()
+    }
+
+    /// Removes published outbox entries.
+    pub async fn remove_outbox(&self, keys: &[Vec<u8>]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for k in keys {
+            batch.remove(k.as_slice());
+        }
+        self.tree.apply_batch(batch)?;
+        self.flush().await
     }
 
     /// The summary of a person.
@@ -265,6 +394,46 @@ pub(crate) fn person_key(tag: u8, key: &PersonKey) -> [u8; 33] {
     let mut k = [0u8; 33];
     k[0] = tag;
     k[1..].copy_from_slice(&key.0);
+    k
+}
+
+pub(crate) fn relation_key(relation: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + relation.len());
+    k.push(RELATION);
+    k.extend_from_slice(relation);
+    k
+}
+
+/// Key of a person in the flagged list under `region` (6 digits; shorter or malformed codes are padded).
+pub(crate) fn flagged_key(region: &str, key: &PersonKey) -> [u8; 39] {
+    let mut k = [b'0'; 39];
+    k[0] = FLAGGED;
+    for (slot, b) in k[1..7].iter_mut().zip(region.bytes()) {
+        *slot = b;
+    }
+    k[7..].copy_from_slice(&key.0);
+    k
+}
+
+fn decode_opt<M: Message + Default>(
+    value: Option<sled::IVec>,
+    table: &'static str,
+) -> Result<Option<M>, StoreError> {
+    value
+        .map(|v| {
+            M::decode(v.as_ref()).map_err(|e| StoreError::Corrupt {
+                table,
+                why: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
+pub(crate) fn outbox_key(sequence: u64, index: u32) -> [u8; 13] {
+    let mut k = [0u8; 13];
+    k[0] = OUTBOX;
+    k[1..9].copy_from_slice(&sequence.to_be_bytes());
+    k[9..].copy_from_slice(&index.to_be_bytes());
     k
 }
 

@@ -12,14 +12,20 @@ pub enum Rpc {
     IngestSubmit,
     IngestSubmitStream,
     LinkageGetTimeline,
+    LinkageGetPersonView,
+    LinkageListFlagged,
+    LinkageWatchAlerts,
     AuditList,
 }
 
 impl Rpc {
-    pub const ALL: [Rpc; 4] = [
+    pub const ALL: [Rpc; 7] = [
         Rpc::IngestSubmit,
         Rpc::IngestSubmitStream,
         Rpc::LinkageGetTimeline,
+        Rpc::LinkageGetPersonView,
+        Rpc::LinkageListFlagged,
+        Rpc::LinkageWatchAlerts,
         Rpc::AuditList,
     ];
 
@@ -29,6 +35,9 @@ impl Rpc {
             Rpc::IngestSubmit => "/caselink.v1.Ingest/Submit",
             Rpc::IngestSubmitStream => "/caselink.v1.Ingest/SubmitStream",
             Rpc::LinkageGetTimeline => "/caselink.v1.Linkage/GetTimeline",
+            Rpc::LinkageGetPersonView => "/caselink.v1.Linkage/GetPersonView",
+            Rpc::LinkageListFlagged => "/caselink.v1.Linkage/ListFlagged",
+            Rpc::LinkageWatchAlerts => "/caselink.v1.Linkage/WatchAlerts",
             Rpc::AuditList => "/caselink.v1.Audit/List",
         }
     }
@@ -37,9 +46,15 @@ impl Rpc {
         Rpc::ALL.into_iter().find(|r| r.path() == path)
     }
 
-    /// Reads of one person's data: the caller must state a purpose, and the read is audited.
+    /// Reads of persons' data: the caller must state a purpose, and the read is audited.
     pub fn person_level(self) -> bool {
-        matches!(self, Rpc::LinkageGetTimeline)
+        matches!(
+            self,
+            Rpc::LinkageGetTimeline
+                | Rpc::LinkageGetPersonView
+                | Rpc::LinkageListFlagged
+                | Rpc::LinkageWatchAlerts
+        )
     }
 }
 
@@ -76,12 +91,18 @@ pub fn check(
                 return deny("the token names no regions to write for".into());
             }
         }
-        (Rpc::LinkageGetTimeline, ServiceScope::Linkage) => {
-            // Joint-meeting staff read cross-agency histories; determiners those of persons in their regions (the
-            // handler checks the person's regions against the token's).
+        (
+            Rpc::LinkageGetTimeline
+            | Rpc::LinkageGetPersonView
+            | Rpc::LinkageListFlagged
+            | Rpc::LinkageWatchAlerts,
+            ServiceScope::Linkage,
+        ) => {
+            // Joint-meeting staff read cross-agency histories, flags and alerts; determiners those of persons in their
+            // regions (the handler checks the person's or the requested regions against the token's).
             if !matches!(role, Role::Analyst | Role::Determiner) {
                 return deny(format!(
-                    "role {} may not read person timelines",
+                    "role {} may not read persons' histories, flags or alerts",
                     role.name()
                 ));
             }

@@ -82,5 +82,7 @@ pub async fn publish_atomic(
             None => Ok(ack.seq + 1 - count),
         });
     }
-    Err(BusError::Refused("an atomic batch needs at least one message".into()))
+    Err(BusError::Refused(
+        "an atomic batch needs at least one message".into(),
+    ))
 }

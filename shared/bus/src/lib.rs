@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod batch;
+pub mod derived;
 pub mod publisher;
 pub mod streams;
 pub mod subjects;

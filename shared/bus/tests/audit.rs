@@ -50,7 +50,11 @@ async fn concurrent_appends_are_group_committed_into_one_unbroken_chain() {
         indexes.push(stored.chain_index);
     }
     indexes.sort_unstable();
-    assert_eq!(indexes, (1..=300).collect::<Vec<u64>>(), "each append got its own index");
+    assert_eq!(
+        indexes,
+        (1..=300).collect::<Vec<u64>>(),
+        "each append got its own index"
+    );
     let records = chain_of(&js, "test-chain").await;
     assert_eq!(records.len(), 300);
     assert_eq!(verify_chain("test-chain", &records), Ok(300));

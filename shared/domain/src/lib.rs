@@ -51,9 +51,9 @@ pub use clock::{
 };
 pub use event_id::{derive_event_id, EVENT_NAMESPACE};
 pub use identity::{
-    address_key, id_check_char, looks_like_phone, normalise_address, normalise_phone,
-    parse_id_number, person_key, phone_key, IdNumber, IdNumberError, KeySecret, PersonKey,
-    PersonKeyError, SecretError, EARLIEST_BIRTH_YEAR, MIN_SECRET_BYTES, PARTITIONS,
+    address_key, id_check_char, identity_digest, looks_like_phone, normalise_address,
+    normalise_phone, parse_id_number, person_key, phone_key, IdNumber, IdNumberError, KeySecret,
+    PersonKey, PersonKeyError, SecretError, EARLIEST_BIRTH_YEAR, MIN_SECRET_BYTES, PARTITIONS,
 };
 pub use mask::{mask_id_number, mask_name, mask_phone, redact_id_numbers};
 pub use pseudonymise::{pseudonymise, IdentityKeys};

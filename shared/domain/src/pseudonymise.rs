@@ -7,8 +7,8 @@ use caselink_proto::v1::case_event::Payload;
 use caselink_proto::v1::{CaseEvent, ClearIdentity};
 
 use crate::identity::{
-    address_key, normalise_phone, parse_id_number, person_key, phone_key, IdNumberError, KeySecret,
-    PersonKey,
+    address_key, identity_digest, normalise_phone, parse_id_number, person_key, phone_key,
+    IdNumberError, KeySecret, PersonKey,
 };
 use crate::mask::{mask_name, mask_phone, redact_id_numbers};
 use crate::seal::Keyring;
@@ -62,7 +62,16 @@ pub fn pseudonymise(
         phone,
         address,
     };
-    subject.sealed = Some(keys.seal.seal(&clear, &key));
+    let digest = identity_digest(
+        &keys.hmac,
+        &clear.id_number,
+        &clear.name,
+        &clear.phone,
+        &clear.address,
+    );
+    let mut sealed = keys.seal.seal(&clear, &key);
+    sealed.digest = digest.to_vec();
+    subject.sealed = Some(sealed);
     Ok(Some(key))
 }
 

@@ -161,6 +161,7 @@ impl Keyring {
             key_id: self.active.key_id.clone(),
             nonce: nonce.to_vec(),
             ciphertext,
+            digest: Vec::new(),
         }
     }
 

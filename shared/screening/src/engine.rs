@@ -1,0 +1,894 @@
+//! The incremental screener: folds one event at a time into the states behind a [`ScreeningStore`] and reports the
+//! flags it raised, grew or withdrew.
+
+use std::collections::BTreeMap;
+
+use caselink_domain::{kind_name, timestamp_micros, PersonKey};
+use caselink_proto::v1::case_event::Payload;
+use caselink_proto::v1::{
+    CaseEvent, DisclosureOutcome, Offence, PoliceCaseOutcome, ReconsiderationRejectionReason, SuitDismissalReason,
+    VerificationOutcome,
+};
+use sha2::{Digest, Sha256};
+
+use crate::criteria::{self, days, Assessment};
+use crate::matters::matters;
+use crate::relations::{self, Share};
+use crate::rules::{category_name, RuleCode, RuleSet};
+use crate::state::{
+    Appeal, Contact, ContactKind, Count, Evidence, FindingKind, Flag, Figures, Intake, IntakeKind, Link, LinkReason,
+    Mark, MatterLink, PersonScreening, RelationFinding, RelationState, RelationUse,
+};
+
+/// Where the screener keeps its states. The aggregator implements it over a batch-local cache of sled; tests use
+/// [`crate::MemoryStore`]. Both calls hand out a default state when there is none yet.
+pub trait ScreeningStore {
+    type Error;
+    /// The person's state, default-initialised if absent.
+    fn person(&mut self, key: &PersonKey) -> Result<&mut PersonScreening, Self::Error>;
+    /// The relation's state, default-initialised if absent.
+    fn relation(&mut self, key: &RelationKey) -> Result<&mut RelationState, Self::Error>;
+}
+
+/// A shared attribute that relates persons.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RelationKey {
+    /// A phone key (hex HMAC, as on `subject.phone_key`).
+    Phone(String),
+    /// An address key (hex HMAC, as on `subject.address_key`).
+    Address(String),
+    /// A fingerprint (hex) of a complaint text on one merchant: see [`text_fingerprint`].
+    Text(String),
+}
+
+impl RelationKey {
+    /// The key as bytes for a sled key: one tag byte (`p`, `a`, `x`) and the hex.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let (tag, s) = match self {
+            RelationKey::Phone(s) => (b'p', s),
+            RelationKey::Address(s) => (b'a', s),
+            RelationKey::Text(s) => (b'x', s),
+        };
+        let mut out = Vec::with_capacity(1 + s.len());
+        out.push(tag);
+        out.extend_from_slice(s.as_bytes());
+        out
+    }
+
+    /// Reads back [`RelationKey::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Option<RelationKey> {
+        let (tag, rest) = bytes.split_first()?;
+        let s = std::str::from_utf8(rest).ok()?.to_owned();
+        match tag {
+            b'p' => Some(RelationKey::Phone(s)),
+            b'a' => Some(RelationKey::Address(s)),
+            b'x' => Some(RelationKey::Text(s)),
+            _ => None,
+        }
+    }
+
+    /// E.g. `phone 3fa2…` (keys are hashes: safe to show).
+    pub fn label(&self) -> String {
+        let (what, s) = match self {
+            RelationKey::Phone(s) => ("phone", s),
+            RelationKey::Address(s) => ("address", s),
+            RelationKey::Text(s) => ("text", s),
+        };
+        format!("{what} {}", s.chars().take(12).collect::<String>())
+    }
+}
+
+/// The fingerprint of a complaint text on a merchant: SHA-256 (first 16 bytes, hex) of the credit code and the text
+/// with whitespace and punctuation removed, so copies that differ only in spacing or punctuation match.
+pub fn text_fingerprint(merchant_uscc: &str, text: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(merchant_uscc.as_bytes());
+    h.update([0]);
+    let normal: String = text.chars().filter(|c| c.is_alphanumeric()).collect();
+    h.update(normal.as_bytes());
+    let digest = h.finalize();
+    hex::encode(&digest[..16])
+}
+
+/// What changed about a flag.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FlagChange {
+    /// First raised (or raised again after a withdrawal).
+    Raised { person: PersonKey, flag: Flag },
+    /// More evidence.
+    Grown { person: PersonKey, flag: Flag },
+    /// A cross-person flag (C3-C5) that no longer holds, e.g. when later records showed who owns a phone.
+    Withdrawn { person: PersonKey, flag: Flag },
+}
+
+impl FlagChange {
+    pub fn person(&self) -> &PersonKey {
+        match self {
+            FlagChange::Raised { person, .. } | FlagChange::Grown { person, .. } | FlagChange::Withdrawn { person, .. } => {
+                person
+            }
+        }
+    }
+
+    pub fn flag(&self) -> &Flag {
+        match self {
+            FlagChange::Raised { flag, .. } | FlagChange::Grown { flag, .. } | FlagChange::Withdrawn { flag, .. } => flag,
+        }
+    }
+}
+
+/// The screening engine: a rule set and the fold.
+#[derive(Debug, Clone)]
+pub struct Screener {
+    rules: RuleSet,
+}
+
+/// Which person-local rules an event's facts touch.
+#[derive(Default)]
+struct Touched(Vec<RuleCode>);
+
+impl Touched {
+    fn add(&mut self, c: RuleCode) {
+        if !self.0.contains(&c) {
+            self.0.push(c);
+        }
+    }
+}
+
+/// A record joining a relation.
+struct NewUse {
+    key: RelationKey,
+    occurred_us: i64,
+    event_id: String,
+    merchant_uscc: String,
+    false_identity: bool,
+}
+
+impl Screener {
+    /// A screener with a (validated) rule set.
+    pub fn new(rules: RuleSet) -> Screener {
+        Screener { rules }
+    }
+
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// Folds one event (already pseudonymised). `sequence` is its stream sequence, recorded on flags. Events without a
+    /// subject (a penalty on a merchant) change nothing. Returns every flag raised, grown or withdrawn, on any person.
+    pub fn apply<S: ScreeningStore>(
+        &self,
+        store: &mut S,
+        event: &CaseEvent,
+        sequence: u64,
+    ) -> Result<Vec<FlagChange>, S::Error> {
+        let mut changes = Vec::new();
+        let Some(subject) = event.subject.as_ref() else {
+            return Ok(changes);
+        };
+        let Ok(person_key) = PersonKey::from_hex(&subject.person_key) else {
+            return Ok(changes);
+        };
+        let Some(payload) = event.payload.as_ref() else {
+            return Ok(changes);
+        };
+        let at = event.occurred_at.as_ref().map_or(0, timestamp_micros);
+        let hex = person_key.to_hex();
+
+        let person = store.person(&person_key)?;
+        let (touched, new_uses) = self.record(person, event, payload, at);
+        for code in touched.0 {
+            let found = criteria::evaluate(&self.rules, code, person);
+            if code == RuleCode::C6 {
+                let ms = matters(&person.intakes, &person.matter_links).len() as u64;
+                figures(person).matters = person.matters_before_horizon + ms;
+            }
+            self.settle(person, &person_key, code, found, sequence, &mut changes);
+        }
+        // Relations this person shares whose ownership may have moved with this record's contacts.
+        let mut recheck: Vec<RelationKey> = Vec::new();
+        let counted = new_uses.iter().any(|u| !matches!(u.key, RelationKey::Text(_)) && !u.false_identity);
+        if counted {
+            for c in person.contacts.iter().filter(|c| c.shared) {
+                let key = if c.kind == ContactKind::Phone as i32 {
+                    RelationKey::Phone(c.key.clone())
+                } else {
+                    RelationKey::Address(c.key.clone())
+                };
+                if !new_uses.iter().any(|u| u.key == key) {
+                    recheck.push(key);
+                }
+            }
+        }
+        for u in new_uses {
+            let key = u.key.clone();
+            self.touch_relation(store, &key, Some((&hex, u)), sequence, &mut changes)?;
+        }
+        for key in recheck {
+            self.touch_relation(store, &key, None, sequence, &mut changes)?;
+        }
+        Ok(changes)
+    }
+
+    /// Records the event's facts in the person's state; returns the rules to re-evaluate and the relation uses.
+    fn record(&self, p: &mut PersonScreening, event: &CaseEvent, payload: &Payload, at: i64) -> (Touched, Vec<NewUse>) {
+        let mut touched = Touched::default();
+        let mut uses = Vec::new();
+        let id = event.event_id.as_str();
+        let subject = event.subject.clone().unwrap_or_default();
+        let (uscc, category) = event
+            .merchant
+            .as_ref()
+            .map_or((String::new(), 0), |m| (m.uscc.clone(), m.category));
+        p.latest_us = p.latest_us.max(at);
+
+        // Figures.
+        let f = figures(p);
+        let d = usize::try_from(event.department).unwrap_or(0).min(6);
+        if f.by_department.len() < 7 {
+            f.by_department.resize(7, 0);
+        }
+        f.by_department[d] += 1;
+        bump(&mut f.by_kind, kind_name(payload));
+
+        let intake = |p: &mut PersonScreening, kind: IntakeKind, uses: &mut Vec<NewUse>| {
+            if p.intakes.iter().any(|i| i.event_id == id) {
+                return;
+            }
+            count_contacts(p, &subject);
+            p.intakes.push(Intake {
+                event_id: id.to_owned(),
+                occurred_us: at,
+                kind: kind as i32,
+                merchant_uscc: uscc.clone(),
+                category,
+                case_ref: event.case_ref.clone(),
+            });
+            for r in &event.related_event_ids {
+                p.matter_links.push(MatterLink {
+                    a: id.to_owned(),
+                    b: r.clone(),
+                    occurred_us: at,
+                });
+            }
+            if category != 0 {
+                bump(&mut figures(p).categories, category_name(category));
+            }
+            for (k, key) in [
+                (RelationKey::Phone(subject.phone_key.clone()), &subject.phone_key),
+                (RelationKey::Address(subject.address_key.clone()), &subject.address_key),
+            ] {
+                if !key.is_empty() {
+                    uses.push(NewUse {
+                        key: k,
+                        occurred_us: at,
+                        event_id: id.to_owned(),
+                        merchant_uscc: uscc.clone(),
+                        false_identity: false,
+                    });
+                }
+            }
+        };
+        let mark = |list: &mut Vec<Mark>, code: i32, reference: &str, value: i64| {
+            if !list.iter().any(|m| m.event_id == id) {
+                list.push(Mark {
+                    event_id: id.to_owned(),
+                    occurred_us: at,
+                    code,
+                    reference: reference.to_owned(),
+                    value,
+                });
+            }
+        };
+
+        match payload {
+            Payload::ComplaintReceived(c) => {
+                intake(p, IntakeKind::Complaint, &mut uses);
+                let f = figures(p);
+                f.complaints += 1;
+                bump(&mut f.claim_types, claim_name(c.claim_type));
+                if criteria::is_bulk(&self.rules, category, c.quantity, c.amount_fen) {
+                    mark(&mut p.bulk_purchases, c.quantity, &uscc, c.amount_fen);
+                    touched.add(RuleCode::C2);
+                }
+                touched.add(RuleCode::C1);
+                touched.add(RuleCode::C6);
+                if self.rules.rules.c4.match_text && !uscc.is_empty() && !event.summary.trim().is_empty() {
+                    uses.push(NewUse {
+                        key: RelationKey::Text(text_fingerprint(&uscc, &event.summary)),
+                        occurred_us: at,
+                        event_id: id.to_owned(),
+                        merchant_uscc: uscc.clone(),
+                        false_identity: false,
+                    });
+                }
+            }
+            Payload::ReportReceived(r) => {
+                intake(p, IntakeKind::Report, &mut uses);
+                let f = figures(p);
+                f.reports += 1;
+                bump(&mut f.violations, violation_name(r.alleged_violation));
+                touched.add(RuleCode::C6);
+            }
+            Payload::TicketCreated(_) => {
+                intake(p, IntakeKind::Ticket, &mut uses);
+                figures(p).tickets += 1;
+                touched.add(RuleCode::C6);
+            }
+            Payload::TicketMerged(m) => {
+                let mut refs: Vec<&str> = vec![event.case_ref.as_str()];
+                refs.extend(event.related_event_ids.iter().map(String::as_str));
+                for a in refs.into_iter().filter(|s| !s.is_empty()) {
+                    for b in [&m.duplicate_of_event_id, &m.duplicate_of_case_ref] {
+                        if !b.is_empty() {
+                            p.matter_links.push(MatterLink {
+                                a: a.to_owned(),
+                                b: b.clone(),
+                                occurred_us: at,
+                            });
+                        }
+                    }
+                }
+                touched.add(RuleCode::C6);
+            }
+            Payload::CompensationPaid(c) if c.punitive => {
+                mark(&mut p.punitive_payments, 0, &uscc, i64::from(category));
+                touched.add(RuleCode::C1);
+            }
+            Payload::ReportVerified(v) => {
+                if v.outcome == VerificationOutcome::Unsubstantiated as i32 {
+                    mark(&mut p.unsubstantiated, v.violation, "", 0);
+                    touched.add(RuleCode::R2);
+                }
+                if v.found_fabricated {
+                    mark(&mut p.fabrications, FindingKind::ReportFabricated as i32, "", 0);
+                    touched.add(RuleCode::C7);
+                }
+            }
+            Payload::TicketMarkedUnfounded(_) => {
+                mark(&mut p.fabrications, FindingKind::TicketUnfounded as i32, "", 0);
+                touched.add(RuleCode::C7);
+            }
+            Payload::CaseRegistered(c) => self.police(p, c.offence, &event.case_ref, id, at, &mut touched),
+            Payload::SecurityPenaltyImposed(c) => self.police(p, c.offence, &event.case_ref, id, at, &mut touched),
+            Payload::CaseClosed(c) if c.outcome != PoliceCaseOutcome::Dropped as i32 => {
+                self.police(p, c.offence, &event.case_ref, id, at, &mut touched)
+            }
+            Payload::CriminalJudged(c) if c.convicted => {
+                self.police(p, c.offence, &event.case_ref, id, at, &mut touched)
+            }
+            Payload::DisclosureRequested(_) => figures(p).disclosure_requests += 1,
+            Payload::DisclosureDecided(d) if d.outcome == DisclosureOutcome::NotInScope as i32 => {
+                mark(&mut p.disclosures_refused, 0, &d.matter_ref, 0);
+                touched.add(RuleCode::R4);
+            }
+            Payload::DisciplineReportNotified(d) => {
+                figures(p).discipline_reports += 1;
+                if d.found_untrue {
+                    mark(&mut p.discipline_untrue, 0, &d.matter_ref, 0);
+                    touched.add(RuleCode::R5);
+                }
+            }
+            Payload::ReconsiderationFiled(r) => {
+                figures(p).reconsiderations += 1;
+                appeal_filed(p, id, at, r.matter_type, &r.matter_ref);
+                touched.add(RuleCode::R3);
+            }
+            Payload::AdminSuitFiled(s) => {
+                figures(p).admin_suits += 1;
+                appeal_filed(p, id, at, s.matter_type, &s.matter_ref);
+                touched.add(RuleCode::R3);
+            }
+            Payload::ReconsiderationRejected(r) => {
+                appeal_rejected(p, &r.filed_event_id, id, at);
+                touched.add(RuleCode::R3);
+                if r.reason == ReconsiderationRejectionReason::FalseIdentity as i32 {
+                    false_identity(&subject, id, at, &mut uses);
+                }
+            }
+            Payload::AdminSuitDismissed(s) => {
+                appeal_rejected(p, &s.filed_event_id, id, at);
+                touched.add(RuleCode::R3);
+                if s.reason == SuitDismissalReason::FalseIdentity as i32 {
+                    false_identity(&subject, id, at, &mut uses);
+                }
+            }
+            Payload::CivilClaimFiled(_) => figures(p).civil_claims += 1,
+            Payload::PetitionReceived(_) => figures(p).petitions += 1,
+            _ => {}
+        }
+        self.prune_person(p);
+        (touched, uses)
+    }
+
+    /// A police or court record: 三(一) for the offences it names, and 二(七) when it establishes fabrication.
+    fn police(&self, p: &mut PersonScreening, offence: i32, case_ref: &str, id: &str, at: i64, touched: &mut Touched) {
+        let o = Offence::try_from(offence).unwrap_or(Offence::Unspecified);
+        let fabrication = matches!(
+            o,
+            Offence::Planting | Offence::Swapping | Offence::ForgingDates | Offence::FabricatingFacts
+        );
+        if !(fabrication || o == Offence::Extortion) {
+            return;
+        }
+        let reference = if case_ref.is_empty() { id } else { case_ref };
+        let m = Mark {
+            event_id: id.to_owned(),
+            occurred_us: at,
+            code: offence,
+            reference: reference.to_owned(),
+            value: 0,
+        };
+        if !p.police_cases.iter().any(|x| x.event_id == id) {
+            p.police_cases.push(m.clone());
+        }
+        touched.add(RuleCode::R1);
+        if fabrication {
+            if !p.fabrications.iter().any(|x| x.event_id == id) {
+                p.fabrications.push(Mark {
+                    code: FindingKind::PoliceFabrication as i32,
+                    ..m
+                });
+            }
+            touched.add(RuleCode::C7);
+        }
+    }
+
+    /// Drops facts beyond the retention horizon and beyond `max_facts`, keeping the all-time matter count.
+    fn prune_person(&self, p: &mut PersonScreening) {
+        let horizon = p.latest_us - days(self.rules.retain_days);
+        let cap = usize::try_from(self.rules.max_facts).unwrap_or(usize::MAX);
+        let stale_intakes = p.intakes.iter().any(|i| i.occurred_us < horizon) || p.intakes.len() > cap;
+        if stale_intakes {
+            let before = matters(&p.intakes, &p.matter_links).len();
+            p.intakes.retain(|i| i.occurred_us >= horizon);
+            keep_newest(&mut p.intakes, cap, |i| (i.occurred_us, i.event_id.clone()));
+            p.matter_links.retain(|l| l.occurred_us >= horizon);
+            let after = matters(&p.intakes, &p.matter_links).len();
+            p.matters_before_horizon += before.saturating_sub(after) as u64;
+        }
+        if p.matter_links.len() > cap {
+            keep_newest(&mut p.matter_links, cap, |l| (l.occurred_us, l.a.clone()));
+        }
+        for list in [
+            &mut p.punitive_payments,
+            &mut p.bulk_purchases,
+            &mut p.fabrications,
+            &mut p.police_cases,
+            &mut p.unsubstantiated,
+            &mut p.disclosures_refused,
+            &mut p.discipline_untrue,
+        ] {
+            list.retain(|m| m.occurred_us >= horizon);
+            keep_newest(list, cap, |m| (m.occurred_us, m.event_id.clone()));
+        }
+        p.appeals.retain(|a| a.filed_us.max(a.rejected_us) >= horizon);
+        keep_newest(&mut p.appeals, cap, |a| (a.filed_us.max(a.rejected_us), a.filed_event_id.clone()));
+    }
+
+    /// Adds a use to a relation (if any), evaluates it, and hands its findings and links to every user.
+    fn touch_relation<S: ScreeningStore>(
+        &self,
+        store: &mut S,
+        key: &RelationKey,
+        new_use: Option<(&str, NewUse)>,
+        sequence: u64,
+        changes: &mut Vec<FlagChange>,
+    ) -> Result<(), S::Error> {
+        let rel = store.relation(key)?;
+        if let Some((hex, u)) = new_use {
+            let idx = match rel.persons.iter().position(|p| p == hex) {
+                Some(i) => Some(i),
+                None if rel.persons.len() < usize::try_from(self.rules.max_relation_persons).unwrap_or(usize::MAX) => {
+                    rel.persons.push(hex.to_owned());
+                    Some(rel.persons.len() - 1)
+                }
+                None => {
+                    rel.saturated = true;
+                    None
+                }
+            };
+            if let Some(i) = idx {
+                let new = RelationUse {
+                    occurred_us: u.occurred_us,
+                    event_id: u.event_id,
+                    person: u32::try_from(i).unwrap_or(u32::MAX),
+                    merchant_uscc: u.merchant_uscc,
+                    false_identity: u.false_identity,
+                };
+                if !rel.uses.iter().any(|x| x.event_id == new.event_id) {
+                    let pos = rel
+                        .uses
+                        .partition_point(|x| (x.occurred_us, &x.event_id) < (new.occurred_us, &new.event_id));
+                    rel.uses.insert(pos, new);
+                    rel.latest_us = rel.latest_us.max(u.occurred_us);
+                    let horizon = rel.latest_us - days(self.rules.retain_days);
+                    rel.uses.retain(|x| x.occurred_us >= horizon);
+                    let cap = usize::try_from(self.rules.max_facts).unwrap_or(usize::MAX);
+                    if rel.uses.len() > cap {
+                        let extra = rel.uses.len() - cap;
+                        rel.uses.drain(..extra);
+                    }
+                }
+            }
+        }
+        if rel.persons.len() < 2 {
+            return Ok(());
+        }
+        let snapshot = rel.clone();
+        let relation_bytes = key.to_bytes();
+        let (kind, contact) = match key {
+            RelationKey::Phone(k) => (ContactKind::Phone as i32, Some(k)),
+            RelationKey::Address(k) => (ContactKind::Address as i32, Some(k)),
+            RelationKey::Text(_) => (ContactKind::Unspecified as i32, None),
+        };
+        let mut keys = Vec::with_capacity(snapshot.persons.len());
+        let mut shares = Vec::with_capacity(snapshot.persons.len());
+        for hex in &snapshot.persons {
+            let Ok(pk) = PersonKey::from_hex(hex) else {
+                keys.push(None);
+                shares.push(Share::default());
+                continue;
+            };
+            let ps = store.person(&pk)?;
+            let mut share = Share::default();
+            if let Some(k) = contact {
+                if let Some(c) = ps.contacts.iter_mut().find(|c| c.kind == kind && &c.key == k) {
+                    c.shared = true;
+                    share.with = c.records;
+                }
+                share.total = if kind == ContactKind::Phone as i32 {
+                    ps.phone_records
+                } else {
+                    ps.address_records
+                };
+            }
+            keys.push(Some(pk));
+            shares.push(share);
+        }
+        let outcome = relations::evaluate(&self.rules, key, &snapshot, &shares);
+        let max_links = 64;
+        for (i, pk) in keys.iter().enumerate() {
+            let Some(pk) = pk else { continue };
+            let mut mine: Vec<RelationFinding> = outcome
+                .findings
+                .iter()
+                .filter(|(who, _, _)| *who == i)
+                .map(|(_, code, a)| RelationFinding {
+                    rule: code.as_str().to_owned(),
+                    relation: relation_bytes.clone(),
+                    window_from_us: a.from_us,
+                    window_to_us: a.to_us,
+                    figures: a.figures.clone(),
+                    evidence: a.evidence.clone(),
+                })
+                .collect();
+            mine.sort_by(|a, b| a.rule.cmp(&b.rule));
+            let links: Vec<Link> = outcome
+                .links
+                .iter()
+                .filter(|((a, b), _)| *a == i || *b == i)
+                .filter_map(|((a, b), (reason, evidence))| {
+                    let other = if *a == i { *b } else { *a };
+                    Some(Link {
+                        other: snapshot.persons.get(other)?.clone(),
+                        reason: *reason as i32,
+                        relation: relation_bytes.clone(),
+                        evidence: evidence.clone(),
+                    })
+                })
+                .collect();
+            let ps = store.person(pk)?;
+            let old: Vec<RelationFinding> =
+                ps.findings.iter().filter(|f| f.relation == relation_bytes).cloned().collect();
+            ps.links.retain(|l| l.relation != relation_bytes);
+            ps.links.extend(links);
+            ps.links.sort_by(|a, b| (&a.other, &a.relation).cmp(&(&b.other, &b.relation)));
+            if ps.links.len() > max_links {
+                // Keep the strongest reasons.
+                ps.links.sort_by(|a, b| b.reason.cmp(&a.reason).then_with(|| (&a.other, &a.relation).cmp(&(&b.other, &b.relation))));
+                ps.links.truncate(max_links);
+                ps.links.sort_by(|a, b| (&a.other, &a.relation).cmp(&(&b.other, &b.relation)));
+            }
+            if old == mine {
+                continue;
+            }
+            ps.findings.retain(|f| f.relation != relation_bytes);
+            ps.findings.extend(mine);
+            ps.findings.sort_by(|a, b| (&a.rule, &a.relation).cmp(&(&b.rule, &b.relation)));
+            for code in [RuleCode::C3, RuleCode::C4, RuleCode::C5] {
+                let mut merged: Option<Assessment> = None;
+                for f in ps.findings.iter().filter(|f| f.rule == code.as_str()) {
+                    let a = Assessment {
+                        from_us: f.window_from_us,
+                        to_us: f.window_to_us,
+                        figures: f.figures.clone(),
+                        evidence: f.evidence.clone(),
+                    };
+                    match &mut merged {
+                        Some(m) => m.absorb(a),
+                        None => merged = Some(a),
+                    }
+                }
+                self.settle(ps, pk, code, merged, sequence, changes);
+            }
+        }
+        Ok(())
+    }
+
+    /// Raises, grows or withdraws the person's flag of one rule from what the rule found now.
+    fn settle(
+        &self,
+        p: &mut PersonScreening,
+        person: &PersonKey,
+        code: RuleCode,
+        found: Option<Assessment>,
+        sequence: u64,
+        changes: &mut Vec<FlagChange>,
+    ) {
+        let meta = self.rules.meta(code);
+        let found = if meta.enabled { found } else { None };
+        let pos = p.flags.iter().position(|f| f.rule == code.as_str());
+        let Some(mut a) = found else {
+            if let (true, Some(i)) = (code.is_cross_person(), pos) {
+                let f = &mut p.flags[i];
+                if f.active {
+                    f.active = false;
+                    f.revision += 1;
+                    f.updated_seq = sequence;
+                    changes.push(FlagChange::Withdrawn {
+                        person: *person,
+                        flag: f.clone(),
+                    });
+                }
+            }
+            return;
+        };
+        a.evidence.sort();
+        a.evidence.dedup();
+        let total = a.evidence.len() as u64;
+        let keep = usize::try_from(self.rules.max_evidence).unwrap_or(usize::MAX);
+        let skip = a.evidence.len().saturating_sub(keep);
+        let ids: Vec<String> = a.evidence.into_iter().skip(skip).map(|e: Evidence| e.event_id).collect();
+        match pos {
+            None => {
+                let flag = Flag {
+                    rule: code.as_str().to_owned(),
+                    clause: meta.clause.to_owned(),
+                    title_zh: meta.title_zh.to_owned(),
+                    title_en: meta.title_en.to_owned(),
+                    guideline: meta.guideline.to_owned(),
+                    window_from_us: a.from_us,
+                    window_to_us: a.to_us,
+                    figures: a.figures,
+                    evidence: ids,
+                    evidence_total: total,
+                    raised_seq: sequence,
+                    updated_seq: sequence,
+                    revision: 1,
+                    active: true,
+                };
+                let at = p
+                    .flags
+                    .iter()
+                    .position(|f| RuleCode::parse(&f.rule).is_some_and(|c| c > code))
+                    .unwrap_or(p.flags.len());
+                p.flags.insert(at, flag.clone());
+                changes.push(FlagChange::Raised { person: *person, flag });
+            }
+            Some(i) => {
+                let f = &mut p.flags[i];
+                let grew = total > f.evidence_total || ids.iter().any(|id| !f.evidence.contains(id));
+                let reraised = !f.active;
+                let same = f.window_from_us == a.from_us
+                    && f.window_to_us == a.to_us
+                    && f.figures == a.figures
+                    && f.evidence == ids
+                    && f.evidence_total == total;
+                if same && !reraised {
+                    return;
+                }
+                if !grew && !reraised && !code.is_cross_person() {
+                    // A person-local flag never shrinks (pruned facts leave the raised evidence standing).
+                    return;
+                }
+                f.window_from_us = a.from_us;
+                f.window_to_us = a.to_us;
+                f.figures = a.figures;
+                f.evidence = ids;
+                f.evidence_total = total;
+                if grew || reraised {
+                    f.revision += 1;
+                    f.updated_seq = sequence;
+                    f.active = true;
+                    let flag = f.clone();
+                    changes.push(if reraised {
+                        FlagChange::Raised { person: *person, flag }
+                    } else {
+                        FlagChange::Grown { person: *person, flag }
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Counts the intake's phone and address in the person's contacts (what ownership of a contact is judged on).
+fn count_contacts(p: &mut PersonScreening, subject: &caselink_proto::v1::Person) {
+    for (kind, key) in [(ContactKind::Phone, &subject.phone_key), (ContactKind::Address, &subject.address_key)] {
+        if key.is_empty() {
+            continue;
+        }
+        match kind {
+            ContactKind::Phone => p.phone_records += 1,
+            _ => p.address_records += 1,
+        }
+        match p.contacts.iter_mut().find(|c| c.kind == kind as i32 && &c.key == key) {
+            Some(c) => c.records += 1,
+            None => p.contacts.push(Contact {
+                kind: kind as i32,
+                key: key.clone(),
+                records: 1,
+                shared: false,
+            }),
+        }
+    }
+    if p.contacts.len() > 16 {
+        // Keep the most used (ties by key): a contact on few intakes binds nothing.
+        p.contacts.sort_by(|a, b| b.records.cmp(&a.records).then_with(|| (a.kind, &a.key).cmp(&(b.kind, &b.key))));
+        p.contacts.truncate(16);
+    }
+}
+
+fn figures(p: &mut PersonScreening) -> &mut Figures {
+    p.figures.get_or_insert_with(|| Figures {
+        by_department: vec![0; 7],
+        ..Figures::default()
+    })
+}
+
+fn bump(counts: &mut Vec<Count>, name: &str) {
+    match counts.binary_search_by(|c| c.name.as_str().cmp(name)) {
+        Ok(i) => counts[i].count += 1,
+        Err(i) => counts.insert(
+            i,
+            Count {
+                name: name.to_owned(),
+                count: 1,
+            },
+        ),
+    }
+    // Bounded: enum-valued names only, at most a few dozen.
+}
+
+fn keep_newest<T, K: Ord>(list: &mut Vec<T>, cap: usize, key: impl Fn(&T) -> K) {
+    if list.len() > cap {
+        list.sort_by_key(|x| key(x));
+        let extra = list.len() - cap;
+        list.drain(..extra);
+    }
+}
+
+fn appeal_filed(p: &mut PersonScreening, id: &str, at: i64, matter_type: i32, matter_ref: &str) {
+    match p.appeals.iter_mut().find(|a| a.filed_event_id == id) {
+        Some(a) => {
+            a.filed_us = at;
+            a.matter_type = matter_type;
+            a.matter_ref = matter_ref.to_owned();
+        }
+        None => p.appeals.push(Appeal {
+            filed_event_id: id.to_owned(),
+            filed_us: at,
+            matter_type,
+            matter_ref: matter_ref.to_owned(),
+            ..Appeal::default()
+        }),
+    }
+}
+
+fn appeal_rejected(p: &mut PersonScreening, filed_id: &str, id: &str, at: i64) {
+    if filed_id.is_empty() {
+        return;
+    }
+    match p.appeals.iter_mut().find(|a| a.filed_event_id == filed_id) {
+        Some(a) => {
+            a.rejected_us = at;
+            a.rejected_event_id = id.to_owned();
+        }
+        None => p.appeals.push(Appeal {
+            filed_event_id: filed_id.to_owned(),
+            rejected_us: at,
+            rejected_event_id: id.to_owned(),
+            ..Appeal::default()
+        }),
+    }
+}
+
+/// An appeal rejected for false identity joins the relations of the contacts it carries (二(三)).
+fn false_identity(subject: &caselink_proto::v1::Person, id: &str, at: i64, uses: &mut Vec<NewUse>) {
+    for key in [
+        (!subject.phone_key.is_empty()).then(|| RelationKey::Phone(subject.phone_key.clone())),
+        (!subject.address_key.is_empty()).then(|| RelationKey::Address(subject.address_key.clone())),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        uses.push(NewUse {
+            key,
+            occurred_us: at,
+            event_id: id.to_owned(),
+            merchant_uscc: String::new(),
+            false_identity: true,
+        });
+    }
+}
+
+fn claim_name(c: i32) -> &'static str {
+    use caselink_proto::v1::ClaimType as C;
+    match C::try_from(c).unwrap_or(C::Unspecified) {
+        C::Unspecified => "unspecified",
+        C::Refund => "refund",
+        C::Replacement => "replacement",
+        C::Repair => "repair",
+        C::Compensation => "compensation",
+        C::Punitive10x => "punitive_10x",
+        C::Punitive3x => "punitive_3x",
+        C::Other => "other",
+    }
+}
+
+fn violation_name(v: i32) -> &'static str {
+    use caselink_proto::v1::ViolationType as V;
+    match V::try_from(v).unwrap_or(V::Unspecified) {
+        V::Unspecified => "unspecified",
+        V::Expired => "expired",
+        V::Labelling => "labelling",
+        V::NoChineseLabel => "no_chinese_label",
+        V::FalseAdvertising => "false_advertising",
+        V::Unlicensed => "unlicensed",
+        V::Quality => "quality",
+        V::Price => "price",
+        V::FoodSafety => "food_safety",
+        V::Other => "other",
+    }
+}
+
+/// The persons connected to `start` through links (any reason), breadth first, at most `max` (including `start`),
+/// in key order: the ring or cluster the person view shows. Reads states through the store; bounded by `max`.
+pub fn group_of<S: ScreeningStore>(store: &mut S, start: &PersonKey, max: usize) -> Result<Vec<PersonKey>, S::Error> {
+    let mut seen: BTreeMap<String, PersonKey> = BTreeMap::new();
+    seen.insert(start.to_hex(), *start);
+    let mut queue = vec![*start];
+    while let Some(pk) = queue.pop() {
+        if seen.len() >= max {
+            break;
+        }
+        let others: Vec<String> = store.person(&pk)?.links.iter().map(|l| l.other.clone()).collect();
+        for o in others {
+            if seen.len() >= max {
+                break;
+            }
+            if seen.contains_key(&o) {
+                continue;
+            }
+            if let Ok(k) = PersonKey::from_hex(&o) {
+                seen.insert(o, k);
+                queue.push(k);
+            }
+        }
+    }
+    Ok(seen.into_values().collect())
+}
+
+/// Why two persons are linked, in words for the person view.
+pub fn link_reason_text(reason: i32) -> &'static str {
+    match LinkReason::try_from(reason).unwrap_or(LinkReason::Unspecified) {
+        LinkReason::Unspecified => "linked",
+        LinkReason::SharedPhone => "same phone",
+        LinkReason::SharedAddress => "same address",
+        LinkReason::SimilarText => "near-identical complaint text on the same merchant",
+        LinkReason::Collusion => "complained about the same merchant together (二(四))",
+        LinkReason::SharedAgent => "share an agent's contact across many merchants (二(五))",
+        LinkReason::FalseName => "records under one's ID number carry the other's contact (二(三))",
+    }
+}
