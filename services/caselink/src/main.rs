@@ -6,6 +6,7 @@
 mod audit;
 mod demo;
 mod gen;
+mod person;
 mod submit;
 mod timeline;
 mod tokens;
@@ -39,6 +40,10 @@ enum Command {
     Load(submit::LoadArgs),
     /// Show a person's cross-agency timeline.
     Timeline(timeline::TimelineArgs),
+    /// Show the joint view of a person: figures, flags with rule, clause and evidence, linked persons.
+    Person(person::PersonArgs),
+    /// Follow screening alerts of a region live (resumable with --cursor).
+    Alerts(person::AlertsArgs),
     /// The audit trail of reads of person data.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -81,6 +86,8 @@ fn main() -> ExitCode {
             Command::Gen(args) => gen::run(args).await,
             Command::Load(args) => submit::load(args).await,
             Command::Timeline(args) => timeline::run(args).await,
+            Command::Person(args) => person::person(args).await,
+            Command::Alerts(args) => person::alerts(args).await,
             Command::Token(TokenCommand::Issue(args)) => tokens::issue(args),
             Command::Audit(AuditCommand::Verify(args)) => audit::verify(args).await,
             Command::Rebuild { data_dir } => up::rebuild(&data_dir).await,

@@ -54,11 +54,7 @@ const CST: UtcOffset = match UtcOffset::from_hms(8, 0, 0) {
 };
 
 pub(crate) async fn run(args: TimelineArgs) -> anyhow::Result<ExitCode> {
-    let lookup = match (&args.id_number, &args.person_key) {
-        (Some(id), _) => Lookup::IdNumber(id.clone()),
-        (None, Some(key)) => Lookup::PersonKey(key.clone()),
-        (None, None) => bail!("give --id-number or --person-key"),
-    };
+    let lookup = lookup_of(args.id_number.as_deref(), args.person_key.as_deref())?;
     let mut departments = Vec::new();
     for d in &args.departments {
         let dep = department_from_code(d)
@@ -66,9 +62,7 @@ pub(crate) async fn run(args: TimelineArgs) -> anyhow::Result<ExitCode> {
         departments.push(dep as i32);
     }
     let mut request = GetTimelineRequest {
-        person: Some(PersonLookup {
-            lookup: Some(lookup),
-        }),
+        person: Some(lookup),
         from: args
             .from
             .as_deref()
@@ -135,15 +129,32 @@ pub(crate) async fn run(args: TimelineArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_entry(entry: &TimelineEntry) {
-    let Some(event) = &entry.event else { return };
-    let when = event
-        .occurred_at
-        .as_ref()
-        .and_then(|t| OffsetDateTime::from_unix_timestamp(t.seconds).ok())
+/// The person to look up, from `--id-number` or `--person-key`.
+pub(crate) fn lookup_of(
+    id_number: Option<&str>,
+    person_key: Option<&str>,
+) -> anyhow::Result<PersonLookup> {
+    let lookup = match (id_number, person_key) {
+        (Some(id), _) => Lookup::IdNumber(id.to_string()),
+        (None, Some(key)) => Lookup::PersonKey(key.to_string()),
+        (None, None) => bail!("give --id-number or --person-key"),
+    };
+    Ok(PersonLookup {
+        lookup: Some(lookup),
+    })
+}
+
+/// A timestamp in China Standard Time, RFC 3339 (empty when unset).
+pub(crate) fn format_time(t: Option<&Timestamp>) -> String {
+    t.and_then(|t| OffsetDateTime::from_unix_timestamp(t.seconds).ok())
         .map(|t| t.to_offset(CST))
         .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn print_entry(entry: &TimelineEntry) {
+    let Some(event) = &entry.event else { return };
+    let when = format_time(event.occurred_at.as_ref());
     let department = caselink_domain::department_code(event.department());
     let merchant = event
         .merchant

@@ -1,0 +1,265 @@
+//! `caselink person` (the joint view of one person, readably) and `caselink alerts` (follow screening alerts live).
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use caselink_proto::v1::linkage_client::LinkageClient;
+use caselink_proto::v1::{
+    Alert, AlertKind, Flag, FlagStatus, GetPersonViewRequest, PersonView, WatchAlertsRequest,
+};
+use futures::StreamExt;
+
+use crate::submit::code_name;
+use crate::timeline::{format_time, lookup_of};
+
+#[derive(clap::Args)]
+pub(crate) struct PersonArgs {
+    /// The person's 18-character ID number (hashed by the service, never stored).
+    #[arg(
+        long,
+        conflicts_with = "person_key",
+        required_unless_present = "person_key"
+    )]
+    id_number: Option<String>,
+    /// The person's pseudonymous key (64 hex characters).
+    #[arg(long)]
+    person_key: Option<String>,
+    /// Print the view as proto3 JSON.
+    #[arg(long)]
+    json: bool,
+    /// Why you read this person's data (required; recorded in the audit trail).
+    #[arg(long)]
+    purpose: String,
+    #[command(flatten)]
+    tokens: crate::tokens::TokenArgs,
+    /// The linkage service address.
+    #[arg(long, default_value = "http://127.0.0.1:50050")]
+    addr: String,
+}
+
+pub(crate) async fn person(args: PersonArgs) -> anyhow::Result<ExitCode> {
+    let lookup = lookup_of(args.id_number.as_deref(), args.person_key.as_deref())?;
+    let token = args.tokens.for_key("analyst")?;
+    let channel = args
+        .tokens
+        .connect(&args.addr)
+        .await
+        .context("the linkage service")?;
+    let mut client = LinkageClient::with_interceptor(
+        channel,
+        crate::tokens::bearer(&token, Some(&args.purpose))?,
+    );
+    let view = client
+        .get_person_view(GetPersonViewRequest {
+            person: Some(lookup),
+        })
+        .await
+        .map_err(|s| anyhow::anyhow!("{}: {}", code_name(s.code()), s.message()))?
+        .into_inner();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else {
+        print_view(&view);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_view(view: &PersonView) {
+    let id = view.identity.clone().unwrap_or_default();
+    println!("person    {}", view.person_key);
+    println!(
+        "identity  {}  {}  {}",
+        id.id_number_masked, id.name_masked, id.phone_masked
+    );
+    if let Some(clear) = &view.clear_identity {
+        println!(
+            "clear     {}  {}  {}  {}",
+            clear.id_number, clear.name, clear.phone, clear.address
+        );
+    }
+    println!(
+        "records   {} events, {} to {}, regions {}",
+        view.events,
+        format_time(view.first_occurred_at.as_ref()),
+        format_time(view.last_occurred_at.as_ref()),
+        view.regions.join(" ")
+    );
+    if let Some(f) = &view.figures {
+        println!();
+        println!("abnormal-list figures (one grievance counted once across platforms)");
+        println!(
+            "  complaints and reports {:>5}   matters {:>5}",
+            f.complaints_and_reports, f.matters
+        );
+        println!(
+            "  disclosure requests    {:>5}   reconsiderations and suits {:>5}   discipline reports {:>5}",
+            f.disclosure_requests, f.reconsiderations_and_suits, f.discipline_reports
+        );
+        if !f.main_issues.is_empty() {
+            println!("  main issues            {}", f.main_issues.join(", "));
+        }
+        if !f.categories.is_empty() {
+            println!("  categories             {}", f.categories.join(", "));
+        }
+    }
+    println!();
+    println!("by department and kind");
+    for c in &view.counts {
+        let department = caselink_domain::department_code(c.department());
+        println!("  {department:<9} {:<32} {:>5}", c.kind, c.count);
+    }
+    println!();
+    if view.flags.is_empty() {
+        println!("flags     none");
+    }
+    for flag in &view.flags {
+        print_flag(flag);
+    }
+    if !view.links.is_empty() {
+        println!();
+        println!(
+            "linked persons (group {}, {} members)",
+            view.group_id, view.group_size
+        );
+        for link in &view.links {
+            let id = link.identity.clone().unwrap_or_default();
+            println!(
+                "  {}…  {:<20} {:<20} {} ({} evidence events)",
+                link.person_key.get(..16).unwrap_or(&link.person_key),
+                id.id_number_masked,
+                link.reason,
+                link.detail,
+                link.evidence_event_ids.len()
+            );
+        }
+    }
+}
+
+fn print_flag(flag: &Flag) {
+    let status = match flag.status() {
+        FlagStatus::Open => "open",
+        FlagStatus::Confirmed => "confirmed",
+        FlagStatus::Cleared => "cleared",
+        FlagStatus::Withdrawn => "withdrawn",
+        FlagStatus::Unspecified => "-",
+    };
+    println!(
+        "flag {} {} {} / {}  [{status}, revision {}]",
+        flag.rule, flag.clause, flag.title_zh, flag.title, flag.revision
+    );
+    println!("  guideline {}", flag.guideline);
+    println!(
+        "  window    {} to {}",
+        format_time(flag.window_from.as_ref()),
+        format_time(flag.window_to.as_ref())
+    );
+    for figure in &flag.figures {
+        println!(
+            "  figure    {} = {} (threshold {})",
+            figure.name, figure.value, figure.threshold
+        );
+    }
+    println!(
+        "  evidence  {} events: {}",
+        flag.evidence_total,
+        flag.evidence_event_ids.join(" ")
+    );
+}
+
+#[derive(clap::Args)]
+pub(crate) struct AlertsArgs {
+    /// Region code prefix to follow, e.g. 43 or 4306 (empty: every region your token may see).
+    #[arg(long, default_value = "")]
+    region: String,
+    /// Resume after this cursor (printed with every alert); 0 = from now on.
+    #[arg(long, default_value_t = 0)]
+    cursor: u64,
+    /// Print proto3 JSON, one alert a line.
+    #[arg(long)]
+    json: bool,
+    /// Why you follow alerts (recorded in the audit trail).
+    #[arg(long, default_value = "joint-meeting alert duty")]
+    purpose: String,
+    #[command(flatten)]
+    tokens: crate::tokens::TokenArgs,
+    /// The linkage service address.
+    #[arg(long, default_value = "http://127.0.0.1:50050")]
+    addr: String,
+}
+
+pub(crate) async fn alerts(args: AlertsArgs) -> anyhow::Result<ExitCode> {
+    let token = args.tokens.for_key("analyst")?;
+    let mut cursor = args.cursor;
+    loop {
+        let channel = args
+            .tokens
+            .connect(&args.addr)
+            .await
+            .context("the linkage service")?;
+        let mut client = LinkageClient::with_interceptor(
+            channel,
+            crate::tokens::bearer(&token, Some(&args.purpose))?,
+        );
+        let mut stream = match client
+            .watch_alerts(WatchAlertsRequest {
+                region_prefix: args.region.clone(),
+                cursor,
+            })
+            .await
+        {
+            Ok(s) => s.into_inner(),
+            Err(s) if s.code() == tonic::Code::Unavailable => {
+                eprintln!("linkage unavailable ({}); retrying in 2 s", s.message());
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                continue;
+            }
+            Err(s) => anyhow::bail!("{}: {}", code_name(s.code()), s.message()),
+        };
+        eprintln!(
+            "following alerts of region {:?} after cursor {cursor} (Ctrl-C to stop)",
+            args.region
+        );
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(alert) => {
+                    cursor = alert.cursor;
+                    if args.json {
+                        println!("{}", serde_json::to_string(&alert)?);
+                    } else {
+                        print_alert(&alert);
+                    }
+                }
+                Err(s) => {
+                    eprintln!(
+                        "alert stream interrupted ({}); resuming after cursor {cursor}",
+                        s.message()
+                    );
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+fn print_alert(alert: &Alert) {
+    let kind = match alert.kind() {
+        AlertKind::Raised => "RAISED",
+        AlertKind::Grew => "GREW",
+        AlertKind::Withdrawn => "WITHDRAWN",
+        AlertKind::Unspecified => "-",
+    };
+    let flag = alert.flag.clone().unwrap_or_default();
+    let id = alert.identity.clone().unwrap_or_default();
+    println!(
+        "[{}] {} {kind:<9} {} {} {}  {}  {} evidence  person {}",
+        alert.cursor,
+        format_time(alert.at.as_ref()),
+        flag.rule,
+        flag.clause,
+        alert.region_code,
+        id.id_number_masked,
+        flag.evidence_total,
+        alert.person_key.get(..16).unwrap_or(&alert.person_key)
+    );
+}
