@@ -5,6 +5,7 @@
 
 mod audit;
 mod demo;
+mod eval;
 mod gen;
 mod person;
 mod submit;
@@ -44,6 +45,8 @@ enum Command {
     Person(person::PersonArgs),
     /// Follow screening alerts of a region live (resumable with --cursor).
     Alerts(person::AlertsArgs),
+    /// Load a generated population (from `caselink gen`) and score the flags against its truth.json.
+    Eval(eval::EvalArgs),
     /// The audit trail of reads of person data.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
             Command::Timeline(args) => timeline::run(args).await,
             Command::Person(args) => person::person(args).await,
             Command::Alerts(args) => person::alerts(args).await,
+            Command::Eval(args) => eval::run(args).await,
             Command::Token(TokenCommand::Issue(args)) => tokens::issue(args),
             Command::Audit(AuditCommand::Verify(args)) => audit::verify(args).await,
             Command::Rebuild { data_dir } => up::rebuild(&data_dir).await,

@@ -68,7 +68,7 @@ impl FileReport {
         self.unreadable.is_empty() && self.rejections.is_empty() && self.failure.is_none()
     }
 
-    fn print(&self, all: bool) {
+    pub(crate) fn print(&self, all: bool) {
         let limit = if all { usize::MAX } else { 20 };
         let line = |name: &str, n: u64| format!("{name} {n}");
         let mut parts: Vec<String> = self.tally.iter().map(|(k, v)| line(k, *v)).collect();
