@@ -71,7 +71,11 @@ pub(crate) struct Point<'a> {
 
 /// The window of `window` µs holding the most distinct units; `None` if no window reaches `min`. Ties go to the
 /// earliest window, so the answer depends only on the set of points.
-pub(crate) fn densest(points: &mut [Point<'_>], window: i64, min: u32) -> Option<(usize, i64, i64, Vec<Evidence>)> {
+pub(crate) fn densest(
+    points: &mut [Point<'_>],
+    window: i64,
+    min: u32,
+) -> Option<(usize, i64, i64, Vec<Evidence>)> {
     points.sort_by(|a, b| (a.at, a.event_id).cmp(&(b.at, b.event_id)));
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     let mut lo = 0;
@@ -96,7 +100,10 @@ pub(crate) fn densest(points: &mut [Point<'_>], window: i64, min: u32) -> Option
     if n < usize::try_from(min).unwrap_or(usize::MAX) {
         return None;
     }
-    let evidence = points[lo..=hi].iter().map(|p| ev(p.at, p.event_id)).collect();
+    let evidence = points[lo..=hi]
+        .iter()
+        .map(|p| ev(p.at, p.event_id))
+        .collect();
     Some((n, points[lo].at, points[hi].at, evidence))
 }
 
@@ -132,7 +139,10 @@ fn densest_group(
 }
 
 /// 二(一): punitive compensation paid, then a new complaint on the same merchant (or goods category) within the window.
-pub(crate) fn c1_repeat_after_compensation(rules: &RuleSet, p: &PersonScreening) -> Option<Assessment> {
+pub(crate) fn c1_repeat_after_compensation(
+    rules: &RuleSet,
+    p: &PersonScreening,
+) -> Option<Assessment> {
     let r = &rules.rules.c1;
     let window = days(r.window_days);
     let mut out: Option<Assessment> = None;
@@ -142,7 +152,9 @@ pub(crate) fn c1_repeat_after_compensation(rules: &RuleSet, p: &PersonScreening)
             .intakes
             .iter()
             .filter(|c| c.kind == IntakeKind::Complaint as i32)
-            .filter(|c| c.occurred_us > paid.occurred_us && c.occurred_us <= paid.occurred_us + window)
+            .filter(|c| {
+                c.occurred_us > paid.occurred_us && c.occurred_us <= paid.occurred_us + window
+            })
             .filter(|c| {
                 (!c.merchant_uscc.is_empty() && c.merchant_uscc == paid.reference)
                     || (r.same_category && c.category != 0 && i64::from(c.category) == paid.value)
@@ -154,18 +166,27 @@ pub(crate) fn c1_repeat_after_compensation(rules: &RuleSet, p: &PersonScreening)
         most = most.max(repeats.len());
         let mut a = Assessment {
             from_us: paid.occurred_us,
-            to_us: repeats.iter().map(|c| c.occurred_us).max().unwrap_or(paid.occurred_us),
+            to_us: repeats
+                .iter()
+                .map(|c| c.occurred_us)
+                .max()
+                .unwrap_or(paid.occurred_us),
             figures: vec![],
             evidence: vec![ev(paid.occurred_us, &paid.event_id)],
         };
-        a.evidence.extend(repeats.iter().map(|c| ev(c.occurred_us, &c.event_id)));
+        a.evidence
+            .extend(repeats.iter().map(|c| ev(c.occurred_us, &c.event_id)));
         match &mut out {
             Some(o) => o.absorb(a),
             None => out = Some(a),
         }
     }
     out.map(|mut a| {
-        a.figures = vec![figure("complaints_after_punitive_compensation", most, r.min_repeats)];
+        a.figures = vec![figure(
+            "complaints_after_punitive_compensation",
+            most,
+            r.min_repeats,
+        )];
         a
     })
 }
@@ -178,14 +199,33 @@ pub(crate) fn c2_bulk_purchase(rules: &RuleSet, p: &PersonScreening) -> Option<A
         return None;
     }
     let most_units = p.bulk_purchases.iter().map(|m| m.code).max().unwrap_or(0);
+    let mut figures = vec![figure("bulk_purchases", n, r.min_purchases)];
+    if i64::from(most_units) > i64::from(r.max_units) {
+        figures.push(figure(
+            "most_units",
+            usize::try_from(most_units).unwrap_or(0),
+            r.max_units,
+        ));
+    }
     Some(Assessment {
-        from_us: p.bulk_purchases.iter().map(|m| m.occurred_us).min().unwrap_or(0),
-        to_us: p.bulk_purchases.iter().map(|m| m.occurred_us).max().unwrap_or(0),
-        figures: vec![
-            figure("bulk_purchases", n, r.min_purchases),
-            figure("most_units", usize::try_from(most_units).unwrap_or(0), r.max_units),
-        ],
-        evidence: p.bulk_purchases.iter().map(|m| ev(m.occurred_us, &m.event_id)).collect(),
+        from_us: p
+            .bulk_purchases
+            .iter()
+            .map(|m| m.occurred_us)
+            .min()
+            .unwrap_or(0),
+        to_us: p
+            .bulk_purchases
+            .iter()
+            .map(|m| m.occurred_us)
+            .max()
+            .unwrap_or(0),
+        figures,
+        evidence: p
+            .bulk_purchases
+            .iter()
+            .map(|m| ev(m.occurred_us, &m.event_id))
+            .collect(),
     })
 }
 
@@ -195,7 +235,10 @@ pub(crate) fn is_bulk(rules: &RuleSet, category: i32, quantity: i32, amount_fen:
     if i64::from(quantity) > i64::from(r.max_units) {
         return true;
     }
-    match r.category_median_fen.get(crate::rules::category_name(category)) {
+    match r
+        .category_median_fen
+        .get(crate::rules::category_name(category))
+    {
         Some(median) => amount_fen > median.saturating_mul(i64::from(r.amount_multiple)),
         None => false,
     }
@@ -273,7 +316,11 @@ pub(crate) fn r2_untrue_reports(rules: &RuleSet, p: &PersonScreening) -> Option<
     Some(Assessment {
         from_us: from,
         to_us: to,
-        figures: vec![figure("unsubstantiated_reports_of_one_type", n, r.min_unsubstantiated)],
+        figures: vec![figure(
+            "unsubstantiated_reports_of_one_type",
+            n,
+            r.min_unsubstantiated,
+        )],
         evidence,
     })
 }
@@ -282,10 +329,15 @@ pub(crate) fn r2_untrue_reports(rules: &RuleSet, p: &PersonScreening) -> Option<
 pub(crate) fn r3_repeated_appeals(rules: &RuleSet, p: &PersonScreening) -> Option<Assessment> {
     let r = &rules.rules.r3;
     let window = days(r.window_days);
-    let counts = |matter_type: i32| !r.report_matters_only || matter_type == MatterType::Report as i32;
+    let counts =
+        |matter_type: i32| !r.report_matters_only || matter_type == MatterType::Report as i32;
     let mut out: Option<Assessment> = None;
     let mut most = 0;
-    for again in p.appeals.iter().filter(|a| a.filed_us > 0 && counts(a.matter_type)) {
+    for again in p
+        .appeals
+        .iter()
+        .filter(|a| a.filed_us > 0 && counts(a.matter_type))
+    {
         let priors: Vec<_> = p
             .appeals
             .iter()
@@ -303,7 +355,11 @@ pub(crate) fn r3_repeated_appeals(rules: &RuleSet, p: &PersonScreening) -> Optio
             evidence.push(ev(a.rejected_us, &a.rejected_event_id));
         }
         let a = Assessment {
-            from_us: priors.iter().map(|a| a.filed_us).min().unwrap_or(again.filed_us),
+            from_us: priors
+                .iter()
+                .map(|a| a.filed_us)
+                .min()
+                .unwrap_or(again.filed_us),
             to_us: again.filed_us,
             figures: vec![],
             evidence,
@@ -316,7 +372,11 @@ pub(crate) fn r3_repeated_appeals(rules: &RuleSet, p: &PersonScreening) -> Optio
     out.map(|mut a| {
         a.evidence.sort();
         a.evidence.dedup();
-        a.figures = vec![figure("rejected_or_dismissed_before_again", most, r.min_rejections)];
+        a.figures = vec![figure(
+            "rejected_or_dismissed_before_again",
+            most,
+            r.min_rejections,
+        )];
         a
     })
 }
@@ -334,7 +394,11 @@ pub(crate) fn r4_disclosure(rules: &RuleSet, p: &PersonScreening) -> Option<Asse
     Some(Assessment {
         from_us: from,
         to_us: to,
-        figures: vec![figure("requests_on_one_matter_not_in_scope", n, r.min_not_in_scope)],
+        figures: vec![figure(
+            "requests_on_one_matter_not_in_scope",
+            n,
+            r.min_not_in_scope,
+        )],
         evidence,
     })
 }
@@ -380,10 +444,26 @@ mod tests {
     #[test]
     fn densest_counts_distinct_units_in_the_best_window() {
         let mut pts = vec![
-            Point { at: 0, event_id: "a", unit: "x" },
-            Point { at: 5, event_id: "b", unit: "x" },
-            Point { at: 6, event_id: "c", unit: "y" },
-            Point { at: 20, event_id: "d", unit: "z" },
+            Point {
+                at: 0,
+                event_id: "a",
+                unit: "x",
+            },
+            Point {
+                at: 5,
+                event_id: "b",
+                unit: "x",
+            },
+            Point {
+                at: 6,
+                event_id: "c",
+                unit: "y",
+            },
+            Point {
+                at: 20,
+                event_id: "d",
+                unit: "z",
+            },
         ];
         let (n, from, to, e) = densest(&mut pts, 10, 2).expect("two units within 10");
         assert_eq!((n, from, to, e.len()), (2, 0, 6, 3));

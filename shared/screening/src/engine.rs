@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use caselink_domain::{kind_name, timestamp_micros, PersonKey};
 use caselink_proto::v1::case_event::Payload;
 use caselink_proto::v1::{
-    CaseEvent, DisclosureOutcome, Offence, PoliceCaseOutcome, ReconsiderationRejectionReason, SuitDismissalReason,
-    VerificationOutcome,
+    CaseEvent, DisclosureOutcome, Offence, PoliceCaseOutcome, ReconsiderationRejectionReason,
+    SuitDismissalReason, VerificationOutcome,
 };
 use sha2::{Digest, Sha256};
 
@@ -16,8 +16,9 @@ use crate::matters::matters;
 use crate::relations::{self, Share};
 use crate::rules::{category_name, RuleCode, RuleSet};
 use crate::state::{
-    Appeal, Contact, ContactKind, Count, Evidence, FindingKind, Flag, Figures, Intake, IntakeKind, Link, LinkReason,
-    Mark, MatterLink, PersonScreening, RelationFinding, RelationState, RelationUse,
+    Appeal, Contact, ContactKind, Count, Evidence, Figures, FindingKind, Flag, Intake, IntakeKind,
+    Link, LinkReason, Mark, MatterLink, PersonScreening, RelationFinding, RelationState,
+    RelationUse,
 };
 
 /// Where the screener keeps its states. The aggregator implements it over a batch-local cache of sled; tests use
@@ -104,15 +105,17 @@ pub enum FlagChange {
 impl FlagChange {
     pub fn person(&self) -> &PersonKey {
         match self {
-            FlagChange::Raised { person, .. } | FlagChange::Grown { person, .. } | FlagChange::Withdrawn { person, .. } => {
-                person
-            }
+            FlagChange::Raised { person, .. }
+            | FlagChange::Grown { person, .. }
+            | FlagChange::Withdrawn { person, .. } => person,
         }
     }
 
     pub fn flag(&self) -> &Flag {
         match self {
-            FlagChange::Raised { flag, .. } | FlagChange::Grown { flag, .. } | FlagChange::Withdrawn { flag, .. } => flag,
+            FlagChange::Raised { flag, .. }
+            | FlagChange::Grown { flag, .. }
+            | FlagChange::Withdrawn { flag, .. } => flag,
         }
     }
 }
@@ -187,7 +190,9 @@ impl Screener {
         }
         // Relations this person shares whose ownership may have moved with this record's contacts.
         let mut recheck: Vec<RelationKey> = Vec::new();
-        let counted = new_uses.iter().any(|u| !matches!(u.key, RelationKey::Text(_)) && !u.false_identity);
+        let counted = new_uses
+            .iter()
+            .any(|u| !matches!(u.key, RelationKey::Text(_)) && !u.false_identity);
         if counted {
             for c in person.contacts.iter().filter(|c| c.shared) {
                 let key = if c.kind == ContactKind::Phone as i32 {
@@ -211,7 +216,13 @@ impl Screener {
     }
 
     /// Records the event's facts in the person's state; returns the rules to re-evaluate and the relation uses.
-    fn record(&self, p: &mut PersonScreening, event: &CaseEvent, payload: &Payload, at: i64) -> (Touched, Vec<NewUse>) {
+    fn record(
+        &self,
+        p: &mut PersonScreening,
+        event: &CaseEvent,
+        payload: &Payload,
+        at: i64,
+    ) -> (Touched, Vec<NewUse>) {
         let mut touched = Touched::default();
         let mut uses = Vec::new();
         let id = event.event_id.as_str();
@@ -255,8 +266,14 @@ impl Screener {
                 bump(&mut figures(p).categories, category_name(category));
             }
             for (k, key) in [
-                (RelationKey::Phone(subject.phone_key.clone()), &subject.phone_key),
-                (RelationKey::Address(subject.address_key.clone()), &subject.address_key),
+                (
+                    RelationKey::Phone(subject.phone_key.clone()),
+                    &subject.phone_key,
+                ),
+                (
+                    RelationKey::Address(subject.address_key.clone()),
+                    &subject.address_key,
+                ),
             ] {
                 if !key.is_empty() {
                     uses.push(NewUse {
@@ -293,7 +310,10 @@ impl Screener {
                 }
                 touched.add(RuleCode::C1);
                 touched.add(RuleCode::C6);
-                if self.rules.rules.c4.match_text && !uscc.is_empty() && !event.summary.trim().is_empty() {
+                if self.rules.rules.c4.match_text
+                    && !uscc.is_empty()
+                    && !event.summary.trim().is_empty()
+                {
                     uses.push(NewUse {
                         key: RelationKey::Text(text_fingerprint(&uscc, &event.summary)),
                         occurred_us: at,
@@ -341,16 +361,30 @@ impl Screener {
                     touched.add(RuleCode::R2);
                 }
                 if v.found_fabricated {
-                    mark(&mut p.fabrications, FindingKind::ReportFabricated as i32, "", 0);
+                    mark(
+                        &mut p.fabrications,
+                        FindingKind::ReportFabricated as i32,
+                        "",
+                        0,
+                    );
                     touched.add(RuleCode::C7);
                 }
             }
             Payload::TicketMarkedUnfounded(_) => {
-                mark(&mut p.fabrications, FindingKind::TicketUnfounded as i32, "", 0);
+                mark(
+                    &mut p.fabrications,
+                    FindingKind::TicketUnfounded as i32,
+                    "",
+                    0,
+                );
                 touched.add(RuleCode::C7);
             }
-            Payload::CaseRegistered(c) => self.police(p, c.offence, &event.case_ref, id, at, &mut touched),
-            Payload::SecurityPenaltyImposed(c) => self.police(p, c.offence, &event.case_ref, id, at, &mut touched),
+            Payload::CaseRegistered(c) => {
+                self.police(p, c.offence, &event.case_ref, id, at, &mut touched)
+            }
+            Payload::SecurityPenaltyImposed(c) => {
+                self.police(p, c.offence, &event.case_ref, id, at, &mut touched)
+            }
             Payload::CaseClosed(c) if c.outcome != PoliceCaseOutcome::Dropped as i32 => {
                 self.police(p, c.offence, &event.case_ref, id, at, &mut touched)
             }
@@ -402,11 +436,22 @@ impl Screener {
     }
 
     /// A police or court record: 三(一) for the offences it names, and 二(七) when it establishes fabrication.
-    fn police(&self, p: &mut PersonScreening, offence: i32, case_ref: &str, id: &str, at: i64, touched: &mut Touched) {
+    fn police(
+        &self,
+        p: &mut PersonScreening,
+        offence: i32,
+        case_ref: &str,
+        id: &str,
+        at: i64,
+        touched: &mut Touched,
+    ) {
         let o = Offence::try_from(offence).unwrap_or(Offence::Unspecified);
         let fabrication = matches!(
             o,
-            Offence::Planting | Offence::Swapping | Offence::ForgingDates | Offence::FabricatingFacts
+            Offence::Planting
+                | Offence::Swapping
+                | Offence::ForgingDates
+                | Offence::FabricatingFacts
         );
         if !(fabrication || o == Offence::Extortion) {
             return;
@@ -438,7 +483,8 @@ impl Screener {
     fn prune_person(&self, p: &mut PersonScreening) {
         let horizon = p.latest_us - days(self.rules.retain_days);
         let cap = usize::try_from(self.rules.max_facts).unwrap_or(usize::MAX);
-        let stale_intakes = p.intakes.iter().any(|i| i.occurred_us < horizon) || p.intakes.len() > cap;
+        let stale_intakes =
+            p.intakes.iter().any(|i| i.occurred_us < horizon) || p.intakes.len() > cap;
         if stale_intakes {
             let before = matters(&p.intakes, &p.matter_links).len();
             p.intakes.retain(|i| i.occurred_us >= horizon);
@@ -462,8 +508,11 @@ impl Screener {
             list.retain(|m| m.occurred_us >= horizon);
             keep_newest(list, cap, |m| (m.occurred_us, m.event_id.clone()));
         }
-        p.appeals.retain(|a| a.filed_us.max(a.rejected_us) >= horizon);
-        keep_newest(&mut p.appeals, cap, |a| (a.filed_us.max(a.rejected_us), a.filed_event_id.clone()));
+        p.appeals
+            .retain(|a| a.filed_us.max(a.rejected_us) >= horizon);
+        keep_newest(&mut p.appeals, cap, |a| {
+            (a.filed_us.max(a.rejected_us), a.filed_event_id.clone())
+        });
     }
 
     /// Adds a use to a relation (if any), evaluates it, and hands its findings and links to every user.
@@ -479,7 +528,9 @@ impl Screener {
         if let Some((hex, u)) = new_use {
             let idx = match rel.persons.iter().position(|p| p == hex) {
                 Some(i) => Some(i),
-                None if rel.persons.len() < usize::try_from(self.rules.max_relation_persons).unwrap_or(usize::MAX) => {
+                None if rel.persons.len()
+                    < usize::try_from(self.rules.max_relation_persons).unwrap_or(usize::MAX) =>
+                {
                     rel.persons.push(hex.to_owned());
                     Some(rel.persons.len() - 1)
                 }
@@ -497,9 +548,9 @@ impl Screener {
                     false_identity: u.false_identity,
                 };
                 if !rel.uses.iter().any(|x| x.event_id == new.event_id) {
-                    let pos = rel
-                        .uses
-                        .partition_point(|x| (x.occurred_us, &x.event_id) < (new.occurred_us, &new.event_id));
+                    let pos = rel.uses.partition_point(|x| {
+                        (x.occurred_us, &x.event_id) < (new.occurred_us, &new.event_id)
+                    });
                     rel.uses.insert(pos, new);
                     rel.latest_us = rel.latest_us.max(u.occurred_us);
                     let horizon = rel.latest_us - days(self.rules.retain_days);
@@ -533,7 +584,11 @@ impl Screener {
             let ps = store.person(&pk)?;
             let mut share = Share::default();
             if let Some(k) = contact {
-                if let Some(c) = ps.contacts.iter_mut().find(|c| c.kind == kind && &c.key == k) {
+                if let Some(c) = ps
+                    .contacts
+                    .iter_mut()
+                    .find(|c| c.kind == kind && &c.key == k)
+                {
                     c.shared = true;
                     share.with = c.records;
                 }
@@ -579,23 +634,34 @@ impl Screener {
                 })
                 .collect();
             let ps = store.person(pk)?;
-            let old: Vec<RelationFinding> =
-                ps.findings.iter().filter(|f| f.relation == relation_bytes).cloned().collect();
+            let old: Vec<RelationFinding> = ps
+                .findings
+                .iter()
+                .filter(|f| f.relation == relation_bytes)
+                .cloned()
+                .collect();
             ps.links.retain(|l| l.relation != relation_bytes);
             ps.links.extend(links);
-            ps.links.sort_by(|a, b| (&a.other, &a.relation).cmp(&(&b.other, &b.relation)));
+            ps.links
+                .sort_by(|a, b| (&a.other, &a.relation).cmp(&(&b.other, &b.relation)));
             if ps.links.len() > max_links {
                 // Keep the strongest reasons.
-                ps.links.sort_by(|a, b| b.reason.cmp(&a.reason).then_with(|| (&a.other, &a.relation).cmp(&(&b.other, &b.relation))));
+                ps.links.sort_by(|a, b| {
+                    b.reason
+                        .cmp(&a.reason)
+                        .then_with(|| (&a.other, &a.relation).cmp(&(&b.other, &b.relation)))
+                });
                 ps.links.truncate(max_links);
-                ps.links.sort_by(|a, b| (&a.other, &a.relation).cmp(&(&b.other, &b.relation)));
+                ps.links
+                    .sort_by(|a, b| (&a.other, &a.relation).cmp(&(&b.other, &b.relation)));
             }
             if old == mine {
                 continue;
             }
             ps.findings.retain(|f| f.relation != relation_bytes);
             ps.findings.extend(mine);
-            ps.findings.sort_by(|a, b| (&a.rule, &a.relation).cmp(&(&b.rule, &b.relation)));
+            ps.findings
+                .sort_by(|a, b| (&a.rule, &a.relation).cmp(&(&b.rule, &b.relation)));
             for code in [RuleCode::C3, RuleCode::C4, RuleCode::C5] {
                 let mut merged: Option<Assessment> = None;
                 for f in ps.findings.iter().filter(|f| f.rule == code.as_str()) {
@@ -649,7 +715,12 @@ impl Screener {
         let total = a.evidence.len() as u64;
         let keep = usize::try_from(self.rules.max_evidence).unwrap_or(usize::MAX);
         let skip = a.evidence.len().saturating_sub(keep);
-        let ids: Vec<String> = a.evidence.into_iter().skip(skip).map(|e: Evidence| e.event_id).collect();
+        let ids: Vec<String> = a
+            .evidence
+            .into_iter()
+            .skip(skip)
+            .map(|e: Evidence| e.event_id)
+            .collect();
         match pos {
             None => {
                 let flag = Flag {
@@ -674,11 +745,15 @@ impl Screener {
                     .position(|f| RuleCode::parse(&f.rule).is_some_and(|c| c > code))
                     .unwrap_or(p.flags.len());
                 p.flags.insert(at, flag.clone());
-                changes.push(FlagChange::Raised { person: *person, flag });
+                changes.push(FlagChange::Raised {
+                    person: *person,
+                    flag,
+                });
             }
             Some(i) => {
                 let f = &mut p.flags[i];
-                let grew = total > f.evidence_total || ids.iter().any(|id| !f.evidence.contains(id));
+                let grew =
+                    total > f.evidence_total || ids.iter().any(|id| !f.evidence.contains(id));
                 let reraised = !f.active;
                 let same = f.window_from_us == a.from_us
                     && f.window_to_us == a.to_us
@@ -703,9 +778,15 @@ impl Screener {
                     f.active = true;
                     let flag = f.clone();
                     changes.push(if reraised {
-                        FlagChange::Raised { person: *person, flag }
+                        FlagChange::Raised {
+                            person: *person,
+                            flag,
+                        }
                     } else {
-                        FlagChange::Grown { person: *person, flag }
+                        FlagChange::Grown {
+                            person: *person,
+                            flag,
+                        }
                     });
                 }
             }
@@ -715,7 +796,10 @@ impl Screener {
 
 /// Counts the intake's phone and address in the person's contacts (what ownership of a contact is judged on).
 fn count_contacts(p: &mut PersonScreening, subject: &caselink_proto::v1::Person) {
-    for (kind, key) in [(ContactKind::Phone, &subject.phone_key), (ContactKind::Address, &subject.address_key)] {
+    for (kind, key) in [
+        (ContactKind::Phone, &subject.phone_key),
+        (ContactKind::Address, &subject.address_key),
+    ] {
         if key.is_empty() {
             continue;
         }
@@ -723,7 +807,11 @@ fn count_contacts(p: &mut PersonScreening, subject: &caselink_proto::v1::Person)
             ContactKind::Phone => p.phone_records += 1,
             _ => p.address_records += 1,
         }
-        match p.contacts.iter_mut().find(|c| c.kind == kind as i32 && &c.key == key) {
+        match p
+            .contacts
+            .iter_mut()
+            .find(|c| c.kind == kind as i32 && &c.key == key)
+        {
             Some(c) => c.records += 1,
             None => p.contacts.push(Contact {
                 kind: kind as i32,
@@ -735,7 +823,11 @@ fn count_contacts(p: &mut PersonScreening, subject: &caselink_proto::v1::Person)
     }
     if p.contacts.len() > 16 {
         // Keep the most used (ties by key): a contact on few intakes binds nothing.
-        p.contacts.sort_by(|a, b| b.records.cmp(&a.records).then_with(|| (a.kind, &a.key).cmp(&(b.kind, &b.key))));
+        p.contacts.sort_by(|a, b| {
+            b.records
+                .cmp(&a.records)
+                .then_with(|| (a.kind, &a.key).cmp(&(b.kind, &b.key)))
+        });
         p.contacts.truncate(16);
     }
 }
@@ -808,7 +900,8 @@ fn appeal_rejected(p: &mut PersonScreening, filed_id: &str, id: &str, at: i64) {
 fn false_identity(subject: &caselink_proto::v1::Person, id: &str, at: i64, uses: &mut Vec<NewUse>) {
     for key in [
         (!subject.phone_key.is_empty()).then(|| RelationKey::Phone(subject.phone_key.clone())),
-        (!subject.address_key.is_empty()).then(|| RelationKey::Address(subject.address_key.clone())),
+        (!subject.address_key.is_empty())
+            .then(|| RelationKey::Address(subject.address_key.clone())),
     ]
     .into_iter()
     .flatten()
@@ -855,7 +948,11 @@ fn violation_name(v: i32) -> &'static str {
 
 /// The persons connected to `start` through links (any reason), breadth first, at most `max` (including `start`),
 /// in key order: the ring or cluster the person view shows. Reads states through the store; bounded by `max`.
-pub fn group_of<S: ScreeningStore>(store: &mut S, start: &PersonKey, max: usize) -> Result<Vec<PersonKey>, S::Error> {
+pub fn group_of<S: ScreeningStore>(
+    store: &mut S,
+    start: &PersonKey,
+    max: usize,
+) -> Result<Vec<PersonKey>, S::Error> {
     let mut seen: BTreeMap<String, PersonKey> = BTreeMap::new();
     seen.insert(start.to_hex(), *start);
     let mut queue = vec![*start];
@@ -863,7 +960,12 @@ pub fn group_of<S: ScreeningStore>(store: &mut S, start: &PersonKey, max: usize)
         if seen.len() >= max {
             break;
         }
-        let others: Vec<String> = store.person(&pk)?.links.iter().map(|l| l.other.clone()).collect();
+        let others: Vec<String> = store
+            .person(&pk)?
+            .links
+            .iter()
+            .map(|l| l.other.clone())
+            .collect();
         for o in others {
             if seen.len() >= max {
                 break;

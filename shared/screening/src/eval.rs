@@ -34,12 +34,18 @@ pub struct RuleScore {
 impl RuleScore {
     /// `None` when nothing was flagged.
     pub fn precision(&self) -> Option<f64> {
-        ratio(self.true_positives, self.true_positives + self.false_positives)
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_positives,
+        )
     }
 
     /// `None` when nobody meets the criterion.
     pub fn recall(&self) -> Option<f64> {
-        ratio(self.true_positives, self.true_positives + self.false_negatives)
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_negatives,
+        )
     }
 }
 
@@ -82,7 +88,10 @@ impl EvalReport {
 
     /// Share of flagged persons who are abusive.
     pub fn precision(&self) -> Option<f64> {
-        ratio(self.abusive_flagged, self.abusive_flagged + self.ordinary_flagged + self.unknown_flagged)
+        ratio(
+            self.abusive_flagged,
+            self.abusive_flagged + self.ordinary_flagged + self.unknown_flagged,
+        )
     }
 
     /// Share of ordinary persons flagged.
@@ -106,7 +115,11 @@ pub fn compare(
         r.persons += 1;
         let got = flagged.get(&row.person).unwrap_or(&empty);
         seen.insert(row.person.clone());
-        let expected: BTreeSet<RuleCode> = row.criteria.iter().filter_map(|c| RuleCode::parse(c)).collect();
+        let expected: BTreeSet<RuleCode> = row
+            .criteria
+            .iter()
+            .filter_map(|c| RuleCode::parse(c))
+            .collect();
         if row.abusive {
             r.abusive += 1;
             if !got.is_empty() {
@@ -185,7 +198,11 @@ impl fmt::Display for EvalReport {
                     f,
                     "  {} {}: expected [{}], got [{}]",
                     m.display,
-                    if m.abusive { "abusive, missed" } else { "ordinary, flagged" },
+                    if m.abusive {
+                        "abusive, missed"
+                    } else {
+                        "ordinary, flagged"
+                    },
                     m.expected.join(" "),
                     m.got.join(" ")
                 )?;
@@ -210,7 +227,12 @@ mod tests {
 
     #[test]
     fn scores_per_rule_and_overall() {
-        let truth = vec![row("a", true, &["C6", "C1"]), row("b", true, &["R2"]), row("c", false, &[]), row("d", false, &[])];
+        let truth = vec![
+            row("a", true, &["C6", "C1"]),
+            row("b", true, &["R2"]),
+            row("c", false, &[]),
+            row("d", false, &[]),
+        ];
         let mut flagged = BTreeMap::new();
         flagged.insert("a".to_owned(), BTreeSet::from([RuleCode::C6]));
         flagged.insert("c".to_owned(), BTreeSet::from([RuleCode::C4]));
@@ -223,7 +245,13 @@ mod tests {
         assert_eq!(r.rules[&RuleCode::C4].precision(), Some(0.0));
         assert_eq!(r.misclassified.len(), 2);
         let table = r.to_string();
-        assert!(table.contains("b abusive, missed: expected [R2], got []"), "{table}");
-        assert!(table.contains("c ordinary, flagged: expected [], got [C4]"), "{table}");
+        assert!(
+            table.contains("b abusive, missed: expected [R2], got []"),
+            "{table}"
+        );
+        assert!(
+            table.contains("c ordinary, flagged: expected [], got [C4]"),
+            "{table}"
+        );
     }
 }

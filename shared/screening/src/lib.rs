@@ -33,10 +33,13 @@ mod relations;
 pub mod rules;
 mod state;
 
-pub use engine::{group_of, link_reason_text, text_fingerprint, FlagChange, RelationKey, Screener, ScreeningStore};
+pub use engine::{
+    group_of, link_reason_text, text_fingerprint, FlagChange, RelationKey, Screener, ScreeningStore,
+};
 pub use memory::MemoryStore;
 pub use rules::{RuleCode, RuleSet, RuleSetError, RuleViolation, DEFAULT_RULES_TOML};
 pub use state::{
-    Appeal, Contact, ContactKind, Count, Evidence, Figure, Figures, FindingKind, Flag, Intake, IntakeKind, Link,
-    LinkReason, Mark, MatterLink, PersonScreening, RelationFinding, RelationState, RelationUse,
+    Appeal, Contact, ContactKind, Count, Evidence, Figure, Figures, FindingKind, Flag, Intake,
+    IntakeKind, Link, LinkReason, Mark, MatterLink, PersonScreening, RelationFinding,
+    RelationState, RelationUse,
 };

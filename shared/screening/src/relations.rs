@@ -55,7 +55,9 @@ pub(crate) fn owner(rules: &RuleSet, shares: &[Share]) -> Option<usize> {
     scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.2.cmp(&b.2)));
     let (top, pct, who) = *scored.first()?;
     let second = scored.get(1).map_or(0, |s| s.0);
-    (pct >= u64::from(r.owner_min_share_pct) && top * 100 >= second * u128::from(r.owner_lead_pct) && top > second)
+    (pct >= u64::from(r.owner_min_share_pct)
+        && top * 100 >= second * u128::from(r.owner_lead_pct)
+        && top > second)
         .then_some(who)
 }
 
@@ -74,7 +76,12 @@ fn link(out: &mut Outcome, a: usize, b: usize, reason: LinkReason, evidence: &[S
 }
 
 /// Evaluates a relation. `shares[i]` is user `i`'s share (phones and addresses only).
-pub(crate) fn evaluate(rules: &RuleSet, key: &RelationKey, rel: &RelationState, shares: &[Share]) -> Outcome {
+pub(crate) fn evaluate(
+    rules: &RuleSet,
+    key: &RelationKey,
+    rel: &RelationState,
+    shares: &[Share],
+) -> Outcome {
     let mut out = Outcome::default();
     let n_persons = rel.persons.len();
     if n_persons < 2 {
@@ -123,7 +130,10 @@ pub(crate) fn evaluate(rules: &RuleSet, key: &RelationKey, rel: &RelationState, 
             }
             if persons.len() >= usize::try_from(c4.min_persons).unwrap_or(usize::MAX) {
                 let set: BTreeSet<usize> = window.into_iter().collect();
-                match episodes.iter_mut().find(|e| e.intersection(&set).next().is_some()) {
+                match episodes
+                    .iter_mut()
+                    .find(|e| e.intersection(&set).next().is_some())
+                {
                     Some(e) => e.extend(set),
                     None => episodes.push(set),
                 }
@@ -136,12 +146,19 @@ pub(crate) fn evaluate(rules: &RuleSet, key: &RelationKey, rel: &RelationState, 
         let mut per_person: BTreeMap<usize, Assessment> = BTreeMap::new();
         for e in &episodes {
             let persons: BTreeSet<usize> = e.iter().map(|&j| uses[j].person as usize).collect();
-            let evidence: Vec<_> = e.iter().map(|&j| ev(uses[j].occurred_us, &uses[j].event_id)).collect();
+            let evidence: Vec<_> = e
+                .iter()
+                .map(|&j| ev(uses[j].occurred_us, &uses[j].event_id))
+                .collect();
             let ids: Vec<String> = evidence.iter().map(|e| e.event_id.clone()).collect();
             let a = Assessment {
                 from_us: e.iter().map(|&j| uses[j].occurred_us).min().unwrap_or(0),
                 to_us: e.iter().map(|&j| uses[j].occurred_us).max().unwrap_or(0),
-                figures: vec![figure("persons_on_one_merchant_in_window", persons.len(), c4.min_persons)],
+                figures: vec![figure(
+                    "persons_on_one_merchant_in_window",
+                    persons.len(),
+                    c4.min_persons,
+                )],
                 evidence,
             };
             for &p in &persons {
@@ -180,9 +197,14 @@ pub(crate) fn evaluate(rules: &RuleSet, key: &RelationKey, rel: &RelationState, 
             } else {
                 filings
             };
-            if !foreign.is_empty() && counted >= usize::try_from(c3.min_foreign_filings).unwrap_or(usize::MAX) {
+            if !foreign.is_empty()
+                && counted >= usize::try_from(c3.min_foreign_filings).unwrap_or(usize::MAX)
+            {
                 let others: BTreeSet<u32> = foreign.iter().map(|&j| uses[j].person).collect();
-                let evidence: Vec<_> = foreign.iter().map(|&j| ev(uses[j].occurred_us, &uses[j].event_id)).collect();
+                let evidence: Vec<_> = foreign
+                    .iter()
+                    .map(|&j| ev(uses[j].occurred_us, &uses[j].event_id))
+                    .collect();
                 for &q in &others {
                     let ids: Vec<String> = foreign
                         .iter()
@@ -195,10 +217,22 @@ pub(crate) fn evaluate(rules: &RuleSet, key: &RelationKey, rel: &RelationState, 
                     o,
                     RuleCode::C3,
                     Assessment {
-                        from_us: foreign.iter().map(|&j| uses[j].occurred_us).min().unwrap_or(0),
-                        to_us: foreign.iter().map(|&j| uses[j].occurred_us).max().unwrap_or(0),
+                        from_us: foreign
+                            .iter()
+                            .map(|&j| uses[j].occurred_us)
+                            .min()
+                            .unwrap_or(0),
+                        to_us: foreign
+                            .iter()
+                            .map(|&j| uses[j].occurred_us)
+                            .max()
+                            .unwrap_or(0),
                         figures: vec![
-                            figure("filings_under_other_id_numbers", counted, c3.min_foreign_filings),
+                            figure(
+                                "filings_under_other_id_numbers",
+                                counted,
+                                c3.min_foreign_filings,
+                            ),
                             figure("other_id_numbers", others.len(), 1),
                         ],
                         evidence,
@@ -211,27 +245,46 @@ pub(crate) fn evaluate(rules: &RuleSet, key: &RelationKey, rel: &RelationState, 
         if c5.enabled && owner.is_none() {
             let from = latest - days(c5.window_days);
             let spread: Vec<usize> = (0..uses.len())
-                .filter(|&j| uses[j].occurred_us >= from && !cofiled[j] && !uses[j].merchant_uscc.is_empty())
+                .filter(|&j| {
+                    uses[j].occurred_us >= from && !cofiled[j] && !uses[j].merchant_uscc.is_empty()
+                })
                 .collect();
-            let persons: BTreeSet<usize> = spread.iter().map(|&j| uses[j].person as usize).collect();
-            let merchants: BTreeSet<&str> = spread.iter().map(|&j| uses[j].merchant_uscc.as_str()).collect();
+            let persons: BTreeSet<usize> =
+                spread.iter().map(|&j| uses[j].person as usize).collect();
+            let merchants: BTreeSet<&str> = spread
+                .iter()
+                .map(|&j| uses[j].merchant_uscc.as_str())
+                .collect();
             // An agent's contact is a minority of each hired person's own intakes (they have their own phone);
             // persons whose intakes mostly carry it are its owner or persons whose ID numbers were borrowed (二(三)).
             let minority = persons
                 .iter()
                 .filter(|&&p| {
                     shares.get(p).is_some_and(|s| {
-                        s.total > 0 && s.with.min(s.total) * 100 / s.total < u64::from(rules.rules.c3.owner_min_share_pct)
+                        s.total > 0
+                            && s.with.min(s.total) * 100 / s.total
+                                < u64::from(rules.rules.c3.owner_min_share_pct)
                     })
                 })
                 .count();
             if minority >= usize::try_from(c5.min_persons).unwrap_or(usize::MAX)
                 && merchants.len() >= usize::try_from(c5.min_merchants).unwrap_or(usize::MAX)
             {
-                let evidence: Vec<_> = spread.iter().map(|&j| ev(uses[j].occurred_us, &uses[j].event_id)).collect();
+                let evidence: Vec<_> = spread
+                    .iter()
+                    .map(|&j| ev(uses[j].occurred_us, &uses[j].event_id))
+                    .collect();
                 let a = Assessment {
-                    from_us: spread.iter().map(|&j| uses[j].occurred_us).min().unwrap_or(0),
-                    to_us: spread.iter().map(|&j| uses[j].occurred_us).max().unwrap_or(0),
+                    from_us: spread
+                        .iter()
+                        .map(|&j| uses[j].occurred_us)
+                        .min()
+                        .unwrap_or(0),
+                    to_us: spread
+                        .iter()
+                        .map(|&j| uses[j].occurred_us)
+                        .max()
+                        .unwrap_or(0),
                     figures: vec![
                         figure("persons_sharing_contact", persons.len(), c5.min_persons),
                         figure("merchants", merchants.len(), c5.min_merchants),
@@ -244,7 +297,9 @@ pub(crate) fn evaluate(rules: &RuleSet, key: &RelationKey, rel: &RelationState, 
                         if p < q {
                             let ids: Vec<String> = spread
                                 .iter()
-                                .filter(|&&j| uses[j].person as usize == p || uses[j].person as usize == q)
+                                .filter(|&&j| {
+                                    uses[j].person as usize == p || uses[j].person as usize == q
+                                })
                                 .map(|&j| uses[j].event_id.clone())
                                 .collect();
                             link(&mut out, p, q, LinkReason::SharedAgent, &ids);
@@ -266,7 +321,11 @@ pub(crate) fn evaluate(rules: &RuleSet, key: &RelationKey, rel: &RelationState, 
     }
     for a in 0..n_persons {
         for b in (a + 1)..n_persons {
-            let ids: Vec<String> = latest_ids[a].iter().chain(latest_ids[b].iter()).cloned().collect();
+            let ids: Vec<String> = latest_ids[a]
+                .iter()
+                .chain(latest_ids[b].iter())
+                .cloned()
+                .collect();
             link(&mut out, a, b, base, &ids);
         }
     }

@@ -525,7 +525,12 @@ impl RuleSet {
         c.range("rules.C1.window_days", r.c1.window_days, 1, long);
         c.range("rules.C1.min_repeats", r.c1.min_repeats, 1, 1000);
         c.range("rules.C2.max_units", r.c2.max_units, 1, 1_000_000);
-        c.range("rules.C2.amount_multiple", r.c2.amount_multiple, 2, 1_000_000);
+        c.range(
+            "rules.C2.amount_multiple",
+            r.c2.amount_multiple,
+            2,
+            1_000_000,
+        );
         c.range("rules.C2.min_purchases", r.c2.min_purchases, 1, 1000);
         for (k, v) in &r.c2.category_median_fen {
             let path = format!("rules.C2.category_median_fen.{k}");
@@ -543,9 +548,19 @@ impl RuleSet {
             }
         }
         c.range("rules.C3.window_days", r.c3.window_days, 1, long);
-        c.range("rules.C3.owner_min_share_pct", r.c3.owner_min_share_pct, 51, 100);
+        c.range(
+            "rules.C3.owner_min_share_pct",
+            r.c3.owner_min_share_pct,
+            51,
+            100,
+        );
         c.range("rules.C3.owner_lead_pct", r.c3.owner_lead_pct, 101, 100_000);
-        c.range("rules.C3.min_foreign_filings", r.c3.min_foreign_filings, 1, 1000);
+        c.range(
+            "rules.C3.min_foreign_filings",
+            r.c3.min_foreign_filings,
+            1,
+            1000,
+        );
         c.range("rules.C4.window_days", r.c4.window_days, 1, 365);
         c.range("rules.C4.min_persons", r.c4.min_persons, 2, 1000);
         c.range("rules.C5.window_days", r.c5.window_days, 1, long);
@@ -558,7 +573,12 @@ impl RuleSet {
         c.range("rules.R1.window_days", r.r1.window_days, 1, long);
         c.range("rules.R1.min_cases", r.r1.min_cases, 1, 1000);
         c.range("rules.R2.window_days", r.r2.window_days, 1, long);
-        c.range("rules.R2.min_unsubstantiated", r.r2.min_unsubstantiated, 1, 1000);
+        c.range(
+            "rules.R2.min_unsubstantiated",
+            r.r2.min_unsubstantiated,
+            1,
+            1000,
+        );
         c.range("rules.R3.window_days", r.r3.window_days, 1, long);
         c.range("rules.R3.min_rejections", r.r3.min_rejections, 1, 1000);
         c.range("rules.R4.window_days", r.r4.window_days, 1, long);
@@ -661,7 +681,8 @@ mod tests {
 
     #[test]
     fn partial_file_overrides_only_what_it_names() {
-        let set = RuleSet::from_toml_str("[rules.C6]\nmin_matters = 30\nenabled = false\n").unwrap();
+        let set =
+            RuleSet::from_toml_str("[rules.C6]\nmin_matters = 30\nenabled = false\n").unwrap();
         assert_eq!(set.rules.c6.min_matters, 30);
         assert!(!set.rules.c6.enabled);
         assert_eq!(set.rules.c6.window_days, 365);
@@ -671,7 +692,11 @@ mod tests {
     #[test]
     fn retention_shorter_than_a_window_is_refused() {
         let err = RuleSet::from_toml_str("retain_days = 100\n").unwrap_err();
-        assert!(err.to_string().contains("retain_days: must be between the longest window (1095)"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("retain_days: must be between the longest window (1095)"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -680,8 +705,13 @@ mod tests {
             "[rules.C2.category_median_fen]\nspaceships = 5\n[rules.R1]\nclause = \" \"\n",
         )
         .unwrap_err();
-        let RuleSetError::Invalid(v) = err else { panic!("expected Invalid") };
+        let RuleSetError::Invalid(v) = err else {
+            panic!("expected Invalid")
+        };
         let paths: Vec<&str> = v.iter().map(|v| v.path.as_str()).collect();
-        assert_eq!(paths, ["rules.R1.clause", "rules.C2.category_median_fen.spaceships"]);
+        assert_eq!(
+            paths,
+            ["rules.R1.clause", "rules.C2.category_median_fen.spaceships"]
+        );
     }
 }

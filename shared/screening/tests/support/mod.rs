@@ -5,15 +5,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use caselink_domain::{
-    department_from_code, derive_event_id, parse_id_number, person_key, pseudonymise, IdentityKeys, KeySecret,
-    Keyring, SealKey,
+    department_from_code, derive_event_id, parse_id_number, person_key, pseudonymise, IdentityKeys,
+    KeySecret, Keyring, SealKey,
 };
-use caselink_population::{generate, read_truth, GenParams, Label, Truth, DEPARTMENT_FILES, TRUTH_FILE};
+use caselink_population::{
+    generate, read_truth, GenParams, Label, Truth, DEPARTMENT_FILES, TRUTH_FILE,
+};
 use caselink_proto::v1::CaseEvent;
 use caselink_screening::eval::TruthRow;
 use caselink_screening::{MemoryStore, RuleCode, Screener};
 
-pub fn keys() -> IdentityKeys {
+pub(crate) fn keys() -> IdentityKeys {
     IdentityKeys {
         hmac: KeySecret::from_hex(&"5a".repeat(32)).unwrap(),
         seal: Keyring::new(SealKey::new("test", [7; 32])),
@@ -21,7 +23,11 @@ pub fn keys() -> IdentityKeys {
 }
 
 /// Generates a population and returns its events per department (prepared as ingest would) and its truth.
-pub fn population(seed: u64, people: usize, abuser_share: f64) -> (Vec<Vec<CaseEvent>>, Truth) {
+pub(crate) fn population(
+    seed: u64,
+    people: usize,
+    abuser_share: f64,
+) -> (Vec<Vec<CaseEvent>>, Truth) {
     let dir = tempfile::tempdir().unwrap();
     let params = GenParams {
         seed,
@@ -55,7 +61,7 @@ pub fn population(seed: u64, people: usize, abuser_share: f64) -> (Vec<Vec<CaseE
 
 /// Interleaves the departments' files as if each were loaded at the same pace concurrently: event `i` of a file of
 /// `n` comes at fraction `i / n` of the run.
-pub fn interleave(per_department: &[Vec<CaseEvent>]) -> Vec<CaseEvent> {
+pub(crate) fn interleave(per_department: &[Vec<CaseEvent>]) -> Vec<CaseEvent> {
     let mut order: Vec<(u128, usize, usize)> = Vec::new();
     for (d, events) in per_department.iter().enumerate() {
         let n = events.len().max(1) as u128;
@@ -64,11 +70,14 @@ pub fn interleave(per_department: &[Vec<CaseEvent>]) -> Vec<CaseEvent> {
         }
     }
     order.sort_unstable();
-    order.into_iter().map(|(_, d, i)| per_department[d][i].clone()).collect()
+    order
+        .into_iter()
+        .map(|(_, d, i)| per_department[d][i].clone())
+        .collect()
 }
 
 /// Runs events through a screener into a fresh memory store.
-pub fn run(screener: &Screener, events: &[CaseEvent]) -> MemoryStore {
+pub(crate) fn run(screener: &Screener, events: &[CaseEvent]) -> MemoryStore {
     let mut store = MemoryStore::new();
     for (seq, e) in events.iter().enumerate() {
         screener.apply(&mut store, e, seq as u64 + 1).unwrap();
@@ -77,7 +86,7 @@ pub fn run(screener: &Screener, events: &[CaseEvent]) -> MemoryStore {
 }
 
 /// Active flags per person (hex key).
-pub fn flagged(store: &MemoryStore) -> BTreeMap<String, BTreeSet<RuleCode>> {
+pub(crate) fn flagged(store: &MemoryStore) -> BTreeMap<String, BTreeSet<RuleCode>> {
     store
         .persons
         .iter()
@@ -95,11 +104,11 @@ pub fn flagged(store: &MemoryStore) -> BTreeMap<String, BTreeSet<RuleCode>> {
         .collect()
 }
 
-pub fn person_hex(id_number: &str) -> String {
+pub(crate) fn person_hex(id_number: &str) -> String {
     person_key(&keys().hmac, &parse_id_number(id_number).unwrap()).to_hex()
 }
 
-pub fn truth_rows(truth: &Truth) -> Vec<TruthRow> {
+pub(crate) fn truth_rows(truth: &Truth) -> Vec<TruthRow> {
     truth
         .persons
         .iter()
@@ -109,11 +118,13 @@ pub fn truth_rows(truth: &Truth) -> Vec<TruthRow> {
                 "{}{}{}",
                 p.id_number,
                 p.ring.as_ref().map(|r| format!(" {r}")).unwrap_or_default(),
-                p.impersonated_by.as_ref().map(|_| " (impersonated)").unwrap_or_default()
+                p.impersonated_by
+                    .as_ref()
+                    .map(|_| " (impersonated)")
+                    .unwrap_or_default()
             ),
             abusive: p.label == Label::Abusive,
             criteria: p.criteria.clone(),
         })
         .collect()
 }
-
