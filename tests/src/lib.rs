@@ -597,3 +597,40 @@ pub fn free_offset() -> u16 {
     }
     panic!("no free port range");
 }
+
+impl Cluster {
+    /// (Re)starts linkage in-process on a fresh port, judging referral deadlines on `clock` and looking for overdue
+    /// referrals every 100 ms.
+    pub async fn start_linkage_with_clock(&mut self, clock: Arc<dyn Clock>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = format!("http://{}", listener.local_addr().unwrap());
+        self.cancel_linkage = Cancel::new();
+        let cancel = self.cancel_linkage.clone();
+        let mut options = self.linkage_options();
+        options.referral.overdue_scan_ms = 100;
+        self.linkage_task = Some(tokio::spawn(async move {
+            caselink_linkage::serve_with_clock(options, listener, cancel, clock)
+                .await
+                .expect("linkage serves");
+        }));
+        let analyst = self.token(|c| c.role = caselink_auth::Role::Analyst);
+        self.linkage = LinkageClient::with_interceptor(
+            connect_retrying(&addr).await,
+            Bearer::new(&analyst, Some(TEST_PURPOSE)),
+        );
+        self.linkage_addr = addr;
+    }
+
+    /// A `Referral` client of this cluster's linkage sending a token changed by `edit` (from a market writer's; set
+    /// the role, and the department, regions or unit it needs).
+    pub async fn referral_client(
+        &self,
+        edit: impl FnOnce(&mut caselink_auth::Claims),
+    ) -> caselink_proto::v1::referral_client::ReferralClient<Authed> {
+        let token = self.token(edit);
+        caselink_proto::v1::referral_client::ReferralClient::with_interceptor(
+            channel(&self.linkage_addr).await,
+            Bearer::new(&token, Some(TEST_PURPOSE)),
+        )
+    }
+}

@@ -66,6 +66,148 @@ async fn call(c: &Cluster, case: &Case, id: &str) -> (Code, String) {
                 .map(|_| ()),
             }
         }
+        // Referral moves on a referral that does not exist: past the door, NOT_FOUND (a draft expecting version 1:
+        // ABORTED); Get NOT_FOUND; List and WatchLeads of the token's own unit OK.
+        Rpc::ReferralDraft
+        | Rpc::ReferralApprove
+        | Rpc::ReferralRefuse
+        | Rpc::ReferralTransfer
+        | Rpc::ReferralReceive
+        | Rpc::ReferralForward
+        | Rpc::ReferralRegister
+        | Rpc::ReferralDecline
+        | Rpc::ReferralRequestReconsideration
+        | Rpc::ReferralDecideReconsideration
+        | Rpc::ReferralRequestSupervision
+        | Rpc::ReferralClose
+        | Rpc::ReferralGet
+        | Rpc::ReferralList
+        | Rpc::ReferralWatchLeads => {
+            let channel = channel(&c.linkage_addr).await;
+            let token = case.token.as_deref().unwrap_or("");
+            let mut client = caselink_proto::v1::referral_client::ReferralClient::with_interceptor(
+                channel,
+                Bearer::new(token, case.purpose),
+            );
+            let id = || "matrix-none".to_string();
+            match case.rpc {
+                Rpc::ReferralDraft => client
+                    .draft(DraftReferralRequest {
+                        referral_id: id(),
+                        expected_version: 1,
+                        drafted: Some(ReferralDrafted::default()),
+                    })
+                    .await
+                    .map(|_| ()),
+                Rpc::ReferralApprove => client
+                    .approve(ApproveReferralRequest {
+                        referral_id: id(),
+                        expected_version: 0,
+                        approved: Some(ReferralApproved::default()),
+                    })
+                    .await
+                    .map(|_| ()),
+                Rpc::ReferralRefuse => client
+                    .refuse(RefuseReferralRequest {
+                        referral_id: id(),
+                        expected_version: 0,
+                        refused: Some(ReferralRefused::default()),
+                    })
+                    .await
+                    .map(|_| ()),
+                Rpc::ReferralTransfer => client
+                    .transfer(TransferReferralRequest {
+                        referral_id: id(),
+                        expected_version: 0,
+                        transferred: Some(ReferralTransferred::default()),
+                    })
+                    .await
+                    .map(|_| ()),
+                Rpc::ReferralReceive => client
+                    .receive(ReceiveReferralRequest {
+                        referral_id: id(),
+                        expected_version: 0,
+                        received: Some(ReferralReceived::default()),
+                    })
+                    .await
+                    .map(|_| ()),
+                Rpc::ReferralForward => client
+                    .forward(ForwardReferralRequest {
+                        referral_id: id(),
+                        expected_version: 0,
+                        forwarded: Some(ReferralForwarded::default()),
+                    })
+                    .await
+                    .map(|_| ()),
+                Rpc::ReferralRegister => client
+                    .register(RegisterReferralRequest {
+                        referral_id: id(),
+                        expected_version: 0,
+                        registered: Some(ReferralRegistered::default()),
+                    })
+                    .await
+                    .map(|_| ()),
+                Rpc::ReferralDecline => client
+                    .decline(DeclineReferralRequest {
+                        referral_id: id(),
+                        expected_version: 0,
+                        declined: Some(ReferralDeclined::default()),
+                    })
+                    .await
+                    .map(|_| ()),
+                Rpc::ReferralRequestReconsideration => {
+                    client
+                        .request_reconsideration(RequestReconsiderationRequest {
+                            referral_id: id(),
+                            expected_version: 0,
+                            reconsideration_requested: Some(
+                                ReferralReconsiderationRequested::default(),
+                            ),
+                        })
+                        .await
+                        .map(|_| ())
+                }
+                Rpc::ReferralDecideReconsideration => client
+                    .decide_reconsideration(DecideReconsiderationRequest {
+                        referral_id: id(),
+                        expected_version: 0,
+                        reconsideration_decided: Some(ReferralReconsiderationDecided::default()),
+                    })
+                    .await
+                    .map(|_| ()),
+                Rpc::ReferralRequestSupervision => client
+                    .request_supervision(RequestSupervisionRequest {
+                        referral_id: id(),
+                        expected_version: 0,
+                        supervision_requested: Some(ReferralSupervisionRequested::default()),
+                    })
+                    .await
+                    .map(|_| ()),
+                Rpc::ReferralClose => client
+                    .close(CloseReferralRequest {
+                        referral_id: id(),
+                        expected_version: 0,
+                        closed: Some(ReferralClosed::default()),
+                    })
+                    .await
+                    .map(|_| ()),
+                Rpc::ReferralGet => client
+                    .get(GetReferralRequest { referral_id: id() })
+                    .await
+                    .map(|_| ()),
+                Rpc::ReferralList => client
+                    .list(ListReferralsRequest::default())
+                    .await
+                    .map(|_| ()),
+                _ => client
+                    .watch_leads(WatchLeadsRequest {
+                        police_unit: "430602".into(),
+                        cursor: 0,
+                    })
+                    .await
+                    .map(|_| ()),
+            }
+        }
         Rpc::LinkageGetTimeline
         | Rpc::LinkageGetPersonView
         | Rpc::LinkageListFlagged
@@ -119,6 +261,31 @@ fn expected_for(role: Role, rpc: Rpc) -> Code {
             | Rpc::LinkageWatchAlerts,
         ) => Code::Ok,
         (Role::Auditor, Rpc::AuditList) => Code::Ok,
+        (Role::Determiner, Rpc::ReferralDraft) => Code::Aborted,
+        (
+            Role::Determiner,
+            Rpc::ReferralTransfer
+            | Rpc::ReferralRequestReconsideration
+            | Rpc::ReferralRequestSupervision
+            | Rpc::ReferralClose,
+        ) => Code::NotFound,
+        (Role::AgencyHead, Rpc::ReferralApprove | Rpc::ReferralRefuse) => Code::NotFound,
+        (
+            Role::Police,
+            Rpc::ReferralReceive
+            | Rpc::ReferralForward
+            | Rpc::ReferralRegister
+            | Rpc::ReferralDecline
+            | Rpc::ReferralDecideReconsideration
+            | Rpc::ReferralClose,
+        ) => Code::NotFound,
+        (Role::Police, Rpc::ReferralWatchLeads) => Code::Ok,
+        (Role::Analyst | Role::Determiner | Role::AgencyHead | Role::Police, Rpc::ReferralGet) => {
+            Code::NotFound
+        }
+        (Role::Analyst | Role::Determiner | Role::AgencyHead | Role::Police, Rpc::ReferralList) => {
+            Code::Ok
+        }
         _ => Code::PermissionDenied,
     }
 }

@@ -8,6 +8,7 @@ mod demo;
 mod eval;
 mod gen;
 mod person;
+mod referral;
 mod submit;
 mod timeline;
 mod tokens;
@@ -41,6 +42,10 @@ enum Command {
     Load(submit::LoadArgs),
     /// Show a person's cross-agency timeline.
     Timeline(timeline::TimelineArgs),
+    /// Criminal referral 行刑衔接: draft, approve, transfer, receive, register, … get, list.
+    Referral(referral::ReferralArgs),
+    /// Follow a police unit's incoming leads live (resume with --cursor).
+    Leads(referral::LeadsArgs),
     /// Show the joint view of a person: figures, flags with rule, clause and evidence, linked persons.
     Person(person::PersonArgs),
     /// Follow screening alerts of a region live (resumable with --cursor).
@@ -89,6 +94,8 @@ fn main() -> ExitCode {
             Command::Gen(args) => gen::run(args).await,
             Command::Load(args) => submit::load(args).await,
             Command::Timeline(args) => timeline::run(args).await,
+            Command::Referral(args) => referral::run(args).await,
+            Command::Leads(args) => referral::leads(args).await,
             Command::Person(args) => person::person(args).await,
             Command::Alerts(args) => person::alerts(args).await,
             Command::Eval(args) => eval::run(args).await,

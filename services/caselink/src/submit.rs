@@ -361,6 +361,9 @@ pub(crate) fn code_name(code: tonic::Code) -> &'static str {
         tonic::Code::PermissionDenied => "PERMISSION_DENIED",
         tonic::Code::Unauthenticated => "UNAUTHENTICATED",
         tonic::Code::Cancelled => "CANCELLED",
+        tonic::Code::Aborted => "ABORTED",
+        tonic::Code::FailedPrecondition => "FAILED_PRECONDITION",
+        tonic::Code::AlreadyExists => "ALREADY_EXISTS",
         _ => "ERROR",
     }
 }

@@ -41,19 +41,19 @@ pub(crate) struct IssueArgs {
 #[derive(clap::Args, Clone)]
 pub(crate) struct TokenArgs {
     /// Bearer token (default: $CASELINK_TOKEN, else the development token `caselink up` wrote).
-    #[arg(long, env = "CASELINK_TOKEN", hide_env_values = true)]
+    #[arg(long, global = true, env = "CASELINK_TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
     /// `caselink up`'s data directory, where development tokens are looked up.
-    #[arg(long, default_value = ".caselink")]
+    #[arg(long, global = true, default_value = ".caselink")]
     pub(crate) data_dir: PathBuf,
     /// PEM CA that signed the server's certificate (turns TLS on; use an https:// address).
-    #[arg(long, env = "CASELINK_TLS_CA")]
+    #[arg(long, global = true, env = "CASELINK_TLS_CA")]
     pub(crate) tls_ca: Option<PathBuf>,
     /// PEM client certificate for mutual TLS (with --tls-key).
-    #[arg(long, env = "CASELINK_TLS_CERT")]
+    #[arg(long, global = true, env = "CASELINK_TLS_CERT")]
     pub(crate) tls_cert: Option<PathBuf>,
     /// PEM client key for mutual TLS.
-    #[arg(long, env = "CASELINK_TLS_KEY")]
+    #[arg(long, global = true, env = "CASELINK_TLS_KEY")]
     pub(crate) tls_key: Option<PathBuf>,
 }
 
@@ -205,7 +205,11 @@ pub(crate) fn write_dev_tokens(
     ] {
         let mut claims = TokenIssuer::claims(&format!("dev-{}", role.name()), role, now(), ttl);
         match role {
-            Role::Determiner => claims.regions = vec!["4306".into()],
+            // The market bureau's case team: determines, and drafts and transfers criminal referrals.
+            Role::Determiner => {
+                claims.regions = vec!["4306".into()];
+                claims.department = Some("market".into());
+            }
             Role::Police => claims.unit = Some("430602".into()),
             Role::AgencyHead => claims.department = Some("market".into()),
             _ => {}

@@ -19,7 +19,7 @@ use prost::Message;
 
 use crate::store::{
     dead_letter_key, event_index_key, flagged_key, outbox_key, person_key, relation_key,
-    timeline_key, FlaggedEntry, PersonRecord, Store, StoreError, IDENTITY, PERSON,
+    timeline_key, FlaggedEntry, PersonRecord, Store, StoreError, IDENTITY, PERSON, SCREENING,
 };
 
 /// What the fold does besides the timeline: screening, and whether flag changes are announced as alerts.
@@ -58,10 +58,11 @@ pub struct FoldStats {
     pub position: u64,
 }
 
-/// The person records and relations a batch touches, read once from sled and written back once.
+/// The person records, screening states and relations a batch touches, read once from sled and written back once.
 struct BatchCache<'s> {
     store: &'s Store,
     persons: HashMap<PersonKey, PersonRecord>,
+    screenings: HashMap<PersonKey, PersonScreening>,
     relations: BTreeMap<Vec<u8>, RelationState>,
 }
 
@@ -79,10 +80,11 @@ impl caselink_screening::ScreeningStore for BatchCache<'_> {
     type Error = StoreError;
 
     fn person(&mut self, key: &PersonKey) -> Result<&mut PersonScreening, StoreError> {
-        Ok(self
-            .record(key)?
-            .screening
-            .get_or_insert_with(Default::default))
+        if !self.screenings.contains_key(key) {
+            let loaded = self.store.screening(key)?.unwrap_or_default();
+            self.screenings.insert(*key, loaded);
+        }
+        Ok(self.screenings.get_mut(key).expect("inserted above"))
     }
 
     fn relation(&mut self, key: &RelationKey) -> Result<&mut RelationState, StoreError> {
@@ -112,6 +114,7 @@ pub fn fold_batch(
     let mut cache = BatchCache {
         store,
         persons: HashMap::new(),
+        screenings: HashMap::new(),
         relations: BTreeMap::new(),
     };
     let mut outbox_index = 0u32;
@@ -182,11 +185,17 @@ pub fn fold_batch(
         batch.insert(&event_index_key(&event_id)[..], index_value);
         stats.folded += 1;
     }
+    let screenings = std::mem::take(&mut cache.screenings);
+    for (key, screening) in &screenings {
+        // A cross-person rule may flag someone this batch has no event of: their record is loaded for the listing.
+        let record = cache.record(key)?;
+        relist(&mut batch, key, record, screening);
+        batch.insert(&person_key(SCREENING, key)[..], screening.encode_to_vec());
+    }
     let BatchCache {
         persons, relations, ..
     } = cache;
-    for (key, mut record) in persons {
-        relist(&mut batch, &key, &mut record);
+    for (key, record) in persons {
         batch.insert(&person_key(PERSON, &key)[..], record.encode_to_vec());
     }
     for (key, state) in relations {
@@ -201,10 +210,12 @@ pub fn fold_batch(
 }
 
 /// Keeps the person's entry in the flagged list (`f`) in step with their flags.
-fn relist(batch: &mut sled::Batch, key: &PersonKey, record: &mut PersonRecord) {
-    let Some(screening) = &record.screening else {
-        return;
-    };
+fn relist(
+    batch: &mut sled::Batch,
+    key: &PersonKey,
+    record: &mut PersonRecord,
+    screening: &PersonScreening,
+) {
     if screening.flags.is_empty() {
         return;
     }

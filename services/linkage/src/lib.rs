@@ -11,6 +11,7 @@ pub mod consumer;
 pub mod fold;
 pub mod outbox;
 pub mod query;
+pub mod referral;
 pub mod store;
 
 use std::path::PathBuf;
@@ -47,6 +48,8 @@ pub struct LinkageOptions {
     /// The screening rules (TOML, see `shared/screening/rules.toml`); unset = the guideline's defaults. A change of
     /// rules rebuilds the projections at the next start, so every flag is computed under the rules in force.
     pub rules_file: Option<PathBuf>,
+    /// The criminal-referral workflow: holiday calendar file, overdue scan interval.
+    pub referral: referral::ReferralOptions,
 }
 
 impl Default for LinkageOptions {
@@ -62,6 +65,7 @@ impl Default for LinkageOptions {
             partition_start: 0,
             partition_end: caselink_domain::PARTITIONS,
             rules_file: None,
+            referral: referral::ReferralOptions::default(),
         }
     }
 }
@@ -196,6 +200,7 @@ pub async fn rebuild_into(
     consumer::delete_consumer(js, fold).await?;
     store.reset().await?;
     store.set_rules_fingerprint(&rules_fingerprint(fold)?)?;
+    referral::projection::rebuild(store, js, cancel.clone()).await?;
     let mut fold = fold.clone();
     fold.folder.alerts = false;
     fold.wake = None;
@@ -227,6 +232,22 @@ pub async fn serve_on(
     options: LinkageOptions,
     listener: TcpListener,
     cancel: Cancel,
+) -> Result<(), LinkageError> {
+    serve_with_clock(
+        options,
+        listener,
+        cancel,
+        Arc::new(caselink_domain::SystemClock),
+    )
+    .await
+}
+
+/// [`serve_on`] with the clock that referral deadlines are judged on (tests inject a `ManualClock`).
+pub async fn serve_with_clock(
+    options: LinkageOptions,
+    listener: TcpListener,
+    cancel: Cancel,
+    clock: Arc<dyn caselink_domain::Clock>,
 ) -> Result<(), LinkageError> {
     let secret = options
         .identity
@@ -260,6 +281,14 @@ pub async fn serve_on(
     ));
     // One audit chain per aggregator (its partition range), so aggregators never contend for a chain.
     let audit = caselink_bus::audit::AuditLog::spawn(js.clone(), &fold.durable_name(), 1);
+    let (referral_service, referral_tasks) = referral::start(
+        &options.referral,
+        &store,
+        &js,
+        clock,
+        audit.clone(),
+        &cancel,
+    )?;
     let audit_js = js.clone();
     let query_js = js.clone();
     let (health, health_service) = caselink_runtime::health_reporter();
@@ -303,6 +332,9 @@ pub async fn serve_on(
         .add_service(caselink_proto::v1::audit_server::AuditServer::new(
             audit_query::AuditService::new(audit_js, audit),
         ))
+        .add_service(caselink_proto::v1::referral_server::ReferralServer::new(
+            referral_service,
+        ))
         .serve_with_incoming_shutdown(
             caselink_runtime::incoming(listener),
             cancel.clone().cancelled_owned(),
@@ -311,6 +343,7 @@ pub async fn serve_on(
         .map_err(|e| LinkageError::Serve(e.to_string()))?;
     cancel.cancel();
     let _ = outbox_task.await;
+    referral_tasks.stopped().await?;
     match fold_task.await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => return Err(e.into()),

@@ -335,11 +335,7 @@ impl caselink_screening::ScreeningStore for ReadOnly<'_> {
         key: &PersonKey,
     ) -> Result<&mut caselink_screening::PersonScreening, StoreError> {
         if !self.persons.contains_key(key) {
-            let loaded = self
-                .store
-                .person(key)?
-                .and_then(|r| r.screening)
-                .unwrap_or_default();
+            let loaded = self.store.screening(key)?.unwrap_or_default();
             self.persons.insert(*key, loaded);
         }
         Ok(self.persons.get_mut(key).expect("inserted above"))
@@ -361,7 +357,7 @@ impl LinkageService {
     /// GetPersonView, as a plain function: everything but the clear identity.
     pub fn person_view(&self, key: &PersonKey) -> Result<PersonView, QueryError> {
         let record = self.store.person(key)?.ok_or(QueryError::NotFound)?;
-        let screening = record.screening.clone().unwrap_or_default();
+        let screening = self.store.screening(key)?.unwrap_or_default();
         let figures = screening.figures.clone().unwrap_or_default();
         let mut counts: Vec<KindCount> = figures
             .by_kind

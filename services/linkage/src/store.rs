@@ -7,7 +7,8 @@
 //! | --- | --- | --- |
 //! | `t` | person key (32) ‖ occurred_at µs (8, order-preserving) ‖ event uuid (16) | stream seq (8) ‖ `CaseEvent` protobuf |
 //! | `e` | event uuid (16) | stream seq (8) ‖ person key (32, absent for subject-less events) |
-//! | `p` | person key (32) | `PersonRecord` protobuf, with the person's screening state |
+//! | `p` | person key (32) | `PersonRecord` protobuf: masks, counts, regions (small: every query reads it) |
+//! | `s` | person key (32) | the person's screening state (`caselink_screening::PersonScreening`) |
 //! | `i` | person key (32) | latest `SealedIdentity` protobuf (ciphertext only) |
 //! | `r` | relation key (tag ‖ hex of a phone, address or text key) | screening `RelationState` protobuf |
 //! | `f` | region code (6) ‖ person key (32) | `FlaggedEntry`: the flagged-persons list, by region |
@@ -22,11 +23,12 @@ use caselink_proto::v1::{CaseEvent, SealedIdentity};
 use prost::Message;
 
 /// Bump when the layout or meaning of any projection changes: start-up then rebuilds from the stream.
-pub const PROJECTION_VERSION: u32 = 3;
+pub const PROJECTION_VERSION: u32 = 4;
 
 pub(crate) const TIMELINE: u8 = b't';
 pub(crate) const EVENT_INDEX: u8 = b'e';
 pub(crate) const PERSON: u8 = b'p';
+pub(crate) const SCREENING: u8 = b's';
 pub(crate) const IDENTITY: u8 = b'i';
 pub(crate) const DEAD_LETTER: u8 = b'x';
 pub(crate) const OUTBOX: u8 = b'o';
@@ -66,9 +68,6 @@ pub struct PersonRecord {
     /// Digest of the stored sealed identity (`SealedIdentity.digest`): a new copy is stored only when it differs.
     #[prost(bytes = "vec", tag = "11")]
     pub identity_digest: Vec<u8>,
-    /// Screening: facts per rule, links, flags and the abnormal-list figures.
-    #[prost(message, optional, tag = "12")]
-    pub screening: Option<caselink_screening::PersonScreening>,
 }
 
 /// One person in the flagged list.
@@ -130,6 +129,12 @@ impl Store {
 
     pub(crate) fn tree(&self) -> &sled::Tree {
         &self.tree
+    }
+
+    /// The referral projection's own tree (`crate::referral::projection`): in the same sled Db, so one flush covers
+    /// both, but apart from the case-event fold's tree.
+    pub fn referrals_tree(&self) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree("referrals")?)
     }
 
     /// Durably writes everything applied so far.
@@ -199,6 +204,14 @@ impl Store {
     pub fn set_rules_fingerprint(&self, fingerprint: &[u8]) -> Result<(), StoreError> {
         self.tree.insert(META_RULES, fingerprint)?;
         Ok(())
+    }
+
+    /// A person's screening state: facts per rule, links, flags and the abnormal-list figures.
+    pub fn screening(
+        &self,
+        key: &PersonKey,
+    ) -> Result<Option<caselink_screening::PersonScreening>, StoreError> {
+        decode_opt(self.tree.get(person_key(SCREENING, key))?, "screening")
     }
 
     /// A relation's screening state.

@@ -16,10 +16,25 @@ pub enum Rpc {
     LinkageListFlagged,
     LinkageWatchAlerts,
     AuditList,
+    ReferralDraft,
+    ReferralApprove,
+    ReferralRefuse,
+    ReferralTransfer,
+    ReferralReceive,
+    ReferralForward,
+    ReferralRegister,
+    ReferralDecline,
+    ReferralRequestReconsideration,
+    ReferralDecideReconsideration,
+    ReferralRequestSupervision,
+    ReferralClose,
+    ReferralGet,
+    ReferralList,
+    ReferralWatchLeads,
 }
 
 impl Rpc {
-    pub const ALL: [Rpc; 7] = [
+    pub const ALL: [Rpc; 22] = [
         Rpc::IngestSubmit,
         Rpc::IngestSubmitStream,
         Rpc::LinkageGetTimeline,
@@ -27,6 +42,21 @@ impl Rpc {
         Rpc::LinkageListFlagged,
         Rpc::LinkageWatchAlerts,
         Rpc::AuditList,
+        Rpc::ReferralDraft,
+        Rpc::ReferralApprove,
+        Rpc::ReferralRefuse,
+        Rpc::ReferralTransfer,
+        Rpc::ReferralReceive,
+        Rpc::ReferralForward,
+        Rpc::ReferralRegister,
+        Rpc::ReferralDecline,
+        Rpc::ReferralRequestReconsideration,
+        Rpc::ReferralDecideReconsideration,
+        Rpc::ReferralRequestSupervision,
+        Rpc::ReferralClose,
+        Rpc::ReferralGet,
+        Rpc::ReferralList,
+        Rpc::ReferralWatchLeads,
     ];
 
     /// The gRPC path.
@@ -39,6 +69,21 @@ impl Rpc {
             Rpc::LinkageListFlagged => "/caselink.v1.Linkage/ListFlagged",
             Rpc::LinkageWatchAlerts => "/caselink.v1.Linkage/WatchAlerts",
             Rpc::AuditList => "/caselink.v1.Audit/List",
+            Rpc::ReferralDraft => "/caselink.v1.Referral/Draft",
+            Rpc::ReferralApprove => "/caselink.v1.Referral/Approve",
+            Rpc::ReferralRefuse => "/caselink.v1.Referral/Refuse",
+            Rpc::ReferralTransfer => "/caselink.v1.Referral/Transfer",
+            Rpc::ReferralReceive => "/caselink.v1.Referral/Receive",
+            Rpc::ReferralForward => "/caselink.v1.Referral/Forward",
+            Rpc::ReferralRegister => "/caselink.v1.Referral/Register",
+            Rpc::ReferralDecline => "/caselink.v1.Referral/Decline",
+            Rpc::ReferralRequestReconsideration => "/caselink.v1.Referral/RequestReconsideration",
+            Rpc::ReferralDecideReconsideration => "/caselink.v1.Referral/DecideReconsideration",
+            Rpc::ReferralRequestSupervision => "/caselink.v1.Referral/RequestSupervision",
+            Rpc::ReferralClose => "/caselink.v1.Referral/Close",
+            Rpc::ReferralGet => "/caselink.v1.Referral/Get",
+            Rpc::ReferralList => "/caselink.v1.Referral/List",
+            Rpc::ReferralWatchLeads => "/caselink.v1.Referral/WatchLeads",
         }
     }
 
@@ -113,6 +158,66 @@ pub fn check(
         (Rpc::AuditList, ServiceScope::Linkage) => {
             if role != Role::Auditor {
                 return deny(format!("role {} may not read the audit trail", role.name()));
+            }
+        }
+        // Criminal referral (Order 310): who may ever make a move; the handler narrows to the drafting agency and the
+        // police unit holding the referral (`caselink_workflow::referral::decide`).
+        (
+            Rpc::ReferralDraft
+            | Rpc::ReferralTransfer
+            | Rpc::ReferralRequestReconsideration
+            | Rpc::ReferralRequestSupervision,
+            ServiceScope::Linkage,
+        ) => {
+            if role != Role::Determiner {
+                return deny(format!(
+                    "role {} may not act for the agency's case team",
+                    role.name()
+                ));
+            }
+        }
+        (Rpc::ReferralApprove | Rpc::ReferralRefuse, ServiceScope::Linkage) => {
+            if role != Role::AgencyHead {
+                return deny(format!(
+                    "only an agency head approves or refuses a transfer, not role {}",
+                    role.name()
+                ));
+            }
+        }
+        (
+            Rpc::ReferralReceive
+            | Rpc::ReferralForward
+            | Rpc::ReferralRegister
+            | Rpc::ReferralDecline
+            | Rpc::ReferralDecideReconsideration
+            | Rpc::ReferralWatchLeads,
+            ServiceScope::Linkage,
+        ) => {
+            if role != Role::Police {
+                return deny(format!(
+                    "role {} may not act for a police unit",
+                    role.name()
+                ));
+            }
+            if claims.unit.as_deref().is_none_or(str::is_empty) {
+                return deny("the police token names no unit".into());
+            }
+        }
+        // Closing: the holding police unit after registration, the case team after a final decline.
+        (Rpc::ReferralClose, ServiceScope::Linkage) => {
+            if !matches!(role, Role::Determiner | Role::Police) {
+                return deny(format!("role {} may not close a referral", role.name()));
+            }
+            if role == Role::Police && claims.unit.as_deref().is_none_or(str::is_empty) {
+                return deny("the police token names no unit".into());
+            }
+        }
+        (Rpc::ReferralGet | Rpc::ReferralList, ServiceScope::Linkage) => {
+            if !matches!(
+                role,
+                Role::Analyst | Role::Determiner | Role::AgencyHead | Role::Police
+            ) {
+                return deny(format!("role {} may not read referrals", role.name()));
             }
         }
         _ => return deny(format!("{} is not served here", rpc.path())),

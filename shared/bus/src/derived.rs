@@ -15,6 +15,8 @@ use crate::BusError;
 pub const DERIVED_STREAM: &str = "CASELINK_DERIVED";
 /// Prefix of alert subjects.
 pub const ALERT_PREFIX: &str = "caselink.alert";
+/// Prefix of overdue-referral alerts (`caselink.overdue.<2>.<4>.<6>`, the referral's region; payload a `ReferralView`).
+pub const OVERDUE_PREFIX: &str = "caselink.overdue";
 
 /// The subject of an alert in `region_code` (6 digits; anything else goes under `000000`).
 pub fn alert_subject(region_code: &str) -> String {
@@ -24,6 +26,16 @@ pub fn alert_subject(region_code: &str) -> String {
         "000000"
     };
     format!("{ALERT_PREFIX}.{}.{}.{code}", &code[..2], &code[..4])
+}
+
+/// The subject of an overdue-referral alert in `region_code` (6 digits; anything else goes under `000000`).
+pub fn overdue_subject(region_code: &str) -> String {
+    let code = if region_code.len() == 6 && region_code.bytes().all(|b| b.is_ascii_digit()) {
+        region_code
+    } else {
+        "000000"
+    };
+    format!("{OVERDUE_PREFIX}.{}.{}.{code}", &code[..2], &code[..4])
 }
 
 /// The filter subject for alerts of regions starting with `prefix`, and whether the subject filter alone is exact
@@ -53,7 +65,7 @@ pub fn derived_stream_config(replicas: usize) -> stream::Config {
         description: Some(
             "caselink derived events (screening alerts): rebuildable from the case events".into(),
         ),
-        subjects: vec![format!("{ALERT_PREFIX}.>")],
+        subjects: vec![format!("{ALERT_PREFIX}.>"), format!("{OVERDUE_PREFIX}.>")],
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
         discard: stream::DiscardPolicy::Old,
@@ -64,14 +76,39 @@ pub fn derived_stream_config(replicas: usize) -> stream::Config {
     }
 }
 
-/// Creates the derived stream if it does not exist.
+/// Creates the derived stream if it does not exist, and adds subject families it lacks (a stream created before
+/// overdue alerts).
 pub async fn ensure_derived_stream(
     js: &jetstream::Context,
     replicas: usize,
 ) -> Result<stream::Stream, BusError> {
-    js.get_or_create_stream(derived_stream_config(replicas))
+    let wanted = derived_stream_config(replicas);
+    let mut stream = js
+        .get_or_create_stream(wanted.clone())
         .await
-        .map_err(|e| BusError::Unavailable(e.to_string()))
+        .map_err(|e| BusError::Unavailable(e.to_string()))?;
+    let info = stream
+        .info()
+        .await
+        .map_err(|e| BusError::Unavailable(e.to_string()))?;
+    let missing: Vec<String> = wanted
+        .subjects
+        .iter()
+        .filter(|s| !info.config.subjects.contains(s))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        let mut updated = info.config.clone();
+        updated.subjects.extend(missing);
+        js.update_stream(updated)
+            .await
+            .map_err(|e| BusError::Refused(e.to_string()))?;
+        stream = js
+            .get_stream(DERIVED_STREAM)
+            .await
+            .map_err(|e| BusError::Unavailable(e.to_string()))?;
+    }
+    Ok(stream)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod derived;
 pub mod publisher;
 pub mod streams;
 pub mod subjects;
+pub mod workflow;
 
 use std::time::Duration;
 

@@ -1,0 +1,366 @@
+//! The referral projection: each referral's events as folded from `CASELINK_WORKFLOW`, in a sled tree of its own.
+//!
+//! | key | value |
+//! | --- | --- |
+//! | `r` ‖ referral id | [`StoredReferral`]: every event with its stream sequence |
+//! | `a` ‖ referral id ‖ `0` ‖ version (8) | an overdue alert was raised for the state entered at that version |
+//! | `mposition` | the last stream sequence folded (u64) |
+//!
+//! Fed by the durable pull consumer `linkage-referrals` exactly like the case-event fold: per pulled batch one
+//! `sled::Batch` (referrals + position), flush, then ack; the consumer is recreated from the stored position at every
+//! start. While folding, the police moves are published as police case events (`lead.received`, `case.registered`,
+//! `case.declined`, `case.closed`) onto the events stream with deterministic ids, so each appears once in the person's
+//! timeline. Rebuildable: [`rebuild`] clears the tree and replays the stream (without republishing).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy, consumer::DeliverPolicy};
+use caselink_bus::workflow::{ensure_workflow_stream, referral_filter};
+use caselink_proto::v1::ReferralEvent;
+use caselink_runtime::Cancel;
+use caselink_workflow::referral::{replay, Referral};
+use futures::StreamExt;
+use prost::Message;
+
+use crate::consumer::FoldError;
+use crate::store::{Store, StoreError};
+
+/// The durable consumer of the referral fold.
+pub const DURABLE: &str = "linkage-referrals";
+const REFERRAL: u8 = b'r';
+const ALERTED: u8 = b'a';
+const META_POSITION: &[u8] = b"mposition";
+/// How long the fold waits for more messages before folding a partial batch.
+const BATCH_IDLE: Duration = Duration::from_millis(1);
+const BATCH: usize = 500;
+
+/// One referral as stored: its events, oldest first, and the stream sequence of each.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StoredReferral {
+    #[prost(message, repeated, tag = "1")]
+    pub events: Vec<ReferralEvent>,
+    #[prost(uint64, repeated, tag = "2")]
+    pub sequences: Vec<u64>,
+}
+
+impl StoredReferral {
+    /// The referral folded from the first `n` events (all when `n` is larger).
+    pub fn replay_first(&self, n: usize) -> Option<Referral> {
+        replay(self.events.iter().take(n))
+    }
+
+    /// The stream sequence of the last event.
+    pub fn last_sequence(&self) -> u64 {
+        self.sequences.last().copied().unwrap_or(0)
+    }
+}
+
+/// The referral tree of a [`Store`].
+#[derive(Clone)]
+pub struct Referrals {
+    store: Store,
+    tree: sled::Tree,
+}
+
+fn corrupt(why: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        table: "referral",
+        why: why.to_string(),
+    }
+}
+
+fn referral_key(id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + id.len());
+    k.push(REFERRAL);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn alerted_key(id: &str, version: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + id.len() + 9);
+    k.push(ALERTED);
+    k.extend_from_slice(id.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+impl Referrals {
+    pub fn open(store: &Store) -> Result<Referrals, StoreError> {
+        Ok(Referrals {
+            store: store.clone(),
+            tree: store.referrals_tree()?,
+        })
+    }
+
+    /// The last stream sequence folded.
+    pub fn position(&self) -> Result<u64, StoreError> {
+        Ok(self.tree.get(META_POSITION)?.map_or(0, |v| {
+            let mut b = [0u8; 8];
+            let n = v.len().min(8);
+            b[..n].copy_from_slice(&v[..n]);
+            u64::from_be_bytes(b)
+        }))
+    }
+
+    /// One referral's stored events.
+    pub fn get(&self, id: &str) -> Result<Option<StoredReferral>, StoreError> {
+        self.tree
+            .get(referral_key(id))?
+            .map(|v| StoredReferral::decode(v.as_ref()).map_err(corrupt))
+            .transpose()
+    }
+
+    /// Every referral with an id after `after` (exclusive), in id order.
+    pub fn scan(
+        &self,
+        after: Option<&str>,
+    ) -> impl Iterator<Item = Result<(String, StoredReferral), StoreError>> + '_ {
+        let start = match after {
+            Some(a) => {
+                let mut k = referral_key(a);
+                k.push(0);
+                k
+            }
+            None => vec![REFERRAL],
+        };
+        self.tree
+            .range(start..)
+            .take_while(|item| {
+                item.as_ref()
+                    .map_or(true, |(k, _)| k.first() == Some(&REFERRAL))
+            })
+            .map(|item| {
+                let (k, v) = item?;
+                let id = String::from_utf8_lossy(&k[1..]).into_owned();
+                let stored = StoredReferral::decode(v.as_ref()).map_err(corrupt)?;
+                Ok((id, stored))
+            })
+    }
+
+    /// Whether the overdue alert of the state entered at `version` was raised.
+    pub fn alerted(&self, id: &str, version: u64) -> Result<bool, StoreError> {
+        Ok(self.tree.contains_key(alerted_key(id, version))?)
+    }
+
+    /// Records that the overdue alert of the state entered at `version` was raised (flushed).
+    pub async fn mark_alerted(&self, id: &str, version: u64) -> Result<(), StoreError> {
+        self.tree.insert(alerted_key(id, version), &[][..])?;
+        self.store.flush().await
+    }
+
+    /// Folds `messages` (stream sequence, encoded `ReferralEvent`) into one atomic batch; returns the events newly
+    /// applied with the referral before each. Redeliveries (at or below the position, or a version already stored) are
+    /// skipped. The caller flushes before acknowledging.
+    pub fn fold(
+        &self,
+        messages: &[(u64, &[u8])],
+    ) -> Result<Vec<(Option<Referral>, ReferralEvent)>, StoreError> {
+        let position = self.position()?;
+        let mut last = position;
+        let mut touched: HashMap<String, StoredReferral> = HashMap::new();
+        let mut applied = Vec::new();
+        for &(sequence, bytes) in messages {
+            if sequence <= position {
+                continue;
+            }
+            last = last.max(sequence);
+            let event = match ReferralEvent::decode(bytes) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!(sequence, error = %e, "undecodable referral event skipped");
+                    continue;
+                }
+            };
+            let id = event.referral_id.clone();
+            let stored = match touched.get_mut(&id) {
+                Some(s) => s,
+                None => {
+                    let s = self.get(&id)?.unwrap_or_default();
+                    touched.entry(id.clone()).or_insert(s)
+                }
+            };
+            if event.version <= stored.events.len() as u64 {
+                continue; // already folded (a redelivery after a crash between flush and ack)
+            }
+            let before = replay(stored.events.iter());
+            stored.events.push(event.clone());
+            stored.sequences.push(sequence);
+            applied.push((before, event));
+        }
+        let mut batch = sled::Batch::default();
+        for (id, stored) in touched {
+            batch.insert(referral_key(&id), stored.encode_to_vec());
+        }
+        if last > position {
+            batch.insert(META_POSITION, &last.to_be_bytes()[..]);
+        }
+        self.tree.apply_batch(batch)?;
+        Ok(applied)
+    }
+
+    /// Drops the projection (rebuild).
+    pub async fn reset(&self) -> Result<(), StoreError> {
+        self.tree.clear()?;
+        self.store.flush().await
+    }
+}
+
+/// What is done with the police moves the fold applies.
+pub type OnApplied = std::sync::Arc<
+    dyn Fn(
+            Vec<(Option<Referral>, ReferralEvent)>,
+        ) -> futures::future::BoxFuture<'static, Result<(), FoldError>>
+        + Send
+        + Sync,
+>;
+
+/// Folds the workflow stream into the projection until cancelled (or, with `caught_up`, until nothing is pending).
+/// Survives NATS outages by reconnecting.
+pub async fn run(
+    referrals: Referrals,
+    js: jetstream::Context,
+    on_applied: Option<OnApplied>,
+    caught_up: bool,
+    cancel: Cancel,
+) -> Result<u64, FoldError> {
+    let mut total = 0u64;
+    loop {
+        if cancel.is_cancelled() {
+            return Ok(total);
+        }
+        match session(
+            &referrals,
+            &js,
+            on_applied.as_ref(),
+            caught_up,
+            &cancel,
+            &mut total,
+        )
+        .await
+        {
+            Ok(()) => return Ok(total),
+            Err(FoldError::Store(e)) => return Err(FoldError::Store(e)),
+            Err(FoldError::Bus(e)) => {
+                tracing::warn!(error = %e, "referral fold lost the stream; retrying in 1 s");
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ok(total),
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+}
+
+async fn session(
+    referrals: &Referrals,
+    js: &jetstream::Context,
+    on_applied: Option<&OnApplied>,
+    caught_up: bool,
+    cancel: &Cancel,
+    total: &mut u64,
+) -> Result<(), FoldError> {
+    let bus = |e: &dyn std::fmt::Display| FoldError::Bus(e.to_string());
+    let stream = ensure_workflow_stream(js, 1).await.map_err(|e| bus(&e))?;
+    let position = referrals.position()?;
+    if stream.get_consumer::<pull::Config>(DURABLE).await.is_ok() {
+        stream.delete_consumer(DURABLE).await.map_err(|e| bus(&e))?;
+    }
+    let mut consumer = stream
+        .create_consumer(pull::Config {
+            durable_name: Some(DURABLE.into()),
+            description: Some("linkage referral fold: position mirrored in sled".into()),
+            deliver_policy: if position == 0 {
+                DeliverPolicy::All
+            } else {
+                DeliverPolicy::ByStartSequence {
+                    start_sequence: position + 1,
+                }
+            },
+            ack_policy: AckPolicy::All,
+            ack_wait: Duration::from_secs(60),
+            filter_subject: referral_filter(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| bus(&e))?;
+    if caught_up {
+        let info = consumer.info().await.map_err(|e| bus(&e))?;
+        if info.num_pending == 0 {
+            return Ok(());
+        }
+    }
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(BATCH)
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(30))
+        .messages()
+        .await
+        .map_err(|e| bus(&e))?;
+    loop {
+        let first = tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            first = messages.next() => first,
+        };
+        let Some(first) = first else {
+            return Err(FoldError::Bus("referral message stream ended".into()));
+        };
+        let mut chunk = vec![first];
+        while chunk.len() < BATCH {
+            match tokio::time::timeout(BATCH_IDLE, messages.next()).await {
+                Ok(Some(m)) => chunk.push(m),
+                _ => break,
+            }
+        }
+        let mut batch = Vec::with_capacity(chunk.len());
+        let mut failure = None;
+        for item in chunk {
+            match item {
+                Ok(m) => batch.push(m),
+                Err(e) => failure = Some(e.to_string()),
+            }
+        }
+        if let Some(last) = batch.last() {
+            let mut inputs = Vec::with_capacity(batch.len());
+            let mut pending = u64::MAX;
+            for m in &batch {
+                let info = m.info().map_err(|e| bus(&e))?;
+                pending = info.pending;
+                inputs.push((info.stream_sequence, m.payload.as_ref()));
+            }
+            let applied = referrals.fold(&inputs)?;
+            referrals.store.flush().await?;
+            *total += applied.len() as u64;
+            if let Some(on_applied) = on_applied {
+                // Before the ack: a failure redelivers the batch, and the derived events' ids make that harmless.
+                on_applied(applied).await?;
+            }
+            last.ack().await.map_err(|e| bus(&e))?;
+            if caught_up && pending == 0 {
+                return Ok(());
+            }
+        }
+        if let Some(e) = failure {
+            return Err(FoldError::Bus(e));
+        }
+    }
+}
+
+/// Drops the referral projection and replays the whole workflow stream into it; returns the events folded. Police
+/// case events are not published again (they are on the events stream already).
+pub async fn rebuild(
+    store: &Store,
+    js: &jetstream::Context,
+    cancel: Cancel,
+) -> Result<u64, FoldError> {
+    let referrals = Referrals::open(store)?;
+    if let Ok(stream) = js.get_stream(caselink_bus::workflow::WORKFLOW_STREAM).await {
+        let _ = stream.delete_consumer(DURABLE).await;
+    }
+    referrals.reset().await?;
+    let folded = run(referrals, js.clone(), None, true, cancel).await?;
+    tracing::info!(folded, "referral projection rebuilt");
+    Ok(folded)
+}
