@@ -169,7 +169,7 @@ pub fn fold_batch(
             if let Some(screener) = &folder.screener {
                 let changes = screener.apply(&mut cache, &event, sequence)?;
                 if folder.alerts {
-                    for change in &changes {
+                    for change in changes.iter().filter(|c| announced(c)) {
                         let alert = alert_of(&mut cache, change, &event)?;
                         batch.insert(&outbox_key(sequence, outbox_index)[..], alert);
                         outbox_index += 1;
@@ -239,6 +239,18 @@ fn relist(
     record.listed_region = region;
 }
 
+/// Evidence ids carried by an alert (the whole list is in the person view).
+const ALERT_EVIDENCE: usize = 10;
+
+/// Which flag changes are announced: every raise and withdrawal, and growth each time the evidence doubles (2, 4, 8…
+/// events), so a claimant with hundreds of complaints causes a handful of alerts, not hundreds (no alert storms).
+fn announced(change: &FlagChange) -> bool {
+    match change {
+        FlagChange::Raised { .. } | FlagChange::Withdrawn { .. } => true,
+        FlagChange::Grown { flag, .. } => flag.evidence_total.is_power_of_two(),
+    }
+}
+
 /// The outbox entry announcing a flag change.
 fn alert_of(
     cache: &mut BatchCache<'_>,
@@ -262,7 +274,12 @@ fn alert_of(
         person_key: person.to_hex(),
         identity: Some(crate::query::masked_identity(record)),
         region_code: region.clone(),
-        flag: Some(crate::query::flag_to_proto(flag)),
+        flag: Some({
+            let mut flag = crate::query::flag_to_proto(flag);
+            let keep = flag.evidence_event_ids.len().saturating_sub(ALERT_EVIDENCE);
+            flag.evidence_event_ids.drain(..keep);
+            flag
+        }),
         at: event.recorded_at,
     };
     let entry = crate::store::OutboxEntry {
