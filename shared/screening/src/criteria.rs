@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use caselink_proto::v1::MatterType;
 
-use crate::matters::matters;
 use crate::rules::{RuleCode, RuleSet};
 use crate::state::{Evidence, Figure, IntakeKind, Mark, PersonScreening};
 
@@ -20,11 +19,15 @@ pub(crate) struct Assessment {
     pub(crate) to_us: i64,
     pub(crate) figures: Vec<Figure>,
     pub(crate) evidence: Vec<Evidence>,
+    /// Evidence events left out before `evidence` (then `evidence` is sorted, without duplicates, and holds the
+    /// newest): the flag keeps only the newest `max_evidence` anyway.
+    pub(crate) omitted: u64,
 }
 
 impl Assessment {
     /// Merges another finding of the same rule (e.g. from another relation) into this one.
     pub(crate) fn absorb(&mut self, other: Assessment) {
+        debug_assert!(self.omitted == 0 && other.omitted == 0);
         if self.evidence.is_empty() && self.figures.is_empty() {
             *self = other;
             return;
@@ -173,6 +176,7 @@ pub(crate) fn c1_repeat_after_compensation(
                 .unwrap_or(paid.occurred_us),
             figures: vec![],
             evidence: vec![ev(paid.occurred_us, &paid.event_id)],
+            omitted: 0,
         };
         a.evidence
             .extend(repeats.iter().map(|c| ev(c.occurred_us, &c.event_id)));
@@ -226,6 +230,7 @@ pub(crate) fn c2_bulk_purchase(rules: &RuleSet, p: &PersonScreening) -> Option<A
             .iter()
             .map(|m| ev(m.occurred_us, &m.event_id))
             .collect(),
+        omitted: 0,
     })
 }
 
@@ -245,23 +250,47 @@ pub(crate) fn is_bulk(rules: &RuleSet, category: i32, quantity: i32, amount_fen:
 }
 
 /// 二(六): complaints and reports in a rolling window, each grievance counted once across platforms.
+///
+/// The matters are those the intakes lead (see [`crate::matters::mark_leaders`]); each is its own unit, so the densest
+/// window is the one holding the most leading intakes (ties to the earliest).
 pub(crate) fn c6_volume(rules: &RuleSet, p: &PersonScreening) -> Option<Assessment> {
     let r = &rules.rules.c6;
-    let ms = matters(&p.intakes, &p.matter_links);
-    let mut points: Vec<Point<'_>> = ms
+    let mut points: Vec<(i64, &str)> = p
+        .intakes
         .iter()
-        .map(|m| Point {
-            at: m.first_us,
-            event_id: &m.first_event_id,
-            unit: &m.first_event_id,
-        })
+        .filter(|i| i.leads)
+        .map(|i| (i.occurred_us, i.event_id.as_str()))
         .collect();
-    let (n, from, to, evidence) = densest(&mut points, days(r.window_days), r.min_matters)?;
+    if !points.is_sorted() {
+        points.sort_unstable();
+    }
+    let window = days(r.window_days);
+    let mut lo = 0;
+    let mut best: Option<(usize, usize, usize)> = None;
+    for hi in 0..points.len() {
+        while points[hi].0 - points[lo].0 >= window {
+            lo += 1;
+        }
+        let n = hi + 1 - lo;
+        if best.is_none_or(|(b, _, _)| n > b) {
+            best = Some((n, lo, hi));
+        }
+    }
+    let (n, lo, hi) = best?;
+    if n < usize::try_from(r.min_matters).unwrap_or(usize::MAX) {
+        return None;
+    }
+    let keep = usize::try_from(rules.max_evidence).unwrap_or(usize::MAX);
+    let start = lo.max((hi + 1).saturating_sub(keep));
     Some(Assessment {
-        from_us: from,
-        to_us: to,
+        from_us: points[lo].0,
+        to_us: points[hi].0,
         figures: vec![figure("matters_in_window", n, r.min_matters)],
-        evidence,
+        evidence: points[start..=hi]
+            .iter()
+            .map(|&(at, id)| ev(at, id))
+            .collect(),
+        omitted: (start - lo) as u64,
     })
 }
 
@@ -281,6 +310,7 @@ pub(crate) fn c7_fabricated(rules: &RuleSet, p: &PersonScreening) -> Option<Asse
         to_us: to,
         figures: vec![figure("findings_untrue_or_fabricated", n, r.min_findings)],
         evidence,
+        omitted: 0,
     })
 }
 
@@ -300,6 +330,7 @@ pub(crate) fn r1_planted_or_extortion(rules: &RuleSet, p: &PersonScreening) -> O
         to_us: to,
         figures: vec![figure("police_or_court_cases", n, r.min_cases)],
         evidence,
+        omitted: 0,
     })
 }
 
@@ -322,6 +353,7 @@ pub(crate) fn r2_untrue_reports(rules: &RuleSet, p: &PersonScreening) -> Option<
             r.min_unsubstantiated,
         )],
         evidence,
+        omitted: 0,
     })
 }
 
@@ -363,6 +395,7 @@ pub(crate) fn r3_repeated_appeals(rules: &RuleSet, p: &PersonScreening) -> Optio
             to_us: again.filed_us,
             figures: vec![],
             evidence,
+            omitted: 0,
         };
         match &mut out {
             Some(o) => o.absorb(a),
@@ -400,6 +433,7 @@ pub(crate) fn r4_disclosure(rules: &RuleSet, p: &PersonScreening) -> Option<Asse
             r.min_not_in_scope,
         )],
         evidence,
+        omitted: 0,
     })
 }
 
@@ -418,6 +452,7 @@ pub(crate) fn r5_discipline(rules: &RuleSet, p: &PersonScreening) -> Option<Asse
         to_us: to,
         figures: vec![figure("discipline_reports_found_untrue", n, r.min_untrue)],
         evidence,
+        omitted: 0,
     })
 }
 

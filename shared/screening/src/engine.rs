@@ -12,7 +12,7 @@ use caselink_proto::v1::{
 use sha2::{Digest, Sha256};
 
 use crate::criteria::{self, days, Assessment};
-use crate::matters::matters;
+use crate::matters::{mark_leaders, mark_leaders_from, same};
 use crate::relations::{self, Share};
 use crate::rules::{category_name, RuleCode, RuleSet};
 use crate::state::{
@@ -179,11 +179,11 @@ impl Screener {
         let hex = person_key.to_hex();
 
         let person = store.person(&person_key)?;
-        let (touched, new_uses) = self.record(person, event, payload, at);
+        let (touched, new_uses) = self.record(person, event, subject, payload, at);
         for code in touched.0 {
             let found = criteria::evaluate(&self.rules, code, person);
             if code == RuleCode::C6 {
-                let ms = matters(&person.intakes, &person.matter_links).len() as u64;
+                let ms = person.intakes.iter().filter(|i| i.leads).count() as u64;
                 figures(person).matters = person.matters_before_horizon + ms;
             }
             self.settle(person, &person_key, code, found, sequence, &mut changes);
@@ -220,17 +220,17 @@ impl Screener {
         &self,
         p: &mut PersonScreening,
         event: &CaseEvent,
+        subject: &caselink_proto::v1::Person,
         payload: &Payload,
         at: i64,
     ) -> (Touched, Vec<NewUse>) {
         let mut touched = Touched::default();
         let mut uses = Vec::new();
         let id = event.event_id.as_str();
-        let subject = event.subject.clone().unwrap_or_default();
         let (uscc, category) = event
             .merchant
             .as_ref()
-            .map_or((String::new(), 0), |m| (m.uscc.clone(), m.category));
+            .map_or(("", 0), |m| (m.uscc.as_str(), m.category));
         p.latest_us = p.latest_us.max(at);
 
         // Figures.
@@ -243,24 +243,49 @@ impl Screener {
         bump(&mut f.by_kind, kind_name(payload));
 
         let intake = |p: &mut PersonScreening, kind: IntakeKind, uses: &mut Vec<NewUse>| {
-            if p.intakes.iter().any(|i| i.event_id == id) {
-                return;
+            // One pass: a duplicate, and whether the intake shares a reference with anything held (then matters are
+            // worked out again; otherwise it is a matter of its own).
+            let case_ref = event.case_ref.as_str();
+            let mut joins = !event.related_event_ids.is_empty();
+            for i in &p.intakes {
+                if same(&i.event_id, id) {
+                    return;
+                }
+                joins = joins
+                    || (!id.is_empty() && same(&i.case_ref, id))
+                    || (!case_ref.is_empty()
+                        && (same(&i.event_id, case_ref) || same(&i.case_ref, case_ref)));
             }
-            count_contacts(p, &subject);
-            p.intakes.push(Intake {
-                event_id: id.to_owned(),
-                occurred_us: at,
-                kind: kind as i32,
-                merchant_uscc: uscc.clone(),
-                category,
-                case_ref: event.case_ref.clone(),
-            });
+            joins = joins
+                || p.matter_links.iter().any(|l| {
+                    (!id.is_empty() && (same(&l.a, id) || same(&l.b, id)))
+                        || (!case_ref.is_empty() && (same(&l.a, case_ref) || same(&l.b, case_ref)))
+                });
+            count_contacts(p, subject);
+            let pos = p
+                .intakes
+                .partition_point(|i| (i.occurred_us, i.event_id.as_str()) < (at, id));
+            p.intakes.insert(
+                pos,
+                Intake {
+                    event_id: id.to_owned(),
+                    occurred_us: at,
+                    kind: kind as i32,
+                    merchant_uscc: uscc.to_owned(),
+                    category,
+                    case_ref: event.case_ref.clone(),
+                    leads: !joins && !id.is_empty(),
+                },
+            );
             for r in &event.related_event_ids {
                 p.matter_links.push(MatterLink {
                     a: id.to_owned(),
                     b: r.clone(),
                     occurred_us: at,
                 });
+            }
+            if joins {
+                mark_leaders_from(&mut p.intakes, &p.matter_links, &[id]);
             }
             if category != 0 {
                 bump(&mut figures(p).categories, category_name(category));
@@ -280,14 +305,14 @@ impl Screener {
                         key: k,
                         occurred_us: at,
                         event_id: id.to_owned(),
-                        merchant_uscc: uscc.clone(),
+                        merchant_uscc: uscc.to_owned(),
                         false_identity: false,
                     });
                 }
             }
         };
         let mark = |list: &mut Vec<Mark>, code: i32, reference: &str, value: i64| {
-            if !list.iter().any(|m| m.event_id == id) {
+            if !list.iter().any(|m| same(&m.event_id, id)) {
                 list.push(Mark {
                     event_id: id.to_owned(),
                     occurred_us: at,
@@ -305,7 +330,7 @@ impl Screener {
                 f.complaints += 1;
                 bump(&mut f.claim_types, claim_name(c.claim_type));
                 if criteria::is_bulk(&self.rules, category, c.quantity, c.amount_fen) {
-                    mark(&mut p.bulk_purchases, c.quantity, &uscc, c.amount_fen);
+                    mark(&mut p.bulk_purchases, c.quantity, uscc, c.amount_fen);
                     touched.add(RuleCode::C2);
                 }
                 touched.add(RuleCode::C1);
@@ -315,10 +340,10 @@ impl Screener {
                     && !event.summary.trim().is_empty()
                 {
                     uses.push(NewUse {
-                        key: RelationKey::Text(text_fingerprint(&uscc, &event.summary)),
+                        key: RelationKey::Text(text_fingerprint(uscc, &event.summary)),
                         occurred_us: at,
                         event_id: id.to_owned(),
-                        merchant_uscc: uscc.clone(),
+                        merchant_uscc: uscc.to_owned(),
                         false_identity: false,
                     });
                 }
@@ -338,7 +363,8 @@ impl Screener {
             Payload::TicketMerged(m) => {
                 let mut refs: Vec<&str> = vec![event.case_ref.as_str()];
                 refs.extend(event.related_event_ids.iter().map(String::as_str));
-                for a in refs.into_iter().filter(|s| !s.is_empty()) {
+                refs.retain(|s| !s.is_empty());
+                for &a in &refs {
                     for b in [&m.duplicate_of_event_id, &m.duplicate_of_case_ref] {
                         if !b.is_empty() {
                             p.matter_links.push(MatterLink {
@@ -349,10 +375,13 @@ impl Screener {
                         }
                     }
                 }
+                if !refs.is_empty() {
+                    mark_leaders_from(&mut p.intakes, &p.matter_links, &refs);
+                }
                 touched.add(RuleCode::C6);
             }
             Payload::CompensationPaid(c) if c.punitive => {
-                mark(&mut p.punitive_payments, 0, &uscc, i64::from(category));
+                mark(&mut p.punitive_payments, 0, uscc, i64::from(category));
                 touched.add(RuleCode::C1);
             }
             Payload::ReportVerified(v) => {
@@ -417,14 +446,14 @@ impl Screener {
                 appeal_rejected(p, &r.filed_event_id, id, at);
                 touched.add(RuleCode::R3);
                 if r.reason == ReconsiderationRejectionReason::FalseIdentity as i32 {
-                    false_identity(&subject, id, at, &mut uses);
+                    false_identity(subject, id, at, &mut uses);
                 }
             }
             Payload::AdminSuitDismissed(s) => {
                 appeal_rejected(p, &s.filed_event_id, id, at);
                 touched.add(RuleCode::R3);
                 if s.reason == SuitDismissalReason::FalseIdentity as i32 {
-                    false_identity(&subject, id, at, &mut uses);
+                    false_identity(subject, id, at, &mut uses);
                 }
             }
             Payload::CivilClaimFiled(_) => figures(p).civil_claims += 1,
@@ -464,12 +493,12 @@ impl Screener {
             reference: reference.to_owned(),
             value: 0,
         };
-        if !p.police_cases.iter().any(|x| x.event_id == id) {
+        if !p.police_cases.iter().any(|x| same(&x.event_id, id)) {
             p.police_cases.push(m.clone());
         }
         touched.add(RuleCode::R1);
         if fabrication {
-            if !p.fabrications.iter().any(|x| x.event_id == id) {
+            if !p.fabrications.iter().any(|x| same(&x.event_id, id)) {
                 p.fabrications.push(Mark {
                     code: FindingKind::PoliceFabrication as i32,
                     ..m
@@ -483,18 +512,43 @@ impl Screener {
     fn prune_person(&self, p: &mut PersonScreening) {
         let horizon = p.latest_us - days(self.rules.retain_days);
         let cap = usize::try_from(self.rules.max_facts).unwrap_or(usize::MAX);
+        // Intakes are sorted by (occurred, event id): the stale ones are a prefix.
         let stale_intakes =
-            p.intakes.iter().any(|i| i.occurred_us < horizon) || p.intakes.len() > cap;
+            p.intakes.first().is_some_and(|i| i.occurred_us < horizon) || p.intakes.len() > cap;
         if stale_intakes {
-            let before = matters(&p.intakes, &p.matter_links).len();
-            p.intakes.retain(|i| i.occurred_us >= horizon);
-            keep_newest(&mut p.intakes, cap, |i| (i.occurred_us, i.event_id.clone()));
+            let before = p.intakes.iter().filter(|i| i.leads).count();
+            let old = p.intakes.partition_point(|i| i.occurred_us < horizon);
+            let cut = old.max(p.intakes.len().saturating_sub(cap));
+            let dropped: Vec<Intake> = p.intakes.drain(..cut).collect();
+            let links = p.matter_links.len();
             p.matter_links.retain(|l| l.occurred_us >= horizon);
-            let after = matters(&p.intakes, &p.matter_links).len();
+            // Matters of the rest change only if a dropped intake or link shared a reference with them.
+            let shared = |r: &str| {
+                !r.is_empty()
+                    && (p
+                        .intakes
+                        .iter()
+                        .any(|i| same(&i.event_id, r) || same(&i.case_ref, r))
+                        || p.matter_links
+                            .iter()
+                            .any(|l| same(&l.a, r) || same(&l.b, r)))
+            };
+            if p.matter_links.len() != links
+                || dropped
+                    .iter()
+                    .any(|d| shared(&d.event_id) || shared(&d.case_ref))
+            {
+                mark_leaders(&mut p.intakes, &p.matter_links);
+            }
+            let after = p.intakes.iter().filter(|i| i.leads).count();
             p.matters_before_horizon += before.saturating_sub(after) as u64;
         }
         if p.matter_links.len() > cap {
-            keep_newest(&mut p.matter_links, cap, |l| (l.occurred_us, l.a.clone()));
+            p.matter_links
+                .sort_by(|x, y| (x.occurred_us, &x.a).cmp(&(y.occurred_us, &y.a)));
+            let extra = p.matter_links.len() - cap;
+            p.matter_links.drain(..extra);
+            mark_leaders(&mut p.intakes, &p.matter_links);
         }
         for list in [
             &mut p.punitive_payments,
@@ -506,12 +560,12 @@ impl Screener {
             &mut p.discipline_untrue,
         ] {
             list.retain(|m| m.occurred_us >= horizon);
-            keep_newest(list, cap, |m| (m.occurred_us, m.event_id.clone()));
+            keep_newest(list, cap, |m| (m.occurred_us, m.event_id.as_str()));
         }
         p.appeals
             .retain(|a| a.filed_us.max(a.rejected_us) >= horizon);
         keep_newest(&mut p.appeals, cap, |a| {
-            (a.filed_us.max(a.rejected_us), a.filed_event_id.clone())
+            (a.filed_us.max(a.rejected_us), a.filed_event_id.as_str())
         });
     }
 
@@ -547,7 +601,7 @@ impl Screener {
                     merchant_uscc: u.merchant_uscc,
                     false_identity: u.false_identity,
                 };
-                if !rel.uses.iter().any(|x| x.event_id == new.event_id) {
+                if !rel.uses.iter().any(|x| same(&x.event_id, &new.event_id)) {
                     let pos = rel.uses.partition_point(|x| {
                         (x.occurred_us, &x.event_id) < (new.occurred_us, &new.event_id)
                     });
@@ -566,7 +620,8 @@ impl Screener {
         if rel.persons.len() < 2 {
             return Ok(());
         }
-        let snapshot = rel.clone();
+        // Taken out while the users' states are updated, put back at the end.
+        let snapshot = std::mem::take(rel);
         let relation_bytes = key.to_bytes();
         let (kind, contact) = match key {
             RelationKey::Phone(k) => (ContactKind::Phone as i32, Some(k)),
@@ -629,17 +684,16 @@ impl Screener {
                         other: snapshot.persons.get(other)?.clone(),
                         reason: *reason as i32,
                         relation: relation_bytes.clone(),
-                        evidence: evidence.clone(),
+                        evidence: evidence.iter().map(|e| (*e).to_owned()).collect(),
                     })
                 })
                 .collect();
             let ps = store.person(pk)?;
-            let old: Vec<RelationFinding> = ps
+            let unchanged = ps
                 .findings
                 .iter()
                 .filter(|f| f.relation == relation_bytes)
-                .cloned()
-                .collect();
+                .eq(mine.iter());
             ps.links.retain(|l| l.relation != relation_bytes);
             ps.links.extend(links);
             ps.links
@@ -655,7 +709,7 @@ impl Screener {
                 ps.links
                     .sort_by(|a, b| (&a.other, &a.relation).cmp(&(&b.other, &b.relation)));
             }
-            if old == mine {
+            if unchanged {
                 continue;
             }
             ps.findings.retain(|f| f.relation != relation_bytes);
@@ -670,6 +724,7 @@ impl Screener {
                         to_us: f.window_to_us,
                         figures: f.figures.clone(),
                         evidence: f.evidence.clone(),
+                        omitted: 0,
                     };
                     match &mut merged {
                         Some(m) => m.absorb(a),
@@ -679,6 +734,7 @@ impl Screener {
                 self.settle(ps, pk, code, merged, sequence, changes);
             }
         }
+        *store.relation(key)? = snapshot;
         Ok(())
     }
 
@@ -712,7 +768,7 @@ impl Screener {
         };
         a.evidence.sort();
         a.evidence.dedup();
-        let total = a.evidence.len() as u64;
+        let total = a.omitted + a.evidence.len() as u64;
         let keep = usize::try_from(self.rules.max_evidence).unwrap_or(usize::MAX);
         let skip = a.evidence.len().saturating_sub(keep);
         let ids: Vec<String> = a
@@ -752,8 +808,12 @@ impl Screener {
             }
             Some(i) => {
                 let f = &mut p.flags[i];
-                let grew =
-                    total > f.evidence_total || ids.iter().any(|id| !f.evidence.contains(id));
+                let grew = total > f.evidence_total || {
+                    let mut held: Vec<&str> = f.evidence.iter().map(String::as_str).collect();
+                    held.sort_unstable();
+                    ids.iter()
+                        .any(|id| held.binary_search(&id.as_str()).is_err())
+                };
                 let reraised = !f.active;
                 let same = f.window_from_us == a.from_us
                     && f.window_to_us == a.to_us
@@ -853,9 +913,9 @@ fn bump(counts: &mut Vec<Count>, name: &str) {
     // Bounded: enum-valued names only, at most a few dozen.
 }
 
-fn keep_newest<T, K: Ord>(list: &mut Vec<T>, cap: usize, key: impl Fn(&T) -> K) {
+fn keep_newest<T>(list: &mut Vec<T>, cap: usize, key: impl for<'a> Fn(&'a T) -> (i64, &'a str)) {
     if list.len() > cap {
-        list.sort_by_key(|x| key(x));
+        list.sort_by(|x, y| key(x).cmp(&key(y)));
         let extra = list.len() - cap;
         list.drain(..extra);
     }

@@ -7,11 +7,12 @@
 //! an intake is known by its event id and its file number. Matters are the connected components over those
 //! references, computed from the facts held (so arrival order does not matter).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::state::{Intake, MatterLink};
 
 /// One grievance.
+#[cfg(test)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Matter {
     /// When its first intake happened.
@@ -43,7 +44,150 @@ impl UnionFind {
     }
 }
 
+/// Marks each intake that is the first (by occurrence, then event id) of its matter: [`Intake::leads`]. The screener
+/// keeps these marks up to date incrementally (a new intake sharing no reference with anything held leads a matter of
+/// its own) and calls this whenever references may join or split matters.
+pub(crate) fn mark_leaders(intakes: &mut [Intake], links: &[MatterLink]) {
+    let firsts: Vec<usize> = {
+        let roots = components(intakes, links);
+        let mut first: BTreeMap<usize, usize> = BTreeMap::new();
+        for (k, root) in roots.iter().enumerate() {
+            let Some(root) = *root else { continue };
+            let i = &intakes[k];
+            let f = first.entry(root).or_insert(k);
+            let cur = &intakes[*f];
+            if (i.occurred_us, &i.event_id) < (cur.occurred_us, &cur.event_id) {
+                *f = k;
+            }
+        }
+        first.into_values().collect()
+    };
+    for i in intakes.iter_mut() {
+        i.leads = false;
+    }
+    for k in firsts {
+        intakes[k].leads = true;
+    }
+}
+
+/// Re-marks the leaders of the matters that hold any of `seeds` (references: event ids or file numbers), after
+/// intakes or links joined them. Matters not reachable from the seeds are untouched (they cannot have changed). Walks
+/// the references outward from the seeds: one pass over the facts per reference of the joined matters.
+pub(crate) fn mark_leaders_from(intakes: &mut [Intake], links: &[MatterLink], seeds: &[&str]) {
+    let add = |refs: &mut Vec<String>, r: &str| {
+        if !r.is_empty() && !refs.iter().any(|x| x == r) {
+            refs.push(r.to_owned());
+        }
+    };
+    // One walk per matter: the references already reached by an earlier seed's walk are skipped.
+    let mut reached: Vec<String> = Vec::new();
+    for seed in seeds {
+        if seed.is_empty() || reached.iter().any(|x| x == seed) {
+            continue;
+        }
+        let mut refs: Vec<String> = vec![(*seed).to_owned()];
+        let mut member = vec![false; intakes.len()];
+        let mut used = vec![false; links.len()];
+        let mut k = 0;
+        while k < refs.len() {
+            let r = refs[k].clone();
+            for (x, i) in intakes.iter().enumerate() {
+                if !member[x]
+                    && !i.event_id.is_empty()
+                    && (same(&i.event_id, &r) || same(&i.case_ref, &r))
+                {
+                    member[x] = true;
+                    add(&mut refs, &i.event_id);
+                    add(&mut refs, &i.case_ref);
+                }
+            }
+            for (x, l) in links.iter().enumerate() {
+                if !used[x]
+                    && !l.a.is_empty()
+                    && !l.b.is_empty()
+                    && (same(&l.a, &r) || same(&l.b, &r))
+                {
+                    used[x] = true;
+                    add(&mut refs, &l.a);
+                    add(&mut refs, &l.b);
+                }
+            }
+            k += 1;
+        }
+        let mut first: Option<usize> = None;
+        for (x, i) in intakes.iter().enumerate() {
+            if member[x]
+                && first.is_none_or(|f| {
+                    (i.occurred_us, &i.event_id) < (intakes[f].occurred_us, &intakes[f].event_id)
+                })
+            {
+                first = Some(x);
+            }
+        }
+        for (x, i) in intakes.iter_mut().enumerate() {
+            if member[x] {
+                i.leads = Some(x) == first;
+            }
+        }
+        reached.extend(refs);
+    }
+}
+
+/// String equality, quick to refuse: event ids (UUIDs) and file numbers mostly differ in their first bytes.
+#[inline]
+pub(crate) fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    if let (Some(x), Some(y)) = (a.first_chunk::<8>(), b.first_chunk::<8>()) {
+        if x != y {
+            return false;
+        }
+    }
+    a == b
+}
+
+/// The component (root) of each intake; `None` for an intake without an event id.
+fn components(intakes: &[Intake], links: &[MatterLink]) -> Vec<Option<usize>> {
+    let mut ids: HashMap<&str, usize> = HashMap::with_capacity(intakes.len() * 2);
+    fn intern<'a>(s: &'a str, ids: &mut HashMap<&'a str, usize>) -> Option<usize> {
+        if s.is_empty() {
+            return None;
+        }
+        let n = ids.len();
+        Some(*ids.entry(s).or_insert(n))
+    }
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    let mut roots: Vec<usize> = Vec::with_capacity(intakes.len());
+    for i in intakes {
+        let a = intern(i.event_id.as_str(), &mut ids).unwrap_or(usize::MAX);
+        if let Some(b) = intern(i.case_ref.as_str(), &mut ids) {
+            pairs.push((a, b));
+        }
+        roots.push(a);
+    }
+    for l in links {
+        if let (Some(a), Some(b)) = (intern(&l.a, &mut ids), intern(&l.b, &mut ids)) {
+            pairs.push((a, b));
+        }
+    }
+    let mut uf = UnionFind {
+        parent: (0..ids.len()).collect(),
+    };
+    for (a, b) in pairs {
+        if a != usize::MAX {
+            uf.union(a, b);
+        }
+    }
+    roots
+        .into_iter()
+        .map(|a| (a != usize::MAX).then(|| uf.find(a)))
+        .collect()
+}
+
 /// The matters the intakes form, ordered by first occurrence.
+#[cfg(test)]
 pub(crate) fn matters(intakes: &[Intake], links: &[MatterLink]) -> Vec<Matter> {
     let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
     fn intern<'a>(s: &'a str, ids: &mut BTreeMap<&'a str, usize>) -> Option<usize> {
@@ -137,5 +281,20 @@ mod tests {
         let mut rev = intakes.clone();
         rev.reverse();
         assert_eq!(matters(&rev, &links), ms);
+        // The leaders are the matters' first intakes, however they were worked out.
+        let mut all = intakes.clone();
+        mark_leaders(&mut all, &links);
+        let leaders: Vec<&str> = all
+            .iter()
+            .filter(|i| i.leads)
+            .map(|i| i.event_id.as_str())
+            .collect();
+        assert_eq!(leaders, ["t1", "c2", "r1"]);
+        let mut step = intakes.clone();
+        for i in step.iter_mut() {
+            i.leads = true;
+        }
+        mark_leaders_from(&mut step, &links, &["c1", "12345-2"]);
+        assert_eq!(step, all);
     }
 }

@@ -28,11 +28,11 @@ pub(crate) struct Share {
 
 /// What one evaluation of a relation found.
 #[derive(Debug, Default)]
-pub(crate) struct Outcome {
+pub(crate) struct Outcome<'r> {
     /// (user index, rule, finding).
     pub(crate) findings: Vec<(usize, RuleCode, Assessment)>,
-    /// (lower user index, higher user index) → reason and some evidence.
-    pub(crate) links: BTreeMap<(usize, usize), (LinkReason, Vec<String>)>,
+    /// (lower user index, higher user index) → reason and some evidence (event ids of the relation's uses).
+    pub(crate) links: BTreeMap<(usize, usize), (LinkReason, Vec<&'r str>)>,
 }
 
 /// The owner of a contact: the user it is bound to. Each user scores (intakes with the contact) × (their share of
@@ -61,7 +61,7 @@ pub(crate) fn owner(rules: &RuleSet, shares: &[Share]) -> Option<usize> {
         .then_some(who)
 }
 
-fn link(out: &mut Outcome, a: usize, b: usize, reason: LinkReason, evidence: &[String]) {
+fn link<'r>(out: &mut Outcome<'r>, a: usize, b: usize, reason: LinkReason, evidence: &[&'r str]) {
     if a == b {
         return;
     }
@@ -70,18 +70,18 @@ fn link(out: &mut Outcome, a: usize, b: usize, reason: LinkReason, evidence: &[S
     if reason > e.0 {
         e.0 = reason;
     }
-    e.1.extend(evidence.iter().cloned());
-    e.1.sort();
+    e.1.extend_from_slice(evidence);
+    e.1.sort_unstable();
     e.1.dedup();
 }
 
 /// Evaluates a relation. `shares[i]` is user `i`'s share (phones and addresses only).
-pub(crate) fn evaluate(
+pub(crate) fn evaluate<'r>(
     rules: &RuleSet,
     key: &RelationKey,
-    rel: &RelationState,
+    rel: &'r RelationState,
     shares: &[Share],
-) -> Outcome {
+) -> Outcome<'r> {
     let mut out = Outcome::default();
     let n_persons = rel.persons.len();
     if n_persons < 2 {
@@ -103,17 +103,21 @@ pub(crate) fn evaluate(
     // Co-filed: another user filed on the same merchant within the C4 window. Episodes: windows with enough users.
     let mut cofiled = vec![false; uses.len()];
     let mut episodes: Vec<BTreeSet<usize>> = Vec::new();
+    let mut window: Vec<usize> = Vec::new();
+    let mut persons: Vec<u32> = Vec::new();
     for idx in by_merchant.values() {
         for (a, &i) in idx.iter().enumerate() {
-            let mut window: Vec<usize> = Vec::new();
-            let mut persons: BTreeSet<u32> = BTreeSet::new();
+            window.clear();
+            persons.clear();
             for &j in &idx[a..] {
                 if uses[j].occurred_us - uses[i].occurred_us >= c4_window {
                     break;
                 }
                 window.push(j);
-                persons.insert(uses[j].person);
+                persons.push(uses[j].person);
             }
+            persons.sort_unstable();
+            persons.dedup();
             for &j in idx[..a].iter().rev() {
                 if uses[i].occurred_us - uses[j].occurred_us >= c4_window {
                     break;
@@ -129,7 +133,7 @@ pub(crate) fn evaluate(
                 }
             }
             if persons.len() >= usize::try_from(c4.min_persons).unwrap_or(usize::MAX) {
-                let set: BTreeSet<usize> = window.into_iter().collect();
+                let set: BTreeSet<usize> = window.iter().copied().collect();
                 match episodes
                     .iter_mut()
                     .find(|e| e.intersection(&set).next().is_some())
@@ -150,7 +154,7 @@ pub(crate) fn evaluate(
                 .iter()
                 .map(|&j| ev(uses[j].occurred_us, &uses[j].event_id))
                 .collect();
-            let ids: Vec<String> = evidence.iter().map(|e| e.event_id.clone()).collect();
+            let ids: Vec<&str> = e.iter().map(|&j| uses[j].event_id.as_str()).collect();
             let a = Assessment {
                 from_us: e.iter().map(|&j| uses[j].occurred_us).min().unwrap_or(0),
                 to_us: e.iter().map(|&j| uses[j].occurred_us).max().unwrap_or(0),
@@ -160,6 +164,7 @@ pub(crate) fn evaluate(
                     c4.min_persons,
                 )],
                 evidence,
+                omitted: 0,
             };
             for &p in &persons {
                 per_person.entry(p).or_default().absorb(a.clone());
@@ -206,10 +211,10 @@ pub(crate) fn evaluate(
                     .map(|&j| ev(uses[j].occurred_us, &uses[j].event_id))
                     .collect();
                 for &q in &others {
-                    let ids: Vec<String> = foreign
+                    let ids: Vec<&str> = foreign
                         .iter()
                         .filter(|&&j| uses[j].person == q)
-                        .map(|&j| uses[j].event_id.clone())
+                        .map(|&j| uses[j].event_id.as_str())
                         .collect();
                     link(&mut out, o, q as usize, LinkReason::FalseName, &ids);
                 }
@@ -236,6 +241,7 @@ pub(crate) fn evaluate(
                             figure("other_id_numbers", others.len(), 1),
                         ],
                         evidence,
+                        omitted: 0,
                     },
                 ));
             }
@@ -290,17 +296,18 @@ pub(crate) fn evaluate(
                         figure("merchants", merchants.len(), c5.min_merchants),
                     ],
                     evidence,
+                    omitted: 0,
                 };
                 for &p in &persons {
                     out.findings.push((p, RuleCode::C5, a.clone()));
                     for &q in &persons {
                         if p < q {
-                            let ids: Vec<String> = spread
+                            let ids: Vec<&str> = spread
                                 .iter()
                                 .filter(|&&j| {
                                     uses[j].person as usize == p || uses[j].person as usize == q
                                 })
-                                .map(|&j| uses[j].event_id.clone())
+                                .map(|&j| uses[j].event_id.as_str())
                                 .collect();
                             link(&mut out, p, q, LinkReason::SharedAgent, &ids);
                         }
@@ -311,21 +318,20 @@ pub(crate) fn evaluate(
     }
 
     // Plain sharing links between every pair of users, with each one's latest records as evidence.
-    let mut latest_ids: Vec<Vec<String>> = vec![Vec::new(); n_persons];
+    let mut latest_ids: Vec<Vec<&str>> = vec![Vec::new(); n_persons];
     for u in uses.iter().rev() {
         if let Some(l) = latest_ids.get_mut(u.person as usize) {
             if l.len() < 5 {
-                l.push(u.event_id.clone());
+                l.push(u.event_id.as_str());
             }
         }
     }
+    let mut ids: Vec<&str> = Vec::with_capacity(10);
     for a in 0..n_persons {
         for b in (a + 1)..n_persons {
-            let ids: Vec<String> = latest_ids[a]
-                .iter()
-                .chain(latest_ids[b].iter())
-                .cloned()
-                .collect();
+            ids.clear();
+            ids.extend_from_slice(&latest_ids[a]);
+            ids.extend_from_slice(&latest_ids[b]);
             link(&mut out, a, b, base, &ids);
         }
     }

@@ -10,7 +10,7 @@ pub struct PersonScreening {
     /// Newest `occurred_at` (µs) of the person's records: the retention horizon is measured back from it.
     #[prost(int64, tag = "1")]
     pub latest_us: i64,
-    /// Complaints, reports, 12345 tickets: what C1, C2 and C6 count (matters once).
+    /// Complaints, reports, 12345 tickets: what C1, C2 and C6 count (matters once), sorted by (occurred, event id).
     #[prost(message, repeated, tag = "2")]
     pub intakes: Vec<Intake>,
     /// Pairs of references (event ids or file numbers) known to be one grievance.
@@ -83,6 +83,9 @@ pub struct Intake {
     /// The department's file number.
     #[prost(string, tag = "6")]
     pub case_ref: String,
+    /// Whether it is the first intake (by occurrence, then event id) of its matter: matters are counted by these.
+    #[prost(bool, tag = "7")]
+    pub leads: bool,
 }
 
 /// What an intake is.

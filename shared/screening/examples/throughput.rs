@@ -1,0 +1,276 @@
+//! Measures the screener: the engine alone over a generated population (in-memory store), and a simulated fold
+//! round-trip as the aggregator does it (per batch of 1,000 events: decode each touched state at first touch, apply,
+//! encode every touched state back at the end of the batch).
+//!
+//! `cargo run --release -p caselink-screening --example throughput -- --people 8300 --seed 1`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::time::Instant;
+
+use caselink_domain::{
+    department_from_code, derive_event_id, pseudonymise, IdentityKeys, KeySecret, Keyring,
+    PersonKey, SealKey,
+};
+use caselink_population::{generate, GenParams, DEPARTMENT_FILES};
+use caselink_proto::v1::CaseEvent;
+use caselink_screening::{
+    MemoryStore, PersonScreening, RelationKey, RelationState, RuleSet, Screener, ScreeningStore,
+};
+use prost::Message;
+
+struct Args {
+    people: usize,
+    seed: u64,
+    years: u32,
+    abusers: f64,
+    rounds: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        people: 8_300,
+        seed: 1,
+        years: 2,
+        abusers: 0.01,
+        rounds: 1,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < argv.len() {
+        let v = argv.get(i + 1).cloned().unwrap_or_default();
+        match argv[i].as_str() {
+            "--people" => a.people = v.parse().unwrap(),
+            "--seed" => a.seed = v.parse().unwrap(),
+            "--years" => a.years = v.parse().unwrap(),
+            "--abusers" => a.abusers = v.parse().unwrap(),
+            "--rounds" => a.rounds = v.parse().unwrap(),
+            other => panic!("unknown argument {other}"),
+        }
+        i += 2;
+    }
+    a
+}
+
+/// The population's events, pseudonymised like ingest does, interleaved like concurrently loading departments.
+fn events(a: &Args) -> Vec<CaseEvent> {
+    let dir = tempfile::tempdir().unwrap();
+    let params = GenParams {
+        seed: a.seed,
+        people: a.people,
+        years: a.years,
+        abuser_share: a.abusers,
+        ..GenParams::default()
+    };
+    generate(&params, dir.path(), &mut |_| {}).unwrap();
+    let keys = IdentityKeys {
+        hmac: KeySecret::from_hex(&"5a".repeat(32)).unwrap(),
+        seal: Keyring::new(SealKey::new("test", [7; 32])),
+    };
+    let mut per_department = Vec::new();
+    for (code, file) in DEPARTMENT_FILES {
+        let department = department_from_code(code).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(file)).unwrap();
+        let mut events = Vec::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let mut e: CaseEvent = serde_json::from_str(line).unwrap();
+            if e.event_id.is_empty() {
+                e.event_id = derive_event_id(department, &e.source_id).to_string();
+            }
+            pseudonymise(&mut e, &keys).unwrap();
+            if let Some(s) = e.subject.as_mut() {
+                s.sealed = None;
+            }
+            events.push(e);
+        }
+        per_department.push(events);
+    }
+    let mut order: Vec<(u128, usize, usize)> = Vec::new();
+    for (d, events) in per_department.iter().enumerate() {
+        let n = events.len().max(1) as u128;
+        for i in 0..events.len() {
+            order.push(((i as u128) * 1_000_000_000 / n, d, i));
+        }
+    }
+    order.sort_unstable();
+    order
+        .into_iter()
+        .map(|(_, d, i)| per_department[d][i].clone())
+        .collect()
+}
+
+/// The aggregator's batch cache, over encoded states standing in for sled.
+struct Fold<'d> {
+    disk: &'d mut HashMap<Vec<u8>, Vec<u8>>,
+    persons: HashMap<PersonKey, PersonScreening>,
+    relations: BTreeMap<Vec<u8>, RelationState>,
+}
+
+impl ScreeningStore for Fold<'_> {
+    type Error = Infallible;
+
+    fn person(&mut self, key: &PersonKey) -> Result<&mut PersonScreening, Infallible> {
+        let disk = &*self.disk;
+        Ok(self.persons.entry(*key).or_insert_with(|| {
+            let mut k = b"s".to_vec();
+            k.extend_from_slice(&key.0);
+            disk.get(&k)
+                .map(|v| PersonScreening::decode(v.as_slice()).unwrap())
+                .unwrap_or_default()
+        }))
+    }
+
+    fn relation(&mut self, key: &RelationKey) -> Result<&mut RelationState, Infallible> {
+        let bytes = key.to_bytes();
+        if !self.relations.contains_key(&bytes) {
+            let mut k = b"r".to_vec();
+            k.extend_from_slice(&bytes);
+            let loaded = self
+                .disk
+                .get(&k)
+                .map(|v| RelationState::decode(v.as_slice()).unwrap())
+                .unwrap_or_default();
+            self.relations.insert(bytes.clone(), loaded);
+        }
+        Ok(self.relations.get_mut(&bytes).unwrap())
+    }
+}
+
+fn fold(screener: &Screener, events: &[CaseEvent]) -> (HashMap<Vec<u8>, Vec<u8>>, u64) {
+    let mut disk: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+    let mut written = 0u64;
+    for (b, chunk) in events.chunks(1_000).enumerate() {
+        let mut cache = Fold {
+            disk: &mut disk,
+            persons: HashMap::new(),
+            relations: BTreeMap::new(),
+        };
+        for (i, e) in chunk.iter().enumerate() {
+            let seq = (b * 1_000 + i) as u64 + 1;
+            screener.apply(&mut cache, e, seq).unwrap();
+        }
+        let Fold {
+            persons, relations, ..
+        } = cache;
+        for (k, v) in persons {
+            let mut key = b"s".to_vec();
+            key.extend_from_slice(&k.0);
+            let bytes = v.encode_to_vec();
+            written += bytes.len() as u64;
+            disk.insert(key, bytes);
+        }
+        for (k, v) in relations {
+            let mut key = b"r".to_vec();
+            key.extend_from_slice(&k);
+            let bytes = v.encode_to_vec();
+            written += bytes.len() as u64;
+            disk.insert(key, bytes);
+        }
+    }
+    (disk, written)
+}
+
+fn sizes(label: &str, mut v: Vec<usize>) {
+    if v.is_empty() {
+        println!("{label}: none");
+        return;
+    }
+    v.sort_unstable();
+    let mean = v.iter().sum::<usize>() as f64 / v.len() as f64;
+    let p99 = v[(v.len() * 99 / 100).min(v.len() - 1)];
+    println!(
+        "{label}: {} states, mean {mean:.0} B, p50 {} B, p99 {p99} B, max {} B, total {:.1} MB",
+        v.len(),
+        v[v.len() / 2],
+        v[v.len() - 1],
+        v.iter().sum::<usize>() as f64 / 1e6
+    );
+}
+
+fn main() {
+    let a = args();
+    let t = Instant::now();
+    let events = events(&a);
+    println!(
+        "{} persons, seed {}: {} events (generated in {:.1}s)",
+        a.people,
+        a.seed,
+        events.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let screener = Screener::new(RuleSet::default());
+    let n = events.len() as f64;
+
+    let mut best_engine = f64::MAX;
+    let mut store = MemoryStore::new();
+    for _ in 0..a.rounds {
+        store = MemoryStore::new();
+        let t = Instant::now();
+        for (seq, e) in events.iter().enumerate() {
+            screener.apply(&mut store, e, seq as u64 + 1).unwrap();
+        }
+        best_engine = best_engine.min(t.elapsed().as_secs_f64());
+    }
+    println!(
+        "engine (memory store): {:.0} events/s, {:.2} µs/event",
+        n / best_engine,
+        best_engine * 1e6 / n
+    );
+
+    let mut best_fold = f64::MAX;
+    let mut written = 0;
+    let mut disk = HashMap::new();
+    for _ in 0..a.rounds {
+        let t = Instant::now();
+        (disk, written) = fold(&screener, &events);
+        best_fold = best_fold.min(t.elapsed().as_secs_f64());
+    }
+    println!(
+        "fold simulation (decode, apply, encode per batch of 1,000): {:.0} events/s, {:.2} µs/event, {:.1} MB encoded written",
+        n / best_fold,
+        best_fold * 1e6 / n,
+        written as f64 / 1e6
+    );
+
+    let persons: Vec<usize> = store.persons.values().map(|p| p.encoded_len()).collect();
+    sizes("person states", persons);
+    let relations: Vec<usize> = store.relations.values().map(|r| r.encoded_len()).collect();
+    let shared = store
+        .relations
+        .values()
+        .filter(|r| r.persons.len() >= 2)
+        .count();
+    let texts = store
+        .relations
+        .keys()
+        .filter(|k| matches!(k, RelationKey::Text(_)))
+        .count();
+    println!(
+        "relations: {} ({} with 2+ persons, {} text)",
+        store.relations.len(),
+        shared,
+        texts
+    );
+    sizes("relation states", relations);
+    if std::env::var_os("RELATIONS").is_some() {
+        relation_histogram(&store);
+    }
+    let flags: usize = store.persons.values().map(|p| p.flags.len()).sum();
+    let links: usize = store.persons.values().map(|p| p.links.len()).sum();
+    println!(
+        "flags {flags}, links {links}, disk entries after fold {}",
+        disk.len()
+    );
+}
+
+fn relation_histogram(store: &MemoryStore) {
+    let mut v: Vec<(usize, usize)> = store
+        .relations
+        .values()
+        .filter(|r| r.persons.len() >= 2)
+        .map(|r| (r.persons.len(), r.uses.len()))
+        .collect();
+    v.sort_unstable();
+    println!("shared relations (persons, uses): {v:?}");
+}
