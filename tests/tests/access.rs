@@ -211,7 +211,8 @@ async fn call(c: &Cluster, case: &Case, id: &str) -> (Code, String) {
         Rpc::LinkageGetTimeline
         | Rpc::LinkageGetPersonView
         | Rpc::LinkageListFlagged
-        | Rpc::LinkageWatchAlerts => {
+        | Rpc::LinkageWatchAlerts
+        | Rpc::LinkageGetSituation => {
             let channel = channel(&c.linkage_addr).await;
             let token = case.token.as_deref().unwrap_or("");
             let mut client =
@@ -232,6 +233,13 @@ async fn call(c: &Cluster, case: &Case, id: &str) -> (Code, String) {
                     .list_flagged(ListFlaggedRequest {
                         region_prefix: "4306".into(),
                         ..ListFlaggedRequest::default()
+                    })
+                    .await
+                    .map(|_| ()),
+                Rpc::LinkageGetSituation => client
+                    .get_situation(GetSituationRequest {
+                        region_prefix: "4306".into(),
+                        ..GetSituationRequest::default()
                     })
                     .await
                     .map(|_| ()),
@@ -260,6 +268,7 @@ fn expected_for(role: Role, rpc: Rpc) -> Code {
             | Rpc::LinkageListFlagged
             | Rpc::LinkageWatchAlerts,
         ) => Code::Ok,
+        (Role::Analyst | Role::Determiner, Rpc::LinkageGetSituation) => Code::Ok,
         (Role::Auditor, Rpc::AuditList) => Code::Ok,
         (Role::Determiner, Rpc::ReferralDraft) => Code::Aborted,
         (

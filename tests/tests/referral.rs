@@ -299,6 +299,20 @@ async fn the_happy_path_ends_closed_with_full_history_and_the_police_moves_in_th
     }
     assert_eq!(listed.len(), 1);
     assert!(listed[0].history.is_empty(), "List leaves history to Get");
+
+    // The joint view of the person shows the referral as it stands.
+    let person = c
+        .linkage
+        .get_person_view(GetPersonViewRequest {
+            person: by_id(&id_number),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(person.referrals.len(), 1, "{:?}", person.referrals);
+    assert_eq!(person.referrals[0].referral_id, listed[0].referral_id);
+    assert_eq!(person.referrals[0].state, ReferralState::Closed as i32);
+    assert!(person.referrals[0].history.is_empty());
 }
 
 #[tokio::test]

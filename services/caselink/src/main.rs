@@ -9,6 +9,7 @@ mod eval;
 mod gen;
 mod person;
 mod referral;
+mod situation;
 mod submit;
 mod timeline;
 mod tokens;
@@ -50,6 +51,8 @@ enum Command {
     Person(person::PersonArgs),
     /// Follow screening alerts of a region live (resumable with --cursor).
     Alerts(person::AlertsArgs),
+    /// The joint meeting's figures for a region and period: totals, flags, referrals, assessment rates.
+    Situation(situation::SituationArgs),
     /// Load a generated population (from `caselink gen`) and score the flags against its truth.json.
     Eval(eval::EvalArgs),
     /// The audit trail of reads of person data.
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
             Command::Leads(args) => referral::leads(args).await,
             Command::Person(args) => person::person(args).await,
             Command::Alerts(args) => person::alerts(args).await,
+            Command::Situation(args) => situation::run(args).await,
             Command::Eval(args) => eval::run(args).await,
             Command::Token(TokenCommand::Issue(args)) => tokens::issue(args),
             Command::Audit(AuditCommand::Verify(args)) => audit::verify(args).await,

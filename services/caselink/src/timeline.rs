@@ -177,7 +177,7 @@ fn print_entry(entry: &TimelineEntry) {
     );
 }
 
-fn parse_time(text: &str, flag: &str) -> anyhow::Result<Timestamp> {
+pub(crate) fn parse_time(text: &str, flag: &str) -> anyhow::Result<Timestamp> {
     let parsed = OffsetDateTime::parse(text, &Rfc3339).or_else(|_| {
         let date = time::Date::parse(
             text,

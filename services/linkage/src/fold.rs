@@ -118,6 +118,7 @@ pub fn fold_batch(
         relations: BTreeMap::new(),
     };
     let mut outbox_index = 0u32;
+    let mut counters = crate::situation::BatchCounters::default();
     for &(sequence, bytes) in messages {
         if sequence <= position {
             stats.redelivered += 1;
@@ -168,6 +169,7 @@ pub fn fold_batch(
             update_person(record, &event, micros);
             if let Some(screener) = &folder.screener {
                 let changes = screener.apply(&mut cache, &event, sequence)?;
+                count_flag_changes(&mut counters, &mut cache, &changes, &event)?;
                 if folder.alerts {
                     for change in changes.iter().filter(|c| announced(c)) {
                         let alert = alert_of(&mut cache, change, &event)?;
@@ -182,6 +184,7 @@ pub fn fold_batch(
             batch.insert(timeline_key(&key, micros, &event_id), value);
             index_value.extend_from_slice(&key.0);
         }
+        counters.event(&event);
         batch.insert(&event_index_key(&event_id)[..], index_value);
         stats.folded += 1;
     }
@@ -201,11 +204,14 @@ pub fn fold_batch(
     for (key, state) in relations {
         batch.insert(relation_key(&key), state.encode_to_vec());
     }
+    counters.write(store, &mut batch)?;
     if stats.position > position {
         let (k, v) = Store::position_entry(stats.position);
         batch.insert(k, &v[..]);
     }
     store.tree().apply_batch(batch)?;
+    let folded: Vec<uuid::Uuid> = seen.into_iter().collect();
+    store.note_folded(&folded)?;
     Ok(stats)
 }
 
@@ -237,6 +243,34 @@ fn relist(
     }
     batch.insert(&flagged_key(&region, key)[..], entry.encode_to_vec());
     record.listed_region = region;
+}
+
+/// Counts the flags raised and withdrawn for the situation figures, under the region each person is listed in.
+fn count_flag_changes(
+    counters: &mut crate::situation::BatchCounters,
+    cache: &mut BatchCache<'_>,
+    changes: &[FlagChange],
+    event: &CaseEvent,
+) -> Result<(), StoreError> {
+    let recorded = event
+        .recorded_at
+        .as_ref()
+        .map_or(0, caselink_domain::timestamp_micros);
+    for change in changes {
+        let (person, flag, raised) = match change {
+            FlagChange::Raised { person, flag } => (person, flag, true),
+            FlagChange::Withdrawn { person, flag } => (person, flag, false),
+            FlagChange::Grown { .. } => continue,
+        };
+        let record = cache.record(person)?;
+        let region = if record.latest_region.is_empty() {
+            event.region_code.as_str()
+        } else {
+            record.latest_region.as_str()
+        };
+        counters.flag(region, recorded, &flag.rule, raised);
+    }
+    Ok(())
 }
 
 /// Evidence ids carried by an alert (the whole list is in the person view).

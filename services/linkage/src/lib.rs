@@ -12,6 +12,8 @@ pub mod fold;
 pub mod outbox;
 pub mod query;
 pub mod referral;
+pub mod seen;
+pub mod situation;
 pub mod store;
 
 use std::path::PathBuf;
@@ -322,13 +324,16 @@ pub async fn serve_with_clock(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(LinkageServer::new(query::LinkageService::new(
-            store.clone(),
-            Arc::new(secret),
-            audit.clone(),
-            keyring,
-            query_js,
-        )))
+        .add_service(LinkageServer::new(
+            query::LinkageService::new(
+                store.clone(),
+                Arc::new(secret),
+                audit.clone(),
+                keyring,
+                query_js,
+            )
+            .with_referrals(referral_service.shared()),
+        ))
         .add_service(caselink_proto::v1::audit_server::AuditServer::new(
             audit_query::AuditService::new(audit_js, audit),
         ))

@@ -68,6 +68,8 @@ pub struct LinkageService {
     keyring: Option<Arc<caselink_domain::Keyring>>,
     /// Follows the alert stream for `WatchAlerts`.
     js: Option<async_nats::jetstream::Context>,
+    /// Shows a person's criminal referrals in the joint view.
+    referrals: Option<crate::referral::Shared>,
 }
 
 impl LinkageService {
@@ -84,7 +86,14 @@ impl LinkageService {
             audit: Some(audit),
             keyring,
             js: Some(js),
+            referrals: None,
         }
+    }
+
+    /// Shows referrals (from the referral projection) in person views.
+    pub fn with_referrals(mut self, referrals: crate::referral::Shared) -> Self {
+        self.referrals = Some(referrals);
+        self
     }
 
     /// A determiner may read only persons with records in its regions.
@@ -436,7 +445,35 @@ impl LinkageService {
             links,
             group_id,
             group_size,
+            referrals: self.referrals_of(key)?,
         })
+    }
+
+    /// The referrals naming the person, as they stand now.
+    fn referrals_of(
+        &self,
+        key: &PersonKey,
+    ) -> Result<Vec<caselink_proto::v1::ReferralView>, QueryError> {
+        let Some(shared) = &self.referrals else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for id in shared.referrals.of_person(&key.to_hex())? {
+            let Some(referral) = shared
+                .referrals
+                .get(&id)?
+                .and_then(|stored| stored.replay_first(usize::MAX))
+            else {
+                continue;
+            };
+            match shared.view(&referral, false) {
+                Ok(view) => out.push(view),
+                Err(e) => {
+                    tracing::warn!(referral_id = %id, error = %e, "referral not shown in the person view")
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// ListFlagged, as a plain function. `regions` limits the listing to a determiner's regions.
@@ -552,6 +589,7 @@ impl LinkageService {
             audit: None,
             keyring: self.keyring.clone(),
             js: None,
+            referrals: self.referrals.clone(),
         }
     }
 
@@ -749,5 +787,49 @@ impl Linkage for LinkageService {
         .await?;
         tracing::info!(region_prefix = %request.region_prefix, cursor = request.cursor, "alert watch opened");
         Ok(Response::new(stream))
+    }
+
+    async fn get_situation(
+        &self,
+        request: Request<caselink_proto::v1::GetSituationRequest>,
+    ) -> Result<Response<caselink_proto::v1::Situation>, Status> {
+        use crate::situation::{situation, SituationError};
+        const RPC: &str = "/caselink.v1.Linkage/GetSituation";
+        let caller = request.extensions().get::<caselink_auth::Caller>().cloned();
+        let request = request.into_inner();
+        let regions = caller
+            .as_ref()
+            .filter(|c| c.claims.role == caselink_auth::Role::Determiner)
+            .map(|c| c.claims.regions.clone());
+        let store = self.store.clone();
+        let shared = self.referrals.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let shared = shared.ok_or(SituationError::Unavailable)?;
+            situation(
+                &store,
+                &shared.referrals,
+                &shared.calendar,
+                shared.now(),
+                &request,
+                regions.as_deref(),
+            )
+        })
+        .await
+        .map_err(|e| Status::internal(format!("query task failed: {e}")))?;
+        // An aggregate: no person is named, so the audit record names none.
+        let outcome = match &result {
+            Ok(_) => "OK",
+            Err(SituationError::OutOfScope) => "PERMISSION_DENIED",
+            Err(_) => {
+                return result
+                    .map(Response::new)
+                    .map_err(SituationError::into_status)
+            }
+        };
+        self.audit_read(caller.as_ref(), RPC, Vec::new(), outcome, 0, false)
+            .await?;
+        result
+            .map(Response::new)
+            .map_err(SituationError::into_status)
     }
 }

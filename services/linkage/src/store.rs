@@ -12,6 +12,7 @@
 //! | `i` | person key (32) | latest `SealedIdentity` protobuf (ciphertext only) |
 //! | `r` | relation key (tag ‖ hex of a phone, address or text key) | screening `RelationState` protobuf |
 //! | `f` | region code (6) ‖ person key (32) | `FlaggedEntry`: the flagged-persons list, by region |
+//! | `c` | region code (6) ‖ China day (4, order-preserving) ‖ counter tag (1) ‖ name | u64 (BE): the situation counters (`crate::situation`) |
 //! | `x` | stream seq (8) | why the message could not be folded (dead letter) |
 //! | `o` | stream seq (8) ‖ index (4) | `OutboxEntry`: an alert not yet acknowledged by the derived stream |
 //! | `m` | name | meta: `position` (u64), `version` (u32) |
@@ -23,7 +24,7 @@ use caselink_proto::v1::{CaseEvent, SealedIdentity};
 use prost::Message;
 
 /// Bump when the layout or meaning of any projection changes: start-up then rebuilds from the stream.
-pub const PROJECTION_VERSION: u32 = 4;
+pub const PROJECTION_VERSION: u32 = 6;
 
 pub(crate) const TIMELINE: u8 = b't';
 pub(crate) const EVENT_INDEX: u8 = b'e';
@@ -34,6 +35,7 @@ pub(crate) const DEAD_LETTER: u8 = b'x';
 pub(crate) const OUTBOX: u8 = b'o';
 pub(crate) const RELATION: u8 = b'r';
 pub(crate) const FLAGGED: u8 = b'f';
+pub(crate) const COUNTER: u8 = b'c';
 const META_POSITION: &[u8] = b"mposition";
 const META_VERSION: &[u8] = b"mversion";
 const META_RULES: &[u8] = b"mrules";
@@ -114,6 +116,8 @@ pub enum StoreError {
 pub struct Store {
     db: sled::Db,
     tree: sled::Tree,
+    /// Event ids folded so far, as a Bloom filter in front of the event-id index (see [`crate::seen`]).
+    seen: std::sync::Arc<std::sync::Mutex<crate::seen::SeenFilter>>,
 }
 
 impl Store {
@@ -124,7 +128,61 @@ impl Store {
             .mode(sled::Mode::HighThroughput)
             .open()?;
         let tree = db.open_tree("projections")?;
-        Ok(Store { db, tree })
+        let store = Store {
+            db,
+            tree,
+            seen: Default::default(),
+        };
+        store.reload_seen(0)?;
+        Ok(store)
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, crate::seen::SeenFilter> {
+        self.seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Rebuilds the seen-filter from the event-id index, sized for twice what is there (and at least `at_least`).
+    fn reload_seen(&self, at_least: u64) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        let mut ids = Vec::new();
+        for item in self.tree.scan_prefix([EVENT_INDEX]) {
+            let (k, _) = item?;
+            if k.len() == 17 {
+                let mut id = [0u8; 16];
+                id.copy_from_slice(&k[1..]);
+                ids.push(id);
+            }
+        }
+        let mut filter =
+            crate::seen::SeenFilter::with_capacity((ids.len() as u64 * 2).max(at_least));
+        for id in &ids {
+            filter.insert(id);
+        }
+        tracing::debug!(
+            events = ids.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "seen-filter loaded"
+        );
+        *self.seen() = filter;
+        Ok(())
+    }
+
+    /// Records event ids just folded (after their batch was applied); grows the filter when it is full.
+    pub(crate) fn note_folded(&self, ids: &[uuid::Uuid]) -> Result<(), StoreError> {
+        let full = {
+            let mut seen = self.seen();
+            for id in ids {
+                seen.insert(id.as_bytes());
+            }
+            seen.is_full()
+        };
+        if full {
+            let len = self.seen().len();
+            self.reload_seen(len * 2)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn tree(&self) -> &sled::Tree {
@@ -168,6 +226,7 @@ impl Store {
     /// Drops every projection and marks the store as of the current version at position 0.
     pub async fn reset(&self) -> Result<(), StoreError> {
         self.tree.clear()?;
+        *self.seen() = crate::seen::SeenFilter::with_capacity(0);
         self.tree
             .insert(META_VERSION, &PROJECTION_VERSION.to_be_bytes())?;
         self.flush().await
@@ -192,6 +251,9 @@ impl Store {
 
     /// Whether `event_id` was folded before.
     pub fn has_event(&self, event_id: &uuid::Uuid) -> Result<bool, StoreError> {
+        if !self.seen().may_contain(event_id.as_bytes()) {
+            return Ok(false);
+        }
         Ok(self.tree.contains_key(event_index_key(event_id))?)
     }
 
@@ -258,6 +320,68 @@ impl Store {
                 })?;
                 Ok((region, PersonKey(key), entry))
             })
+    }
+
+    /// A stored situation counter (0 when absent).
+    pub(crate) fn counter(&self, key: &[u8]) -> Result<u64, StoreError> {
+        Ok(self.tree.get(key)?.map_or(0, |v| be_u64(&v)))
+    }
+
+    /// Every situation counter of the regions starting with `region_prefix` and days `from_day..to_day` (China days,
+    /// see [`counter_key`]), as (region, day, counter tag, name, value). One range scan per region: regions are skipped
+    /// past, their days outside the period are never read.
+    pub(crate) fn counters(
+        &self,
+        region_prefix: &str,
+        from_day: i32,
+        to_day: i32,
+    ) -> Result<Vec<CounterRow>, StoreError> {
+        let mut prefix = vec![COUNTER];
+        prefix.extend_from_slice(region_prefix.as_bytes());
+        let mut rows = Vec::new();
+        let mut cursor = prefix.clone();
+        loop {
+            // The next region at or after the cursor.
+            let Some(item) = self.tree.range(cursor.clone()..).next() else {
+                break;
+            };
+            let (k, _) = item?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            if k.len() < 1 + 6 + 4 + 1 {
+                return Err(StoreError::Corrupt {
+                    table: "counter",
+                    why: "short key".into(),
+                });
+            }
+            let region: [u8; 6] = k[1..7].try_into().expect("6 bytes");
+            let start = counter_day_prefix(&region, from_day);
+            let end = counter_day_prefix(&region, to_day);
+            if from_day < to_day {
+                for item in self.tree.range(start..end) {
+                    let (k, v) = item?;
+                    if k.len() < 1 + 6 + 4 + 1 {
+                        return Err(StoreError::Corrupt {
+                            table: "counter",
+                            why: "short key".into(),
+                        });
+                    }
+                    rows.push(CounterRow {
+                        region: String::from_utf8_lossy(&region).into_owned(),
+                        day: decode_day(&k[7..11]),
+                        tag: k[11],
+                        name: String::from_utf8_lossy(&k[12..]).into_owned(),
+                        value: be_u64(&v),
+                    });
+                }
+            }
+            // Past every key of this region.
+            cursor = vec![COUNTER];
+            cursor.extend_from_slice(&region);
+            cursor.extend_from_slice(&[0xff; 5]);
+        }
+        Ok(rows)
     }
 
     /// The oldest `limit` outbox entries, with their keys.
@@ -428,6 +552,48 @@ pub(crate) fn flagged_key(region: &str, key: &PersonKey) -> [u8; 39] {
     k
 }
 
+/// One situation counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CounterRow {
+    pub region: String,
+    pub day: i32,
+    pub tag: u8,
+    pub name: String,
+    pub value: u64,
+}
+
+/// Order-preserving encoding of a signed day number.
+fn encode_day(day: i32) -> [u8; 4] {
+    ((day as u32) ^ (1u32 << 31)).to_be_bytes()
+}
+
+fn decode_day(b: &[u8]) -> i32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[..4]);
+    (u32::from_be_bytes(a) ^ (1u32 << 31)) as i32
+}
+
+fn counter_day_prefix(region: &[u8; 6], day: i32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + 6 + 4);
+    k.push(COUNTER);
+    k.extend_from_slice(region);
+    k.extend_from_slice(&encode_day(day));
+    k
+}
+
+/// Key of a situation counter: `c` ‖ region (6; shorter or malformed codes are padded with `0`) ‖ China day (days
+/// since 1970-01-01 in UTC+8, order-preserving) ‖ `tag` ‖ `name`.
+pub(crate) fn counter_key(region: &str, day: i32, tag: u8, name: &str) -> Vec<u8> {
+    let mut r = [b'0'; 6];
+    for (slot, b) in r.iter_mut().zip(region.bytes()) {
+        *slot = b;
+    }
+    let mut k = counter_day_prefix(&r, day);
+    k.push(tag);
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
 fn decode_opt<M: Message + Default>(
     value: Option<sled::IVec>,
     table: &'static str,
@@ -481,6 +647,17 @@ mod tests {
         ];
         for pair in values.windows(2) {
             assert!(encode_micros(pair[0]) < encode_micros(pair[1]), "{pair:?}");
+        }
+    }
+
+    #[test]
+    fn day_encoding_preserves_order_and_round_trips() {
+        let days = [i32::MIN, -1, 0, 1, 20_089, i32::MAX];
+        for pair in days.windows(2) {
+            assert!(encode_day(pair[0]) < encode_day(pair[1]), "{pair:?}");
+        }
+        for d in days {
+            assert_eq!(decode_day(&encode_day(d)), d);
         }
     }
 }

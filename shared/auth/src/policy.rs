@@ -15,6 +15,7 @@ pub enum Rpc {
     LinkageGetPersonView,
     LinkageListFlagged,
     LinkageWatchAlerts,
+    LinkageGetSituation,
     AuditList,
     ReferralDraft,
     ReferralApprove,
@@ -34,13 +35,14 @@ pub enum Rpc {
 }
 
 impl Rpc {
-    pub const ALL: [Rpc; 22] = [
+    pub const ALL: [Rpc; 23] = [
         Rpc::IngestSubmit,
         Rpc::IngestSubmitStream,
         Rpc::LinkageGetTimeline,
         Rpc::LinkageGetPersonView,
         Rpc::LinkageListFlagged,
         Rpc::LinkageWatchAlerts,
+        Rpc::LinkageGetSituation,
         Rpc::AuditList,
         Rpc::ReferralDraft,
         Rpc::ReferralApprove,
@@ -68,6 +70,7 @@ impl Rpc {
             Rpc::LinkageGetPersonView => "/caselink.v1.Linkage/GetPersonView",
             Rpc::LinkageListFlagged => "/caselink.v1.Linkage/ListFlagged",
             Rpc::LinkageWatchAlerts => "/caselink.v1.Linkage/WatchAlerts",
+            Rpc::LinkageGetSituation => "/caselink.v1.Linkage/GetSituation",
             Rpc::AuditList => "/caselink.v1.Audit/List",
             Rpc::ReferralDraft => "/caselink.v1.Referral/Draft",
             Rpc::ReferralApprove => "/caselink.v1.Referral/Approve",
@@ -140,11 +143,13 @@ pub fn check(
             Rpc::LinkageGetTimeline
             | Rpc::LinkageGetPersonView
             | Rpc::LinkageListFlagged
-            | Rpc::LinkageWatchAlerts,
+            | Rpc::LinkageWatchAlerts
+            | Rpc::LinkageGetSituation,
             ServiceScope::Linkage,
         ) => {
-            // Joint-meeting staff read cross-agency histories, flags and alerts; determiners those of persons in their
-            // regions (the handler checks the person's or the requested regions against the token's).
+            // Joint-meeting staff read cross-agency histories, flags, alerts and the situation figures; determiners those
+            // of persons in their regions (the handler checks the person's or the requested regions against the token's).
+            // The situation figures are aggregates (no person named): not person-level, no purpose required.
             if !matches!(role, Role::Analyst | Role::Determiner) {
                 return deny(format!(
                     "role {} may not read persons' histories, flags or alerts",

@@ -352,6 +352,11 @@ impl ReferralService {
         ReferralService { shared, audit }
     }
 
+    /// What the other services need to show referrals (the projection, calendar and clock).
+    pub fn shared(&self) -> Shared {
+        self.shared.clone()
+    }
+
     async fn audit(
         &self,
         caller: &Caller,

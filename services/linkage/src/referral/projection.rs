@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy, consumer::DeliverPolicy};
 use caselink_bus::workflow::{ensure_workflow_stream, referral_filter};
+use caselink_proto::v1::referral_event::Action;
 use caselink_proto::v1::ReferralEvent;
 use caselink_runtime::Cancel;
 use caselink_workflow::referral::{replay, Referral};
@@ -30,6 +31,8 @@ use crate::store::{Store, StoreError};
 pub const DURABLE: &str = "linkage-referrals";
 const REFERRAL: u8 = b'r';
 const ALERTED: u8 = b'a';
+/// Index of referrals by person: `p` ‖ person key (hex) ‖ 0 ‖ referral id → ().
+const BY_PERSON: u8 = b'p';
 const META_POSITION: &[u8] = b"mposition";
 /// How long the fold waits for more messages before folding a partial batch.
 const BATCH_IDLE: Duration = Duration::from_millis(1);
@@ -139,6 +142,20 @@ impl Referrals {
             })
     }
 
+    /// The ids of the referrals naming `person_key` (hex), in id order.
+    pub fn of_person(&self, person_key: &str) -> Result<Vec<String>, StoreError> {
+        let mut prefix = vec![BY_PERSON];
+        prefix.extend_from_slice(person_key.as_bytes());
+        prefix.push(0);
+        self.tree
+            .scan_prefix(&prefix)
+            .map(|item| {
+                let (k, _) = item?;
+                Ok(String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
+            })
+            .collect()
+    }
+
     /// Whether the overdue alert of the state entered at `version` was raised.
     pub fn alerted(&self, id: &str, version: u64) -> Result<bool, StoreError> {
         Ok(self.tree.contains_key(alerted_key(id, version))?)
@@ -161,6 +178,7 @@ impl Referrals {
         let mut last = position;
         let mut touched: HashMap<String, StoredReferral> = HashMap::new();
         let mut applied = Vec::new();
+        let mut index = Vec::new();
         for &(sequence, bytes) in messages {
             if sequence <= position {
                 continue;
@@ -185,6 +203,15 @@ impl Referrals {
                 continue; // already folded (a redelivery after a crash between flush and ack)
             }
             let before = replay(stored.events.iter());
+            if let Some(Action::Drafted(drafted)) = &event.action {
+                for person in &drafted.person_keys {
+                    let mut k = vec![BY_PERSON];
+                    k.extend_from_slice(person.as_bytes());
+                    k.push(0);
+                    k.extend_from_slice(id.as_bytes());
+                    index.push(k);
+                }
+            }
             stored.events.push(event.clone());
             stored.sequences.push(sequence);
             applied.push((before, event));
@@ -192,6 +219,9 @@ impl Referrals {
         let mut batch = sled::Batch::default();
         for (id, stored) in touched {
             batch.insert(referral_key(&id), stored.encode_to_vec());
+        }
+        for k in index {
+            batch.insert(k, &[][..]);
         }
         if last > position {
             batch.insert(META_POSITION, &last.to_be_bytes()[..]);
