@@ -1,13 +1,13 @@
-//! The timeline-query figure: `Linkage.GetTimeline` latency, measured by the caller, with a number of concurrent
-//! callers each calling back to back (closed loop) over the persons whose timelines are closest to 200 events.
-//! Each call asks for a page of 1,000, so the whole timeline comes back in one answer.
+//! The query figures: `Linkage.GetTimeline` and `Linkage.GetPersonView` latency, measured by the caller, with a number
+//! of concurrent callers each calling back to back (closed loop) over the persons whose timelines are closest to 200
+//! events. Each timeline call asks for a page of 1,000, so the whole timeline comes back in one answer.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use caselink_proto::v1::person_lookup::Lookup;
-use caselink_proto::v1::{GetTimelineRequest, PersonLookup};
+use caselink_proto::v1::{GetPersonViewRequest, GetTimelineRequest, PersonLookup};
 use tokio::sync::Barrier;
 
 use crate::access::Access;
@@ -16,18 +16,26 @@ use crate::stats::{summarise, LatencySummary};
 /// Calls each caller makes before measuring (connections, caches).
 const WARM_UP_CALLS: usize = 3;
 
+/// Which query is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Query {
+    Timeline,
+    PersonView,
+}
+
 /// One query measurement.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct QueryRun {
     pub callers: usize,
     pub latency: LatencySummary,
     pub calls_per_second: f64,
-    /// Mean entries per answered timeline.
+    /// Mean entries per answered timeline (events behind each person view).
     pub mean_entries: f64,
 }
 
-/// `callers` concurrent callers, each on its own connection, make `calls_per_caller` calls each.
-pub async fn timelines(
+/// `callers` concurrent callers, each on its own connection, make `calls_per_caller` calls of `query` each.
+pub async fn measure(
+    query: Query,
     access: &Access,
     address: &str,
     persons: &[(String, u64)],
@@ -49,20 +57,34 @@ pub async fn timelines(
                 let key = persons[(caller * 7 + i) % persons.len()].clone();
                 let mut client = client.clone();
                 async move {
-                    let request = GetTimelineRequest {
-                        person: Some(PersonLookup {
-                            lookup: Some(Lookup::PersonKey(key)),
-                        }),
-                        page_size: 1000,
-                        ..GetTimelineRequest::default()
-                    };
+                    let person = Some(PersonLookup {
+                        lookup: Some(Lookup::PersonKey(key)),
+                    });
                     let started = Instant::now();
-                    let timeline = client
-                        .get_timeline(request)
-                        .await
-                        .context("GetTimeline")?
-                        .into_inner();
-                    anyhow::Ok((started.elapsed(), timeline.entries.len() as u64))
+                    let entries = match query {
+                        Query::Timeline => {
+                            let request = GetTimelineRequest {
+                                person,
+                                page_size: 1000,
+                                ..GetTimelineRequest::default()
+                            };
+                            let timeline = client
+                                .get_timeline(request)
+                                .await
+                                .context("GetTimeline")?
+                                .into_inner();
+                            timeline.entries.len() as u64
+                        }
+                        Query::PersonView => {
+                            let view = client
+                                .get_person_view(GetPersonViewRequest { person })
+                                .await
+                                .context("GetPersonView")?
+                                .into_inner();
+                            view.events
+                        }
+                    };
+                    anyhow::Ok((started.elapsed(), entries))
                 }
             };
             let mut warm_up = Ok(());

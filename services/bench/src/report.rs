@@ -24,6 +24,7 @@ pub struct RepResult {
     pub rebuild: Option<Throughput>,
     pub query: Option<QueryRun>,
     pub query_one_caller: Option<QueryRun>,
+    pub person_view: Option<QueryRun>,
     pub freshness: Option<FreshnessRun>,
     pub aggregator_peak_rss_bytes: Option<u64>,
     /// Measurements that failed, with why.
@@ -257,8 +258,9 @@ pub fn rows(reps: &[RepResult], scale_note: &str) -> Vec<Row> {
             Some(r.query_one_caller.as_ref()?.latency.p99_ms)
         })),
         Row::new("query", "GetPersonView p99, 64 callers", Unit::Millis)
+            .value(med(reps, |r| Some(r.person_view.as_ref()?.latency.p99_ms)))
             .bar(false, false, 10.0)
-            .note("not measured: the RPC does not exist yet"),
+            .note(scale_note),
         Row::new(
             "rebuild",
             "rebuild: replay into empty projections",

@@ -509,7 +509,26 @@ async fn measure(
                 errors,
                 progress,
                 &what,
-                query::timelines(
+                query::measure(
+                    query::Query::Timeline,
+                    access,
+                    aggregator.address(),
+                    &data.query_persons,
+                    QUERY_CALLERS,
+                    options.query_calls,
+                ),
+            )
+            .await;
+            let what = format!(
+                "GetPersonView: {QUERY_CALLERS} callers × {} calls",
+                options.query_calls
+            );
+            r.person_view = attempt(
+                errors,
+                progress,
+                &what,
+                query::measure(
+                    query::Query::PersonView,
                     access,
                     aggregator.address(),
                     &data.query_persons,
@@ -523,7 +542,8 @@ async fn measure(
                 errors,
                 progress,
                 &what,
-                query::timelines(
+                query::measure(
+                    query::Query::Timeline,
                     access,
                     aggregator.address(),
                     &data.query_persons,
@@ -532,9 +552,16 @@ async fn measure(
                 ),
             )
             .await;
-            for q in [&r.query, &r.query_one_caller].into_iter().flatten() {
+            for (name, q) in [
+                ("GetTimeline", &r.query),
+                ("GetPersonView", &r.person_view),
+                ("GetTimeline", &r.query_one_caller),
+            ]
+            .into_iter()
+            .filter_map(|(n, q)| Some((n, q.as_ref()?)))
+            {
                 progress.note(&format!(
-                    "{} caller(s): p50 {:.2} ms, p99 {:.2} ms, {}/s, {:.0} entries per timeline",
+                    "{name}, {} caller(s): p50 {:.2} ms, p99 {:.2} ms, {}/s, {:.0} events per person",
                     q.callers,
                     q.latency.p50_ms,
                     q.latency.p99_ms,

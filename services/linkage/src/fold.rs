@@ -202,7 +202,12 @@ pub fn fold_batch(
         batch.insert(&person_key(PERSON, &key)[..], record.encode_to_vec());
     }
     for (key, state) in relations {
-        batch.insert(relation_key(&key), state.encode_to_vec());
+        // A relation looked up but never used stays absent (an empty state encodes to nothing).
+        if state.encoded_len() == 0 {
+            batch.remove(relation_key(&key));
+        } else {
+            batch.insert(relation_key(&key), state.encode_to_vec());
+        }
     }
     counters.write(store, &mut batch)?;
     if stats.position > position {
