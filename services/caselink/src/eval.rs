@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use caselink_population::{read_truth, Label};
-use caselink_proto::v1::linkage_client::LinkageClient;
 use caselink_proto::v1::ListFlaggedRequest;
 use caselink_screening::eval::{compare, TruthRow};
 use caselink_screening::RuleCode;
@@ -204,21 +203,14 @@ async fn wait_for_fold(nats_url: &str) -> anyhow::Result<()> {
 
 /// Every flagged person (key → rules of active flags), through `ListFlagged`.
 async fn flagged(args: &EvalArgs) -> anyhow::Result<BTreeMap<String, BTreeSet<RuleCode>>> {
-    let token = args.tokens.for_key("analyst")?;
     let addr = format!("http://{}:{}", args.host, 50050 + args.port_offset);
-    let channel = args
+    let mut client = args
         .tokens
-        .connect(&addr)
-        .await
-        .context("the linkage service")?;
-    let mut client = LinkageClient::with_interceptor(
-        channel,
-        crate::tokens::bearer(
-            &token,
+        .linkage(
+            &addr,
             Some("screening evaluation against a synthetic population"),
-        )?,
-    )
-    .max_decoding_message_size(64 * 1024 * 1024);
+        )
+        .await?;
     let mut out = BTreeMap::new();
     let mut request = ListFlaggedRequest {
         page_size: 500,

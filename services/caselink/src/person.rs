@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
-use caselink_proto::v1::linkage_client::LinkageClient;
 use caselink_proto::v1::{
     Alert, AlertKind, Flag, FlagStatus, GetPersonViewRequest, PersonView, WatchAlertsRequest,
 };
@@ -39,16 +37,7 @@ pub(crate) struct PersonArgs {
 
 pub(crate) async fn person(args: PersonArgs) -> anyhow::Result<ExitCode> {
     let lookup = lookup_of(args.id_number.as_deref(), args.person_key.as_deref())?;
-    let token = args.tokens.for_key("analyst")?;
-    let channel = args
-        .tokens
-        .connect(&args.addr)
-        .await
-        .context("the linkage service")?;
-    let mut client = LinkageClient::with_interceptor(
-        channel,
-        crate::tokens::bearer(&token, Some(&args.purpose))?,
-    );
+    let mut client = args.tokens.linkage(&args.addr, Some(&args.purpose)).await?;
     let view = client
         .get_person_view(GetPersonViewRequest {
             person: Some(lookup),
@@ -188,18 +177,9 @@ pub(crate) struct AlertsArgs {
 }
 
 pub(crate) async fn alerts(args: AlertsArgs) -> anyhow::Result<ExitCode> {
-    let token = args.tokens.for_key("analyst")?;
     let mut cursor = args.cursor;
     loop {
-        let channel = args
-            .tokens
-            .connect(&args.addr)
-            .await
-            .context("the linkage service")?;
-        let mut client = LinkageClient::with_interceptor(
-            channel,
-            crate::tokens::bearer(&token, Some(&args.purpose))?,
-        );
+        let mut client = args.tokens.linkage(&args.addr, Some(&args.purpose)).await?;
         let mut stream = match client
             .watch_alerts(WatchAlertsRequest {
                 region_prefix: args.region.clone(),

@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
-use caselink_proto::v1::linkage_client::LinkageClient;
 use caselink_proto::v1::{
     AssessmentRates, GetSituationRequest, Rate, ReferralState, RuleCount, Situation,
 };
@@ -46,14 +44,8 @@ pub(crate) async fn run(args: SituationArgs) -> anyhow::Result<ExitCode> {
             .map(|t| parse_time(t, "--to"))
             .transpose()?,
     };
-    let token = args.tokens.for_key("analyst")?;
-    let channel = args
-        .tokens
-        .connect(&args.addr)
-        .await
-        .context("the linkage service")?;
     // The figures name no person: no purpose is asked for.
-    let mut client = LinkageClient::with_interceptor(channel, crate::tokens::bearer(&token, None)?);
+    let mut client = args.tokens.linkage(&args.addr, None).await?;
     let situation = client
         .get_situation(request)
         .await

@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use caselink_domain::department_from_code;
-use caselink_proto::v1::linkage_client::LinkageClient;
 use caselink_proto::v1::person_lookup::Lookup;
 use caselink_proto::v1::{GetTimelineRequest, PersonLookup, TimelineEntry};
 use caselink_proto::Timestamp;
@@ -77,17 +76,7 @@ pub(crate) async fn run(args: TimelineArgs) -> anyhow::Result<ExitCode> {
         page_size: 1000,
         page_token: String::new(),
     };
-    let token = args.tokens.for_key("analyst")?;
-    let channel = args
-        .tokens
-        .connect(&args.addr)
-        .await
-        .context("the linkage service")?;
-    let mut client = LinkageClient::with_interceptor(
-        channel,
-        crate::tokens::bearer(&token, Some(&args.purpose))?,
-    )
-    .max_decoding_message_size(64 * 1024 * 1024);
+    let mut client = args.tokens.linkage(&args.addr, Some(&args.purpose)).await?;
     let mut first = true;
     let mut count = 0usize;
     loop {

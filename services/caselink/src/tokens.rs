@@ -69,6 +69,31 @@ impl TokenArgs {
         }
     }
 
+    /// A `Linkage` client at `addr` carrying the analyst token (or the one given) and, for reads of persons' data, the
+    /// stated purpose. Answers of up to 64 MiB are accepted (a long timeline page).
+    pub(crate) async fn linkage(
+        &self,
+        addr: &str,
+        purpose: Option<&str>,
+    ) -> anyhow::Result<
+        caselink_proto::v1::linkage_client::LinkageClient<
+            tonic::service::interceptor::InterceptedService<
+                tonic::transport::Channel,
+                impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone,
+            >,
+        >,
+    > {
+        let token = self.for_key("analyst")?;
+        let channel = self.connect(addr).await.context("the linkage service")?;
+        Ok(
+            caselink_proto::v1::linkage_client::LinkageClient::with_interceptor(
+                channel,
+                bearer(&token, purpose)?,
+            )
+            .max_decoding_message_size(64 * 1024 * 1024),
+        )
+    }
+
     /// Connects to `addr`, with TLS (and a client certificate) when configured.
     pub(crate) async fn connect(&self, addr: &str) -> anyhow::Result<tonic::transport::Channel> {
         use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};

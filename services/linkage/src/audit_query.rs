@@ -103,21 +103,44 @@ impl Audit for AuditService {
             if !request.person_key.is_empty() {
                 person_keys.push(request.person_key.clone());
             }
-            let record = AuditRecord {
-                caller: caller.claims.sub.clone(),
-                role: caller.claims.role.name().to_string(),
-                rpc: "/caselink.v1.Audit/List".into(),
+            let record = audit_record(
+                &caller,
+                "/caselink.v1.Audit/List",
                 person_keys,
-                purpose: caller.purpose.clone().unwrap_or_default(),
-                outcome: "OK".into(),
-                items: response.records.len() as u32,
-                at: Some(timestamp_from_system_time(std::time::SystemTime::now())),
-                ..AuditRecord::default()
-            };
+                "OK",
+                response.records.len(),
+                false,
+            );
             self.audit.append(record).await.map_err(|_| {
                 Status::unavailable("the read could not be recorded in the audit trail; retry")
             })?;
         }
         Ok(Response::new(response))
+    }
+}
+
+/// The audit record of a call by `caller` (who, role, scope, stated purpose, RPC, persons concerned, outcome): the one
+/// shape every read and workflow move of linkage writes.
+pub fn audit_record(
+    caller: &caselink_auth::Caller,
+    rpc: &str,
+    person_keys: Vec<String>,
+    outcome: &str,
+    items: usize,
+    clear_identity: bool,
+) -> AuditRecord {
+    AuditRecord {
+        at: Some(timestamp_from_system_time(std::time::SystemTime::now())),
+        caller: caller.claims.sub.clone(),
+        role: caller.claims.role.name().to_string(),
+        department: caller.claims.department.clone().unwrap_or_default(),
+        unit: caller.claims.unit.clone().unwrap_or_default(),
+        rpc: rpc.to_string(),
+        person_keys,
+        purpose: caller.purpose.clone().unwrap_or_default(),
+        outcome: outcome.to_string(),
+        items: u32::try_from(items).unwrap_or(u32::MAX),
+        clear_identity,
+        ..AuditRecord::default()
     }
 }

@@ -161,22 +161,14 @@ impl LinkageService {
         let (Some(audit), Some(caller)) = (&self.audit, caller) else {
             return Ok(());
         };
-        let record = caselink_proto::v1::AuditRecord {
-            at: Some(caselink_domain::timestamp_from_system_time(
-                std::time::SystemTime::now(),
-            )),
-            caller: caller.claims.sub.clone(),
-            role: caller.claims.role.name().to_string(),
-            department: caller.claims.department.clone().unwrap_or_default(),
-            unit: caller.claims.unit.clone().unwrap_or_default(),
-            rpc: rpc.to_string(),
+        let record = crate::audit_query::audit_record(
+            caller,
+            rpc,
             person_keys,
-            purpose: caller.purpose.clone().unwrap_or_default(),
-            outcome: outcome.to_string(),
-            items: items as u32,
+            outcome,
+            items,
             clear_identity,
-            ..caselink_proto::v1::AuditRecord::default()
-        };
+        );
         audit.append(record).await.map(|_| ()).map_err(|e| {
             tracing::error!(error = %e, "audit record not written; refusing the read");
             Status::unavailable("the read could not be recorded in the audit trail; retry")

@@ -51,28 +51,13 @@ pub async fn ensure_audit_stream(
     js: &jetstream::Context,
     replicas: usize,
 ) -> Result<stream::Stream, BusError> {
-    let wanted = audit_stream_config(replicas);
-    let mut stream = js
-        .get_or_create_stream(wanted)
-        .await
-        .map_err(|e| BusError::Unavailable(e.to_string()))?;
-    let info = stream
-        .info()
-        .await
-        .map_err(|e| BusError::Unavailable(e.to_string()))?;
-    if !info.config.allow_atomic_publish {
-        // A stream created before atomic audit batches: allow them (a setting that can be turned on in place).
-        let mut updated = info.config.clone();
-        updated.allow_atomic_publish = true;
-        js.update_stream(updated)
-            .await
-            .map_err(|e| BusError::Refused(e.to_string()))?;
-        stream = js
-            .get_stream(AUDIT_STREAM)
-            .await
-            .map_err(|e| BusError::Unavailable(e.to_string()))?;
-    }
-    Ok(stream)
+    // A stream created before atomic audit batches gets them turned on in place.
+    crate::streams::ensure_stream(js, audit_stream_config(replicas), |current| {
+        let changed = !current.allow_atomic_publish;
+        current.allow_atomic_publish = true;
+        changed
+    })
+    .await
 }
 
 type Reply = oneshot::Sender<Result<AuditRecord, BusError>>;

@@ -83,32 +83,17 @@ pub async fn ensure_derived_stream(
     replicas: usize,
 ) -> Result<stream::Stream, BusError> {
     let wanted = derived_stream_config(replicas);
-    let mut stream = js
-        .get_or_create_stream(wanted.clone())
-        .await
-        .map_err(|e| BusError::Unavailable(e.to_string()))?;
-    let info = stream
-        .info()
-        .await
-        .map_err(|e| BusError::Unavailable(e.to_string()))?;
-    let missing: Vec<String> = wanted
-        .subjects
-        .iter()
-        .filter(|s| !info.config.subjects.contains(s))
-        .cloned()
-        .collect();
-    if !missing.is_empty() {
-        let mut updated = info.config.clone();
-        updated.subjects.extend(missing);
-        js.update_stream(updated)
-            .await
-            .map_err(|e| BusError::Refused(e.to_string()))?;
-        stream = js
-            .get_stream(DERIVED_STREAM)
-            .await
-            .map_err(|e| BusError::Unavailable(e.to_string()))?;
-    }
-    Ok(stream)
+    let subjects = wanted.subjects.clone();
+    crate::streams::ensure_stream(js, wanted, |current| {
+        let missing: Vec<String> = subjects
+            .into_iter()
+            .filter(|s| !current.subjects.contains(s))
+            .collect();
+        let changed = !missing.is_empty();
+        current.subjects.extend(missing);
+        changed
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -58,24 +58,39 @@ pub async fn ensure_events_stream(
     options: &EventsStreamOptions,
 ) -> Result<stream::Stream, BusError> {
     let wanted = events_stream_config(options);
+    let window = wanted.duplicate_window;
+    ensure_stream(js, wanted, |current| {
+        let changed = current.duplicate_window != window || !current.allow_atomic_publish;
+        current.duplicate_window = window;
+        current.allow_atomic_publish = true;
+        changed
+    })
+    .await
+}
+
+/// Creates the stream `wanted` if it does not exist; otherwise lets `upgrade` bring the settings that can change in
+/// place up to date on the stream's current config (returning whether it changed anything) and applies that.
+pub(crate) async fn ensure_stream(
+    js: &jetstream::Context,
+    wanted: stream::Config,
+    upgrade: impl FnOnce(&mut stream::Config) -> bool,
+) -> Result<stream::Stream, BusError> {
+    let name = wanted.name.clone();
     let mut stream = js
-        .get_or_create_stream(wanted.clone())
+        .get_or_create_stream(wanted)
         .await
         .map_err(|e| BusError::Unavailable(e.to_string()))?;
     let info = stream
         .info()
         .await
         .map_err(|e| BusError::Unavailable(e.to_string()))?;
-    let current = &info.config;
-    if current.duplicate_window != wanted.duplicate_window || !current.allow_atomic_publish {
-        let mut updated = current.clone();
-        updated.duplicate_window = wanted.duplicate_window;
-        updated.allow_atomic_publish = true;
+    let mut updated = info.config.clone();
+    if upgrade(&mut updated) {
         js.update_stream(updated)
             .await
             .map_err(|e| BusError::Refused(e.to_string()))?;
         stream = js
-            .get_stream(EVENTS_STREAM)
+            .get_stream(&name)
             .await
             .map_err(|e| BusError::Unavailable(e.to_string()))?;
     }

@@ -149,32 +149,6 @@ impl From<caselink_bus::BusError> for ReferralError {
     }
 }
 
-/// An audit record of a referral request by `caller` (the shape `query.rs` writes for reads of persons).
-pub fn audit_record(
-    caller: &Caller,
-    rpc: &str,
-    person_keys: Vec<String>,
-    outcome: &str,
-    items: usize,
-) -> caselink_proto::v1::AuditRecord {
-    caselink_proto::v1::AuditRecord {
-        at: Some(caselink_domain::timestamp_from_system_time(
-            std::time::SystemTime::now(),
-        )),
-        caller: caller.claims.sub.clone(),
-        role: caller.claims.role.name().to_string(),
-        department: caller.claims.department.clone().unwrap_or_default(),
-        unit: caller.claims.unit.clone().unwrap_or_default(),
-        rpc: rpc.to_string(),
-        person_keys,
-        purpose: caller.purpose.clone().unwrap_or_default(),
-        outcome: outcome.to_string(),
-        items: u32::try_from(items).unwrap_or(u32::MAX),
-        clear_identity: false,
-        ..caselink_proto::v1::AuditRecord::default()
-    }
-}
-
 /// The referral-move actor of a verified token: market case team (`determiner`), agency head, police with its unit.
 pub fn actor_of(caller: &Caller) -> Result<Actor, ReferralError> {
     let claims = &caller.claims;
@@ -366,7 +340,14 @@ impl ReferralService {
         items: usize,
     ) -> Result<(), ReferralError> {
         self.audit
-            .append(audit_record(caller, rpc, person_keys, outcome, items))
+            .append(crate::audit_query::audit_record(
+                caller,
+                rpc,
+                person_keys,
+                outcome,
+                items,
+                false,
+            ))
             .await
             .map(|_| ())
             .map_err(|e| {
