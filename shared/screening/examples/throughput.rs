@@ -253,6 +253,9 @@ fn main() {
         texts
     );
     sizes("relation states", relations);
+    if std::env::var_os("SIZES").is_some() {
+        breakdown(&store);
+    }
     if std::env::var_os("RELATIONS").is_some() {
         relation_histogram(&store);
     }
@@ -273,4 +276,44 @@ fn relation_histogram(store: &MemoryStore) {
         .collect();
     v.sort_unstable();
     println!("shared relations (persons, uses): {v:?}");
+}
+
+/// Where the bytes of the person states go (totals per field, MB).
+fn breakdown(store: &MemoryStore) {
+    fn list<T: Message>(v: &[T]) -> usize {
+        v.iter().map(|x| x.encoded_len() + 2).sum()
+    }
+    let mut t = [0usize; 8];
+    for p in store.persons.values() {
+        t[0] += p.encoded_len();
+        t[1] += list(&p.intakes);
+        t[2] += list(&p.matter_links);
+        t[3] += list(&p.contacts);
+        t[4] += list(&p.findings);
+        t[5] += list(&p.links);
+        t[6] += list(&p.flags);
+        t[7] += p.figures.as_ref().map_or(0, |f| f.encoded_len());
+    }
+    let names = [
+        "total",
+        "intakes",
+        "matter_links",
+        "contacts",
+        "findings",
+        "links",
+        "flags",
+        "figures",
+    ];
+    for (n, v) in names.iter().zip(t) {
+        println!("  persons.{n}: {:.2} MB", v as f64 / 1e6);
+    }
+    let mut r = [0usize; 3];
+    for x in store.relations.values() {
+        r[0] += x.encoded_len();
+        r[1] += x.persons.iter().map(|p| p.len() + 2).sum::<usize>();
+        r[2] += list(&x.uses);
+    }
+    for (n, v) in ["total", "persons", "uses"].iter().zip(r) {
+        println!("  relations.{n}: {:.2} MB", v as f64 / 1e6);
+    }
 }

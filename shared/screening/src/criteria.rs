@@ -54,7 +54,7 @@ pub(crate) fn figure(name: &str, value: usize, threshold: u32) -> Figure {
     }
 }
 
-pub(crate) fn ev(occurred_us: i64, event_id: &str) -> Evidence {
+pub(crate) fn ev(occurred_us: i64, event_id: &[u8]) -> Evidence {
     Evidence {
         occurred_us,
         event_id: event_id.to_owned(),
@@ -68,8 +68,8 @@ pub(crate) fn days(d: u32) -> i64 {
 /// A point for [`densest`]: when, which event, and what it counts as (points with the same unit count once).
 pub(crate) struct Point<'a> {
     pub(crate) at: i64,
-    pub(crate) event_id: &'a str,
-    pub(crate) unit: &'a str,
+    pub(crate) event_id: &'a [u8],
+    pub(crate) unit: &'a [u8],
 }
 
 /// The window of `window` µs holding the most distinct units; `None` if no window reaches `min`. Ties go to the
@@ -80,7 +80,7 @@ pub(crate) fn densest(
     min: u32,
 ) -> Option<(usize, i64, i64, Vec<Evidence>)> {
     points.sort_by(|a, b| (a.at, a.event_id).cmp(&(b.at, b.event_id)));
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut counts: BTreeMap<&[u8], usize> = BTreeMap::new();
     let mut lo = 0;
     let mut best: Option<(usize, usize, usize)> = None;
     for hi in 0..points.len() {
@@ -114,11 +114,11 @@ pub(crate) fn densest(
 fn densest_group(
     marks: &[Mark],
     group: impl Fn(&Mark) -> String,
-    unit: impl Fn(&Mark) -> String,
+    unit: impl Fn(&Mark) -> Vec<u8>,
     window: i64,
     min: u32,
 ) -> Option<(String, usize, i64, i64, Vec<Evidence>)> {
-    let mut groups: BTreeMap<String, Vec<(&Mark, String)>> = BTreeMap::new();
+    let mut groups: BTreeMap<String, Vec<(&Mark, Vec<u8>)>> = BTreeMap::new();
     for m in marks {
         groups.entry(group(m)).or_default().push((m, unit(m)));
     }
@@ -255,11 +255,11 @@ pub(crate) fn is_bulk(rules: &RuleSet, category: i32, quantity: i32, amount_fen:
 /// window is the one holding the most leading intakes (ties to the earliest).
 pub(crate) fn c6_volume(rules: &RuleSet, p: &PersonScreening) -> Option<Assessment> {
     let r = &rules.rules.c6;
-    let mut points: Vec<(i64, &str)> = p
+    let mut points: Vec<(i64, &[u8])> = p
         .intakes
         .iter()
         .filter(|i| i.leads)
-        .map(|i| (i.occurred_us, i.event_id.as_str()))
+        .map(|i| (i.occurred_us, i.event_id.as_slice()))
         .collect();
     if !points.is_sorted() {
         points.sort_unstable();
@@ -321,7 +321,7 @@ pub(crate) fn r1_planted_or_extortion(rules: &RuleSet, p: &PersonScreening) -> O
     let (_, n, from, to, evidence) = densest_group(
         &p.police_cases,
         |_| String::new(),
-        |m| m.reference.clone(),
+        |m| m.reference.as_bytes().to_vec(),
         days(r.window_days),
         r.min_cases,
     )?;
@@ -481,23 +481,23 @@ mod tests {
         let mut pts = vec![
             Point {
                 at: 0,
-                event_id: "a",
-                unit: "x",
+                event_id: b"a",
+                unit: b"x",
             },
             Point {
                 at: 5,
-                event_id: "b",
-                unit: "x",
+                event_id: b"b",
+                unit: b"x",
             },
             Point {
                 at: 6,
-                event_id: "c",
-                unit: "y",
+                event_id: b"c",
+                unit: b"y",
             },
             Point {
                 at: 20,
-                event_id: "d",
-                unit: "z",
+                event_id: b"d",
+                unit: b"z",
             },
         ];
         let (n, from, to, e) = densest(&mut pts, 10, 2).expect("two units within 10");

@@ -12,6 +12,7 @@ use caselink_proto::v1::{
 use sha2::{Digest, Sha256};
 
 use crate::criteria::{self, days, Assessment};
+use crate::ids::{id_bytes, id_is, id_string, ref_bytes, ref_of_id};
 use crate::matters::{mark_leaders, mark_leaders_from, same};
 use crate::relations::{self, Share};
 use crate::rules::{category_name, RuleCode, RuleSet};
@@ -142,7 +143,7 @@ impl Touched {
 struct NewUse {
     key: RelationKey,
     occurred_us: i64,
-    event_id: String,
+    event_id: Vec<u8>,
     merchant_uscc: String,
     false_identity: bool,
 }
@@ -176,7 +177,6 @@ impl Screener {
             return Ok(changes);
         };
         let at = event.occurred_at.as_ref().map_or(0, timestamp_micros);
-        let hex = person_key.to_hex();
 
         let person = store.person(&person_key)?;
         let (touched, new_uses) = self.record(person, event, subject, payload, at);
@@ -207,7 +207,13 @@ impl Screener {
         }
         for u in new_uses {
             let key = u.key.clone();
-            self.touch_relation(store, &key, Some((&hex, u)), sequence, &mut changes)?;
+            self.touch_relation(
+                store,
+                &key,
+                Some((&person_key.0, u)),
+                sequence,
+                &mut changes,
+            )?;
         }
         for key in recheck {
             self.touch_relation(store, &key, None, sequence, &mut changes)?;
@@ -227,6 +233,8 @@ impl Screener {
         let mut touched = Touched::default();
         let mut uses = Vec::new();
         let id = event.event_id.as_str();
+        let eid = id_bytes(id);
+        let uid = ref_of_id(&eid).into_owned();
         let (uscc, category) = event
             .merchant
             .as_ref()
@@ -245,47 +253,49 @@ impl Screener {
         let intake = |p: &mut PersonScreening, kind: IntakeKind, uses: &mut Vec<NewUse>| {
             // One pass: a duplicate, and whether the intake shares a reference with anything held (then matters are
             // worked out again; otherwise it is a matter of its own).
-            let case_ref = event.case_ref.as_str();
+            let case_ref = ref_bytes(&event.case_ref);
+            let case_ref = case_ref.as_slice();
             let mut joins = !event.related_event_ids.is_empty();
             for i in &p.intakes {
-                if same(&i.event_id, id) {
+                if same(&i.event_id, &eid) {
                     return;
                 }
                 joins = joins
-                    || (!id.is_empty() && same(&i.case_ref, id))
+                    || (!id.is_empty() && same(&i.case_ref, &uid))
                     || (!case_ref.is_empty()
-                        && (same(&i.event_id, case_ref) || same(&i.case_ref, case_ref)));
+                        && (same(&ref_of_id(&i.event_id), case_ref)
+                            || same(&i.case_ref, case_ref)));
             }
             joins = joins
                 || p.matter_links.iter().any(|l| {
-                    (!id.is_empty() && (same(&l.a, id) || same(&l.b, id)))
+                    (!id.is_empty() && (same(&l.a, &uid) || same(&l.b, &uid)))
                         || (!case_ref.is_empty() && (same(&l.a, case_ref) || same(&l.b, case_ref)))
                 });
             count_contacts(p, subject);
             let pos = p
                 .intakes
-                .partition_point(|i| (i.occurred_us, i.event_id.as_str()) < (at, id));
+                .partition_point(|i| (i.occurred_us, i.event_id.as_slice()) < (at, &eid));
             p.intakes.insert(
                 pos,
                 Intake {
-                    event_id: id.to_owned(),
+                    event_id: eid.clone(),
                     occurred_us: at,
                     kind: kind as i32,
                     merchant_uscc: uscc.to_owned(),
                     category,
-                    case_ref: event.case_ref.clone(),
+                    case_ref: case_ref.to_owned(),
                     leads: !joins && !id.is_empty(),
                 },
             );
             for r in &event.related_event_ids {
                 p.matter_links.push(MatterLink {
-                    a: id.to_owned(),
-                    b: r.clone(),
+                    a: uid.clone(),
+                    b: ref_bytes(r),
                     occurred_us: at,
                 });
             }
             if joins {
-                mark_leaders_from(&mut p.intakes, &p.matter_links, &[id]);
+                mark_leaders_from(&mut p.intakes, &p.matter_links, &[&uid]);
             }
             if category != 0 {
                 bump(&mut figures(p).categories, category_name(category));
@@ -304,7 +314,7 @@ impl Screener {
                     uses.push(NewUse {
                         key: k,
                         occurred_us: at,
-                        event_id: id.to_owned(),
+                        event_id: eid.clone(),
                         merchant_uscc: uscc.to_owned(),
                         false_identity: false,
                     });
@@ -312,9 +322,9 @@ impl Screener {
             }
         };
         let mark = |list: &mut Vec<Mark>, code: i32, reference: &str, value: i64| {
-            if !list.iter().any(|m| same(&m.event_id, id)) {
+            if !list.iter().any(|m| same(&m.event_id, &eid)) {
                 list.push(Mark {
-                    event_id: id.to_owned(),
+                    event_id: eid.clone(),
                     occurred_us: at,
                     code,
                     reference: reference.to_owned(),
@@ -342,7 +352,7 @@ impl Screener {
                     uses.push(NewUse {
                         key: RelationKey::Text(text_fingerprint(uscc, &event.summary)),
                         occurred_us: at,
-                        event_id: id.to_owned(),
+                        event_id: eid.clone(),
                         merchant_uscc: uscc.to_owned(),
                         false_identity: false,
                     });
@@ -361,22 +371,23 @@ impl Screener {
                 touched.add(RuleCode::C6);
             }
             Payload::TicketMerged(m) => {
-                let mut refs: Vec<&str> = vec![event.case_ref.as_str()];
-                refs.extend(event.related_event_ids.iter().map(String::as_str));
+                let mut refs: Vec<Vec<u8>> = vec![ref_bytes(&event.case_ref)];
+                refs.extend(event.related_event_ids.iter().map(|r| ref_bytes(r)));
                 refs.retain(|s| !s.is_empty());
-                for &a in &refs {
+                for a in &refs {
                     for b in [&m.duplicate_of_event_id, &m.duplicate_of_case_ref] {
                         if !b.is_empty() {
                             p.matter_links.push(MatterLink {
-                                a: a.to_owned(),
-                                b: b.clone(),
+                                a: a.clone(),
+                                b: ref_bytes(b),
                                 occurred_us: at,
                             });
                         }
                     }
                 }
                 if !refs.is_empty() {
-                    mark_leaders_from(&mut p.intakes, &p.matter_links, &refs);
+                    let seeds: Vec<&[u8]> = refs.iter().map(Vec::as_slice).collect();
+                    mark_leaders_from(&mut p.intakes, &p.matter_links, &seeds);
                 }
                 touched.add(RuleCode::C6);
             }
@@ -409,16 +420,16 @@ impl Screener {
                 touched.add(RuleCode::C7);
             }
             Payload::CaseRegistered(c) => {
-                self.police(p, c.offence, &event.case_ref, id, at, &mut touched)
+                self.police(p, c.offence, &event.case_ref, &eid, at, &mut touched)
             }
             Payload::SecurityPenaltyImposed(c) => {
-                self.police(p, c.offence, &event.case_ref, id, at, &mut touched)
+                self.police(p, c.offence, &event.case_ref, &eid, at, &mut touched)
             }
             Payload::CaseClosed(c) if c.outcome != PoliceCaseOutcome::Dropped as i32 => {
-                self.police(p, c.offence, &event.case_ref, id, at, &mut touched)
+                self.police(p, c.offence, &event.case_ref, &eid, at, &mut touched)
             }
             Payload::CriminalJudged(c) if c.convicted => {
-                self.police(p, c.offence, &event.case_ref, id, at, &mut touched)
+                self.police(p, c.offence, &event.case_ref, &eid, at, &mut touched)
             }
             Payload::DisclosureRequested(_) => figures(p).disclosure_requests += 1,
             Payload::DisclosureDecided(d) if d.outcome == DisclosureOutcome::NotInScope as i32 => {
@@ -434,26 +445,26 @@ impl Screener {
             }
             Payload::ReconsiderationFiled(r) => {
                 figures(p).reconsiderations += 1;
-                appeal_filed(p, id, at, r.matter_type, &r.matter_ref);
+                appeal_filed(p, &eid, at, r.matter_type, &r.matter_ref);
                 touched.add(RuleCode::R3);
             }
             Payload::AdminSuitFiled(s) => {
                 figures(p).admin_suits += 1;
-                appeal_filed(p, id, at, s.matter_type, &s.matter_ref);
+                appeal_filed(p, &eid, at, s.matter_type, &s.matter_ref);
                 touched.add(RuleCode::R3);
             }
             Payload::ReconsiderationRejected(r) => {
-                appeal_rejected(p, &r.filed_event_id, id, at);
+                appeal_rejected(p, &r.filed_event_id, &eid, at);
                 touched.add(RuleCode::R3);
                 if r.reason == ReconsiderationRejectionReason::FalseIdentity as i32 {
-                    false_identity(subject, id, at, &mut uses);
+                    false_identity(subject, &eid, at, &mut uses);
                 }
             }
             Payload::AdminSuitDismissed(s) => {
-                appeal_rejected(p, &s.filed_event_id, id, at);
+                appeal_rejected(p, &s.filed_event_id, &eid, at);
                 touched.add(RuleCode::R3);
                 if s.reason == SuitDismissalReason::FalseIdentity as i32 {
-                    false_identity(subject, id, at, &mut uses);
+                    false_identity(subject, &eid, at, &mut uses);
                 }
             }
             Payload::CivilClaimFiled(_) => figures(p).civil_claims += 1,
@@ -470,7 +481,7 @@ impl Screener {
         p: &mut PersonScreening,
         offence: i32,
         case_ref: &str,
-        id: &str,
+        eid: &[u8],
         at: i64,
         touched: &mut Touched,
     ) {
@@ -485,20 +496,24 @@ impl Screener {
         if !(fabrication || o == Offence::Extortion) {
             return;
         }
-        let reference = if case_ref.is_empty() { id } else { case_ref };
+        let reference = if case_ref.is_empty() {
+            id_string(eid)
+        } else {
+            case_ref.to_owned()
+        };
         let m = Mark {
-            event_id: id.to_owned(),
+            event_id: eid.to_owned(),
             occurred_us: at,
             code: offence,
-            reference: reference.to_owned(),
+            reference,
             value: 0,
         };
-        if !p.police_cases.iter().any(|x| same(&x.event_id, id)) {
+        if !p.police_cases.iter().any(|x| same(&x.event_id, eid)) {
             p.police_cases.push(m.clone());
         }
         touched.add(RuleCode::R1);
         if fabrication {
-            if !p.fabrications.iter().any(|x| same(&x.event_id, id)) {
+            if !p.fabrications.iter().any(|x| same(&x.event_id, eid)) {
                 p.fabrications.push(Mark {
                     code: FindingKind::PoliceFabrication as i32,
                     ..m
@@ -523,12 +538,12 @@ impl Screener {
             let links = p.matter_links.len();
             p.matter_links.retain(|l| l.occurred_us >= horizon);
             // Matters of the rest change only if a dropped intake or link shared a reference with them.
-            let shared = |r: &str| {
+            let shared = |r: &[u8]| {
                 !r.is_empty()
                     && (p
                         .intakes
                         .iter()
-                        .any(|i| same(&i.event_id, r) || same(&i.case_ref, r))
+                        .any(|i| same(&ref_of_id(&i.event_id), r) || same(&i.case_ref, r))
                         || p.matter_links
                             .iter()
                             .any(|l| same(&l.a, r) || same(&l.b, r)))
@@ -536,7 +551,7 @@ impl Screener {
             if p.matter_links.len() != links
                 || dropped
                     .iter()
-                    .any(|d| shared(&d.event_id) || shared(&d.case_ref))
+                    .any(|d| shared(&ref_of_id(&d.event_id)) || shared(&d.case_ref))
             {
                 mark_leaders(&mut p.intakes, &p.matter_links);
             }
@@ -560,12 +575,12 @@ impl Screener {
             &mut p.discipline_untrue,
         ] {
             list.retain(|m| m.occurred_us >= horizon);
-            keep_newest(list, cap, |m| (m.occurred_us, m.event_id.as_str()));
+            keep_newest(list, cap, |m| (m.occurred_us, m.event_id.as_slice()));
         }
         p.appeals
             .retain(|a| a.filed_us.max(a.rejected_us) >= horizon);
         keep_newest(&mut p.appeals, cap, |a| {
-            (a.filed_us.max(a.rejected_us), a.filed_event_id.as_str())
+            (a.filed_us.max(a.rejected_us), a.filed_event_id.as_slice())
         });
     }
 
@@ -574,18 +589,18 @@ impl Screener {
         &self,
         store: &mut S,
         key: &RelationKey,
-        new_use: Option<(&str, NewUse)>,
+        new_use: Option<(&[u8; 32], NewUse)>,
         sequence: u64,
         changes: &mut Vec<FlagChange>,
     ) -> Result<(), S::Error> {
         let rel = store.relation(key)?;
-        if let Some((hex, u)) = new_use {
-            let idx = match rel.persons.iter().position(|p| p == hex) {
+        if let Some((me, u)) = new_use {
+            let idx = match rel.persons.iter().position(|p| p.as_slice() == me) {
                 Some(i) => Some(i),
                 None if rel.persons.len()
                     < usize::try_from(self.rules.max_relation_persons).unwrap_or(usize::MAX) =>
                 {
-                    rel.persons.push(hex.to_owned());
+                    rel.persons.push(me.to_vec());
                     Some(rel.persons.len() - 1)
                 }
                 None => {
@@ -594,11 +609,22 @@ impl Screener {
                 }
             };
             if let Some(i) = idx {
+                let merchant = if u.merchant_uscc.is_empty() {
+                    0
+                } else {
+                    match rel.merchants.iter().position(|m| *m == u.merchant_uscc) {
+                        Some(m) => m + 1,
+                        None => {
+                            rel.merchants.push(u.merchant_uscc);
+                            rel.merchants.len()
+                        }
+                    }
+                };
                 let new = RelationUse {
                     occurred_us: u.occurred_us,
                     event_id: u.event_id,
                     person: u32::try_from(i).unwrap_or(u32::MAX),
-                    merchant_uscc: u.merchant_uscc,
+                    merchant: u32::try_from(merchant).unwrap_or(u32::MAX),
                     false_identity: u.false_identity,
                 };
                 if !rel.uses.iter().any(|x| same(&x.event_id, &new.event_id)) {
@@ -630,8 +656,8 @@ impl Screener {
         };
         let mut keys = Vec::with_capacity(snapshot.persons.len());
         let mut shares = Vec::with_capacity(snapshot.persons.len());
-        for hex in &snapshot.persons {
-            let Ok(pk) = PersonKey::from_hex(hex) else {
+        for bytes in &snapshot.persons {
+            let Ok(pk) = <[u8; 32]>::try_from(bytes.as_slice()).map(PersonKey) else {
                 keys.push(None);
                 shares.push(Share::default());
                 continue;
@@ -658,6 +684,18 @@ impl Screener {
         }
         let outcome = relations::evaluate(&self.rules, key, &snapshot, &shares);
         let max_links = 64;
+        // Each user's links from this relation, in one pass over the pairs.
+        type Held<'e> = Vec<(usize, i32, &'e [&'e [u8]])>;
+        let mut per_person: Vec<Held<'_>> = vec![Vec::new(); keys.len()];
+        for ((a, b), (reason, evidence)) in &outcome.links {
+            if let Some(l) = per_person.get_mut(*a) {
+                l.push((*b, *reason as i32, evidence));
+            }
+            if let Some(l) = per_person.get_mut(*b) {
+                l.push((*a, *reason as i32, evidence));
+            }
+        }
+        let hexes: Vec<String> = snapshot.persons.iter().map(hex::encode).collect();
         for (i, pk) in keys.iter().enumerate() {
             let Some(pk) = pk else { continue };
             let mut mine: Vec<RelationFinding> = outcome
@@ -674,40 +712,54 @@ impl Screener {
                 })
                 .collect();
             mine.sort_by(|a, b| a.rule.cmp(&b.rule));
-            let links: Vec<Link> = outcome
-                .links
-                .iter()
-                .filter(|((a, b), _)| *a == i || *b == i)
-                .filter_map(|((a, b), (reason, evidence))| {
-                    let other = if *a == i { *b } else { *a };
-                    Some(Link {
-                        other: snapshot.persons.get(other)?.clone(),
-                        reason: *reason as i32,
-                        relation: relation_bytes.clone(),
-                        evidence: evidence.iter().map(|e| (*e).to_owned()).collect(),
-                    })
-                })
-                .collect();
+            let mut new_links = std::mem::take(&mut per_person[i]);
+            new_links.sort_by(|x, y| hexes[x.0].cmp(&hexes[y.0]));
             let ps = store.person(pk)?;
             let unchanged = ps
                 .findings
                 .iter()
                 .filter(|f| f.relation == relation_bytes)
                 .eq(mine.iter());
-            ps.links.retain(|l| l.relation != relation_bytes);
-            ps.links.extend(links);
-            ps.links
-                .sort_by(|a, b| (&a.other, &a.relation).cmp(&(&b.other, &b.relation)));
-            if ps.links.len() > max_links {
-                // Keep the strongest reasons.
-                ps.links.sort_by(|a, b| {
-                    b.reason
-                        .cmp(&a.reason)
-                        .then_with(|| (&a.other, &a.relation).cmp(&(&b.other, &b.relation)))
-                });
-                ps.links.truncate(max_links);
+            // The same links as held: nothing to redo (held ones are sorted by other, one per other).
+            let same_links = {
+                let held: Vec<&Link> = ps
+                    .links
+                    .iter()
+                    .filter(|l| l.relation == relation_bytes)
+                    .collect();
+                held.len() == new_links.len()
+                    && held.iter().zip(&new_links).all(|(l, (o, reason, ev))| {
+                        l.other == hexes[*o]
+                            && l.reason == *reason
+                            && l.evidence.len() == ev.len()
+                            && l.evidence.iter().zip(ev.iter()).all(|(s, b)| id_is(b, s))
+                    })
+            };
+            if same_links && unchanged {
+                continue;
+            }
+            if !same_links {
+                ps.links.retain(|l| l.relation != relation_bytes);
+                ps.links
+                    .extend(new_links.into_iter().map(|(o, reason, ev)| Link {
+                        other: hexes[o].clone(),
+                        reason,
+                        relation: relation_bytes.clone(),
+                        evidence: ev.iter().map(|e| id_string(e)).collect(),
+                    }));
                 ps.links
                     .sort_by(|a, b| (&a.other, &a.relation).cmp(&(&b.other, &b.relation)));
+                if ps.links.len() > max_links {
+                    // Keep the strongest reasons.
+                    ps.links.sort_by(|a, b| {
+                        b.reason
+                            .cmp(&a.reason)
+                            .then_with(|| (&a.other, &a.relation).cmp(&(&b.other, &b.relation)))
+                    });
+                    ps.links.truncate(max_links);
+                    ps.links
+                        .sort_by(|a, b| (&a.other, &a.relation).cmp(&(&b.other, &b.relation)));
+                }
             }
             if unchanged {
                 continue;
@@ -771,7 +823,7 @@ impl Screener {
         let total = a.omitted + a.evidence.len() as u64;
         let keep = usize::try_from(self.rules.max_evidence).unwrap_or(usize::MAX);
         let skip = a.evidence.len().saturating_sub(keep);
-        let ids: Vec<String> = a
+        let ids: Vec<Vec<u8>> = a
             .evidence
             .into_iter()
             .skip(skip)
@@ -788,7 +840,7 @@ impl Screener {
                     window_from_us: a.from_us,
                     window_to_us: a.to_us,
                     figures: a.figures,
-                    evidence: ids,
+                    evidence: ids.iter().map(|e| id_string(e)).collect(),
                     evidence_total: total,
                     raised_seq: sequence,
                     updated_seq: sequence,
@@ -808,21 +860,23 @@ impl Screener {
             }
             Some(i) => {
                 let f = &mut p.flags[i];
+                let reraised = !f.active;
+                let same = f.window_from_us == a.from_us
+                    && f.window_to_us == a.to_us
+                    && f.figures == a.figures
+                    && f.evidence.len() == ids.len()
+                    && f.evidence.iter().zip(&ids).all(|(s, b)| id_is(b, s))
+                    && f.evidence_total == total;
+                if same && !reraised {
+                    return;
+                }
+                let ids: Vec<String> = ids.iter().map(|e| id_string(e)).collect();
                 let grew = total > f.evidence_total || {
                     let mut held: Vec<&str> = f.evidence.iter().map(String::as_str).collect();
                     held.sort_unstable();
                     ids.iter()
                         .any(|id| held.binary_search(&id.as_str()).is_err())
                 };
-                let reraised = !f.active;
-                let same = f.window_from_us == a.from_us
-                    && f.window_to_us == a.to_us
-                    && f.figures == a.figures
-                    && f.evidence == ids
-                    && f.evidence_total == total;
-                if same && !reraised {
-                    return;
-                }
                 if !grew && !reraised && !code.is_cross_person() {
                     // A person-local flag never shrinks (pruned facts leave the raised evidence standing).
                     return;
@@ -913,7 +967,7 @@ fn bump(counts: &mut Vec<Count>, name: &str) {
     // Bounded: enum-valued names only, at most a few dozen.
 }
 
-fn keep_newest<T>(list: &mut Vec<T>, cap: usize, key: impl for<'a> Fn(&'a T) -> (i64, &'a str)) {
+fn keep_newest<T>(list: &mut Vec<T>, cap: usize, key: impl for<'a> Fn(&'a T) -> (i64, &'a [u8])) {
     if list.len() > cap {
         list.sort_by(|x, y| key(x).cmp(&key(y)));
         let extra = list.len() - cap;
@@ -921,7 +975,7 @@ fn keep_newest<T>(list: &mut Vec<T>, cap: usize, key: impl for<'a> Fn(&'a T) -> 
     }
 }
 
-fn appeal_filed(p: &mut PersonScreening, id: &str, at: i64, matter_type: i32, matter_ref: &str) {
+fn appeal_filed(p: &mut PersonScreening, id: &[u8], at: i64, matter_type: i32, matter_ref: &str) {
     match p.appeals.iter_mut().find(|a| a.filed_event_id == id) {
         Some(a) => {
             a.filed_us = at;
@@ -938,17 +992,18 @@ fn appeal_filed(p: &mut PersonScreening, id: &str, at: i64, matter_type: i32, ma
     }
 }
 
-fn appeal_rejected(p: &mut PersonScreening, filed_id: &str, id: &str, at: i64) {
+fn appeal_rejected(p: &mut PersonScreening, filed_id: &str, id: &[u8], at: i64) {
     if filed_id.is_empty() {
         return;
     }
+    let filed_id = id_bytes(filed_id);
     match p.appeals.iter_mut().find(|a| a.filed_event_id == filed_id) {
         Some(a) => {
             a.rejected_us = at;
             a.rejected_event_id = id.to_owned();
         }
         None => p.appeals.push(Appeal {
-            filed_event_id: filed_id.to_owned(),
+            filed_event_id: filed_id,
             rejected_us: at,
             rejected_event_id: id.to_owned(),
             ..Appeal::default()
@@ -957,7 +1012,12 @@ fn appeal_rejected(p: &mut PersonScreening, filed_id: &str, id: &str, at: i64) {
 }
 
 /// An appeal rejected for false identity joins the relations of the contacts it carries (二(三)).
-fn false_identity(subject: &caselink_proto::v1::Person, id: &str, at: i64, uses: &mut Vec<NewUse>) {
+fn false_identity(
+    subject: &caselink_proto::v1::Person,
+    id: &[u8],
+    at: i64,
+    uses: &mut Vec<NewUse>,
+) {
     for key in [
         (!subject.phone_key.is_empty()).then(|| RelationKey::Phone(subject.phone_key.clone())),
         (!subject.address_key.is_empty())

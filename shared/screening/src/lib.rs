@@ -27,6 +27,7 @@
 mod criteria;
 mod engine;
 pub mod eval;
+mod ids;
 mod matters;
 mod memory;
 mod relations;
@@ -36,6 +37,7 @@ mod state;
 pub use engine::{
     group_of, link_reason_text, text_fingerprint, FlagChange, RelationKey, Screener, ScreeningStore,
 };
+pub use ids::{id_bytes, id_string};
 pub use memory::MemoryStore;
 pub use rules::{RuleCode, RuleSet, RuleSetError, RuleViolation, DEFAULT_RULES_TOML};
 pub use state::{

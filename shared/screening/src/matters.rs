@@ -7,8 +7,10 @@
 //! an intake is known by its event id and its file number. Matters are the connected components over those
 //! references, computed from the facts held (so arrival order does not matter).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
+use crate::ids::ref_of_id;
 use crate::state::{Intake, MatterLink};
 
 /// One grievance.
@@ -18,7 +20,7 @@ pub(crate) struct Matter {
     /// When its first intake happened.
     pub(crate) first_us: i64,
     /// The event id of its first intake.
-    pub(crate) first_event_id: String,
+    pub(crate) first_event_id: Vec<u8>,
 }
 
 struct UnionFind {
@@ -73,19 +75,19 @@ pub(crate) fn mark_leaders(intakes: &mut [Intake], links: &[MatterLink]) {
 /// Re-marks the leaders of the matters that hold any of `seeds` (references: event ids or file numbers), after
 /// intakes or links joined them. Matters not reachable from the seeds are untouched (they cannot have changed). Walks
 /// the references outward from the seeds: one pass over the facts per reference of the joined matters.
-pub(crate) fn mark_leaders_from(intakes: &mut [Intake], links: &[MatterLink], seeds: &[&str]) {
-    let add = |refs: &mut Vec<String>, r: &str| {
+pub(crate) fn mark_leaders_from(intakes: &mut [Intake], links: &[MatterLink], seeds: &[&[u8]]) {
+    let add = |refs: &mut Vec<Vec<u8>>, r: &[u8]| {
         if !r.is_empty() && !refs.iter().any(|x| x == r) {
             refs.push(r.to_owned());
         }
     };
     // One walk per matter: the references already reached by an earlier seed's walk are skipped.
-    let mut reached: Vec<String> = Vec::new();
+    let mut reached: Vec<Vec<u8>> = Vec::new();
     for seed in seeds {
         if seed.is_empty() || reached.iter().any(|x| x == seed) {
             continue;
         }
-        let mut refs: Vec<String> = vec![(*seed).to_owned()];
+        let mut refs: Vec<Vec<u8>> = vec![(*seed).to_owned()];
         let mut member = vec![false; intakes.len()];
         let mut used = vec![false; links.len()];
         let mut k = 0;
@@ -94,10 +96,10 @@ pub(crate) fn mark_leaders_from(intakes: &mut [Intake], links: &[MatterLink], se
             for (x, i) in intakes.iter().enumerate() {
                 if !member[x]
                     && !i.event_id.is_empty()
-                    && (same(&i.event_id, &r) || same(&i.case_ref, &r))
+                    && (same(&ref_of_id(&i.event_id), &r) || same(&i.case_ref, &r))
                 {
                     member[x] = true;
-                    add(&mut refs, &i.event_id);
+                    add(&mut refs, &ref_of_id(&i.event_id));
                     add(&mut refs, &i.case_ref);
                 }
             }
@@ -133,10 +135,9 @@ pub(crate) fn mark_leaders_from(intakes: &mut [Intake], links: &[MatterLink], se
     }
 }
 
-/// String equality, quick to refuse: event ids (UUIDs) and file numbers mostly differ in their first bytes.
+/// Equality of ids or references, quick to refuse: they mostly differ in their first bytes.
 #[inline]
-pub(crate) fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -150,8 +151,8 @@ pub(crate) fn same(a: &str, b: &str) -> bool {
 
 /// The component (root) of each intake; `None` for an intake without an event id.
 fn components(intakes: &[Intake], links: &[MatterLink]) -> Vec<Option<usize>> {
-    let mut ids: HashMap<&str, usize> = HashMap::with_capacity(intakes.len() * 2);
-    fn intern<'a>(s: &'a str, ids: &mut HashMap<&'a str, usize>) -> Option<usize> {
+    let mut ids: HashMap<Cow<'_, [u8]>, usize> = HashMap::with_capacity(intakes.len() * 2);
+    fn intern<'a>(s: Cow<'a, [u8]>, ids: &mut HashMap<Cow<'a, [u8]>, usize>) -> Option<usize> {
         if s.is_empty() {
             return None;
         }
@@ -161,14 +162,17 @@ fn components(intakes: &[Intake], links: &[MatterLink]) -> Vec<Option<usize>> {
     let mut pairs: Vec<(usize, usize)> = Vec::new();
     let mut roots: Vec<usize> = Vec::with_capacity(intakes.len());
     for i in intakes {
-        let a = intern(i.event_id.as_str(), &mut ids).unwrap_or(usize::MAX);
-        if let Some(b) = intern(i.case_ref.as_str(), &mut ids) {
+        let a = intern(ref_of_id(&i.event_id), &mut ids).unwrap_or(usize::MAX);
+        if let Some(b) = intern(Cow::Borrowed(&i.case_ref), &mut ids) {
             pairs.push((a, b));
         }
         roots.push(a);
     }
     for l in links {
-        if let (Some(a), Some(b)) = (intern(&l.a, &mut ids), intern(&l.b, &mut ids)) {
+        if let (Some(a), Some(b)) = (
+            intern(Cow::Borrowed(&l.a), &mut ids),
+            intern(Cow::Borrowed(&l.b), &mut ids),
+        ) {
             pairs.push((a, b));
         }
     }
@@ -189,8 +193,8 @@ fn components(intakes: &[Intake], links: &[MatterLink]) -> Vec<Option<usize>> {
 /// The matters the intakes form, ordered by first occurrence.
 #[cfg(test)]
 pub(crate) fn matters(intakes: &[Intake], links: &[MatterLink]) -> Vec<Matter> {
-    let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
-    fn intern<'a>(s: &'a str, ids: &mut BTreeMap<&'a str, usize>) -> Option<usize> {
+    let mut ids: BTreeMap<&[u8], usize> = BTreeMap::new();
+    fn intern<'a>(s: &'a [u8], ids: &mut BTreeMap<&'a [u8], usize>) -> Option<usize> {
         if s.is_empty() {
             return None;
         }
@@ -200,8 +204,8 @@ pub(crate) fn matters(intakes: &[Intake], links: &[MatterLink]) -> Vec<Matter> {
     let mut pairs: Vec<(usize, usize)> = Vec::new();
     let mut roots: Vec<usize> = Vec::with_capacity(intakes.len());
     for i in intakes {
-        let a = intern(i.event_id.as_str(), &mut ids).unwrap_or(usize::MAX);
-        if let Some(b) = intern(i.case_ref.as_str(), &mut ids) {
+        let a = intern(&i.event_id, &mut ids).unwrap_or(usize::MAX);
+        if let Some(b) = intern(&i.case_ref, &mut ids) {
             pairs.push((a, b));
         }
         roots.push(a);
@@ -246,18 +250,18 @@ mod tests {
 
     fn intake(id: &str, at: i64, kind: IntakeKind, case_ref: &str) -> Intake {
         Intake {
-            event_id: id.to_owned(),
+            event_id: crate::ids::id_bytes(id),
             occurred_us: at,
             kind: kind as i32,
-            case_ref: case_ref.to_owned(),
+            case_ref: crate::ids::ref_bytes(case_ref),
             ..Intake::default()
         }
     }
 
     fn link(a: &str, b: &str) -> MatterLink {
         MatterLink {
-            a: a.to_owned(),
-            b: b.to_owned(),
+            a: crate::ids::ref_bytes(a),
+            b: crate::ids::ref_bytes(b),
             occurred_us: 0,
         }
     }
@@ -275,8 +279,8 @@ mod tests {
         let links = vec![link("c1", "t1"), link("12345-2", "MK-2")];
         let ms = matters(&intakes, &links);
         assert_eq!(ms.len(), 3);
-        assert_eq!(ms[0].first_event_id, "t1");
-        assert_eq!(ms[1].first_event_id, "c2");
+        assert_eq!(ms[0].first_event_id, b"t1");
+        assert_eq!(ms[1].first_event_id, b"c2");
         // Any order of facts gives the same matters.
         let mut rev = intakes.clone();
         rev.reverse();
@@ -284,17 +288,17 @@ mod tests {
         // The leaders are the matters' first intakes, however they were worked out.
         let mut all = intakes.clone();
         mark_leaders(&mut all, &links);
-        let leaders: Vec<&str> = all
+        let leaders: Vec<&[u8]> = all
             .iter()
             .filter(|i| i.leads)
-            .map(|i| i.event_id.as_str())
+            .map(|i| i.event_id.as_slice())
             .collect();
-        assert_eq!(leaders, ["t1", "c2", "r1"]);
+        assert_eq!(leaders, [b"t1".as_slice(), b"c2", b"r1"]);
         let mut step = intakes.clone();
         for i in step.iter_mut() {
             i.leads = true;
         }
-        mark_leaders_from(&mut step, &links, &["c1", "12345-2"]);
+        mark_leaders_from(&mut step, &links, &[b"c1", b"12345-2"]);
         assert_eq!(step, all);
     }
 }

@@ -26,13 +26,16 @@ pub(crate) struct Share {
     pub(crate) total: u64,
 }
 
+/// Why two users are linked, and some evidence (event ids of the relation's uses).
+pub(crate) type PairLink<'r> = (LinkReason, Vec<&'r [u8]>);
+
 /// What one evaluation of a relation found.
 #[derive(Debug, Default)]
 pub(crate) struct Outcome<'r> {
     /// (user index, rule, finding).
     pub(crate) findings: Vec<(usize, RuleCode, Assessment)>,
     /// (lower user index, higher user index) → reason and some evidence (event ids of the relation's uses).
-    pub(crate) links: BTreeMap<(usize, usize), (LinkReason, Vec<&'r str>)>,
+    pub(crate) links: BTreeMap<(usize, usize), PairLink<'r>>,
 }
 
 /// The owner of a contact: the user it is bound to. Each user scores (intakes with the contact) × (their share of
@@ -61,7 +64,7 @@ pub(crate) fn owner(rules: &RuleSet, shares: &[Share]) -> Option<usize> {
         .then_some(who)
 }
 
-fn link<'r>(out: &mut Outcome<'r>, a: usize, b: usize, reason: LinkReason, evidence: &[&'r str]) {
+fn link<'r>(out: &mut Outcome<'r>, a: usize, b: usize, reason: LinkReason, evidence: &[&'r [u8]]) {
     if a == b {
         return;
     }
@@ -96,8 +99,9 @@ pub(crate) fn evaluate<'r>(
     // Uses by merchant, in time order (uses are kept sorted).
     let mut by_merchant: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, u) in uses.iter().enumerate() {
-        if !u.merchant_uscc.is_empty() {
-            by_merchant.entry(&u.merchant_uscc).or_default().push(i);
+        let m = rel.merchant_of(u);
+        if !m.is_empty() {
+            by_merchant.entry(m).or_default().push(i);
         }
     }
     // Co-filed: another user filed on the same merchant within the C4 window. Episodes: windows with enough users.
@@ -154,7 +158,7 @@ pub(crate) fn evaluate<'r>(
                 .iter()
                 .map(|&j| ev(uses[j].occurred_us, &uses[j].event_id))
                 .collect();
-            let ids: Vec<&str> = e.iter().map(|&j| uses[j].event_id.as_str()).collect();
+            let ids: Vec<&[u8]> = e.iter().map(|&j| uses[j].event_id.as_slice()).collect();
             let a = Assessment {
                 from_us: e.iter().map(|&j| uses[j].occurred_us).min().unwrap_or(0),
                 to_us: e.iter().map(|&j| uses[j].occurred_us).max().unwrap_or(0),
@@ -211,10 +215,10 @@ pub(crate) fn evaluate<'r>(
                     .map(|&j| ev(uses[j].occurred_us, &uses[j].event_id))
                     .collect();
                 for &q in &others {
-                    let ids: Vec<&str> = foreign
+                    let ids: Vec<&[u8]> = foreign
                         .iter()
                         .filter(|&&j| uses[j].person == q)
-                        .map(|&j| uses[j].event_id.as_str())
+                        .map(|&j| uses[j].event_id.as_slice())
                         .collect();
                     link(&mut out, o, q as usize, LinkReason::FalseName, &ids);
                 }
@@ -251,16 +255,12 @@ pub(crate) fn evaluate<'r>(
         if c5.enabled && owner.is_none() {
             let from = latest - days(c5.window_days);
             let spread: Vec<usize> = (0..uses.len())
-                .filter(|&j| {
-                    uses[j].occurred_us >= from && !cofiled[j] && !uses[j].merchant_uscc.is_empty()
-                })
+                .filter(|&j| uses[j].occurred_us >= from && !cofiled[j] && uses[j].merchant != 0)
                 .collect();
             let persons: BTreeSet<usize> =
                 spread.iter().map(|&j| uses[j].person as usize).collect();
-            let merchants: BTreeSet<&str> = spread
-                .iter()
-                .map(|&j| uses[j].merchant_uscc.as_str())
-                .collect();
+            let merchants: BTreeSet<&str> =
+                spread.iter().map(|&j| rel.merchant_of(&uses[j])).collect();
             // An agent's contact is a minority of each hired person's own intakes (they have their own phone);
             // persons whose intakes mostly carry it are its owner or persons whose ID numbers were borrowed (二(三)).
             let minority = persons
@@ -302,12 +302,12 @@ pub(crate) fn evaluate<'r>(
                     out.findings.push((p, RuleCode::C5, a.clone()));
                     for &q in &persons {
                         if p < q {
-                            let ids: Vec<&str> = spread
+                            let ids: Vec<&[u8]> = spread
                                 .iter()
                                 .filter(|&&j| {
                                     uses[j].person as usize == p || uses[j].person as usize == q
                                 })
-                                .map(|&j| uses[j].event_id.as_str())
+                                .map(|&j| uses[j].event_id.as_slice())
                                 .collect();
                             link(&mut out, p, q, LinkReason::SharedAgent, &ids);
                         }
@@ -318,15 +318,15 @@ pub(crate) fn evaluate<'r>(
     }
 
     // Plain sharing links between every pair of users, with each one's latest records as evidence.
-    let mut latest_ids: Vec<Vec<&str>> = vec![Vec::new(); n_persons];
+    let mut latest_ids: Vec<Vec<&[u8]>> = vec![Vec::new(); n_persons];
     for u in uses.iter().rev() {
         if let Some(l) = latest_ids.get_mut(u.person as usize) {
             if l.len() < 5 {
-                l.push(u.event_id.as_str());
+                l.push(u.event_id.as_slice());
             }
         }
     }
-    let mut ids: Vec<&str> = Vec::with_capacity(10);
+    let mut ids: Vec<&[u8]> = Vec::with_capacity(10);
     for a in 0..n_persons {
         for b in (a + 1)..n_persons {
             ids.clear();

@@ -68,8 +68,9 @@ pub struct PersonScreening {
 /// A complaint, report or ticket.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Intake {
-    #[prost(string, tag = "1")]
-    pub event_id: String,
+    /// [`crate::id_bytes`] of the event id.
+    #[prost(bytes = "vec", tag = "1")]
+    pub event_id: Vec<u8>,
     #[prost(int64, tag = "2")]
     pub occurred_us: i64,
     /// [`IntakeKind`].
@@ -80,9 +81,9 @@ pub struct Intake {
     /// `GoodsCategory`.
     #[prost(int32, tag = "5")]
     pub category: i32,
-    /// The department's file number.
-    #[prost(string, tag = "6")]
-    pub case_ref: String,
+    /// The department's file number, in reference form (kept for equality only: see `ids.rs`).
+    #[prost(bytes = "vec", tag = "6")]
+    pub case_ref: Vec<u8>,
     /// Whether it is the first intake (by occurrence, then event id) of its matter: matters are counted by these.
     #[prost(bool, tag = "7")]
     pub leads: bool,
@@ -101,13 +102,13 @@ pub enum IntakeKind {
     Ticket = 3,
 }
 
-/// Two references to one grievance.
+/// Two references to one grievance (in reference form: see `ids.rs`).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct MatterLink {
-    #[prost(string, tag = "1")]
-    pub a: String,
-    #[prost(string, tag = "2")]
-    pub b: String,
+    #[prost(bytes = "vec", tag = "1")]
+    pub a: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub b: Vec<u8>,
     #[prost(int64, tag = "3")]
     pub occurred_us: i64,
 }
@@ -115,8 +116,9 @@ pub struct MatterLink {
 /// A fact a rule counts: the event, when, and what.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Mark {
-    #[prost(string, tag = "1")]
-    pub event_id: String,
+    /// [`crate::id_bytes`] of the event id.
+    #[prost(bytes = "vec", tag = "1")]
+    pub event_id: Vec<u8>,
     #[prost(int64, tag = "2")]
     pub occurred_us: i64,
     /// Rule-specific: violation type, offence, finding kind, units …
@@ -146,9 +148,9 @@ pub enum FindingKind {
 /// A reconsideration or administrative suit, put together from its filing and its end (which may arrive first).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Appeal {
-    /// The filing's event id (`filed_event_id` of the rejection).
-    #[prost(string, tag = "1")]
-    pub filed_event_id: String,
+    /// The filing's event id (`filed_event_id` of the rejection), as [`crate::id_bytes`].
+    #[prost(bytes = "vec", tag = "1")]
+    pub filed_event_id: Vec<u8>,
     /// 0 until the filing arrived.
     #[prost(int64, tag = "2")]
     pub filed_us: i64,
@@ -160,8 +162,8 @@ pub struct Appeal {
     /// When it was rejected or dismissed; 0 if not (yet).
     #[prost(int64, tag = "5")]
     pub rejected_us: i64,
-    #[prost(string, tag = "6")]
-    pub rejected_event_id: String,
+    #[prost(bytes = "vec", tag = "6")]
+    pub rejected_event_id: Vec<u8>,
 }
 
 /// A phone or address key on the person's records.
@@ -214,8 +216,9 @@ pub struct RelationFinding {
 pub struct Evidence {
     #[prost(int64, tag = "1")]
     pub occurred_us: i64,
-    #[prost(string, tag = "2")]
-    pub event_id: String,
+    /// [`crate::id_bytes`] of the event id.
+    #[prost(bytes = "vec", tag = "2")]
+    pub event_id: Vec<u8>,
 }
 
 /// Why two persons are linked.
@@ -392,15 +395,28 @@ pub struct RelationState {
     /// Newest `occurred_at` (µs) of its uses.
     #[prost(int64, tag = "1")]
     pub latest_us: i64,
-    /// Persons using it (hex keys), in the order they joined (`RelationUse::person` indexes it).
-    #[prost(string, repeated, tag = "2")]
-    pub persons: Vec<String>,
+    /// Persons using it (32-byte keys), in the order they joined (`RelationUse::person` indexes it).
+    #[prost(bytes = "vec", repeated, tag = "2")]
+    pub persons: Vec<Vec<u8>>,
     /// Records with it, sorted by (occurred, event id).
     #[prost(message, repeated, tag = "3")]
     pub uses: Vec<RelationUse>,
     /// Whether `max_relation_persons` was reached (then nobody new joins).
     #[prost(bool, tag = "4")]
     pub saturated: bool,
+    /// The merchants (credit codes) of its uses, each once (`RelationUse::merchant` indexes it, from 1).
+    #[prost(string, repeated, tag = "5")]
+    pub merchants: Vec<String>,
+}
+
+impl RelationState {
+    /// The merchant of a use, `""` if none.
+    pub fn merchant_of(&self, u: &RelationUse) -> &str {
+        match u.merchant.checked_sub(1) {
+            Some(i) => self.merchants.get(i as usize).map_or("", String::as_str),
+            None => "",
+        }
+    }
 }
 
 /// One record carrying the shared attribute.
@@ -408,13 +424,15 @@ pub struct RelationState {
 pub struct RelationUse {
     #[prost(int64, tag = "1")]
     pub occurred_us: i64,
-    #[prost(string, tag = "2")]
-    pub event_id: String,
+    /// [`crate::id_bytes`] of the event id.
+    #[prost(bytes = "vec", tag = "2")]
+    pub event_id: Vec<u8>,
     /// Index into `persons`.
     #[prost(uint32, tag = "3")]
     pub person: u32,
-    #[prost(string, tag = "4")]
-    pub merchant_uscc: String,
+    /// 1 + index into `merchants`; 0 for none.
+    #[prost(uint32, tag = "6")]
+    pub merchant: u32,
     /// An appeal rejected or dismissed for false identity (二(三)).
     #[prost(bool, tag = "5")]
     pub false_identity: bool,
