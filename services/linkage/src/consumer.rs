@@ -69,6 +69,9 @@ pub enum FoldError {
     Store(#[from] crate::store::StoreError),
     #[error("NATS: {0}")]
     Bus(String),
+    /// The fold of a batch panicked: a bug, not an outage; the service stops rather than retry it forever.
+    #[error("the fold of a batch failed: {0}")]
+    Task(String),
 }
 
 /// When to stop folding.
@@ -95,7 +98,7 @@ pub async fn run_fold(
         }
         match fold_session(&store, &js, &options, until, &cancel, &mut total).await {
             Ok(()) => return Ok(total),
-            Err(FoldError::Store(e)) => return Err(FoldError::Store(e)),
+            Err(e @ (FoldError::Store(_) | FoldError::Task(_))) => return Err(e),
             Err(FoldError::Bus(e)) => {
                 tracing::warn!(error = %e, "fold lost the stream; retrying in 1 s");
                 tokio::select! {
@@ -166,9 +169,20 @@ async fn fold_session(
             for m in &batch {
                 let info = m.info().map_err(|e| bus(&e))?;
                 pending = info.pending;
-                inputs.push((info.stream_sequence, m.payload.as_ref()));
+                inputs.push((info.stream_sequence, m.payload.clone()));
             }
-            let stats: FoldStats = fold_batch(store, &options.folder, &inputs)?;
+            // The fold is CPU and sled work: off the async workers, so queries, heartbeats and acks go on meanwhile.
+            let stats: FoldStats = {
+                let store = store.clone();
+                let folder = options.folder.clone();
+                tokio::task::spawn_blocking(move || {
+                    let inputs: Vec<(u64, &[u8])> =
+                        inputs.iter().map(|(s, p)| (*s, p.as_ref())).collect();
+                    fold_batch(&store, &folder, &inputs)
+                })
+                .await
+                .map_err(|e| FoldError::Task(e.to_string()))??
+            };
             store.flush().await?;
             if stats.alerts > 0 {
                 if let Some(wake) = &options.wake {

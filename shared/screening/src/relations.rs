@@ -73,9 +73,8 @@ fn link<'r>(out: &mut Outcome<'r>, a: usize, b: usize, reason: LinkReason, evide
     if reason > e.0 {
         e.0 = reason;
     }
+    // Sorted and deduplicated once, at the end of `evaluate`: sorting here made a large ring quadratic.
     e.1.extend_from_slice(evidence);
-    e.1.sort_unstable();
-    e.1.dedup();
 }
 
 /// Evaluates a relation. `shares[i]` is user `i`'s share (phones and addresses only).
@@ -336,6 +335,8 @@ pub(crate) fn evaluate<'r>(
         }
     }
     for (_, (_, e)) in out.links.iter_mut() {
+        e.sort_unstable();
+        e.dedup();
         if e.len() > 10 {
             e.drain(..e.len() - 10);
         }

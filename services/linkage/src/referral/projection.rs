@@ -271,7 +271,7 @@ pub async fn run(
         .await
         {
             Ok(()) => return Ok(total),
-            Err(FoldError::Store(e)) => return Err(FoldError::Store(e)),
+            Err(e @ (FoldError::Store(_) | FoldError::Task(_))) => return Err(e),
             Err(FoldError::Bus(e)) => {
                 tracing::warn!(error = %e, "referral fold lost the stream; retrying in 1 s");
                 tokio::select! {
