@@ -270,3 +270,63 @@ async fn rebuild_gives_identical_flags_and_announces_nothing_again() {
     let messages = stream.info().await.unwrap().state.messages;
     assert_eq!(messages, 1, "one alert: R5 raised once");
 }
+
+#[tokio::test]
+async fn the_flagged_list_pages_without_overlap_or_loss() {
+    let mut c = Cluster::start().await;
+    let ids: Vec<String> = (0..3).map(|i| id_number("19800101", 80 + i)).collect();
+    for (i, id) in ids.iter().enumerate() {
+        c.submit_market(vec![
+            discipline_report(&format!("JW-{i}-1"), id, T2025, true),
+            discipline_report(&format!("JW-{i}-2"), id, T2025 + DAY, true),
+        ])
+        .await
+        .unwrap();
+    }
+    for id in &ids {
+        view_with_flag(&mut c, id, "R5", 2).await;
+    }
+    let mut seen = Vec::new();
+    let mut request = ListFlaggedRequest {
+        region_prefix: "43".into(),
+        rule: "R5".into(),
+        page_size: 2,
+        ..ListFlaggedRequest::default()
+    };
+    let mut pages = 0;
+    loop {
+        let page = c
+            .linkage
+            .list_flagged(request.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        pages += 1;
+        assert!(page.persons.len() <= 2);
+        seen.extend(page.persons.into_iter().map(|p| p.person_key));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        request.page_token = page.next_page_token;
+    }
+    assert_eq!(pages, 2);
+    let mut distinct = seen.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "{seen:?}");
+    assert_eq!(seen.len(), 3);
+    let bad = c
+        .linkage
+        .list_flagged(ListFlaggedRequest {
+            page_token: "zz".into(),
+            ..ListFlaggedRequest::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    assert!(
+        bad.message().starts_with("page_token:"),
+        "{}",
+        bad.message()
+    );
+}
