@@ -5,6 +5,7 @@
 //! batch, flush, then ack the last message (ack policy `all`).
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -91,23 +92,77 @@ pub async fn run_fold(
     until: Until,
     cancel: Cancel,
 ) -> Result<u64, FoldError> {
-    let mut total = 0u64;
+    let total = AtomicU64::new(0);
+    reconnecting("fold", &cancel, || {
+        fold_session(&store, &js, &options, until, &cancel, &total)
+    })
+    .await?;
+    Ok(total.into_inner())
+}
+
+/// Runs `session` (one consumer's life) until it ends cleanly, `cancel`, or a fatal error; after a bus error (NATS
+/// down, heartbeat lost, server restarted) it starts a new session a second later.
+pub(crate) async fn reconnecting<F, Fut>(
+    what: &str,
+    cancel: &Cancel,
+    mut session: F,
+) -> Result<(), FoldError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), FoldError>>,
+{
     loop {
         if cancel.is_cancelled() {
-            return Ok(total);
+            return Ok(());
         }
-        match fold_session(&store, &js, &options, until, &cancel, &mut total).await {
-            Ok(()) => return Ok(total),
+        match session().await {
+            Ok(()) => return Ok(()),
             Err(e @ (FoldError::Store(_) | FoldError::Task(_))) => return Err(e),
             Err(FoldError::Bus(e)) => {
-                tracing::warn!(error = %e, "fold lost the stream; retrying in 1 s");
+                tracing::warn!(fold = what, error = %e, "lost the stream; retrying in 1 s");
                 tokio::select! {
-                    _ = cancel.cancelled() => return Ok(total),
+                    _ = cancel.cancelled() => return Ok(()),
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
             }
         }
     }
+}
+
+/// The next batch of up to `max` messages: waits for the first (`None` when cancelled), then takes more while they
+/// come within [`BATCH_IDLE`]. One sled flush per batch is what makes a fold fast, and `BATCH_IDLE` is all the latency
+/// it adds (`ready_chunks` would stop at tokio's cooperative budget, ~127 messages). Messages that failed are left out;
+/// the last failure, if any, is returned beside the batch: the caller folds what it got, then starts a new session.
+pub(crate) async fn next_batch(
+    messages: &mut (impl futures::Stream<Item = Result<jetstream::Message, pull::MessagesError>>
+              + Unpin),
+    max: usize,
+    cancel: &Cancel,
+    what: &str,
+) -> Result<Option<(Vec<jetstream::Message>, Option<String>)>, FoldError> {
+    let first = tokio::select! {
+        _ = cancel.cancelled() => return Ok(None),
+        first = messages.next() => first,
+    };
+    let Some(first) = first else {
+        return Err(FoldError::Bus(format!("{what}: message stream ended")));
+    };
+    let mut chunk = vec![first];
+    while chunk.len() < max {
+        match tokio::time::timeout(BATCH_IDLE, messages.next()).await {
+            Ok(Some(m)) => chunk.push(m),
+            _ => break,
+        }
+    }
+    let mut batch = Vec::with_capacity(chunk.len());
+    let mut failure = None;
+    for item in chunk {
+        match item {
+            Ok(m) => batch.push(m),
+            Err(e) => failure = Some(e.to_string()),
+        }
+    }
+    Ok(Some((batch, failure)))
 }
 
 async fn fold_session(
@@ -116,7 +171,7 @@ async fn fold_session(
     options: &FoldOptions,
     until: Until,
     cancel: &Cancel,
-    total: &mut u64,
+    total: &AtomicU64,
 ) -> Result<(), FoldError> {
     let bus = |e: &dyn std::fmt::Display| FoldError::Bus(e.to_string());
     let stream = js.get_stream(EVENTS_STREAM).await.map_err(|e| bus(&e))?;
@@ -138,31 +193,11 @@ async fn fold_session(
         .map_err(|e| bus(&e))?;
     let mut last_log = Instant::now();
     loop {
-        let first = tokio::select! {
-            _ = cancel.cancelled() => return Ok(()),
-            first = messages.next() => first,
+        let Some((batch, failure)) =
+            next_batch(&mut messages, options.batch, cancel, "events").await?
+        else {
+            return Ok(());
         };
-        let Some(first) = first else {
-            return Err(FoldError::Bus("message stream ended".into()));
-        };
-        // Gather up to a full batch, waiting at most BATCH_IDLE for the next message: one sled flush per batch is what
-        // makes the fold fast, and BATCH_IDLE is all the latency it adds. (`ready_chunks` would stop at tokio's
-        // cooperative budget, ~127 messages.)
-        let mut chunk = vec![first];
-        while chunk.len() < options.batch {
-            match tokio::time::timeout(BATCH_IDLE, messages.next()).await {
-                Ok(Some(m)) => chunk.push(m),
-                _ => break,
-            }
-        }
-        let mut batch = Vec::with_capacity(chunk.len());
-        let mut failure = None;
-        for item in chunk {
-            match item {
-                Ok(m) => batch.push(m),
-                Err(e) => failure = Some(e.to_string()),
-            }
-        }
         if !batch.is_empty() {
             let mut inputs = Vec::with_capacity(batch.len());
             let mut pending = u64::MAX;
@@ -191,13 +226,13 @@ async fn fold_session(
             }
             let last = batch.last().expect("not empty");
             last.ack().await.map_err(|e| bus(&e))?;
-            *total += stats.folded as u64;
+            total.fetch_add(stats.folded as u64, Ordering::Relaxed);
             tracing::debug!(?stats, "batch folded");
             if last_log.elapsed() > Duration::from_secs(10) {
                 tracing::info!(
                     position = stats.position,
                     pending,
-                    folded_total = *total,
+                    folded_total = total.load(Ordering::Relaxed),
                     "fold progress"
                 );
                 last_log = Instant::now();

@@ -13,6 +13,7 @@
 //! timeline. Rebuildable: [`rebuild`] clears the tree and replays the stream (without republishing).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy, consumer::DeliverPolicy};
@@ -21,7 +22,6 @@ use caselink_proto::v1::referral_event::Action;
 use caselink_proto::v1::ReferralEvent;
 use caselink_runtime::Cancel;
 use caselink_workflow::referral::{replay, Referral};
-use futures::StreamExt;
 use prost::Message;
 
 use crate::consumer::FoldError;
@@ -34,8 +34,6 @@ const ALERTED: u8 = b'a';
 /// Index of referrals by person: `p` ‖ person key (hex) ‖ 0 ‖ referral id → ().
 const BY_PERSON: u8 = b'p';
 const META_POSITION: &[u8] = b"mposition";
-/// How long the fold waits for more messages before folding a partial batch.
-const BATCH_IDLE: Duration = Duration::from_millis(1);
 const BATCH: usize = 500;
 
 /// One referral as stored: its events, oldest first, and the stream sequence of each.
@@ -255,32 +253,19 @@ pub async fn run(
     caught_up: bool,
     cancel: Cancel,
 ) -> Result<u64, FoldError> {
-    let mut total = 0u64;
-    loop {
-        if cancel.is_cancelled() {
-            return Ok(total);
-        }
-        match session(
+    let total = AtomicU64::new(0);
+    crate::consumer::reconnecting("referrals", &cancel, || {
+        session(
             &referrals,
             &js,
             on_applied.as_ref(),
             caught_up,
             &cancel,
-            &mut total,
+            &total,
         )
-        .await
-        {
-            Ok(()) => return Ok(total),
-            Err(e @ (FoldError::Store(_) | FoldError::Task(_))) => return Err(e),
-            Err(FoldError::Bus(e)) => {
-                tracing::warn!(error = %e, "referral fold lost the stream; retrying in 1 s");
-                tokio::select! {
-                    _ = cancel.cancelled() => return Ok(total),
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
-        }
-    }
+    })
+    .await?;
+    Ok(total.into_inner())
 }
 
 async fn session(
@@ -289,7 +274,7 @@ async fn session(
     on_applied: Option<&OnApplied>,
     caught_up: bool,
     cancel: &Cancel,
-    total: &mut u64,
+    total: &AtomicU64,
 ) -> Result<(), FoldError> {
     let bus = |e: &dyn std::fmt::Display| FoldError::Bus(e.to_string());
     let stream = ensure_workflow_stream(js, 1).await.map_err(|e| bus(&e))?;
@@ -330,28 +315,11 @@ async fn session(
         .await
         .map_err(|e| bus(&e))?;
     loop {
-        let first = tokio::select! {
-            _ = cancel.cancelled() => return Ok(()),
-            first = messages.next() => first,
+        let Some((batch, failure)) =
+            crate::consumer::next_batch(&mut messages, BATCH, cancel, "referrals").await?
+        else {
+            return Ok(());
         };
-        let Some(first) = first else {
-            return Err(FoldError::Bus("referral message stream ended".into()));
-        };
-        let mut chunk = vec![first];
-        while chunk.len() < BATCH {
-            match tokio::time::timeout(BATCH_IDLE, messages.next()).await {
-                Ok(Some(m)) => chunk.push(m),
-                _ => break,
-            }
-        }
-        let mut batch = Vec::with_capacity(chunk.len());
-        let mut failure = None;
-        for item in chunk {
-            match item {
-                Ok(m) => batch.push(m),
-                Err(e) => failure = Some(e.to_string()),
-            }
-        }
         if let Some(last) = batch.last() {
             let mut inputs = Vec::with_capacity(batch.len());
             let mut pending = u64::MAX;
@@ -362,7 +330,7 @@ async fn session(
             }
             let applied = referrals.fold(&inputs)?;
             referrals.store.flush().await?;
-            *total += applied.len() as u64;
+            total.fetch_add(applied.len() as u64, Ordering::Relaxed);
             if let Some(on_applied) = on_applied {
                 // Before the ack: a failure redelivers the batch, and the derived events' ids make that harmless.
                 on_applied(applied).await?;
