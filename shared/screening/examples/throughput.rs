@@ -9,16 +9,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::time::Instant;
 
-use caselink_domain::{
-    department_from_code, derive_event_id, pseudonymise, IdentityKeys, KeySecret, Keyring,
-    PersonKey, SealKey,
-};
-use caselink_population::{generate, GenParams, DEPARTMENT_FILES};
+use caselink_domain::PersonKey;
+use caselink_population::GenParams;
 use caselink_proto::v1::CaseEvent;
 use caselink_screening::{
     MemoryStore, PersonScreening, RelationKey, RelationState, RuleSet, Screener, ScreeningStore,
 };
 use prost::Message;
+
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 struct Args {
     people: usize,
@@ -53,9 +53,9 @@ fn args() -> Args {
     a
 }
 
-/// The population's events, pseudonymised like ingest does, interleaved like concurrently loading departments.
+/// The population's events, pseudonymised like ingest does, interleaved like concurrently loading departments (the
+/// tests' own preparation).
 fn events(a: &Args) -> Vec<CaseEvent> {
-    let dir = tempfile::tempdir().unwrap();
     let params = GenParams {
         seed: a.seed,
         people: a.people,
@@ -63,41 +63,7 @@ fn events(a: &Args) -> Vec<CaseEvent> {
         abuser_share: a.abusers,
         ..GenParams::default()
     };
-    generate(&params, dir.path(), &mut |_| {}).unwrap();
-    let keys = IdentityKeys {
-        hmac: KeySecret::from_hex(&"5a".repeat(32)).unwrap(),
-        seal: Keyring::new(SealKey::new("test", [7; 32])),
-    };
-    let mut per_department = Vec::new();
-    for (code, file) in DEPARTMENT_FILES {
-        let department = department_from_code(code).unwrap();
-        let text = std::fs::read_to_string(dir.path().join(file)).unwrap();
-        let mut events = Vec::new();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let mut e: CaseEvent = serde_json::from_str(line).unwrap();
-            if e.event_id.is_empty() {
-                e.event_id = derive_event_id(department, &e.source_id).to_string();
-            }
-            pseudonymise(&mut e, &keys).unwrap();
-            if let Some(s) = e.subject.as_mut() {
-                s.sealed = None;
-            }
-            events.push(e);
-        }
-        per_department.push(events);
-    }
-    let mut order: Vec<(u128, usize, usize)> = Vec::new();
-    for (d, events) in per_department.iter().enumerate() {
-        let n = events.len().max(1) as u128;
-        for i in 0..events.len() {
-            order.push(((i as u128) * 1_000_000_000 / n, d, i));
-        }
-    }
-    order.sort_unstable();
-    order
-        .into_iter()
-        .map(|(_, d, i)| per_department[d][i].clone())
-        .collect()
+    support::interleave(&support::population_with(&params).0)
 }
 
 /// The aggregator's batch cache, over encoded states standing in for sled.

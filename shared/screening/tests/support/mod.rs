@@ -28,14 +28,18 @@ pub(crate) fn population(
     people: usize,
     abuser_share: f64,
 ) -> (Vec<Vec<CaseEvent>>, Truth) {
-    let dir = tempfile::tempdir().unwrap();
-    let params = GenParams {
+    population_with(&GenParams {
         seed,
         people,
         abuser_share,
         ..GenParams::default()
-    };
-    generate(&params, dir.path(), &mut |_| {}).unwrap();
+    })
+}
+
+/// As [`population`], with every generator parameter.
+pub(crate) fn population_with(params: &GenParams) -> (Vec<Vec<CaseEvent>>, Truth) {
+    let dir = tempfile::tempdir().unwrap();
+    generate(params, dir.path(), &mut |_| {}).unwrap();
     let keys = keys();
     let mut per_department = Vec::new();
     for (code, file) in DEPARTMENT_FILES {
