@@ -48,4 +48,39 @@ fn eval_scores_a_generated_population_through_the_running_system() {
         );
     }
     assert!(out.contains("1500 persons"), "{out}");
+
+    // The joint view of a planted claimant, as `caselink person` prints it: each of their criteria as a flag with its
+    // clause and evidence.
+    let truth = caselink_population::read_truth(&pop.join("truth.json")).unwrap();
+    let claimant = truth
+        .persons
+        .iter()
+        .filter(|p| p.label == caselink_population::Label::Abusive)
+        .max_by_key(|p| p.criteria.len())
+        .unwrap();
+    let addr = up.url(50050);
+    let (ok, view) = up.caselink(&[
+        "person",
+        "--id-number",
+        &claimant.id_number,
+        "--purpose",
+        "eval test",
+        "--data-dir",
+        up.data.path().to_str().unwrap(),
+        "--addr",
+        &addr,
+    ]);
+    assert!(ok, "{view}");
+    for rule in &claimant.criteria {
+        assert!(
+            view.lines()
+                .any(|l| l.starts_with(&format!("flag {rule} "))),
+            "no {rule} flag in the view:\n{view}"
+        );
+    }
+    assert!(view.contains("evidence"), "{view}");
+    assert!(
+        !view.contains(&claimant.id_number),
+        "an analyst's view shows no clear ID number"
+    );
 }
