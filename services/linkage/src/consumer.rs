@@ -1,8 +1,8 @@
 //! The durable pull consumer that feeds the fold.
 //!
 //! sled is the source of truth for the position: each session (re)creates the consumer to deliver from the stored
-//! position + 1. Per pulled batch: fold into one sled
-//! batch, flush, then ack the last message (ack policy `all`).
+//! `states_at` + 1 (what was folded after it is replayed into the states: [`crate::states`]). Per pulled batch: fold
+//! into one sled batch (with a checkpoint of the states when due), flush, then ack the last message (ack policy `all`).
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +16,8 @@ use caselink_runtime::Cancel;
 use futures::StreamExt;
 use tokio::sync::Notify;
 
-use crate::fold::{fold_batch, FoldStats, Folder};
+use crate::fold::{prepare, Applied, Folder, Prepared};
+use crate::states::{CachePolicy, StateCache};
 use crate::store::Store;
 
 /// How long the fold waits for more messages before folding a partial batch.
@@ -33,6 +34,8 @@ pub struct FoldOptions {
     pub folder: Folder,
     /// Notified after a flushed batch that wrote alerts to the outbox.
     pub wake: Option<Arc<Notify>>,
+    /// When the fold writes its states back, and how many it keeps in memory.
+    pub cache: CachePolicy,
 }
 
 impl Default for FoldOptions {
@@ -48,6 +51,7 @@ impl Default for FoldOptions {
                 alerts: false,
             },
             wake: None,
+            cache: CachePolicy::default(),
         }
     }
 }
@@ -175,7 +179,7 @@ async fn fold_session(
 ) -> Result<(), FoldError> {
     let bus = |e: &dyn std::fmt::Display| FoldError::Bus(e.to_string());
     let stream = js.get_stream(EVENTS_STREAM).await.map_err(|e| bus(&e))?;
-    let consumer = ensure_consumer(&stream, options, store.position()?).await?;
+    let consumer = ensure_consumer(&stream, options, store.states_at()?).await?;
     if until == Until::CaughtUp {
         let mut consumer = consumer.clone();
         let info = consumer.info().await.map_err(|e| bus(&e))?;
@@ -192,10 +196,21 @@ async fn fold_session(
         .await
         .map_err(|e| bus(&e))?;
     let mut last_log = Instant::now();
+    // The states this session has folded but not yet written back; dropped with the session (the next one replays
+    // from `states_at`).
+    let mut cache = Some(StateCache::open(store, options.cache)?);
+    // Pipelined: while one batch is applied to sled and flushed, the next is pulled and prepared (decoded, screened,
+    // written into its own sled batch); a batch is acknowledged once it is flushed.
+    let mut inflight: Option<Inflight> = None;
     loop {
-        let Some((batch, failure)) =
-            next_batch(&mut messages, options.batch, cancel, "events").await?
-        else {
+        let next = next_batch(&mut messages, options.batch, cancel, "events").await?;
+        let Some((batch, failure)) = next else {
+            // Stopping: write the states back, so the next start has nothing to replay.
+            let prepared = prepare_blocking(store, options, &mut cache, Vec::new(), true).await?;
+            settle(&mut inflight, &mut cache, options, total).await?;
+            let stats = apply_blocking(store, prepared).await?;
+            stats.settle(cache.as_mut().expect("returned"));
+            tracing::debug!(stats = ?stats.stats, "states written back at shutdown");
             return Ok(());
         };
         if !batch.is_empty() {
@@ -206,49 +221,128 @@ async fn fold_session(
                 pending = info.pending;
                 inputs.push((info.stream_sequence, m.payload.clone()));
             }
-            // The fold is CPU and sled work: off the async workers, so queries, heartbeats and acks go on meanwhile.
-            let stats: FoldStats = {
-                let store = store.clone();
-                let folder = options.folder.clone();
-                tokio::task::spawn_blocking(move || {
-                    let inputs: Vec<(u64, &[u8])> =
-                        inputs.iter().map(|(s, p)| (*s, p.as_ref())).collect();
-                    fold_batch(&store, &folder, &inputs)
-                })
-                .await
-                .map_err(|e| FoldError::Task(e.to_string()))??
-            };
-            store.flush().await?;
-            if stats.alerts > 0 {
-                if let Some(wake) = &options.wake {
-                    wake.notify_one();
-                }
-            }
-            let last = batch.last().expect("not empty");
-            last.ack().await.map_err(|e| bus(&e))?;
-            total.fetch_add(stats.folded as u64, Ordering::Relaxed);
-            tracing::debug!(?stats, "batch folded");
+            // Caught up (or about to lose the session): write the states back with this batch.
+            let checkpoint = batch.len() < options.batch
+                || pending == 0
+                || failure.is_some()
+                || cache.as_ref().is_some_and(StateCache::checkpoint_due);
+            let prepared = prepare_blocking(store, options, &mut cache, inputs, checkpoint).await?;
+            settle(&mut inflight, &mut cache, options, total).await?;
+            let n = batch.len();
+            let store = store.clone();
+            inflight = Some(Inflight {
+                apply: tokio::task::spawn_blocking(move || {
+                    let applied = prepared.apply(&store)?;
+                    store.flush_blocking()?;
+                    Ok(applied)
+                }),
+                last: batch.into_iter().next_back().expect("not empty"),
+                messages: n,
+            });
             if last_log.elapsed() > Duration::from_secs(10) {
+                let c = cache.as_ref().expect("returned");
                 tracing::info!(
-                    position = stats.position,
+                    position = c.position,
+                    states_at = c.states_at,
                     pending,
+                    dirty = c.dirty(),
                     folded_total = total.load(Ordering::Relaxed),
                     "fold progress"
                 );
                 last_log = Instant::now();
             }
-            if until == Until::CaughtUp && pending == 0 {
-                return Ok(());
+            if pending == 0 || n < options.batch {
+                // Caught up: no next batch to overlap with; acknowledge now rather than when more arrives.
+                settle(&mut inflight, &mut cache, options, total).await?;
+                if until == Until::CaughtUp && pending == 0 {
+                    return Ok(());
+                }
             }
         }
         if let Some(e) = failure {
             // Heartbeat loss or a server restart: resubscribe. Everything folded so far is flushed and acked.
+            settle(&mut inflight, &mut cache, options, total).await?;
             return Err(FoldError::Bus(e));
         }
     }
 }
 
-/// (Re)creates the durable consumer to deliver from the store's position + 1.
+/// A prepared batch being applied and flushed, and the message that acknowledges it.
+struct Inflight {
+    apply: tokio::task::JoinHandle<Result<Applied, crate::store::StoreError>>,
+    last: jetstream::Message,
+    messages: usize,
+}
+
+/// Waits for the batch in flight (if any) to be applied and flushed, then acknowledges it.
+async fn settle(
+    inflight: &mut Option<Inflight>,
+    cache: &mut Option<StateCache>,
+    options: &FoldOptions,
+    total: &AtomicU64,
+) -> Result<(), FoldError> {
+    let Some(done) = inflight.take() else {
+        return Ok(());
+    };
+    let applied = done
+        .apply
+        .await
+        .map_err(|e| FoldError::Task(e.to_string()))??;
+    if let Some(cache) = cache.as_mut() {
+        applied.settle(cache);
+    }
+    if applied.stats.alerts > 0 {
+        if let Some(wake) = &options.wake {
+            wake.notify_one();
+        }
+    }
+    done.last
+        .ack()
+        .await
+        .map_err(|e| FoldError::Bus(e.to_string()))?;
+    total.fetch_add(applied.stats.folded as u64, Ordering::Relaxed);
+    tracing::debug!(messages = done.messages, stats = ?applied.stats, "batch folded");
+    Ok(())
+}
+
+/// Prepares one batch off the async workers (CPU work: queries, heartbeats and acks go on meanwhile, and so does the
+/// apply of the batch before it). The cache moves into the blocking task and back; a panicking fold takes it along
+/// and stops the service.
+async fn prepare_blocking(
+    store: &Store,
+    options: &FoldOptions,
+    cache: &mut Option<StateCache>,
+    inputs: Vec<(u64, bytes::Bytes)>,
+    checkpoint: bool,
+) -> Result<Prepared, FoldError> {
+    let store = store.clone();
+    let folder = options.folder.clone();
+    let mut taken = cache
+        .take()
+        .ok_or_else(|| FoldError::Task("the fold's state cache was lost".into()))?;
+    let (taken, result) = tokio::task::spawn_blocking(move || {
+        let messages: Vec<(u64, &[u8])> = inputs.iter().map(|(s, p)| (*s, p.as_ref())).collect();
+        let result = prepare(&store, &folder, &mut taken, &messages, checkpoint);
+        (taken, result)
+    })
+    .await
+    .map_err(|e| FoldError::Task(e.to_string()))?;
+    *cache = Some(taken);
+    Ok(result?)
+}
+
+async fn apply_blocking(store: &Store, prepared: Prepared) -> Result<Applied, FoldError> {
+    let store = store.clone();
+    Ok(tokio::task::spawn_blocking(move || {
+        let applied = prepared.apply(&store)?;
+        store.flush_blocking()?;
+        Ok::<_, crate::store::StoreError>(applied)
+    })
+    .await
+    .map_err(|e| FoldError::Task(e.to_string()))??)
+}
+
+/// (Re)creates the durable consumer to deliver from the store's `states_at` + 1.
 ///
 /// sled, not the consumer, is the source of truth for the position. Recreating at every start means messages a crashed
 /// predecessor had pulled but not acked are delivered again at once (not after the ack wait), and a wiped or rebuilt

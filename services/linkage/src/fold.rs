@@ -1,25 +1,27 @@
 //! The fold: one pulled batch of stream messages → one atomic sled batch.
 //!
-//! Exactly once: a message at or below the stored position was folded before (a redelivery after a crash between
-//! flush and ack) and is skipped; an event id already in the event-id index (a duplicate that slipped past the bus's
-//! dedup window, or a replay) is skipped; the projections, the screening state, the flagged list, the alert outbox, the
-//! index entries and the new position are written in the same `sled::Batch`, so a crash leaves either all of a batch
-//! or none of it.
+//! Exactly once: a message at or below the stored `states_at` was folded before (a redelivery after a crash between
+//! flush and ack) and is skipped; one at or below `position` was folded but its effect on the states was not yet
+//! written back, and is applied to the states only ([`crate::states`]); an event id already in the event-id index (a
+//! duplicate that slipped past the bus's dedup window) is skipped. The timeline entries, the event-id index, the
+//! sealed identities, the alert outbox, the person records' query copies and the new position are written in the same
+//! `sled::Batch`, and with a checkpoint the states too, so a crash leaves either all of a batch or none of it.
 //!
-//! Per batch every touched person record and relation is read once and written once: the batch-local [`BatchCache`]
-//! is what the screener works on.
+//! The screener works on the fold's [`StateCache`]: every touched state is read from sled once per cache life and
+//! written back once per checkpoint.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use caselink_domain::PersonKey;
 use caselink_proto::v1::{Alert, AlertKind, CaseEvent};
-use caselink_screening::{FlagChange, PersonScreening, RelationKey, RelationState, Screener};
+use caselink_screening::{FlagChange, Screener};
 use prost::Message;
 
+use crate::states::{CachePolicy, StateCache, Working};
 use crate::store::{
-    dead_letter_key, event_index_key, flagged_key, outbox_key, person_key, relation_key,
-    timeline_key, FlaggedEntry, PersonRecord, Store, StoreError, IDENTITY, PERSON, SCREENING,
+    dead_letter_key, event_index_key, outbox_key, person_key, timeline_key, PersonRecord, Store,
+    StoreError, IDENTITY,
 };
 
 /// What the fold does besides the timeline: screening, and whether flag changes are announced as alerts.
@@ -54,90 +56,137 @@ pub struct FoldStats {
     pub dead_letters: usize,
     /// Alerts written to the outbox.
     pub alerts: usize,
+    /// Messages folded before but not yet into the states, applied to the states only (see [`crate::states`]).
+    pub replayed: usize,
     /// The stored position after the batch.
     pub position: u64,
+    /// The sequence the stored states are as of, after the batch.
+    pub states_at: u64,
+    /// Whether the batch wrote the states back.
+    pub checkpoint: bool,
 }
 
-/// The person records, screening states and relations a batch touches, read once from sled and written back once.
-struct BatchCache<'s> {
-    store: &'s Store,
-    persons: HashMap<PersonKey, PersonRecord>,
-    screenings: HashMap<PersonKey, PersonScreening>,
-    relations: BTreeMap<Vec<u8>, RelationState>,
-}
-
-impl BatchCache<'_> {
-    fn record(&mut self, key: &PersonKey) -> Result<&mut PersonRecord, StoreError> {
-        if !self.persons.contains_key(key) {
-            let loaded = self.store.person(key)?.unwrap_or_default();
-            self.persons.insert(*key, loaded);
-        }
-        Ok(self.persons.get_mut(key).expect("inserted above"))
-    }
-}
-
-impl caselink_screening::ScreeningStore for BatchCache<'_> {
-    type Error = StoreError;
-
-    fn person(&mut self, key: &PersonKey) -> Result<&mut PersonScreening, StoreError> {
-        if !self.screenings.contains_key(key) {
-            let loaded = self.store.screening(key)?.unwrap_or_default();
-            self.screenings.insert(*key, loaded);
-        }
-        Ok(self.screenings.get_mut(key).expect("inserted above"))
-    }
-
-    fn relation(&mut self, key: &RelationKey) -> Result<&mut RelationState, StoreError> {
-        let bytes = key.to_bytes();
-        if !self.relations.contains_key(&bytes) {
-            let loaded = self.store.relation(&bytes)?.unwrap_or_default();
-            self.relations.insert(bytes.clone(), loaded);
-        }
-        Ok(self.relations.get_mut(&bytes).expect("inserted above"))
-    }
-}
-
-/// Folds `messages` (stream sequence, encoded `CaseEvent`), in order, into the store as one atomic batch.
-/// The caller flushes before acknowledging.
+/// Folds `messages` (stream sequence, encoded `CaseEvent`), in order, into a fresh [`StateCache`] and the store, as
+/// one atomic batch that also checkpoints every state. The caller flushes before acknowledging. (The consumer keeps
+/// its cache across batches and checkpoints less often: [`fold_into`].)
 pub fn fold_batch(
     store: &Store,
     folder: &Folder,
     messages: &[(u64, &[u8])],
 ) -> Result<FoldStats, StoreError> {
-    let position = store.position()?;
+    let mut cache = StateCache::open(store, CachePolicy::default())?;
+    fold_into(store, folder, &mut cache, messages, true)
+}
+
+/// A batch folded into the cache and written into a `sled::Batch`, not yet applied to the store.
+pub struct Prepared {
+    pub(crate) batch: sled::Batch,
+    pub stats: FoldStats,
+    /// The events it folds (for the seen-filter, once applied).
+    pub(crate) ids: Vec<uuid::Uuid>,
+    /// The checkpoint it carries.
+    pub(crate) checkpoint: Option<u64>,
+}
+
+impl Prepared {
+    /// Applies the batch to the store (the caller flushes, then tells the cache: [`Prepared::applied`]).
+    pub fn apply(self, store: &Store) -> Result<Applied, StoreError> {
+        store.tree().apply_batch(self.batch)?;
+        store.note_folded(&self.ids)?;
+        Ok(Applied {
+            stats: self.stats,
+            checkpoint: self.checkpoint,
+        })
+    }
+}
+
+/// A prepared batch after it was applied.
+#[derive(Debug, Clone, Copy)]
+pub struct Applied {
+    pub stats: FoldStats,
+    checkpoint: Option<u64>,
+}
+
+impl Applied {
+    /// Tells the cache that what the batch wrote is in the store.
+    pub fn settle(&self, cache: &mut StateCache) {
+        if let Some(generation) = self.checkpoint {
+            cache.checkpoint_applied(generation);
+        }
+    }
+}
+
+/// [`prepare`], then apply; the caller flushes before acknowledging.
+pub fn fold_into(
+    store: &Store,
+    folder: &Folder,
+    cache: &mut StateCache,
+    messages: &[(u64, &[u8])],
+    checkpoint: bool,
+) -> Result<FoldStats, StoreError> {
+    let applied = prepare(store, folder, cache, messages, checkpoint)?.apply(store)?;
+    applied.settle(cache);
+    Ok(applied.stats)
+}
+
+/// Folds `messages` (stream sequence, encoded `CaseEvent`), in order, into `cache` and one atomic `sled::Batch`;
+/// with `checkpoint`, the batch also writes every dirty state and moves `states_at` (see [`crate::states`]). Messages
+/// must continue from the cache's `states_at`: the ones at or below its `position` are replays, applied to the states
+/// only. The batch prepared before may still be being applied meanwhile (its events are remembered in the cache for
+/// the duplicate check); it must be applied before this one.
+pub fn prepare(
+    store: &Store,
+    folder: &Folder,
+    cache: &mut StateCache,
+    messages: &[(u64, &[u8])],
+    checkpoint: bool,
+) -> Result<Prepared, StoreError> {
+    cache.evict();
+    let position = cache.position;
+    let states_at = cache.states_at;
     let mut stats = FoldStats {
         position,
+        states_at,
         ..FoldStats::default()
     };
+    let mut applied = cache.states_through;
     let mut batch = sled::Batch::default();
     let mut seen: HashSet<uuid::Uuid> = HashSet::new();
-    let mut cache = BatchCache {
-        store,
-        persons: HashMap::new(),
-        screenings: HashMap::new(),
-        relations: BTreeMap::new(),
-    };
-    let mut outbox_index = 0u32;
-    let mut counters = crate::situation::BatchCounters::default();
     for &(sequence, bytes) in messages {
-        if sequence <= position {
+        if sequence <= states_at {
             stats.redelivered += 1;
             continue;
         }
+        // Folded before, but not yet into the states (a crash or a new session since the last checkpoint).
+        let replay = sequence <= position;
+        applied = applied.max(sequence);
         stats.position = stats.position.max(sequence);
         let mut event = match CaseEvent::decode(bytes) {
             Ok(e) => e,
             Err(e) => {
-                let why = format!("undecodable CaseEvent: {e}");
-                dead_letter(&mut batch, &mut stats, sequence, &why);
+                if !replay {
+                    let why = format!("undecodable CaseEvent: {e}");
+                    dead_letter(&mut batch, &mut stats, sequence, &why);
+                }
                 continue;
             }
         };
         let Ok(event_id) = uuid::Uuid::parse_str(&event.event_id) else {
-            dead_letter(&mut batch, &mut stats, sequence, "event_id is not a UUID");
+            if !replay {
+                dead_letter(&mut batch, &mut stats, sequence, "event_id is not a UUID");
+            }
             continue;
         };
-        if !seen.insert(event_id) || store.has_event(&event_id)? {
+        if replay {
+            // Only what the first fold applied: the index names the sequence it was folded under.
+            if store.event_sequence(&event_id)? != Some(sequence) {
+                continue;
+            }
+            stats.replayed += 1;
+        } else if !seen.insert(event_id)
+            || cache.inflight_ids.contains(&event_id)
+            || store.has_event(&event_id)?
+        {
             stats.duplicates += 1;
             continue;
         }
@@ -149,8 +198,10 @@ pub fn fold_batch(
             None => None,
             Some(Ok(key)) => Some(key),
             Some(Err(_)) => {
-                let why = "subject.person_key is not a person key";
-                dead_letter(&mut batch, &mut stats, sequence, why);
+                if !replay {
+                    let why = "subject.person_key is not a person key";
+                    dead_letter(&mut batch, &mut stats, sequence, why);
+                }
                 continue;
             }
         };
@@ -158,102 +209,80 @@ pub fn fold_batch(
         if let Some(key) = person {
             let sealed = event.subject.as_mut().and_then(|s| s.sealed.take());
             let micros = occurred_micros(&event);
-            let record = cache.record(&key)?;
+            let record = cache.record(store, &key)?;
             if let Some(sealed) = sealed {
                 // Store a new sealed copy only when the identity changed (or was never stored, or carries no digest).
                 if sealed.digest.is_empty() || sealed.digest != record.identity_digest {
                     record.identity_digest.clone_from(&sealed.digest);
-                    batch.insert(&person_key(IDENTITY, &key)[..], sealed.encode_to_vec());
+                    if !replay {
+                        batch.insert(&person_key(IDENTITY, &key)[..], sealed.encode_to_vec());
+                    }
                 }
             }
             update_person(record, &event, micros);
+            if !replay {
+                cache.fresh(&key);
+            }
             if let Some(screener) = &folder.screener {
-                let changes = screener.apply(&mut cache, &event, sequence)?;
-                count_flag_changes(&mut counters, &mut cache, &changes, &event)?;
-                if folder.alerts {
-                    for change in changes.iter().filter(|c| announced(c)) {
-                        let alert = alert_of(&mut cache, change, &event)?;
-                        batch.insert(&outbox_key(sequence, outbox_index)[..], alert);
-                        outbox_index += 1;
+                let mut working = cache.screening_store(store);
+                let changes = screener.apply(&mut working, &event, sequence)?;
+                count_flag_changes(&mut working, &changes, &event)?;
+                if folder.alerts && !replay {
+                    // Keyed by the event's sequence and the alert's place among its alerts: the same keys however
+                    // the stream was cut into batches.
+                    for (index, change) in changes.iter().filter(|c| announced(c)).enumerate() {
+                        let alert = alert_of(&mut working, change, &event)?;
+                        let index = u32::try_from(index).unwrap_or(u32::MAX);
+                        batch.insert(&outbox_key(sequence, index)[..], alert);
                         stats.alerts += 1;
                     }
                 }
             }
-            let mut value = sequence.to_be_bytes().to_vec();
-            event.encode(&mut value).expect("a Vec grows as needed");
-            batch.insert(timeline_key(&key, micros, &event_id), value);
-            index_value.extend_from_slice(&key.0);
+            if !replay {
+                let mut value = sequence.to_be_bytes().to_vec();
+                event.encode(&mut value).expect("a Vec grows as needed");
+                batch.insert(timeline_key(&key, micros, &event_id), value);
+                index_value.extend_from_slice(&key.0);
+            }
         }
-        counters.event(&event);
-        batch.insert(&event_index_key(&event_id)[..], index_value);
-        stats.folded += 1;
-    }
-    let screenings = std::mem::take(&mut cache.screenings);
-    for (key, screening) in &screenings {
-        // A cross-person rule may flag someone this batch has no event of: their record is loaded for the listing.
-        let record = cache.record(key)?;
-        relist(&mut batch, key, record, screening);
-        batch.insert(&person_key(SCREENING, key)[..], screening.encode_to_vec());
-    }
-    let BatchCache {
-        persons, relations, ..
-    } = cache;
-    for (key, record) in persons {
-        batch.insert(&person_key(PERSON, &key)[..], record.encode_to_vec());
-    }
-    for (key, state) in relations {
-        // A relation looked up but never used stays absent (an empty state encodes to nothing).
-        if state.encoded_len() == 0 {
-            batch.remove(relation_key(&key));
-        } else {
-            batch.insert(relation_key(&key), state.encode_to_vec());
+        cache.counters().event(&event);
+        if !replay {
+            batch.insert(&event_index_key(&event_id)[..], index_value);
+            stats.folded += 1;
         }
     }
-    counters.write(store, &mut batch)?;
+    cache.states_through = applied;
+    cache.write_fresh(&mut batch);
+    let mut generation = None;
+    if checkpoint {
+        generation = Some(cache.checkpoint(store, &mut batch)?);
+        if applied > states_at {
+            let (k, v) = Store::states_entry(applied);
+            batch.insert(k, &v[..]);
+        }
+        stats.states_at = applied;
+        cache.states_at = applied;
+        stats.checkpoint = true;
+    }
     if stats.position > position {
         let (k, v) = Store::position_entry(stats.position);
         batch.insert(k, &v[..]);
+        cache.position = stats.position;
     }
-    store.tree().apply_batch(batch)?;
-    let folded: Vec<uuid::Uuid> = seen.into_iter().collect();
-    store.note_folded(&folded)?;
-    Ok(stats)
-}
-
-/// Keeps the person's entry in the flagged list (`f`) in step with their flags.
-fn relist(
-    batch: &mut sled::Batch,
-    key: &PersonKey,
-    record: &mut PersonRecord,
-    screening: &PersonScreening,
-) {
-    if screening.flags.is_empty() {
-        return;
-    }
-    let mut entry = FlaggedEntry::default();
-    for flag in &screening.flags {
-        if flag.active {
-            entry.rules.push(flag.rule.clone());
-        } else {
-            entry.withdrawn.push(flag.rule.clone());
-        }
-        if flag.updated_seq >= entry.updated_seq {
-            entry.updated_seq = flag.updated_seq;
-            entry.updated_us = flag.window_to_us;
-        }
-    }
-    let region = record.latest_region.clone();
-    if !record.listed_region.is_empty() && record.listed_region != region {
-        batch.remove(&flagged_key(&record.listed_region, key)[..]);
-    }
-    batch.insert(&flagged_key(&region, key)[..], entry.encode_to_vec());
-    record.listed_region = region;
+    // The next batch is prepared while this one is applied: its duplicate check must see these. (Once applied they
+    // are in the event-id index too; holding them here a batch longer changes nothing.)
+    cache.inflight_ids.clone_from(&seen);
+    Ok(Prepared {
+        batch,
+        stats,
+        ids: seen.into_iter().collect(),
+        checkpoint: generation,
+    })
 }
 
 /// Counts the flags raised and withdrawn for the situation figures, under the region each person is listed in.
 fn count_flag_changes(
-    counters: &mut crate::situation::BatchCounters,
-    cache: &mut BatchCache<'_>,
+    working: &mut Working<'_>,
     changes: &[FlagChange],
     event: &CaseEvent,
 ) -> Result<(), StoreError> {
@@ -267,13 +296,15 @@ fn count_flag_changes(
             FlagChange::Withdrawn { person, flag } => (person, flag, false),
             FlagChange::Grown { .. } => continue,
         };
-        let record = cache.record(person)?;
+        let record = working.record(person)?;
         let region = if record.latest_region.is_empty() {
-            event.region_code.as_str()
+            event.region_code.clone()
         } else {
-            record.latest_region.as_str()
+            record.latest_region.clone()
         };
-        counters.flag(region, recorded, &flag.rule, raised);
+        working
+            .counters()
+            .flag(&region, recorded, &flag.rule, raised);
     }
     Ok(())
 }
@@ -292,7 +323,7 @@ fn announced(change: &FlagChange) -> bool {
 
 /// The outbox entry announcing a flag change.
 fn alert_of(
-    cache: &mut BatchCache<'_>,
+    working: &mut Working<'_>,
     change: &FlagChange,
     event: &CaseEvent,
 ) -> Result<Vec<u8>, StoreError> {
@@ -301,7 +332,7 @@ fn alert_of(
         FlagChange::Grown { person, flag } => (AlertKind::Grew, person, flag),
         FlagChange::Withdrawn { person, flag } => (AlertKind::Withdrawn, person, flag),
     };
-    let record = cache.record(person)?;
+    let record = working.record(person)?;
     let region = if record.latest_region.is_empty() {
         event.region_code.clone()
     } else {

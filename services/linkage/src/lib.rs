@@ -14,6 +14,7 @@ pub mod query;
 pub mod referral;
 pub mod seen;
 pub mod situation;
+pub mod states;
 pub mod store;
 
 use std::path::PathBuf;
@@ -44,6 +45,13 @@ pub struct LinkageOptions {
     pub tls: caselink_runtime::TlsConfig,
     /// Messages per pulled (and per sled) batch.
     pub fold_batch: usize,
+    /// Longest time (ms) between write-backs of the fold's states while it has a backlog (see `states.rs`); when
+    /// caught up it writes them with every batch.
+    pub checkpoint_ms: u64,
+    /// Memory (MiB) for decoded states kept across checkpoints.
+    pub state_cache_mb: usize,
+    /// sled's page cache (MiB).
+    pub sled_cache_mb: u64,
     /// First and one-past-last partition this aggregator owns (default all: 0..64).
     pub partition_start: u16,
     pub partition_end: u16,
@@ -64,6 +72,9 @@ impl Default for LinkageOptions {
             auth: caselink_auth::AuthKeys::default(),
             tls: caselink_runtime::TlsConfig::default(),
             fold_batch: 1000,
+            checkpoint_ms: 1000,
+            state_cache_mb: 256,
+            sled_cache_mb: 256,
             partition_start: 0,
             partition_end: caselink_domain::PARTITIONS,
             rules_file: None,
@@ -89,6 +100,11 @@ impl LinkageOptions {
                 "fold_batch: must be at least 1".into(),
             ));
         }
+        if self.checkpoint_ms == 0 {
+            return Err(LinkageError::Config(
+                "checkpoint_ms: must be at least 1".into(),
+            ));
+        }
         Ok(FoldOptions {
             partitions: self.partition_start..self.partition_end,
             batch: self.fold_batch,
@@ -97,6 +113,11 @@ impl LinkageOptions {
                 alerts: true,
             },
             wake: None,
+            cache: states::CachePolicy {
+                checkpoint_every: Duration::from_millis(self.checkpoint_ms),
+                budget_bytes: self.state_cache_mb << 20,
+                ..states::CachePolicy::default()
+            },
         })
     }
 
@@ -145,10 +166,13 @@ pub async fn open_store(
     options: &LinkageOptions,
     js: &async_nats::jetstream::Context,
 ) -> Result<Store, LinkageError> {
-    let store = Store::open(&options.data_dir).map_err(|source| LinkageError::Open {
-        dir: options.data_dir.clone(),
-        source,
-    })?;
+    let store =
+        Store::open_with(&options.data_dir, options.sled_cache_mb << 20).map_err(|source| {
+            LinkageError::Open {
+                dir: options.data_dir.clone(),
+                source,
+            }
+        })?;
     let fold = options.fold_options()?;
     let fingerprint = rules_fingerprint(&fold)?;
     if !store.is_current()? {
@@ -206,6 +230,8 @@ pub async fn rebuild_into(
     let mut fold = fold.clone();
     fold.folder.alerts = false;
     fold.wake = None;
+    // Nobody reads the projections meanwhile: write the states back only as memory requires (and at the end).
+    fold.cache.checkpoint_every = Duration::from_secs(3600);
     let started = std::time::Instant::now();
     let folded =
         consumer::run_fold(store.clone(), js.clone(), fold, Until::CaughtUp, cancel).await?;
@@ -222,10 +248,13 @@ pub async fn rebuild_into(
 /// The `rebuild` command: connect, open the store (the service must be stopped), rebuild, exit.
 pub async fn rebuild(options: LinkageOptions) -> Result<u64, LinkageError> {
     let js = connect(&options).await?;
-    let store = Store::open(&options.data_dir).map_err(|source| LinkageError::Open {
-        dir: options.data_dir.clone(),
-        source,
-    })?;
+    let store =
+        Store::open_with(&options.data_dir, options.sled_cache_mb << 20).map_err(|source| {
+            LinkageError::Open {
+                dir: options.data_dir.clone(),
+                source,
+            }
+        })?;
     rebuild_into(&store, &js, &options.fold_options()?, Cancel::new()).await
 }
 

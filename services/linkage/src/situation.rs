@@ -170,13 +170,9 @@ impl BatchCounters {
         self.add(counter_key(region, china_day(recorded_micros), tag, rule));
     }
 
-    /// Adds the increments to the stored counters (one read per key) into `batch`.
-    pub(crate) fn write(self, store: &Store, batch: &mut sled::Batch) -> Result<(), StoreError> {
-        for (key, n) in self.adds {
-            let value = store.counter(&key)?.saturating_add(n);
-            batch.insert(key, &value.to_be_bytes()[..]);
-        }
-        Ok(())
+    /// The increments, by counter key.
+    pub(crate) fn into_adds(self) -> BTreeMap<Vec<u8>, u64> {
+        self.adds
     }
 }
 

@@ -7,7 +7,8 @@
 //! | --- | --- | --- |
 //! | `t` | person key (32) ‖ occurred_at µs (8, order-preserving) ‖ event uuid (16) | stream seq (8) ‖ `CaseEvent` protobuf |
 //! | `e` | event uuid (16) | stream seq (8) ‖ person key (32, absent for subject-less events) |
-//! | `p` | person key (32) | `PersonRecord` protobuf: masks, counts, regions (small: every query reads it) |
+//! | `p` | person key (32) | `PersonRecord` protobuf: masks, counts, regions (small: every query reads it); as of `position` |
+//! | `q` | person key (32) | the same record as of `states_at`: the fold's own copy (see [`crate::states`]) |
 //! | `s` | person key (32) | the person's screening state (`caselink_screening::PersonScreening`) |
 //! | `i` | person key (32) | latest `SealedIdentity` protobuf (ciphertext only) |
 //! | `r` | relation key (tag ‖ hex of a phone, address or text key) | screening `RelationState` protobuf |
@@ -15,7 +16,10 @@
 //! | `c` | region code (6) ‖ China day (4, order-preserving) ‖ counter tag (1) ‖ name | u64 (BE): the situation counters (`crate::situation`) |
 //! | `x` | stream seq (8) | why the message could not be folded (dead letter) |
 //! | `o` | stream seq (8) ‖ index (4) | `OutboxEntry`: an alert not yet acknowledged by the derived stream |
-//! | `m` | name | meta: `position` (u64), `version` (u32) |
+//! | `m` | name | meta: `position` (u64), `states` (u64: `states_at`), `version` (u32), `rules` (fingerprint) |
+//!
+//! `t`, `e`, `i`, `o`, `x` and `p` are written with every batch, up to `position`; `s`, `r`, `f`, `c` and `q` only at
+//! the fold's checkpoints, exactly as of `states_at` ([`crate::states`]).
 //!
 //! A timeline is one range scan over `t ‖ person key`. Everything here is rebuildable from the stream.
 
@@ -24,12 +28,13 @@ use caselink_proto::v1::{CaseEvent, SealedIdentity};
 use prost::Message;
 
 /// Bump when the layout or meaning of any projection changes: start-up then rebuilds from the stream.
-pub const PROJECTION_VERSION: u32 = 7;
+pub const PROJECTION_VERSION: u32 = 8;
 
 pub(crate) const TIMELINE: u8 = b't';
 pub(crate) const EVENT_INDEX: u8 = b'e';
 pub(crate) const PERSON: u8 = b'p';
 pub(crate) const SCREENING: u8 = b's';
+pub(crate) const FOLD_PERSON: u8 = b'q';
 pub(crate) const IDENTITY: u8 = b'i';
 pub(crate) const DEAD_LETTER: u8 = b'x';
 pub(crate) const OUTBOX: u8 = b'o';
@@ -37,6 +42,7 @@ pub(crate) const RELATION: u8 = b'r';
 pub(crate) const FLAGGED: u8 = b'f';
 pub(crate) const COUNTER: u8 = b'c';
 const META_POSITION: &[u8] = b"mposition";
+const META_STATES: &[u8] = b"mstates";
 const META_VERSION: &[u8] = b"mversion";
 const META_RULES: &[u8] = b"mrules";
 
@@ -99,6 +105,9 @@ pub struct OutboxEntry {
     pub payload: Vec<u8>,
 }
 
+/// sled's page cache unless configured (its own default is 1 GiB).
+pub const DEFAULT_SLED_CACHE: u64 = 256 << 20;
+
 /// Regions remembered per person; beyond that the person is in scope of every regional role that matches any.
 pub const MAX_PERSON_REGIONS: usize = 64;
 
@@ -123,9 +132,15 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store in `dir`. Fails if another process has it open.
     pub fn open(dir: &std::path::Path) -> Result<Store, StoreError> {
+        Store::open_with(dir, DEFAULT_SLED_CACHE)
+    }
+
+    /// [`Store::open`] with sled's page cache of `cache_bytes`.
+    pub fn open_with(dir: &std::path::Path, cache_bytes: u64) -> Result<Store, StoreError> {
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::HighThroughput)
+            .cache_capacity(cache_bytes)
             .open()?;
         let tree = db.open_tree("projections")?;
         let store = Store {
@@ -185,6 +200,11 @@ impl Store {
         Ok(())
     }
 
+    /// Every stored key and value of the projections, in key order (for checks and diagnostics).
+    pub fn entries(&self) -> sled::Iter {
+        self.tree.iter()
+    }
+
     pub(crate) fn tree(&self) -> &sled::Tree {
         &self.tree
     }
@@ -193,6 +213,12 @@ impl Store {
     /// both, but apart from the case-event fold's tree.
     pub fn referrals_tree(&self) -> Result<sled::Tree, StoreError> {
         Ok(self.db.open_tree("referrals")?)
+    }
+
+    /// [`Store::flush`] on the calling thread.
+    pub(crate) fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
     }
 
     /// Durably writes everything applied so far.
@@ -212,6 +238,39 @@ impl Store {
 
     pub(crate) fn position_entry(sequence: u64) -> (&'static [u8], [u8; 8]) {
         (META_POSITION, sequence.to_be_bytes())
+    }
+
+    /// The last stream sequence the stored states (`s`, `r`, `f`, `c`, `q`) are as of; the fold resumes after it.
+    pub fn states_at(&self) -> Result<u64, StoreError> {
+        Ok(self.tree.get(META_STATES)?.map(|v| be_u64(&v)).unwrap_or(0))
+    }
+
+    pub(crate) fn states_entry(sequence: u64) -> (&'static [u8], [u8; 8]) {
+        (META_STATES, sequence.to_be_bytes())
+    }
+
+    /// The stream sequence an event was folded under, from the event-id index.
+    pub(crate) fn event_sequence(&self, event_id: &uuid::Uuid) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .tree
+            .get(event_index_key(event_id))?
+            .map(|v| be_u64(&v)))
+    }
+
+    /// A stored protobuf value and its encoded size.
+    pub(crate) fn load<M: Message + Default>(
+        &self,
+        key: &[u8],
+        table: &'static str,
+    ) -> Result<Option<(M, usize)>, StoreError> {
+        let Some(v) = self.tree.get(key)? else {
+            return Ok(None);
+        };
+        let value = M::decode(v.as_ref()).map_err(|e| StoreError::Corrupt {
+            table,
+            why: e.to_string(),
+        })?;
+        Ok(Some((value, v.len())))
     }
 
     /// The stored projection version (None for an empty store).

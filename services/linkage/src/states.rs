@@ -1,0 +1,423 @@
+//! The fold's working set: person records, screening states, relations and situation counters, kept decoded in memory
+//! across batches and written back to sled at checkpoints.
+//!
+//! Why: a claimant with hundreds of records, a ring's shared phone or a busy merchant's complaint text is touched by
+//! most pulled batches. Reading, decoding, re-encoding and rewriting such a state once per batch made sled's writes
+//! per event grow with the state (and the fold's cost grow as the store filled). Here a state is read from sled once,
+//! changed in memory by every event, and written once per checkpoint.
+//!
+//! Exactly once, with two positions in sled (see [`crate::store`]):
+//! - `position`: every per-event write (timeline `t`, event-id index `e`, sealed identity `i`, alert outbox `o`, the
+//!   query copy of the person record `p`) is in sled up to here. Written with every batch.
+//! - `states_at`: the states (`s`, `r`, the flagged list `f`, counters `c`, the fold's copy of the person record `q`)
+//!   are in sled exactly as of this sequence. Written only with a checkpoint, in the same atomic batch as the states.
+//!
+//! `states_at <= position`. A session starts delivering at `states_at + 1`: a message at or below `position` is a
+//! replay, applied to the states only (its per-event writes are already in sled, its alerts already in the outbox),
+//! and only if the event-id index names its own sequence (otherwise it was a duplicate the first time). A crash between
+//! checkpoints therefore loses nothing and counts nothing twice; it costs the replay of one checkpoint interval.
+//!
+//! The cache lives as long as one consumer session. A checkpoint happens when the fold is caught up (a batch smaller
+//! than the pull size, or nothing pending), when `checkpoint_every` has passed, when too many states are dirty, and at
+//! shutdown; so an idle or lightly loaded aggregator writes every batch's states at once, and under a backlog the
+//! person view and the flagged list trail the timeline by at most one interval. After a checkpoint, clean states
+//! beyond the memory budget are dropped, least recently used first.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use caselink_domain::PersonKey;
+use caselink_screening::{PersonScreening, RelationKey, RelationState};
+use prost::Message;
+
+use crate::situation::BatchCounters;
+use crate::store::{
+    flagged_key, person_key, relation_key, FlaggedEntry, PersonRecord, Store, StoreError,
+    FOLD_PERSON, PERSON, SCREENING,
+};
+
+/// When the fold writes its states back, and how much it keeps in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CachePolicy {
+    /// Longest time between checkpoints while the fold has a backlog.
+    pub checkpoint_every: Duration,
+    /// Dirty states that force a checkpoint (bounds the memory between checkpoints and the replay after a crash).
+    pub max_dirty: usize,
+    /// Approximate bytes of clean states kept across checkpoints.
+    pub budget_bytes: usize,
+}
+
+impl Default for CachePolicy {
+    fn default() -> Self {
+        CachePolicy {
+            checkpoint_every: Duration::from_secs(1),
+            max_dirty: 200_000,
+            budget_bytes: 256 << 20,
+        }
+    }
+}
+
+/// One cached state.
+#[derive(Debug)]
+struct Slot<T> {
+    value: T,
+    /// Changed since the last checkpoint.
+    dirty: bool,
+    /// The checkpoint generation it was last used in (for eviction).
+    used: u64,
+    /// Encoded size when last read or written (for the memory budget).
+    bytes: usize,
+    /// The checkpoint that last wrote it (0: as read from sled). It may leave memory only once that checkpoint's
+    /// batch is applied, or a read from sled would see an older value.
+    written: u64,
+}
+
+impl<T> Slot<T> {
+    fn new(value: T, bytes: usize, generation: u64) -> Slot<T> {
+        Slot {
+            value,
+            dirty: false,
+            used: generation,
+            bytes,
+            written: 0,
+        }
+    }
+
+    /// (last use, bytes) if it may leave memory once checkpoint `applied` is in the store.
+    fn age(&self, applied: u64) -> Option<(u64, usize)> {
+        (!self.dirty && self.written <= applied).then_some((self.used, self.bytes))
+    }
+
+    /// Marks it written by checkpoint `generation`, `bytes` long.
+    fn written(&mut self, generation: u64, bytes: usize, total: &mut usize) {
+        *total = *total - self.bytes + bytes;
+        self.bytes = bytes;
+        self.dirty = false;
+        self.written = generation;
+    }
+}
+
+/// The fold's states between checkpoints. See the module documentation.
+#[derive(Debug)]
+pub struct StateCache {
+    policy: CachePolicy,
+    persons: HashMap<PersonKey, Slot<PersonRecord>>,
+    screenings: HashMap<PersonKey, Slot<PersonScreening>>,
+    relations: HashMap<Vec<u8>, Slot<RelationState>>,
+    /// Counter increments since the last checkpoint.
+    counters: BatchCounters,
+    /// Persons whose query copy (`p`) this batch must write: those with a new (not replayed) event in it.
+    fresh_persons: HashSet<PersonKey>,
+    /// Ids of the events folded by the batch being applied meanwhile (the pipelined consumer): not yet in the
+    /// event-id index, so the next batch's duplicate check asks here first.
+    pub(crate) inflight_ids: HashSet<uuid::Uuid>,
+    /// The stored position and `states_at` as the next batch finds them (batches are prepared before the previous one
+    /// is applied, so these are kept here, not read back from sled).
+    pub(crate) position: u64,
+    pub(crate) states_at: u64,
+    /// The last sequence the cached states have applied (at least `states_at`).
+    pub(crate) states_through: u64,
+    /// Known stored values of situation counters, with the checkpoint that wrote them (no read per checkpoint, and
+    /// correct while the previous checkpoint's batch is still being applied).
+    counter_totals: HashMap<Vec<u8>, (u64, u64)>,
+    dirty: usize,
+    /// Encoded bytes of the cached states, as last read or written.
+    bytes: usize,
+    /// Checkpoints made by this cache (the generation of states: eviction is by least recent use).
+    generation: u64,
+    /// The last checkpoint whose batch was applied.
+    applied: u64,
+    last_checkpoint: Instant,
+}
+
+impl StateCache {
+    /// An empty cache over `store`, continuing from its stored position and `states_at`.
+    pub fn open(store: &Store, policy: CachePolicy) -> Result<StateCache, StoreError> {
+        Ok(StateCache {
+            policy,
+            persons: HashMap::new(),
+            screenings: HashMap::new(),
+            relations: HashMap::new(),
+            counters: BatchCounters::default(),
+            fresh_persons: HashSet::new(),
+            inflight_ids: HashSet::new(),
+            position: store.position()?,
+            states_at: store.states_at()?,
+            states_through: store.states_at()?,
+            counter_totals: HashMap::new(),
+            dirty: 0,
+            bytes: 0,
+            generation: 0,
+            applied: 0,
+            last_checkpoint: Instant::now(),
+        })
+    }
+
+    /// Whether the next batch should carry a checkpoint although the fold is not caught up.
+    pub fn checkpoint_due(&self) -> bool {
+        self.dirty >= self.policy.max_dirty
+            || self.last_checkpoint.elapsed() >= self.policy.checkpoint_every
+    }
+
+    /// States changed since the last checkpoint.
+    pub fn dirty(&self) -> usize {
+        self.dirty
+    }
+
+    /// The person's record, loaded from the fold's copy (`q`, as of `states_at`) on first use, marked dirty.
+    pub(crate) fn record(
+        &mut self,
+        store: &Store,
+        key: &PersonKey,
+    ) -> Result<&mut PersonRecord, StoreError> {
+        let generation = self.generation;
+        let slot = match self.persons.entry(*key) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let (value, bytes) = store
+                    .load::<PersonRecord>(&person_key(FOLD_PERSON, key), "person")?
+                    .unwrap_or_default();
+                self.bytes += bytes;
+                v.insert(Slot::new(value, bytes, generation))
+            }
+        };
+        touch(slot, generation, &mut self.dirty);
+        Ok(&mut slot.value)
+    }
+
+    /// Marks the person's record for this batch's query copy (`p`).
+    pub(crate) fn fresh(&mut self, key: &PersonKey) {
+        self.fresh_persons.insert(*key);
+    }
+
+    pub(crate) fn counters(&mut self) -> &mut BatchCounters {
+        &mut self.counters
+    }
+
+    /// The screener's view: states behind `store`, cached here.
+    pub(crate) fn screening_store<'a>(&'a mut self, store: &'a Store) -> Working<'a> {
+        Working { store, cache: self }
+    }
+
+    /// Writes the query copies (`p`) of the persons with new events in this batch.
+    pub(crate) fn write_fresh(&mut self, batch: &mut sled::Batch) {
+        for key in self.fresh_persons.drain() {
+            if let Some(slot) = self.persons.get(&key) {
+                batch.insert(&person_key(PERSON, &key)[..], slot.value.encode_to_vec());
+            }
+        }
+    }
+
+    /// Writes every dirty state into `batch` (states as of the batch's last sequence: the caller records
+    /// `states_at` in the same batch), with the flagged-list entries and the counters.
+    pub(crate) fn checkpoint(
+        &mut self,
+        store: &Store,
+        batch: &mut sled::Batch,
+    ) -> Result<u64, StoreError> {
+        let generation = self.generation + 1;
+        for (key, slot) in self.screenings.iter_mut().filter(|(_, s)| s.dirty) {
+            // A cross-person rule may flag someone this interval has no event of: their record is loaded for the
+            // listing (and so becomes dirty and is written below).
+            let record = match self.persons.entry(*key) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    let (value, bytes) = store
+                        .load::<PersonRecord>(&person_key(FOLD_PERSON, key), "person")?
+                        .unwrap_or_default();
+                    self.bytes += bytes;
+                    v.insert(Slot::new(value, bytes, generation))
+                }
+            };
+            if relist(batch, key, &mut record.value, &slot.value) && !record.dirty {
+                record.dirty = true;
+                self.dirty += 1;
+            }
+            let encoded = slot.value.encode_to_vec();
+            slot.written(generation, encoded.len(), &mut self.bytes);
+            batch.insert(&person_key(SCREENING, key)[..], encoded);
+        }
+        for (key, slot) in self.persons.iter_mut().filter(|(_, s)| s.dirty) {
+            let encoded = slot.value.encode_to_vec();
+            slot.written(generation, encoded.len(), &mut self.bytes);
+            batch.insert(&person_key(FOLD_PERSON, key)[..], encoded.clone());
+            // The query copy too: a checkpoint may have changed the listing, and it is as recent as any.
+            batch.insert(&person_key(PERSON, key)[..], encoded);
+        }
+        for (key, slot) in self.relations.iter_mut().filter(|(_, s)| s.dirty) {
+            // A relation looked up but never used stays absent (an empty state encodes to nothing).
+            let encoded = slot.value.encode_to_vec();
+            slot.written(generation, encoded.len(), &mut self.bytes);
+            if encoded.is_empty() {
+                batch.remove(relation_key(key));
+            } else {
+                batch.insert(relation_key(key), encoded);
+            }
+        }
+        for (key, n) in std::mem::take(&mut self.counters).into_adds() {
+            let total = match self.counter_totals.get(&key) {
+                Some((t, _)) => *t,
+                None => store.counter(&key)?,
+            };
+            let total = total.saturating_add(n);
+            batch.insert(key.as_slice(), &total.to_be_bytes()[..]);
+            self.counter_totals.insert(key, (total, generation));
+        }
+        self.dirty = 0;
+        self.last_checkpoint = Instant::now();
+        self.generation = generation;
+        Ok(generation)
+    }
+
+    /// The batch carrying checkpoint `generation` was applied: what it wrote may now leave memory.
+    pub(crate) fn checkpoint_applied(&mut self, generation: u64) {
+        self.applied = self.applied.max(generation);
+    }
+
+    /// Drops clean states beyond the budget, least recently used first, down to three quarters of the budget; only
+    /// those whose last write is applied (see [`Slot::written`]). Called before a batch is prepared.
+    pub(crate) fn evict(&mut self) {
+        let applied = self.applied;
+        if self.counter_totals.len() > MAX_COUNTER_TOTALS {
+            self.counter_totals
+                .retain(|_, (_, written)| *written > applied);
+        }
+        if self.bytes <= self.policy.budget_bytes {
+            return;
+        }
+        let target = self.policy.budget_bytes / 4 * 3;
+        let mut ages: Vec<(u64, usize)> = Vec::new();
+        ages.extend(self.persons.values().filter_map(|s| s.age(applied)));
+        ages.extend(self.screenings.values().filter_map(|s| s.age(applied)));
+        ages.extend(self.relations.values().filter_map(|s| s.age(applied)));
+        ages.sort_unstable();
+        // Drop everything evictable used before `keep_from`.
+        let mut freed = 0usize;
+        let mut keep_from = u64::MAX;
+        for (used, bytes) in ages {
+            if self.bytes - freed <= target {
+                keep_from = used;
+                break;
+            }
+            freed += bytes;
+        }
+        let before = self.bytes;
+        let mut bytes = 0usize;
+        self.persons
+            .retain(|_, s| keep(s, keep_from, applied, &mut bytes));
+        self.screenings
+            .retain(|_, s| keep(s, keep_from, applied, &mut bytes));
+        self.relations
+            .retain(|_, s| keep(s, keep_from, applied, &mut bytes));
+        self.bytes = bytes;
+        tracing::debug!(before, after = bytes, "fold cache: clean states dropped");
+    }
+}
+
+/// Counter totals remembered before the applied ones are forgotten.
+const MAX_COUNTER_TOTALS: usize = 1 << 20;
+
+fn keep<T>(slot: &Slot<T>, keep_from: u64, applied: u64, bytes: &mut usize) -> bool {
+    let kept = slot.dirty || slot.written > applied || slot.used >= keep_from;
+    if kept {
+        *bytes += slot.bytes;
+    }
+    kept
+}
+
+fn touch<T>(slot: &mut Slot<T>, generation: u64, dirty: &mut usize) {
+    slot.used = generation;
+    if !slot.dirty {
+        slot.dirty = true;
+        *dirty += 1;
+    }
+}
+
+/// Keeps the person's entry in the flagged list (`f`) in step with their flags; whether the record changed.
+fn relist(
+    batch: &mut sled::Batch,
+    key: &PersonKey,
+    record: &mut PersonRecord,
+    screening: &PersonScreening,
+) -> bool {
+    if screening.flags.is_empty() {
+        return false;
+    }
+    let mut entry = FlaggedEntry::default();
+    for flag in &screening.flags {
+        if flag.active {
+            entry.rules.push(flag.rule.clone());
+        } else {
+            entry.withdrawn.push(flag.rule.clone());
+        }
+        if flag.updated_seq >= entry.updated_seq {
+            entry.updated_seq = flag.updated_seq;
+            entry.updated_us = flag.window_to_us;
+        }
+    }
+    let region = record.latest_region.clone();
+    if !record.listed_region.is_empty() && record.listed_region != region {
+        batch.remove(&flagged_key(&record.listed_region, key)[..]);
+    }
+    batch.insert(&flagged_key(&region, key)[..], entry.encode_to_vec());
+    let changed = record.listed_region != region;
+    record.listed_region = region;
+    changed
+}
+
+/// The screener's [`caselink_screening::ScreeningStore`]: the cache, filled from `store` on first use.
+pub(crate) struct Working<'a> {
+    store: &'a Store,
+    cache: &'a mut StateCache,
+}
+
+impl caselink_screening::ScreeningStore for Working<'_> {
+    type Error = StoreError;
+
+    fn person(&mut self, key: &PersonKey) -> Result<&mut PersonScreening, StoreError> {
+        let generation = self.cache.generation;
+        let slot = match self.cache.screenings.entry(*key) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let (value, bytes) = self
+                    .store
+                    .load::<PersonScreening>(&person_key(SCREENING, key), "screening")?
+                    .unwrap_or_default();
+                self.cache.bytes += bytes;
+                v.insert(Slot::new(value, bytes, generation))
+            }
+        };
+        touch(slot, generation, &mut self.cache.dirty);
+        Ok(&mut slot.value)
+    }
+
+    fn relation(&mut self, key: &RelationKey) -> Result<&mut RelationState, StoreError> {
+        let generation = self.cache.generation;
+        let bytes = key.to_bytes();
+        let slot = match self.cache.relations.entry(bytes) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let (value, bytes) = self
+                    .store
+                    .load::<RelationState>(&relation_key(v.key()), "relation")?
+                    .unwrap_or_default();
+                self.cache.bytes += bytes;
+                v.insert(Slot::new(value, bytes, generation))
+            }
+        };
+        touch(slot, generation, &mut self.cache.dirty);
+        Ok(&mut slot.value)
+    }
+}
+
+impl Working<'_> {
+    /// The person's record (see [`StateCache::record`]).
+    pub(crate) fn record(&mut self, key: &PersonKey) -> Result<&mut PersonRecord, StoreError> {
+        self.cache.record(self.store, key)
+    }
+
+    /// Counter increments since the last checkpoint.
+    pub(crate) fn counters(&mut self) -> &mut BatchCounters {
+        &mut self.cache.counters
+    }
+}
