@@ -12,9 +12,9 @@ use caselink_proto::v1::{
 use sha2::{Digest, Sha256};
 
 use crate::criteria::{self, days, Assessment};
-use crate::ids::{id_bytes, id_is, id_string, ref_bytes, ref_of_id};
+use crate::ids::{hex_lower, id_bytes, id_is, id_string, ref_bytes, ref_of_id};
 use crate::matters::{mark_leaders, mark_leaders_from, same};
-use crate::relations::{self, Share};
+use crate::relations::{self, Found, Share};
 use crate::rules::{category_name, RuleCode, RuleSet};
 use crate::state::{
     Appeal, Contact, ContactKind, Count, Evidence, Figures, FindingKind, Flag, Intake, IntakeKind,
@@ -89,7 +89,7 @@ pub fn text_fingerprint(merchant_uscc: &str, text: &str) -> String {
     let normal: String = text.chars().filter(|c| c.is_alphanumeric()).collect();
     h.update(normal.as_bytes());
     let digest = h.finalize();
-    hex::encode(&digest[..16])
+    hex_lower(&digest[..16])
 }
 
 /// What changed about a flag.
@@ -683,7 +683,9 @@ impl Screener {
             shares.push(share);
         }
         let outcome = relations::evaluate(&self.rules, key, &snapshot, &shares);
+        let uses = &snapshot.uses;
         let max_links = 64;
+        let keep = usize::try_from(self.rules.max_evidence).unwrap_or(usize::MAX);
         // Each user's links from this relation, in one pass over the pairs.
         type Held<'e> = Vec<(usize, i32, &'e [&'e [u8]])>;
         let mut per_person: Vec<Held<'_>> = vec![Vec::new(); keys.len()];
@@ -695,31 +697,33 @@ impl Screener {
                 l.push((*a, *reason as i32, evidence));
             }
         }
-        let hexes: Vec<String> = snapshot.persons.iter().map(hex::encode).collect();
+        // Each user's findings from this relation, in rule order.
+        let mut found_of: Vec<Vec<(RuleCode, &Found)>> = vec![Vec::new(); keys.len()];
+        for (who, code, f) in &outcome.findings {
+            if let Some(m) = found_of.get_mut(*who) {
+                m.push((*code, f));
+            }
+        }
+        let hexes: Vec<String> = snapshot.persons.iter().map(|p| hex_lower(p)).collect();
         for (i, pk) in keys.iter().enumerate() {
             let Some(pk) = pk else { continue };
-            let mut mine: Vec<RelationFinding> = outcome
-                .findings
-                .iter()
-                .filter(|(who, _, _)| *who == i)
-                .map(|(_, code, a)| RelationFinding {
-                    rule: code.as_str().to_owned(),
-                    relation: relation_bytes.clone(),
-                    window_from_us: a.from_us,
-                    window_to_us: a.to_us,
-                    figures: a.figures.clone(),
-                    evidence: a.evidence.clone(),
-                })
-                .collect();
-            mine.sort_by(|a, b| a.rule.cmp(&b.rule));
+            let mine = &mut found_of[i];
+            mine.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
             let mut new_links = std::mem::take(&mut per_person[i]);
             new_links.sort_by(|x, y| hexes[x.0].cmp(&hexes[y.0]));
             let ps = store.person(pk)?;
-            let unchanged = ps
-                .findings
-                .iter()
-                .filter(|f| f.relation == relation_bytes)
-                .eq(mine.iter());
+            let unchanged = {
+                let held: Vec<&RelationFinding> = ps
+                    .findings
+                    .iter()
+                    .filter(|f| f.relation == relation_bytes)
+                    .collect();
+                held.len() == mine.len()
+                    && held
+                        .iter()
+                        .zip(mine.iter())
+                        .all(|(h, (code, f))| same_finding(h, *code, f, uses))
+            };
             // The same links as held: nothing to redo (held ones are sorted by other, one per other).
             let same_links = {
                 let held: Vec<&Link> = ps
@@ -739,14 +743,28 @@ impl Screener {
                 continue;
             }
             if !same_links {
-                ps.links.retain(|l| l.relation != relation_bytes);
-                ps.links
-                    .extend(new_links.into_iter().map(|(o, reason, ev)| Link {
+                // The links from this relation are replaced; those that stay as they were are kept as they are.
+                let (held, rest): (Vec<Link>, Vec<Link>) = std::mem::take(&mut ps.links)
+                    .into_iter()
+                    .partition(|l| l.relation == relation_bytes);
+                ps.links = rest;
+                let mut held: Vec<Option<Link>> = held.into_iter().map(Some).collect();
+                for (o, reason, ev) in new_links {
+                    let kept = held.iter_mut().find_map(|h| {
+                        h.take_if(|l| {
+                            l.other == hexes[o]
+                                && l.reason == reason
+                                && l.evidence.len() == ev.len()
+                                && l.evidence.iter().zip(ev.iter()).all(|(s, b)| id_is(b, s))
+                        })
+                    });
+                    ps.links.push(kept.unwrap_or_else(|| Link {
                         other: hexes[o].clone(),
                         reason,
                         relation: relation_bytes.clone(),
                         evidence: ev.iter().map(|e| id_string(e)).collect(),
                     }));
+                }
                 ps.links
                     .sort_by(|a, b| (&a.other, &a.relation).cmp(&(&b.other, &b.relation)));
                 if ps.links.len() > max_links {
@@ -764,25 +782,49 @@ impl Screener {
             if unchanged {
                 continue;
             }
-            ps.findings.retain(|f| f.relation != relation_bytes);
-            ps.findings.extend(mine);
-            ps.findings
-                .sort_by(|a, b| (&a.rule, &a.relation).cmp(&(&b.rule, &b.relation)));
+            // The findings are kept sorted by (rule, relation), one per pair: replaced in place, their evidence
+            // entries reused where they stay.
             for code in [RuleCode::C3, RuleCode::C4, RuleCode::C5] {
-                let mut merged: Option<Assessment> = None;
-                for f in ps.findings.iter().filter(|f| f.rule == code.as_str()) {
-                    let a = Assessment {
-                        from_us: f.window_from_us,
-                        to_us: f.window_to_us,
-                        figures: f.figures.clone(),
-                        evidence: f.evidence.clone(),
-                        omitted: 0,
-                    };
-                    match &mut merged {
-                        Some(m) => m.absorb(a),
-                        None => merged = Some(a),
+                let found = mine.iter().find(|(c, _)| *c == code).map(|(_, f)| *f);
+                let pos = ps
+                    .findings
+                    .iter()
+                    .position(|f| f.rule == code.as_str() && f.relation == relation_bytes);
+                match (pos, found) {
+                    (Some(p), Some(f)) => {
+                        let h = &mut ps.findings[p];
+                        h.window_from_us = f.from_us;
+                        h.window_to_us = f.to_us;
+                        h.figures.clone_from(&f.figures);
+                        refill(&mut h.evidence, uses, &f.uses);
                     }
+                    (Some(p), None) => {
+                        ps.findings.remove(p);
+                    }
+                    (None, Some(f)) => {
+                        let at = ps.findings.partition_point(|x| {
+                            (x.rule.as_str(), x.relation.as_slice())
+                                < (code.as_str(), relation_bytes.as_slice())
+                        });
+                        let mut evidence = Vec::new();
+                        refill(&mut evidence, uses, &f.uses);
+                        ps.findings.insert(
+                            at,
+                            RelationFinding {
+                                rule: code.as_str().to_owned(),
+                                relation: relation_bytes.clone(),
+                                window_from_us: f.from_us,
+                                window_to_us: f.to_us,
+                                figures: f.figures.clone(),
+                                evidence,
+                            },
+                        );
+                    }
+                    (None, None) => {}
                 }
+            }
+            for code in [RuleCode::C3, RuleCode::C4, RuleCode::C5] {
+                let merged = merged_findings(&ps.findings, code, keep);
                 self.settle(ps, pk, code, merged, sequence, changes);
             }
         }
@@ -906,6 +948,103 @@ impl Screener {
             }
         }
     }
+}
+
+/// Whether a held finding is what the relation found now.
+fn same_finding(h: &RelationFinding, code: RuleCode, f: &Found, uses: &[RelationUse]) -> bool {
+    h.rule == code.as_str()
+        && h.window_from_us == f.from_us
+        && h.window_to_us == f.to_us
+        && h.figures == f.figures
+        && h.evidence.len() == f.uses.len()
+        && h.evidence.iter().zip(&f.uses).all(|(e, &j)| {
+            uses.get(j as usize)
+                .is_some_and(|u| u.occurred_us == e.occurred_us && u.event_id == e.event_id)
+        })
+}
+
+/// Sets `evidence` to the uses `idx` (ascending), reusing the entries it holds already (both are sorted by (occurred,
+/// event id)): a growing finding allocates only for its new evidence.
+fn refill(evidence: &mut Vec<Evidence>, uses: &[RelationUse], idx: &[u32]) {
+    let old = std::mem::replace(evidence, Vec::with_capacity(idx.len()));
+    let mut old = old.into_iter().peekable();
+    for u in idx.iter().filter_map(|&j| uses.get(j as usize)) {
+        let want = (u.occurred_us, u.event_id.as_slice());
+        while old
+            .next_if(|o| (o.occurred_us, o.event_id.as_slice()) < want)
+            .is_some()
+        {}
+        match old.next_if(|o| (o.occurred_us, o.event_id.as_slice()) == want) {
+            Some(o) => evidence.push(o),
+            None => evidence.push(Evidence {
+                occurred_us: u.occurred_us,
+                event_id: u.event_id.clone(),
+            }),
+        }
+    }
+}
+
+/// A person's findings of one rule over all their relations, merged as one assessment: the widest window, each
+/// figure's highest value, and the union of the evidence, of which only the newest `keep` are listed (the rest are
+/// `omitted`: the flag lists no more). Each finding's evidence is sorted without duplicates.
+fn merged_findings(
+    findings: &[RelationFinding],
+    code: RuleCode,
+    keep: usize,
+) -> Option<Assessment> {
+    let of: Vec<&RelationFinding> = findings
+        .iter()
+        .filter(|f| f.rule == code.as_str())
+        .collect();
+    let first = of.first()?;
+    let mut a = Assessment {
+        from_us: first.window_from_us,
+        to_us: first.window_to_us,
+        figures: first.figures.clone(),
+        evidence: Vec::new(),
+        omitted: 0,
+    };
+    for f in &of[1..] {
+        a.from_us = a.from_us.min(f.window_from_us);
+        a.to_us = a.to_us.max(f.window_to_us);
+        for x in &f.figures {
+            match a.figures.iter_mut().find(|g| g.name == x.name) {
+                Some(g) => g.value = g.value.max(x.value),
+                None => a.figures.push(x.clone()),
+            }
+        }
+    }
+    // The union from its newest end: a merge of the sorted lists.
+    let mut ends: Vec<usize> = of.iter().map(|f| f.evidence.len()).collect();
+    let mut newest: Vec<&Evidence> = Vec::with_capacity(keep.min(1024));
+    let mut total = 0u64;
+    loop {
+        let mut best: Option<&Evidence> = None;
+        for (f, &end) in of.iter().zip(&ends) {
+            if let Some(e) = end.checked_sub(1).map(|k| &f.evidence[k]) {
+                if best.is_none_or(|b| e > b) {
+                    best = Some(e);
+                }
+            }
+        }
+        let Some(b) = best else { break };
+        for (f, end) in of.iter().zip(ends.iter_mut()) {
+            while *end > 0 && f.evidence[*end - 1] == *b {
+                *end -= 1;
+            }
+        }
+        total += 1;
+        if newest.len() < keep {
+            newest.push(b);
+        } else if of.len() == 1 {
+            // One list: the rest are all distinct.
+            total += ends[0] as u64;
+            break;
+        }
+    }
+    a.omitted = total - newest.len() as u64;
+    a.evidence = newest.into_iter().rev().cloned().collect();
+    Some(a)
 }
 
 /// Counts the intake's phone and address in the person's contacts (what ownership of a contact is judged on).

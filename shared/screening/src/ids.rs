@@ -56,19 +56,31 @@ pub fn id_bytes(s: &str) -> Vec<u8> {
     v
 }
 
+/// Lowercase hex of bytes (what `hex::encode` gives, without its per-character iterator: this is on the hot path).
+pub(crate) fn hex_lower(b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len() * 2);
+    for &x in b {
+        out.push(char::from(HEX[usize::from(x >> 4)]));
+        out.push(char::from(HEX[usize::from(x & 15)]));
+    }
+    out
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// An event id back from its stored form.
 pub fn id_string(b: &[u8]) -> String {
     match b.len() {
         16 => {
-            let h = hex::encode(b);
-            format!(
-                "{}-{}-{}-{}-{}",
-                &h[..8],
-                &h[8..12],
-                &h[12..16],
-                &h[16..20],
-                &h[20..]
-            )
+            let mut out = String::with_capacity(36);
+            for (i, &x) in b.iter().enumerate() {
+                if matches!(i, 4 | 6 | 8 | 10) {
+                    out.push('-');
+                }
+                out.push(char::from(HEX[usize::from(x >> 4)]));
+                out.push(char::from(HEX[usize::from(x & 15)]));
+            }
+            out
         }
         n if n > 16 => String::from_utf8_lossy(&b[..n - 1]).into_owned(),
         _ => String::from_utf8_lossy(b).into_owned(),
@@ -130,5 +142,25 @@ mod tests {
         let a = "0fffffff-ffff-4fff-8fff-ffffffffffff";
         let b = "10000000-0000-4000-8000-000000000000";
         assert!(id_bytes(a) < id_bytes(b));
+    }
+
+    #[test]
+    fn hex_forms_match_hex_encode() {
+        for n in 0..=40u8 {
+            let b: Vec<u8> = (0..n).map(|i| i.wrapping_mul(37).wrapping_add(n)).collect();
+            assert_eq!(hex_lower(&b), hex::encode(&b));
+        }
+        let b: Vec<u8> = (0..16u8).map(|i| i.wrapping_mul(151)).collect();
+        let h = hex::encode(&b);
+        let want = format!(
+            "{}-{}-{}-{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..]
+        );
+        assert_eq!(id_string(&b), want);
+        assert_eq!(id_bytes(&want), b);
     }
 }

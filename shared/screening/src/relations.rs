@@ -14,10 +14,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::criteria::{days, ev, figure, Assessment};
+use crate::criteria::{days, figure};
 use crate::engine::RelationKey;
 use crate::rules::{RuleCode, RuleSet};
-use crate::state::{LinkReason, RelationState};
+use crate::state::{Figure, LinkReason, RelationState};
 
 /// How much of a user's own intakes carry the contact: (intakes with it, intakes with any contact of its kind).
 #[derive(Debug, Clone, Copy, Default)]
@@ -29,11 +29,24 @@ pub(crate) struct Share {
 /// Why two users are linked, and some evidence (event ids of the relation's uses).
 pub(crate) type PairLink<'r> = (LinkReason, Vec<&'r [u8]>);
 
+/// Evidence kept per link: the greatest event ids (bytewise).
+pub(crate) const LINK_EVIDENCE: usize = 10;
+
+/// What a relation found about one user for one rule: the window, the figures, and the evidence as indices into the
+/// relation's uses, ascending (the uses are sorted by (occurred, event id), so this is the evidence's order).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Found {
+    pub(crate) from_us: i64,
+    pub(crate) to_us: i64,
+    pub(crate) figures: Vec<Figure>,
+    pub(crate) uses: Vec<u32>,
+}
+
 /// What one evaluation of a relation found.
 #[derive(Debug, Default)]
 pub(crate) struct Outcome<'r> {
     /// (user index, rule, finding).
-    pub(crate) findings: Vec<(usize, RuleCode, Assessment)>,
+    pub(crate) findings: Vec<(usize, RuleCode, Found)>,
     /// (lower user index, higher user index) → reason and some evidence (event ids of the relation's uses).
     pub(crate) links: BTreeMap<(usize, usize), PairLink<'r>>,
 }
@@ -73,8 +86,113 @@ fn link<'r>(out: &mut Outcome<'r>, a: usize, b: usize, reason: LinkReason, evide
     if reason > e.0 {
         e.0 = reason;
     }
-    // Sorted and deduplicated once, at the end of `evaluate`: sorting here made a large ring quadratic.
     e.1.extend_from_slice(evidence);
+    // Only the greatest `LINK_EVIDENCE` ids are kept in the end, and those of a union are among those of its parts:
+    // cutting down early keeps the same ones and bounds the work on a large ring.
+    if e.1.len() > 8 * LINK_EVIDENCE {
+        greatest(&mut e.1);
+    }
+}
+
+/// Sorts, deduplicates and keeps the greatest `LINK_EVIDENCE` ids.
+fn greatest(e: &mut Vec<&[u8]>) {
+    e.sort_unstable();
+    e.dedup();
+    if e.len() > LINK_EVIDENCE {
+        e.drain(..e.len() - LINK_EVIDENCE);
+    }
+}
+
+/// The co-filing picture of a relation's uses on each merchant (C4's window): which uses were co-filed (another user
+/// filed on the same merchant within the window, before or after) and the episodes (maximal chains of overlapping
+/// windows, each starting at a use and holding `min_persons` distinct users): one sliding window per merchant.
+struct Cofiling {
+    cofiled: Vec<bool>,
+    /// Each merchant's uses in time order.
+    by_merchant: Vec<Vec<usize>>,
+    /// (merchant, start, end): positions `start..end` of `by_merchant[merchant]`.
+    episodes: Vec<(usize, usize, usize)>,
+}
+
+fn cofiling(rel: &RelationState, window: i64, min_persons: usize) -> Cofiling {
+    let uses = &rel.uses;
+    let mut by_merchant: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, u) in uses.iter().enumerate() {
+        let m = rel.merchant_of(u);
+        if !m.is_empty() {
+            by_merchant.entry(m).or_default().push(i);
+        }
+    }
+    let by_merchant: Vec<Vec<usize>> = by_merchant.into_values().collect();
+    let mut out = Cofiling {
+        cofiled: vec![false; uses.len()],
+        by_merchant: Vec::new(),
+        episodes: Vec::new(),
+    };
+    if window <= 0 {
+        // Every window is empty: nothing is co-filed, no episode holds anyone.
+        out.by_merchant = by_merchant;
+        return out;
+    }
+    let slots = uses
+        .iter()
+        .map(|u| u.person as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let mut near = vec![0u32; slots];
+    let mut ahead = vec![0u32; slots];
+    for (m, idx) in by_merchant.iter().enumerate() {
+        let at = |k: usize| uses[idx[k]].occurred_us;
+        let who = |k: usize| uses[idx[k]].person as usize;
+        let n = idx.len();
+        // Co-filed: the uses within the window either side include another user's.
+        let (mut lo, mut hi, mut inside) = (0, 0, 0u32);
+        // Episodes: the window starting at each use, `a..b`, and its distinct users.
+        let (mut b, mut distinct) = (0, 0usize);
+        let mut current: Option<usize> = None;
+        for k in 0..n {
+            while hi < n && at(hi) - at(k) < window {
+                near[who(hi)] += 1;
+                inside += 1;
+                hi += 1;
+            }
+            while at(k) - at(lo) >= window {
+                near[who(lo)] -= 1;
+                inside -= 1;
+                lo += 1;
+            }
+            if inside > near[who(k)] {
+                out.cofiled[idx[k]] = true;
+            }
+            while b < n && at(b) - at(k) < window {
+                if ahead[who(b)] == 0 {
+                    distinct += 1;
+                }
+                ahead[who(b)] += 1;
+                b += 1;
+            }
+            if distinct >= min_persons && b > k {
+                // Windows start in order and end in order: only the latest episode can overlap this one.
+                match current.map(|e| &mut out.episodes[e]) {
+                    Some(e) if k < e.2 => e.2 = e.2.max(b),
+                    _ => {
+                        current = Some(out.episodes.len());
+                        out.episodes.push((m, k, b));
+                    }
+                }
+            }
+            ahead[who(k)] -= 1;
+            if ahead[who(k)] == 0 {
+                distinct -= 1;
+            }
+        }
+        for k in lo..hi {
+            near[who(k)] -= 1;
+        }
+        debug_assert!(ahead.iter().all(|&c| c == 0) && near.iter().all(|&c| c == 0));
+    }
+    out.by_merchant = by_merchant;
+    out
 }
 
 /// Evaluates a relation. `shares[i]` is user `i`'s share (phones and addresses only).
@@ -92,85 +210,63 @@ pub(crate) fn evaluate<'r>(
     let latest = rel.latest_us;
     let uses = &rel.uses;
     let c4 = &rules.rules.c4;
-    let c4_window = days(c4.window_days);
     let is_contact = !matches!(key, RelationKey::Text(_));
+    let at = |j: usize| uses[j].occurred_us;
+    let index = |j: usize| u32::try_from(j).unwrap_or(u32::MAX);
 
-    // Uses by merchant, in time order (uses are kept sorted).
-    let mut by_merchant: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, u) in uses.iter().enumerate() {
-        let m = rel.merchant_of(u);
-        if !m.is_empty() {
-            by_merchant.entry(m).or_default().push(i);
-        }
-    }
-    // Co-filed: another user filed on the same merchant within the C4 window. Episodes: windows with enough users.
-    let mut cofiled = vec![false; uses.len()];
-    let mut episodes: Vec<BTreeSet<usize>> = Vec::new();
-    let mut window: Vec<usize> = Vec::new();
-    let mut persons: Vec<u32> = Vec::new();
-    for idx in by_merchant.values() {
-        for (a, &i) in idx.iter().enumerate() {
-            window.clear();
-            persons.clear();
-            for &j in &idx[a..] {
-                if uses[j].occurred_us - uses[i].occurred_us >= c4_window {
-                    break;
-                }
-                window.push(j);
-                persons.push(uses[j].person);
-            }
-            persons.sort_unstable();
-            persons.dedup();
-            for &j in idx[..a].iter().rev() {
-                if uses[i].occurred_us - uses[j].occurred_us >= c4_window {
-                    break;
-                }
-                if uses[j].person != uses[i].person {
-                    cofiled[i] = true;
-                    break;
-                }
-            }
-            if window.iter().any(|&j| uses[j].person != uses[i].person) {
-                for &j in &window {
-                    cofiled[j] = true;
-                }
-            }
-            if persons.len() >= usize::try_from(c4.min_persons).unwrap_or(usize::MAX) {
-                let set: BTreeSet<usize> = window.iter().copied().collect();
-                match episodes
-                    .iter_mut()
-                    .find(|e| e.intersection(&set).next().is_some())
-                {
-                    Some(e) => e.extend(set),
-                    None => episodes.push(set),
-                }
-            }
-        }
-    }
+    let Cofiling {
+        cofiled,
+        by_merchant,
+        episodes,
+    } = cofiling(
+        rel,
+        days(c4.window_days),
+        usize::try_from(c4.min_persons).unwrap_or(usize::MAX),
+    );
 
     // 二(四) collusion.
     if c4.enabled && (is_contact || c4.match_text) {
-        let mut per_person: BTreeMap<usize, Assessment> = BTreeMap::new();
-        for e in &episodes {
-            let persons: BTreeSet<usize> = e.iter().map(|&j| uses[j].person as usize).collect();
-            let evidence: Vec<_> = e
-                .iter()
-                .map(|&j| ev(uses[j].occurred_us, &uses[j].event_id))
-                .collect();
-            let ids: Vec<&[u8]> = e.iter().map(|&j| uses[j].event_id.as_slice()).collect();
-            let a = Assessment {
-                from_us: e.iter().map(|&j| uses[j].occurred_us).min().unwrap_or(0),
-                to_us: e.iter().map(|&j| uses[j].occurred_us).max().unwrap_or(0),
-                figures: vec![figure(
-                    "persons_on_one_merchant_in_window",
-                    persons.len(),
-                    c4.min_persons,
-                )],
-                evidence,
-                omitted: 0,
-            };
+        let mut per_person: BTreeMap<usize, Found> = BTreeMap::new();
+        let mut persons: Vec<usize> = Vec::new();
+        let mut ids: Vec<&[u8]> = Vec::new();
+        for &(m, from, to) in &episodes {
+            let e = &by_merchant[m][from..to];
+            persons.clear();
+            persons.extend(e.iter().map(|&j| uses[j].person as usize));
+            persons.sort_unstable();
+            persons.dedup();
+            ids.clear();
+            ids.extend(e.iter().map(|&j| uses[j].event_id.as_slice()));
+            greatest(&mut ids);
+            let (first, last) = (at(e[0]), at(e[e.len() - 1]));
             for &p in &persons {
-                per_person.entry(p).or_default().absorb(a.clone());
+                match per_person.get_mut(&p) {
+                    None => {
+                        per_person.insert(
+                            p,
+                            Found {
+                                from_us: first,
+                                to_us: last,
+                                figures: vec![figure(
+                                    "persons_on_one_merchant_in_window",
+                                    persons.len(),
+                                    c4.min_persons,
+                                )],
+                                uses: e.iter().map(|&j| index(j)).collect(),
+                            },
+                        );
+                    }
+                    Some(f) => {
+                        f.from_us = f.from_us.min(first);
+                        f.to_us = f.to_us.max(last);
+                        for g in &mut f.figures {
+                            g.value = g
+                                .value
+                                .max(i64::try_from(persons.len()).unwrap_or(i64::MAX));
+                        }
+                        f.uses.extend(e.iter().map(|&j| index(j)));
+                    }
+                }
                 for &q in &persons {
                     if p < q {
                         link(&mut out, p, q, LinkReason::Collusion, &ids);
@@ -178,8 +274,12 @@ pub(crate) fn evaluate<'r>(
                 }
             }
         }
-        for (p, a) in per_person {
-            out.findings.push((p, RuleCode::C4, a));
+        for (p, mut f) in per_person {
+            // Episodes are disjoint: a sort puts several in order.
+            if !f.uses.is_sorted() {
+                f.uses.sort_unstable();
+            }
+            out.findings.push((p, RuleCode::C4, f));
         }
     }
 
@@ -208,33 +308,24 @@ pub(crate) fn evaluate<'r>(
             if !foreign.is_empty()
                 && counted >= usize::try_from(c3.min_foreign_filings).unwrap_or(usize::MAX)
             {
-                let others: BTreeSet<u32> = foreign.iter().map(|&j| uses[j].person).collect();
-                let evidence: Vec<_> = foreign
-                    .iter()
-                    .map(|&j| ev(uses[j].occurred_us, &uses[j].event_id))
-                    .collect();
-                for &q in &others {
-                    let ids: Vec<&[u8]> = foreign
-                        .iter()
-                        .filter(|&&j| uses[j].person == q)
-                        .map(|&j| uses[j].event_id.as_slice())
-                        .collect();
-                    link(&mut out, o, q as usize, LinkReason::FalseName, &ids);
+                let mut others: Vec<u32> = foreign.iter().map(|&j| uses[j].person).collect();
+                others.sort_unstable();
+                others.dedup();
+                let mut ids: Vec<Vec<&[u8]>> = vec![Vec::new(); others.len()];
+                for &j in &foreign {
+                    if let Ok(x) = others.binary_search(&uses[j].person) {
+                        ids[x].push(uses[j].event_id.as_slice());
+                    }
+                }
+                for (&q, ids) in others.iter().zip(&ids) {
+                    link(&mut out, o, q as usize, LinkReason::FalseName, ids);
                 }
                 out.findings.push((
                     o,
                     RuleCode::C3,
-                    Assessment {
-                        from_us: foreign
-                            .iter()
-                            .map(|&j| uses[j].occurred_us)
-                            .min()
-                            .unwrap_or(0),
-                        to_us: foreign
-                            .iter()
-                            .map(|&j| uses[j].occurred_us)
-                            .max()
-                            .unwrap_or(0),
+                    Found {
+                        from_us: foreign.iter().map(|&j| at(j)).min().unwrap_or(0),
+                        to_us: foreign.iter().map(|&j| at(j)).max().unwrap_or(0),
                         figures: vec![
                             figure(
                                 "filings_under_other_id_numbers",
@@ -243,8 +334,7 @@ pub(crate) fn evaluate<'r>(
                             ),
                             figure("other_id_numbers", others.len(), 1),
                         ],
-                        evidence,
-                        omitted: 0,
+                        uses: foreign.iter().map(|&j| index(j)).collect(),
                     },
                 ));
             }
@@ -275,39 +365,36 @@ pub(crate) fn evaluate<'r>(
             if minority >= usize::try_from(c5.min_persons).unwrap_or(usize::MAX)
                 && merchants.len() >= usize::try_from(c5.min_merchants).unwrap_or(usize::MAX)
             {
-                let evidence: Vec<_> = spread
-                    .iter()
-                    .map(|&j| ev(uses[j].occurred_us, &uses[j].event_id))
-                    .collect();
-                let a = Assessment {
-                    from_us: spread
-                        .iter()
-                        .map(|&j| uses[j].occurred_us)
-                        .min()
-                        .unwrap_or(0),
-                    to_us: spread
-                        .iter()
-                        .map(|&j| uses[j].occurred_us)
-                        .max()
-                        .unwrap_or(0),
+                let a = Found {
+                    from_us: spread.iter().map(|&j| at(j)).min().unwrap_or(0),
+                    to_us: spread.iter().map(|&j| at(j)).max().unwrap_or(0),
                     figures: vec![
                         figure("persons_sharing_contact", persons.len(), c5.min_persons),
                         figure("merchants", merchants.len(), c5.min_merchants),
                     ],
-                    evidence,
-                    omitted: 0,
+                    uses: spread.iter().map(|&j| index(j)).collect(),
                 };
+                // Each user's greatest ids among the spread: a pair's are among the union of both users'.
+                let mut own: BTreeMap<usize, Vec<&[u8]>> = BTreeMap::new();
+                for &j in &spread {
+                    own.entry(uses[j].person as usize)
+                        .or_default()
+                        .push(uses[j].event_id.as_slice());
+                }
+                for ids in own.values_mut() {
+                    greatest(ids);
+                }
+                let mut ids: Vec<&[u8]> = Vec::with_capacity(2 * LINK_EVIDENCE);
                 for &p in &persons {
                     out.findings.push((p, RuleCode::C5, a.clone()));
                     for &q in &persons {
                         if p < q {
-                            let ids: Vec<&[u8]> = spread
-                                .iter()
-                                .filter(|&&j| {
-                                    uses[j].person as usize == p || uses[j].person as usize == q
-                                })
-                                .map(|&j| uses[j].event_id.as_slice())
-                                .collect();
+                            ids.clear();
+                            for x in [p, q] {
+                                if let Some(v) = own.get(&x) {
+                                    ids.extend_from_slice(v);
+                                }
+                            }
                             link(&mut out, p, q, LinkReason::SharedAgent, &ids);
                         }
                     }
@@ -335,11 +422,7 @@ pub(crate) fn evaluate<'r>(
         }
     }
     for (_, (_, e)) in out.links.iter_mut() {
-        e.sort_unstable();
-        e.dedup();
-        if e.len() > 10 {
-            e.drain(..e.len() - 10);
-        }
+        greatest(e);
     }
     out
 }
