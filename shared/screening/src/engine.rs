@@ -950,6 +950,32 @@ impl Screener {
     }
 }
 
+/// Evidence order, (occurred, event id), with 16-byte ids (UUIDs) compared as integers: this is on the hot path of
+/// large relations, where most comparisons are between equal entries.
+#[inline]
+fn evidence_cmp(at_a: i64, a: &[u8], at_b: i64, b: &[u8]) -> std::cmp::Ordering {
+    at_a.cmp(&at_b).then_with(|| {
+        match (a.first_chunk::<16>(), b.first_chunk::<16>()) {
+            // The same order as the slices': equal prefixes leave the rest to decide.
+            (Some(x), Some(y)) => u128::from_be_bytes(*x)
+                .cmp(&u128::from_be_bytes(*y))
+                .then_with(|| {
+                    if a.len() == 16 && b.len() == 16 {
+                        std::cmp::Ordering::Equal
+                    } else {
+                        a[16..].cmp(&b[16..])
+                    }
+                }),
+            _ => a.cmp(b),
+        }
+    })
+}
+
+#[inline]
+fn ev_cmp(a: &Evidence, b: &Evidence) -> std::cmp::Ordering {
+    evidence_cmp(a.occurred_us, &a.event_id, b.occurred_us, &b.event_id)
+}
+
 /// Whether a held finding is what the relation found now.
 fn same_finding(h: &RelationFinding, code: RuleCode, f: &Found, uses: &[RelationUse]) -> bool {
     h.rule == code.as_str()
@@ -958,8 +984,9 @@ fn same_finding(h: &RelationFinding, code: RuleCode, f: &Found, uses: &[Relation
         && h.figures == f.figures
         && h.evidence.len() == f.uses.len()
         && h.evidence.iter().zip(&f.uses).all(|(e, &j)| {
-            uses.get(j as usize)
-                .is_some_and(|u| u.occurred_us == e.occurred_us && u.event_id == e.event_id)
+            uses.get(j as usize).is_some_and(|u| {
+                evidence_cmp(u.occurred_us, &u.event_id, e.occurred_us, &e.event_id).is_eq()
+            })
         })
 }
 
@@ -969,12 +996,10 @@ fn refill(evidence: &mut Vec<Evidence>, uses: &[RelationUse], idx: &[u32]) {
     let old = std::mem::replace(evidence, Vec::with_capacity(idx.len()));
     let mut old = old.into_iter().peekable();
     for u in idx.iter().filter_map(|&j| uses.get(j as usize)) {
-        let want = (u.occurred_us, u.event_id.as_slice());
-        while old
-            .next_if(|o| (o.occurred_us, o.event_id.as_slice()) < want)
-            .is_some()
-        {}
-        match old.next_if(|o| (o.occurred_us, o.event_id.as_slice()) == want) {
+        let order =
+            |o: &Evidence| evidence_cmp(o.occurred_us, &o.event_id, u.occurred_us, &u.event_id);
+        while old.next_if(|o| order(o).is_lt()).is_some() {}
+        match old.next_if(|o| order(o).is_eq()) {
             Some(o) => evidence.push(o),
             None => evidence.push(Evidence {
                 occurred_us: u.occurred_us,
@@ -1022,14 +1047,14 @@ fn merged_findings(
         let mut best: Option<&Evidence> = None;
         for (f, &end) in of.iter().zip(&ends) {
             if let Some(e) = end.checked_sub(1).map(|k| &f.evidence[k]) {
-                if best.is_none_or(|b| e > b) {
+                if best.is_none_or(|b| ev_cmp(e, b).is_gt()) {
                     best = Some(e);
                 }
             }
         }
         let Some(b) = best else { break };
         for (f, end) in of.iter().zip(ends.iter_mut()) {
-            while *end > 0 && f.evidence[*end - 1] == *b {
+            while *end > 0 && ev_cmp(&f.evidence[*end - 1], b).is_eq() {
                 *end -= 1;
             }
         }
@@ -1251,5 +1276,74 @@ pub fn link_reason_text(reason: i32) -> &'static str {
         LinkReason::Collusion => "complained about the same merchant together (二(四))",
         LinkReason::SharedAgent => "share an agent's contact across many merchants (二(五))",
         LinkReason::FalseName => "records under one's ID number carry the other's contact (二(三))",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Figure;
+
+    #[test]
+    fn evidence_order_is_the_tuple_order() {
+        let ids: Vec<Vec<u8>> = vec![
+            vec![],
+            b"c1".to_vec(),
+            vec![7; 16],
+            vec![7; 17],
+            [vec![7; 16], vec![0]].concat(),
+            vec![8; 15],
+            vec![6; 16],
+        ];
+        for a in &ids {
+            for b in &ids {
+                for (x, y) in [(0, 0), (0, 1), (1, 0)] {
+                    assert_eq!(
+                        evidence_cmp(x, a, y, b),
+                        (x, a.as_slice()).cmp(&(y, b.as_slice())),
+                        "{a:?} {b:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn merged_findings_are_the_union_newest_last() {
+        let e = |at: i64| Evidence {
+            occurred_us: at,
+            event_id: vec![at as u8; 16],
+        };
+        let finding = |relation: u8, from: i64, ats: &[i64], persons: i64| RelationFinding {
+            rule: "C4".to_owned(),
+            relation: vec![relation],
+            window_from_us: from,
+            window_to_us: *ats.last().unwrap_or(&0),
+            figures: vec![Figure {
+                name: "persons".to_owned(),
+                value: persons,
+                threshold: 3,
+            }],
+            evidence: ats.iter().map(|&at| e(at)).collect(),
+        };
+        let findings = vec![
+            finding(1, 1, &[1, 2, 3, 5, 8], 3),
+            finding(2, 0, &[0, 2, 3, 4, 9], 5),
+            finding(3, 2, &[2, 3], 4),
+        ];
+        for keep in [0, 1, 3, 8, 100] {
+            let a = merged_findings(&findings, RuleCode::C4, keep).expect("C4 findings");
+            let all: Vec<i64> = vec![0, 1, 2, 3, 4, 5, 8, 9];
+            let newest: Vec<Evidence> = all[all.len().saturating_sub(keep)..]
+                .iter()
+                .map(|&at| e(at))
+                .collect();
+            assert_eq!(a.evidence, newest);
+            assert_eq!(a.omitted + a.evidence.len() as u64, all.len() as u64);
+            assert_eq!((a.from_us, a.to_us, a.figures[0].value), (0, 9, 5));
+        }
+        assert!(merged_findings(&findings, RuleCode::C3, 10).is_none());
+        let one = merged_findings(&findings[..1], RuleCode::C4, 2).expect("one C4 finding");
+        assert_eq!((one.evidence.len(), one.omitted), (2, 3));
     }
 }

@@ -426,3 +426,119 @@ pub(crate) fn evaluate<'r>(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+    use crate::criteria::DAY_US;
+    use crate::state::RelationUse;
+
+    /// The co-filing picture worked out the direct way: the window of every use scanned, episodes as sets merged
+    /// with the first they meet.
+    fn direct(
+        rel: &RelationState,
+        window: i64,
+        min_persons: usize,
+    ) -> (Vec<bool>, Vec<Vec<usize>>) {
+        let uses = &rel.uses;
+        let mut by_merchant: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, u) in uses.iter().enumerate() {
+            let m = rel.merchant_of(u);
+            if !m.is_empty() {
+                by_merchant.entry(m).or_default().push(i);
+            }
+        }
+        let mut cofiled = vec![false; uses.len()];
+        let mut episodes: Vec<BTreeSet<usize>> = Vec::new();
+        for idx in by_merchant.values() {
+            for (a, &i) in idx.iter().enumerate() {
+                let window_of: Vec<usize> = idx[a..]
+                    .iter()
+                    .copied()
+                    .take_while(|&j| uses[j].occurred_us - uses[i].occurred_us < window)
+                    .collect();
+                let persons: BTreeSet<u32> = window_of.iter().map(|&j| uses[j].person).collect();
+                if idx[..a]
+                    .iter()
+                    .rev()
+                    .take_while(|&&j| uses[i].occurred_us - uses[j].occurred_us < window)
+                    .any(|&j| uses[j].person != uses[i].person)
+                {
+                    cofiled[i] = true;
+                }
+                if window_of.iter().any(|&j| uses[j].person != uses[i].person) {
+                    for &j in &window_of {
+                        cofiled[j] = true;
+                    }
+                }
+                if persons.len() >= min_persons {
+                    let set: BTreeSet<usize> = window_of.into_iter().collect();
+                    match episodes
+                        .iter_mut()
+                        .find(|e| e.intersection(&set).next().is_some())
+                    {
+                        Some(e) => e.extend(set),
+                        None => episodes.push(set),
+                    }
+                }
+            }
+        }
+        let mut episodes: Vec<Vec<usize>> = episodes
+            .into_iter()
+            .filter(|e| !e.is_empty())
+            .map(|e| e.into_iter().collect())
+            .collect();
+        episodes.sort();
+        (cofiled, episodes)
+    }
+
+    #[test]
+    fn sliding_window_cofiling_matches_the_direct_scan() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for round in 0..300 {
+            let persons = 2 + next(6) as u32;
+            let merchants = 1 + next(3) as u32;
+            let spread_days = 1 + next(40) as i64;
+            let mut uses: Vec<RelationUse> = (0..next(60))
+                .map(|k| RelationUse {
+                    occurred_us: next(spread_days as u64 * 4) as i64 * DAY_US / 4,
+                    event_id: format!("e{round}-{k}").into_bytes(),
+                    person: next(u64::from(persons)) as u32,
+                    merchant: next(u64::from(merchants) + 1) as u32,
+                    false_identity: false,
+                })
+                .collect();
+            uses.sort_by(|a, b| (a.occurred_us, &a.event_id).cmp(&(b.occurred_us, &b.event_id)));
+            let rel = RelationState {
+                latest_us: uses.last().map_or(0, |u| u.occurred_us),
+                persons: (0..persons).map(|p| vec![p as u8; 32]).collect(),
+                uses,
+                saturated: false,
+                merchants: (1..=merchants).map(|m| format!("m{m}")).collect(),
+            };
+            for (window_days, min_persons) in [(7, 3), (1, 2), (3, 1), (0, 0), (10, 4)] {
+                let window = days(window_days);
+                let got = cofiling(&rel, window, min_persons);
+                let mut episodes: Vec<Vec<usize>> = got
+                    .episodes
+                    .iter()
+                    .map(|&(m, s, e)| got.by_merchant[m][s..e].to_vec())
+                    .collect();
+                episodes.sort();
+                assert_eq!(
+                    (got.cofiled, episodes),
+                    direct(&rel, window, min_persons),
+                    "round {round}, window {window_days} days, min {min_persons}"
+                );
+            }
+        }
+    }
+}
