@@ -12,10 +12,10 @@ use caselink_bench::stats::parse_count;
 use caselink_bench::{RunOptions, Selection};
 use clap::{Parser, Subcommand};
 
-/// mimalloc: the fold and sled allocate and free many small nodes per event; glibc's allocator spent ~30 % of the
+/// jemalloc: the fold and sled allocate and free many small nodes per event; glibc's allocator spent ~30 % of the
 /// aggregator's CPU in malloc/free (perf, 100k-event fold).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[derive(Parser)]
 #[command(

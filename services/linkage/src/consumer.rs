@@ -36,6 +36,9 @@ pub struct FoldOptions {
     pub wake: Option<Arc<Notify>>,
     /// When the fold writes its states back, and how many it keeps in memory.
     pub cache: CachePolicy,
+    /// Flush (and so acknowledge durably) every batch. A rebuild, which starts over if interrupted, flushes only the
+    /// batches that carry a checkpoint.
+    pub flush_every_batch: bool,
 }
 
 impl Default for FoldOptions {
@@ -52,6 +55,7 @@ impl Default for FoldOptions {
             },
             wake: None,
             cache: CachePolicy::default(),
+            flush_every_batch: true,
         }
     }
 }
@@ -230,10 +234,13 @@ async fn fold_session(
             settle(&mut inflight, &mut cache, options, total).await?;
             let n = batch.len();
             let store = store.clone();
+            let flush = options.flush_every_batch || checkpoint;
             inflight = Some(Inflight {
                 apply: tokio::task::spawn_blocking(move || {
                     let applied = prepared.apply(&store)?;
-                    store.flush_blocking()?;
+                    if flush {
+                        store.flush_blocking()?;
+                    }
                     Ok(applied)
                 }),
                 last: batch.into_iter().next_back().expect("not empty"),

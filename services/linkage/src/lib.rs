@@ -118,6 +118,7 @@ impl LinkageOptions {
                 budget_bytes: self.state_cache_mb << 20,
                 ..states::CachePolicy::default()
             },
+            flush_every_batch: true,
         })
     }
 
@@ -215,6 +216,9 @@ fn rules_fingerprint(fold: &FoldOptions) -> Result<Vec<u8>, LinkageError> {
     Ok(sha2::Sha256::digest(canonical.as_bytes()).to_vec())
 }
 
+/// Messages per pulled batch in a rebuild (at least).
+const REBUILD_BATCH: usize = 4000;
+
 /// Drops every projection and replays the whole stream into them; returns the number of events folded. Flags are
 /// recomputed but not announced again (no alerts).
 pub async fn rebuild_into(
@@ -230,8 +234,12 @@ pub async fn rebuild_into(
     let mut fold = fold.clone();
     fold.folder.alerts = false;
     fold.wake = None;
-    // Nobody reads the projections meanwhile: write the states back only as memory requires (and at the end).
+    // Nobody reads the projections meanwhile, and an interrupted rebuild resumes from its last checkpoint (or starts
+    // over when run again): write the states back only as memory requires (and at the end), flush only then, and pull
+    // larger batches.
     fold.cache.checkpoint_every = Duration::from_secs(3600);
+    fold.flush_every_batch = false;
+    fold.batch = fold.batch.max(REBUILD_BATCH);
     let started = std::time::Instant::now();
     let folded =
         consumer::run_fold(store.clone(), js.clone(), fold, Until::CaughtUp, cancel).await?;

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use caselink_linkage::LinkageOptions;
 use clap::{Parser, Subcommand};
 
-/// mimalloc: the fold and sled allocate and free many small nodes per event; glibc's allocator spent ~30 % of the
+/// jemalloc: the fold and sled allocate and free many small nodes per event; glibc's allocator spent ~30 % of the
 /// aggregator's CPU in malloc/free (perf, 100k-event fold).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use serde::Serialize;
 
 #[derive(Parser, Serialize)]
