@@ -237,9 +237,11 @@ async fn fold_session(
             let flush = options.flush_every_batch || checkpoint;
             inflight = Some(Inflight {
                 apply: tokio::task::spawn_blocking(move || {
-                    let applied = prepared.apply(&store)?;
+                    let mut applied = prepared.apply(&store)?;
                     if flush {
+                        let started = Instant::now();
                         store.flush_blocking()?;
+                        applied.stats.flush_us = crate::fold::micros_since(started);
                     }
                     Ok(applied)
                 }),

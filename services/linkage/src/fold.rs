@@ -21,7 +21,7 @@ use prost::Message;
 use crate::states::{CachePolicy, StateCache, Working};
 use crate::store::{
     dead_letter_key, event_index_key, outbox_key, person_key, timeline_key, PersonRecord, Store,
-    StoreError, IDENTITY,
+    StoreError, Writes, IDENTITY,
 };
 
 /// What the fold does besides the timeline: screening, and whether flag changes are announced as alerts.
@@ -64,6 +64,17 @@ pub struct FoldStats {
     pub states_at: u64,
     /// Whether the batch wrote the states back.
     pub checkpoint: bool,
+    /// Entries (inserts and removes) and bytes the batch wrote to sled.
+    pub writes: usize,
+    pub bytes: usize,
+    /// Microseconds spent folding it into the cache and the batch, applying it to sled, and flushing.
+    pub prepare_us: u64,
+    pub apply_us: u64,
+    pub flush_us: u64,
+}
+
+pub(crate) fn micros_since(started: std::time::Instant) -> u64 {
+    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Folds `messages` (stream sequence, encoded `CaseEvent`), in order, into a fresh [`StateCache`] and the store, as
@@ -80,7 +91,7 @@ pub fn fold_batch(
 
 /// A batch folded into the cache and written into a `sled::Batch`, not yet applied to the store.
 pub struct Prepared {
-    pub(crate) batch: sled::Batch,
+    pub(crate) batch: Writes,
     pub stats: FoldStats,
     /// The events it folds (for the seen-filter, once applied).
     pub(crate) ids: Vec<uuid::Uuid>,
@@ -91,10 +102,15 @@ pub struct Prepared {
 impl Prepared {
     /// Applies the batch to the store (the caller flushes, then tells the cache: [`Prepared::applied`]).
     pub fn apply(self, store: &Store) -> Result<Applied, StoreError> {
-        store.tree().apply_batch(self.batch)?;
+        let started = std::time::Instant::now();
+        let mut stats = self.stats;
+        stats.writes = self.batch.entries;
+        stats.bytes = self.batch.bytes;
+        store.tree().apply_batch(self.batch.into_batch())?;
         store.note_folded(&self.ids)?;
+        stats.apply_us = micros_since(started);
         Ok(Applied {
-            stats: self.stats,
+            stats,
             checkpoint: self.checkpoint,
         })
     }
@@ -150,7 +166,8 @@ pub fn prepare(
         ..FoldStats::default()
     };
     let mut applied = cache.states_through;
-    let mut batch = sled::Batch::default();
+    let started = std::time::Instant::now();
+    let mut batch = Writes::default();
     let mut seen: HashSet<uuid::Uuid> = HashSet::new();
     for &(sequence, bytes) in messages {
         if sequence <= states_at {
@@ -269,6 +286,7 @@ pub fn prepare(
         batch.insert(k, &v[..]);
         cache.position = stats.position;
     }
+    stats.prepare_us = micros_since(started);
     // The next batch is prepared while this one is applied: its duplicate check must see these. (Once applied they
     // are in the event-id index too; holding them here a batch longer changes nothing.)
     cache.inflight_ids.clone_from(&seen);
@@ -360,7 +378,7 @@ fn alert_of(
     Ok(entry.encode_to_vec())
 }
 
-fn dead_letter(batch: &mut sled::Batch, stats: &mut FoldStats, sequence: u64, why: &str) {
+fn dead_letter(batch: &mut Writes, stats: &mut FoldStats, sequence: u64, why: &str) {
     tracing::error!(
         sequence,
         why,

@@ -28,7 +28,7 @@ use time::OffsetDateTime;
 use tonic::Status;
 
 use crate::referral::projection::Referrals;
-use crate::store::{counter_key, Store, StoreError};
+use crate::store::{counter_key, CounterDay, CounterKey, Store, StoreError};
 
 /// Counter tags under `c` ‖ region ‖ day.
 const KIND: u8 = b'k';
@@ -139,15 +139,15 @@ fn satisfaction(value: i32, mut count: impl FnMut(Metric)) {
     }
 }
 
-/// A pulled batch's counter increments, written once per key at the end of the batch.
+/// Counter increments since the fold's last checkpoint, by region-day, written once per region-day.
 #[derive(Debug, Default)]
 pub(crate) struct BatchCounters {
-    adds: BTreeMap<Vec<u8>, u64>,
+    adds: HashMap<CounterKey, CounterDay>,
 }
 
 impl BatchCounters {
-    fn add(&mut self, key: Vec<u8>) {
-        *self.adds.entry(key).or_insert(0) += 1;
+    fn add(&mut self, key: CounterKey, tag: u8, name: &str) {
+        self.adds.entry(key).or_default().add(tag, name, 1);
     }
 
     /// Counts a newly folded event: its kind and metrics, on the China day it occurred, in its region.
@@ -157,9 +157,10 @@ impl BatchCounters {
         };
         let day = china_day(crate::fold::occurred_micros(event));
         let region = event.region_code.as_str();
-        self.add(counter_key(region, day, KIND, kind_name(payload)));
+        let key = counter_key(region, day);
+        self.add(key, KIND, kind_name(payload));
         metrics(payload, |m| {
-            self.add(counter_key(region, day, METRIC, m.name()));
+            self.add(key, METRIC, m.name());
         });
     }
 
@@ -167,11 +168,11 @@ impl BatchCounters {
     /// it was recorded.
     pub(crate) fn flag(&mut self, region: &str, recorded_micros: i64, rule: &str, raised: bool) {
         let tag = if raised { RAISED } else { WITHDRAWN };
-        self.add(counter_key(region, china_day(recorded_micros), tag, rule));
+        self.add(counter_key(region, china_day(recorded_micros)), tag, rule);
     }
 
-    /// The increments, by counter key.
-    pub(crate) fn into_adds(self) -> BTreeMap<Vec<u8>, u64> {
+    /// The increments, by region-day.
+    pub(crate) fn into_adds(self) -> HashMap<CounterKey, CounterDay> {
         self.adds
     }
 }

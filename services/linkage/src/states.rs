@@ -32,8 +32,8 @@ use prost::Message;
 
 use crate::situation::BatchCounters;
 use crate::store::{
-    flagged_key, person_key, relation_key, FlaggedEntry, PersonRecord, Store, StoreError,
-    FOLD_PERSON, PERSON, SCREENING,
+    flagged_key, person_key, relation_key, CounterDay, CounterKey, FlaggedEntry, PersonRecord,
+    Store, StoreError, Writes, FOLD_PERSON, PERSON, SCREENING,
 };
 
 /// When the fold writes its states back, and how much it keeps in memory.
@@ -119,7 +119,7 @@ pub struct StateCache {
     pub(crate) states_through: u64,
     /// Known stored values of situation counters, with the checkpoint that wrote them (no read per checkpoint, and
     /// correct while the previous checkpoint's batch is still being applied).
-    counter_totals: HashMap<Vec<u8>, (u64, u64)>,
+    counter_totals: HashMap<CounterKey, (CounterDay, u64)>,
     dirty: usize,
     /// Encoded bytes of the cached states, as last read or written.
     bytes: usize,
@@ -200,7 +200,7 @@ impl StateCache {
     }
 
     /// Writes the query copies (`p`) of the persons with new events in this batch.
-    pub(crate) fn write_fresh(&mut self, batch: &mut sled::Batch) {
+    pub(crate) fn write_fresh(&mut self, batch: &mut Writes) {
         for key in self.fresh_persons.drain() {
             if let Some(slot) = self.persons.get(&key) {
                 batch.insert(&person_key(PERSON, &key)[..], slot.value.encode_to_vec());
@@ -213,7 +213,7 @@ impl StateCache {
     pub(crate) fn checkpoint(
         &mut self,
         store: &Store,
-        batch: &mut sled::Batch,
+        batch: &mut Writes,
     ) -> Result<u64, StoreError> {
         let generation = self.generation + 1;
         for (key, slot) in self.screenings.iter_mut().filter(|(_, s)| s.dirty) {
@@ -254,14 +254,19 @@ impl StateCache {
                 batch.insert(relation_key(key), encoded);
             }
         }
-        for (key, n) in std::mem::take(&mut self.counters).into_adds() {
-            let total = match self.counter_totals.get(&key) {
-                Some((t, _)) => *t,
-                None => store.counter(&key)?,
+        for (key, adds) in std::mem::take(&mut self.counters).into_adds() {
+            let entry = match self.counter_totals.entry(key) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert((store.counter_day(&key)?, generation))
+                }
             };
-            let total = total.saturating_add(n);
-            batch.insert(key.as_slice(), &total.to_be_bytes()[..]);
-            self.counter_totals.insert(key, (total, generation));
+            for c in &adds.entries {
+                let tag = u8::try_from(c.tag).unwrap_or(0);
+                entry.0.add(tag, &c.name, c.value);
+            }
+            entry.1 = generation;
+            batch.insert(&key[..], entry.0.encode_to_vec());
         }
         self.dirty = 0;
         self.last_checkpoint = Instant::now();
@@ -314,8 +319,8 @@ impl StateCache {
     }
 }
 
-/// Counter totals remembered before the applied ones are forgotten.
-const MAX_COUNTER_TOTALS: usize = 1 << 20;
+/// Region-days of counters remembered before the applied ones are forgotten.
+const MAX_COUNTER_TOTALS: usize = 100_000;
 
 fn keep<T>(slot: &Slot<T>, keep_from: u64, applied: u64, bytes: &mut usize) -> bool {
     let kept = slot.dirty || slot.written > applied || slot.used >= keep_from;
@@ -335,7 +340,7 @@ fn touch<T>(slot: &mut Slot<T>, generation: u64, dirty: &mut usize) {
 
 /// Keeps the person's entry in the flagged list (`f`) in step with their flags; whether the record changed.
 fn relist(
-    batch: &mut sled::Batch,
+    batch: &mut Writes,
     key: &PersonKey,
     record: &mut PersonRecord,
     screening: &PersonScreening,

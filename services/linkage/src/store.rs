@@ -13,7 +13,7 @@
 //! | `i` | person key (32) | latest `SealedIdentity` protobuf (ciphertext only) |
 //! | `r` | relation key (tag ‖ hex of a phone, address or text key) | screening `RelationState` protobuf |
 //! | `f` | region code (6) ‖ person key (32) | `FlaggedEntry`: the flagged-persons list, by region |
-//! | `c` | region code (6) ‖ China day (4, order-preserving) ‖ counter tag (1) ‖ name | u64 (BE): the situation counters (`crate::situation`) |
+//! | `c` | region code (6) ‖ China day (4, order-preserving) | `CounterDay`: the situation counters of that region and day, (tag, name) → count (`crate::situation`) |
 //! | `x` | stream seq (8) | why the message could not be folded (dead letter) |
 //! | `o` | stream seq (8) ‖ index (4) | `OutboxEntry`: an alert not yet acknowledged by the derived stream |
 //! | `m` | name | meta: `position` (u64), `states` (u64: `states_at`), `version` (u32), `rules` (fingerprint) |
@@ -103,6 +103,34 @@ pub struct OutboxEntry {
     /// The encoded `Alert` (its cursor is the stream sequence it gets).
     #[prost(bytes = "vec", tag = "3")]
     pub payload: Vec<u8>,
+}
+
+/// A `sled::Batch` being filled, counting what it holds (the fold reports it per batch).
+#[derive(Debug, Default)]
+pub struct Writes {
+    batch: sled::Batch,
+    /// Inserts and removes.
+    pub entries: usize,
+    /// Bytes of keys and values inserted.
+    pub bytes: usize,
+}
+
+impl Writes {
+    pub(crate) fn insert(&mut self, key: impl Into<sled::IVec>, value: impl Into<sled::IVec>) {
+        let (key, value) = (key.into(), value.into());
+        self.entries += 1;
+        self.bytes += key.len() + value.len();
+        self.batch.insert(key, value);
+    }
+
+    pub(crate) fn remove(&mut self, key: impl Into<sled::IVec>) {
+        self.entries += 1;
+        self.batch.remove(key);
+    }
+
+    pub(crate) fn into_batch(self) -> sled::Batch {
+        self.batch
+    }
 }
 
 /// sled's page cache unless configured (its own default is 1 GiB).
@@ -381,9 +409,9 @@ impl Store {
             })
     }
 
-    /// A stored situation counter (0 when absent).
-    pub(crate) fn counter(&self, key: &[u8]) -> Result<u64, StoreError> {
-        Ok(self.tree.get(key)?.map_or(0, |v| be_u64(&v)))
+    /// A region-day's stored situation counters (empty when absent).
+    pub(crate) fn counter_day(&self, key: &CounterKey) -> Result<CounterDay, StoreError> {
+        Ok(decode_opt(self.tree.get(key)?, "counter")?.unwrap_or_default())
     }
 
     /// Every situation counter of the regions starting with `region_prefix` and days `from_day..to_day` (China days,
@@ -399,6 +427,10 @@ impl Store {
         prefix.extend_from_slice(region_prefix.as_bytes());
         let mut rows = Vec::new();
         let mut cursor = prefix.clone();
+        let short = || StoreError::Corrupt {
+            table: "counter",
+            why: "short key".into(),
+        };
         loop {
             // The next region at or after the cursor.
             let Some(item) = self.tree.range(cursor.clone()..).next() else {
@@ -408,11 +440,8 @@ impl Store {
             if !k.starts_with(&prefix) {
                 break;
             }
-            if k.len() < 1 + 6 + 4 + 1 {
-                return Err(StoreError::Corrupt {
-                    table: "counter",
-                    why: "short key".into(),
-                });
+            if k.len() < COUNTER_KEY_LEN {
+                return Err(short());
             }
             let region: [u8; 6] = k[1..7].try_into().expect("6 bytes");
             let start = counter_day_prefix(&region, from_day);
@@ -420,19 +449,24 @@ impl Store {
             if from_day < to_day {
                 for item in self.tree.range(start..end) {
                     let (k, v) = item?;
-                    if k.len() < 1 + 6 + 4 + 1 {
-                        return Err(StoreError::Corrupt {
+                    if k.len() < COUNTER_KEY_LEN {
+                        return Err(short());
+                    }
+                    let day = decode_day(&k[7..11]);
+                    let counters =
+                        CounterDay::decode(v.as_ref()).map_err(|e| StoreError::Corrupt {
                             table: "counter",
-                            why: "short key".into(),
+                            why: e.to_string(),
+                        })?;
+                    for c in counters.entries {
+                        rows.push(CounterRow {
+                            region: String::from_utf8_lossy(&region).into_owned(),
+                            day,
+                            tag: u8::try_from(c.tag).unwrap_or(0),
+                            name: c.name,
+                            value: c.value,
                         });
                     }
-                    rows.push(CounterRow {
-                        region: String::from_utf8_lossy(&region).into_owned(),
-                        day: decode_day(&k[7..11]),
-                        tag: k[11],
-                        name: String::from_utf8_lossy(&k[12..]).into_owned(),
-                        value: be_u64(&v),
-                    });
                 }
             }
             // Past every key of this region.
@@ -640,17 +674,58 @@ fn counter_day_prefix(region: &[u8; 6], day: i32) -> Vec<u8> {
     k
 }
 
-/// Key of a situation counter: `c` ‖ region (6; shorter or malformed codes are padded with `0`) ‖ China day (days
-/// since 1970-01-01 in UTC+8, order-preserving) ‖ `tag` ‖ `name`.
-pub(crate) fn counter_key(region: &str, day: i32, tag: u8, name: &str) -> Vec<u8> {
-    let mut r = [b'0'; 6];
-    for (slot, b) in r.iter_mut().zip(region.bytes()) {
+/// Key of a region-day's situation counters: `c` ‖ region (6; shorter or malformed codes are padded with `0`) ‖ China
+/// day (days since 1970-01-01 in UTC+8, order-preserving).
+pub(crate) type CounterKey = [u8; COUNTER_KEY_LEN];
+pub(crate) const COUNTER_KEY_LEN: usize = 1 + 6 + 4;
+
+pub(crate) fn counter_key(region: &str, day: i32) -> CounterKey {
+    let mut k = [b'0'; COUNTER_KEY_LEN];
+    k[0] = COUNTER;
+    for (slot, b) in k[1..7].iter_mut().zip(region.bytes()) {
         *slot = b;
     }
-    let mut k = counter_day_prefix(&r, day);
-    k.push(tag);
-    k.extend_from_slice(name.as_bytes());
+    k[7..].copy_from_slice(&encode_day(day));
     k
+}
+
+/// The situation counters of one region and day, sorted by (tag, name).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CounterDay {
+    #[prost(message, repeated, tag = "1")]
+    pub entries: Vec<Counter>,
+}
+
+/// One situation counter: tag (`crate::situation`: kind, raised, withdrawn, metric), name, count.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Counter {
+    #[prost(uint32, tag = "1")]
+    pub tag: u32,
+    #[prost(string, tag = "2")]
+    pub name: String,
+    #[prost(uint64, tag = "3")]
+    pub value: u64,
+}
+
+impl CounterDay {
+    /// Adds `n` to the counter (tag, name).
+    pub(crate) fn add(&mut self, tag: u8, name: &str, n: u64) {
+        let tag = u32::from(tag);
+        match self
+            .entries
+            .binary_search_by(|c| (c.tag, c.name.as_str()).cmp(&(tag, name)))
+        {
+            Ok(i) => self.entries[i].value = self.entries[i].value.saturating_add(n),
+            Err(i) => self.entries.insert(
+                i,
+                Counter {
+                    tag,
+                    name: name.to_owned(),
+                    value: n,
+                },
+            ),
+        }
+    }
 }
 
 fn decode_opt<M: Message + Default>(
