@@ -129,7 +129,7 @@ fn crashes_between_checkpoints_change_nothing() {
     while next < all.len() {
         let end = (next + BATCH).min(all.len());
         batches += 1;
-        let checkpoint = batches % 7 == 0 || end == all.len();
+        let checkpoint = batches.is_multiple_of(7) || end == all.len();
         let stats = fold_into(&store, &folder(), &mut cache, &all[next..end], checkpoint).unwrap();
         replayed += stats.replayed;
         duplicates += stats.duplicates;
