@@ -31,6 +31,9 @@ fn spawn_linkage(c: &Cluster, dir: &std::path::Path, port: u16) -> Child {
         .env("CASELINK_AUTH__PUBLIC_KEY", &c.auth.public_key)
         // Small batches: many flush-then-ack cycles for the kill to land in.
         .env("CASELINK_FOLD_BATCH", "7")
+        // No write-back of the states within a run under the backlog: every restart replays all that was folded
+        // before into the states (the timeline and index must not get it twice).
+        .env("CASELINK_CHECKPOINT_MS", "100000")
         .env("CASELINK_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

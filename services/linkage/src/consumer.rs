@@ -194,7 +194,8 @@ async fn fold_session(
     let mut messages = consumer
         .stream()
         .max_messages_per_batch(options.batch)
-        .heartbeat(Duration::from_secs(5))
+        // A stalled pull (no messages, no heartbeat) is noticed after two of these and the session starts over.
+        .heartbeat(Duration::from_secs(2))
         .expires(Duration::from_secs(30))
         .messages()
         .await
@@ -217,6 +218,7 @@ async fn fold_session(
             tracing::debug!(stats = ?stats.stats, "states written back at shutdown");
             return Ok(());
         };
+        let batch_was_empty = batch.is_empty();
         if !batch.is_empty() {
             let mut inputs = Vec::with_capacity(batch.len());
             let mut pending = u64::MAX;
@@ -235,17 +237,27 @@ async fn fold_session(
             let n = batch.len();
             let store = store.clone();
             let flush = options.flush_every_batch || checkpoint;
+            let last = batch.into_iter().next_back().expect("not empty");
+            // Applied, flushed, then acknowledged at once (not when the next batch is done): the server sees acks as
+            // soon as they are due.
             inflight = Some(Inflight {
-                apply: tokio::task::spawn_blocking(move || {
-                    let mut applied = prepared.apply(&store)?;
-                    if flush {
-                        let started = Instant::now();
-                        store.flush_blocking()?;
-                        applied.stats.flush_us = crate::fold::micros_since(started);
-                    }
+                apply: tokio::spawn(async move {
+                    let applied = tokio::task::spawn_blocking(move || {
+                        let mut applied = prepared.apply(&store)?;
+                        if flush {
+                            let started = Instant::now();
+                            store.flush_blocking()?;
+                            applied.stats.flush_us = crate::fold::micros_since(started);
+                        }
+                        Ok::<_, crate::store::StoreError>(applied)
+                    })
+                    .await
+                    .map_err(|e| FoldError::Task(e.to_string()))??;
+                    last.ack()
+                        .await
+                        .map_err(|e| FoldError::Bus(e.to_string()))?;
                     Ok(applied)
                 }),
-                last: batch.into_iter().next_back().expect("not empty"),
                 messages: n,
             });
             if last_log.elapsed() > Duration::from_secs(10) {
@@ -269,21 +281,29 @@ async fn fold_session(
             }
         }
         if let Some(e) = failure {
-            // Heartbeat loss or a server restart: resubscribe. Everything folded so far is flushed and acked.
+            // Heartbeat loss or a server restart: resubscribe. Everything folded so far is flushed and acked, and the
+            // states are written back (the batch above checkpointed if it held messages; otherwise it is done here),
+            // so the next session does not replay this one's work again.
             settle(&mut inflight, &mut cache, options, total).await?;
+            if batch_was_empty {
+                let prepared =
+                    prepare_blocking(store, options, &mut cache, Vec::new(), true).await?;
+                apply_blocking(store, prepared)
+                    .await?
+                    .settle(cache.as_mut().expect("returned"));
+            }
             return Err(FoldError::Bus(e));
         }
     }
 }
 
-/// A prepared batch being applied and flushed, and the message that acknowledges it.
+/// A prepared batch being applied, flushed and acknowledged.
 struct Inflight {
-    apply: tokio::task::JoinHandle<Result<Applied, crate::store::StoreError>>,
-    last: jetstream::Message,
+    apply: tokio::task::JoinHandle<Result<Applied, FoldError>>,
     messages: usize,
 }
 
-/// Waits for the batch in flight (if any) to be applied and flushed, then acknowledges it.
+/// Waits for the batch in flight (if any) to be applied, flushed and acknowledged.
 async fn settle(
     inflight: &mut Option<Inflight>,
     cache: &mut Option<StateCache>,
@@ -305,10 +325,6 @@ async fn settle(
             wake.notify_one();
         }
     }
-    done.last
-        .ack()
-        .await
-        .map_err(|e| FoldError::Bus(e.to_string()))?;
     total.fetch_add(applied.stats.folded as u64, Ordering::Relaxed);
     tracing::debug!(messages = done.messages, stats = ?applied.stats, "batch folded");
     Ok(())

@@ -122,6 +122,16 @@ impl LinkageOptions {
         })
     }
 
+    /// Opens the sled projections in `data_dir` (as they are: see [`open_store`]).
+    pub fn open_projections(&self) -> Result<Store, LinkageError> {
+        Store::open_with(&self.data_dir, self.sled_cache_mb << 20).map_err(|source| {
+            LinkageError::Open {
+                dir: self.data_dir.clone(),
+                source,
+            }
+        })
+    }
+
     /// The screening rules: the file's, validated, or the defaults.
     pub fn rules(&self) -> Result<caselink_screening::RuleSet, LinkageError> {
         let Some(path) = &self.rules_file else {
@@ -167,13 +177,7 @@ pub async fn open_store(
     options: &LinkageOptions,
     js: &async_nats::jetstream::Context,
 ) -> Result<Store, LinkageError> {
-    let store =
-        Store::open_with(&options.data_dir, options.sled_cache_mb << 20).map_err(|source| {
-            LinkageError::Open {
-                dir: options.data_dir.clone(),
-                source,
-            }
-        })?;
+    let store = options.open_projections()?;
     let fold = options.fold_options()?;
     let fingerprint = rules_fingerprint(&fold)?;
     if !store.is_current()? {
@@ -256,13 +260,7 @@ pub async fn rebuild_into(
 /// The `rebuild` command: connect, open the store (the service must be stopped), rebuild, exit.
 pub async fn rebuild(options: LinkageOptions) -> Result<u64, LinkageError> {
     let js = connect(&options).await?;
-    let store =
-        Store::open_with(&options.data_dir, options.sled_cache_mb << 20).map_err(|source| {
-            LinkageError::Open {
-                dir: options.data_dir.clone(),
-                source,
-            }
-        })?;
+    let store = options.open_projections()?;
     rebuild_into(&store, &js, &options.fold_options()?, Cancel::new()).await
 }
 

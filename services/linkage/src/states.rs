@@ -171,16 +171,7 @@ impl StateCache {
         key: &PersonKey,
     ) -> Result<&mut PersonRecord, StoreError> {
         let generation = self.generation;
-        let slot = match self.persons.entry(*key) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                let (value, bytes) = store
-                    .load::<PersonRecord>(&person_key(FOLD_PERSON, key), "person")?
-                    .unwrap_or_default();
-                self.bytes += bytes;
-                v.insert(Slot::new(value, bytes, generation))
-            }
-        };
+        let slot = cached_record(&mut self.persons, store, key, generation, &mut self.bytes)?;
         touch(slot, generation, &mut self.dirty);
         Ok(&mut slot.value)
     }
@@ -219,16 +210,7 @@ impl StateCache {
         for (key, slot) in self.screenings.iter_mut().filter(|(_, s)| s.dirty) {
             // A cross-person rule may flag someone this interval has no event of: their record is loaded for the
             // listing (and so becomes dirty and is written below).
-            let record = match self.persons.entry(*key) {
-                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    let (value, bytes) = store
-                        .load::<PersonRecord>(&person_key(FOLD_PERSON, key), "person")?
-                        .unwrap_or_default();
-                    self.bytes += bytes;
-                    v.insert(Slot::new(value, bytes, generation))
-                }
-            };
+            let record = cached_record(&mut self.persons, store, key, generation, &mut self.bytes)?;
             if relist(batch, key, &mut record.value, &slot.value) && !record.dirty {
                 record.dirty = true;
                 self.dirty += 1;
@@ -328,6 +310,26 @@ fn keep<T>(slot: &Slot<T>, keep_from: u64, applied: u64, bytes: &mut usize) -> b
         *bytes += slot.bytes;
     }
     kept
+}
+
+/// The person's record in `persons`, loaded from the fold's copy (`q`, as of `states_at`) if absent (not marked dirty).
+fn cached_record<'a>(
+    persons: &'a mut HashMap<PersonKey, Slot<PersonRecord>>,
+    store: &Store,
+    key: &PersonKey,
+    generation: u64,
+    total: &mut usize,
+) -> Result<&'a mut Slot<PersonRecord>, StoreError> {
+    Ok(match persons.entry(*key) {
+        std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+        std::collections::hash_map::Entry::Vacant(v) => {
+            let (value, bytes) = store
+                .load::<PersonRecord>(&person_key(FOLD_PERSON, key), "person")?
+                .unwrap_or_default();
+            *total += bytes;
+            v.insert(Slot::new(value, bytes, generation))
+        }
+    })
 }
 
 fn touch<T>(slot: &mut Slot<T>, generation: u64, dirty: &mut usize) {

@@ -84,6 +84,19 @@ fn contents(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
         .collect()
 }
 
+/// Same keys, same values, in the same order.
+fn assert_same(got: &[(Vec<u8>, Vec<u8>)], expected: &[(Vec<u8>, Vec<u8>)]) {
+    assert_eq!(got.len(), expected.len(), "same number of keys");
+    for ((k1, v1), (k2, v2)) in got.iter().zip(expected) {
+        assert_eq!(k1, k2, "same keys");
+        assert!(
+            v1 == v2,
+            "the value under {:?}… differs",
+            &k1[..k1.len().min(9)]
+        );
+    }
+}
+
 fn numbered(messages: &[Vec<u8>]) -> Vec<(u64, &[u8])> {
     messages
         .iter()
@@ -149,16 +162,7 @@ fn crashes_between_checkpoints_change_nothing() {
     assert_eq!(crashes, crash_points);
     assert!(replayed > 0, "the crashes replayed events into the states");
     assert!(duplicates > 0, "the copies were skipped as duplicates");
-    let got = contents(&store);
-    assert_eq!(got.len(), expected.len(), "same number of keys");
-    for ((k1, v1), (k2, v2)) in got.iter().zip(&expected) {
-        assert_eq!(k1, k2, "same keys");
-        assert!(
-            v1 == v2,
-            "the value under {:?}… differs",
-            &k1[..k1.len().min(9)]
-        );
-    }
+    assert_same(&contents(&store), &expected);
 }
 
 /// As the consumer runs it: each batch is prepared while the one before is still unapplied, and events come again
@@ -203,14 +207,5 @@ fn pipelined_batches_equal_one_at_a_time() {
         duplicates > n / 60,
         "copies caught while their originals were in flight: {duplicates}"
     );
-    let (got, expected) = (contents(&store), contents(&reference));
-    assert_eq!(got.len(), expected.len(), "same number of keys");
-    for ((k1, v1), (k2, v2)) in got.iter().zip(&expected) {
-        assert_eq!(k1, k2, "same keys");
-        assert!(
-            v1 == v2,
-            "the value under {:?}… differs",
-            &k1[..k1.len().min(9)]
-        );
-    }
+    assert_same(&contents(&store), &contents(&reference));
 }
