@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use tower::{Layer, Service};
 
 use crate::policy::{check, Rpc, ServiceScope};
-use crate::{AuthError, Caller, TokenVerifier, AUTHORIZATION, PURPOSE};
+use crate::{AuthError, CachedVerifier, Caller, TokenVerifier, AUTHORIZATION, PURPOSE};
 
 /// Paths that stay open: health checks and reflection.
 const OPEN_PREFIXES: [&str; 2] = ["/grpc.health.v1.Health/", "/grpc.reflection."];
@@ -18,14 +18,18 @@ pub struct AuthLayer {
 }
 
 struct State {
-    verifier: TokenVerifier,
+    /// Checks each distinct token's signature once, until it expires.
+    verifier: CachedVerifier,
     scope: ServiceScope,
 }
 
 impl AuthLayer {
     pub fn new(verifier: TokenVerifier, scope: ServiceScope) -> AuthLayer {
         AuthLayer {
-            state: Arc::new(State { verifier, scope }),
+            state: Arc::new(State {
+                verifier: CachedVerifier::new(verifier),
+                scope,
+            }),
         }
     }
 }

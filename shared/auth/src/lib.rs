@@ -13,7 +13,9 @@ mod token;
 
 pub use layer::AuthLayer;
 pub use policy::{identity_view, IdentityView, Rpc, ServiceScope, Visibility};
-pub use token::{generate_keys, AuthKeys, Claims, Role, TokenIssuer, TokenVerifier, ISSUER};
+pub use token::{
+    generate_keys, AuthKeys, CachedVerifier, Claims, Role, TokenIssuer, TokenVerifier, ISSUER,
+};
 
 /// Metadata key of the bearer token.
 pub const AUTHORIZATION: &str = "authorization";

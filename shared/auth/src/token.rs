@@ -166,6 +166,9 @@ impl TokenIssuer {
     }
 }
 
+/// Clock skew allowed on `exp`, seconds.
+const LEEWAY_SECONDS: u64 = 30;
+
 /// Checks tokens.
 #[derive(Clone)]
 pub struct TokenVerifier {
@@ -188,7 +191,7 @@ impl TokenVerifier {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECONDS;
         Ok(TokenVerifier {
             key: DecodingKey::from_ed_der(&raw),
             validation,
@@ -203,6 +206,94 @@ impl TokenVerifier {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
                 _ => AuthError::Invalid(e.to_string()),
             })
+    }
+}
+
+/// Seconds since the epoch, as jsonwebtoken reads the clock.
+fn now_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Distinct tokens remembered at most; past that, expired entries are dropped, and if none expired, all are.
+const MAX_CACHED_TOKENS: usize = 8192;
+
+/// A [`TokenVerifier`] that checks a token's signature once and then remembers its claims, keyed by the token's
+/// SHA-256 (the token itself is not kept), until the token expires.
+///
+/// A remembered token is admitted only while `verify` would admit it: its claims were verified with this key, and on
+/// every call its `exp` is checked against the clock with the same leeway; an expired or unknown token goes through
+/// [`TokenVerifier::verify`] again (which gives the same error as without the cache). A token's claims cannot change
+/// without changing the token, so a hit returns exactly what `verify` would return.
+pub struct CachedVerifier {
+    verifier: TokenVerifier,
+    cache: std::sync::Mutex<std::collections::HashMap<[u8; 32], Claims>>,
+    max: usize,
+}
+
+impl CachedVerifier {
+    pub fn new(verifier: TokenVerifier) -> CachedVerifier {
+        CachedVerifier::with_capacity(verifier, MAX_CACHED_TOKENS)
+    }
+
+    /// At most `max` remembered tokens (at least 1).
+    pub fn with_capacity(verifier: TokenVerifier, max: usize) -> CachedVerifier {
+        CachedVerifier {
+            verifier,
+            cache: std::sync::Mutex::new(std::collections::HashMap::new()),
+            max: max.max(1),
+        }
+    }
+
+    /// The claims of a valid, unexpired token signed by the deployment key: [`TokenVerifier::verify`], remembered.
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        self.verify_at(token, now_seconds())
+    }
+
+    fn digest(token: &str) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
+        out
+    }
+
+    /// Whether a token expiring at `exp` is still admitted at `now` (jsonwebtoken: expired iff `exp < now - leeway`).
+    fn unexpired(exp: u64, now: u64) -> bool {
+        exp.saturating_add(LEEWAY_SECONDS) >= now
+    }
+
+    fn verify_at(&self, token: &str, now: u64) -> Result<Claims, AuthError> {
+        let digest = CachedVerifier::digest(token);
+        {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            match cache.get(&digest) {
+                Some(claims) if CachedVerifier::unexpired(claims.exp, now) => {
+                    return Ok(claims.clone())
+                }
+                Some(_) => {
+                    cache.remove(&digest);
+                }
+                None => {}
+            }
+        }
+        let claims = self.verifier.verify(token)?;
+        // Remember only what is still unexpired by our own clock reading (verify read the clock a moment later).
+        if CachedVerifier::unexpired(claims.exp, now) {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() >= self.max {
+                cache.retain(|_, c| CachedVerifier::unexpired(c.exp, now));
+                if cache.len() >= self.max {
+                    cache.clear();
+                }
+            }
+            cache.insert(digest, claims.clone());
+        }
+        Ok(claims)
+    }
+
+    /// Tokens remembered now.
+    pub fn cached(&self) -> usize {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
 
@@ -292,6 +383,58 @@ mod tests {
             verifier.verify("not-a-token"),
             Err(AuthError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn cached_verifier_admits_what_verify_admits_and_nothing_else() {
+        let ours = generate_keys().unwrap();
+        let theirs = generate_keys().unwrap();
+        let issuer = TokenIssuer::new(&ours.signing_key).unwrap();
+        let cached =
+            CachedVerifier::with_capacity(TokenVerifier::new(&ours.public_key).unwrap(), 2);
+        let claims = TokenIssuer::claims("a", Role::Analyst, now(), Duration::from_secs(60));
+        let token = issuer.issue(&claims).unwrap();
+        assert_eq!(cached.verify(&token).unwrap(), claims);
+        assert_eq!(cached.cached(), 1);
+        // A hit gives the same claims.
+        assert_eq!(cached.verify(&token).unwrap(), claims);
+        // Forged and tampered tokens are different strings: verified, refused, not remembered.
+        let forged = TokenIssuer::new(&theirs.signing_key)
+            .unwrap()
+            .issue(&claims)
+            .unwrap();
+        assert!(matches!(cached.verify(&forged), Err(AuthError::Invalid(_))));
+        let tampered = format!("{token}x");
+        assert!(matches!(
+            cached.verify(&tampered),
+            Err(AuthError::Invalid(_))
+        ));
+        assert_eq!(cached.cached(), 1);
+        // At the last second of the leeway a remembered token is still a hit; past it the entry is dropped and the
+        // token goes through `verify` again (which reads the real clock here, so it passes) and is not remembered.
+        assert!(cached
+            .verify_at(&token, claims.exp + LEEWAY_SECONDS)
+            .is_ok());
+        assert_eq!(cached.cached(), 1);
+        let later = claims.exp + LEEWAY_SECONDS + 1;
+        assert_eq!(
+            cached.verify_at(&token, later).unwrap(),
+            TokenVerifier::new(&ours.public_key)
+                .unwrap()
+                .verify(&token)
+                .unwrap()
+        );
+        assert_eq!(cached.cached(), 0);
+        // An expired token is never remembered.
+        let old = TokenIssuer::claims("b", Role::Analyst, now() - 3600, Duration::from_secs(60));
+        let old = issuer.issue(&old).unwrap();
+        assert!(matches!(cached.verify(&old), Err(AuthError::Expired)));
+        // Bounded: a third distinct token makes room.
+        for sub in ["c", "d", "e"] {
+            let c = TokenIssuer::claims(sub, Role::Analyst, now(), Duration::from_secs(60));
+            assert_eq!(cached.verify(&issuer.issue(&c).unwrap()).unwrap(), c);
+            assert!(cached.cached() <= 2);
+        }
     }
 
     #[test]
