@@ -4,7 +4,8 @@
 //! purge denied. Each appender owns one chain: it seals a record with the previous record's hash
 //! (`caselink_domain::seal_audit`) and publishes it with `Nats-Expected-Last-Subject-Sequence`, so two writers on one
 //! chain cannot both extend it (the loser reloads the chain's tip and retries). A caller is answered only once its
-//! record is durably stored: an act that cannot be audited is not done.
+//! record is durably stored: an act that cannot be audited is not done. Records that queue up while the writer is busy
+//! go out together: a few one by one, more as one atomic batch (one fsync for all).
 
 use std::time::Duration;
 
@@ -64,6 +65,12 @@ type Reply = oneshot::Sender<Result<AuditRecord, BusError>>;
 
 /// Records gathered into one atomic batch at most (the server's batch limit is 1,000).
 const MAX_GROUP: usize = 256;
+
+/// Groups up to this size are stored one record at a time (each a plain publish naming the chain's last sequence),
+/// larger ones as one atomic batch. Measured on a 2-core VM, nats-server 2.15, `sync_interval: always`: a plain
+/// durable publish is acked in ~0.4 ms, an atomic batch in ~2.3-2.9 ms whatever its size (1 to 64 records), so for a
+/// few records one at a time is sooner; under load the groups grow and go out as batches.
+const ONE_BY_ONE_MAX: usize = 4;
 
 /// Appends to one audit chain; cheap to clone. The writing task ends when every handle is dropped.
 #[derive(Clone)]
@@ -127,6 +134,22 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            if group.len() <= ONE_BY_ONE_MAX {
+                for (record, reply) in group {
+                    let mut result = self.append_one(record.clone()).await;
+                    if result.is_err() {
+                        // As for a batch: reload the tip and try once more.
+                        self.tip = None;
+                        result = self.append_one(record).await;
+                    }
+                    let result = result.map_err(|e| {
+                        tracing::error!(error = %e, "audit record not stored");
+                        BusError::Unavailable(e.to_string())
+                    });
+                    let _ = reply.send(result);
+                }
+                continue;
+            }
             let records: Vec<AuditRecord> = group.iter().map(|(r, _)| r.clone()).collect();
             let mut result = self.append(records.clone()).await;
             if result.is_err() {
@@ -177,6 +200,35 @@ impl Writer {
             }
             Err(e) => Err(BusError::Unavailable(e.to_string())),
         }
+    }
+
+    /// Seals `record` onto the chain and stores it as one message expecting the chain's tip as the subject's last
+    /// sequence: it extends the chain, or it is refused.
+    async fn append_one(&mut self, record: AuditRecord) -> Result<AuditRecord, BusError> {
+        let mut tip = match &self.tip {
+            Some(tip) => tip.clone(),
+            None => self.load_tip().await?,
+        };
+        let mut record = record;
+        record.chain.clone_from(&self.chain);
+        let record = seal_audit(record, tip.index, &tip.hash);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "Nats-Expected-Last-Subject-Sequence",
+            tip.sequence.to_string(),
+        );
+        let ack = self
+            .js
+            .publish_with_headers(self.subject.clone(), headers, record.encode_to_vec().into())
+            .await
+            .map_err(|e| BusError::Unavailable(e.to_string()))?
+            .await
+            .map_err(|e| BusError::Refused(format!("audit record refused: {e}")))?;
+        tip.sequence = ack.sequence;
+        tip.index = record.chain_index;
+        tip.hash.clone_from(&record.hash);
+        self.tip = Some(tip);
+        Ok(record)
     }
 
     /// Seals `records` onto the chain in order and stores them as one atomic batch whose first message expects the

@@ -83,3 +83,35 @@ async fn two_appenders_on_one_chain_never_fork_it() {
     assert!(ok >= 50, "at least one writer's records all land ({ok})");
     assert_eq!(verify_chain("shared", &records), Ok(ok as u64));
 }
+
+#[tokio::test]
+async fn single_and_grouped_appends_make_one_unbroken_chain() {
+    let server = NatsServer::start().expect("nats-server");
+    let js = jetstream(&server).await;
+    let log = AuditLog::spawn(js.clone(), "mixed", 1);
+    // One at a time: every group is one record, stored as a plain publish naming the chain's last sequence.
+    for i in 0..20 {
+        let stored = log.append(record(i)).await.expect("appended");
+        assert_eq!(stored.chain_index, i as u64 + 1);
+    }
+    // Then bursts (atomic batches), then single records again, and another writer's chain interleaved in the stream.
+    let other = AuditLog::spawn(js.clone(), "other", 1);
+    let mut tasks = Vec::new();
+    for i in 20..120 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move { log.append(record(i)).await }));
+        let other = other.clone();
+        tasks.push(tokio::spawn(async move { other.append(record(i)).await }));
+    }
+    for t in tasks {
+        t.await.expect("task").expect("appended");
+    }
+    for i in 120..130 {
+        log.append(record(i)).await.expect("appended");
+        other.append(record(i)).await.expect("appended");
+    }
+    let records = chain_of(&js, "mixed").await;
+    assert_eq!(verify_chain("mixed", &records), Ok(130));
+    let records = chain_of(&js, "other").await;
+    assert_eq!(verify_chain("other", &records), Ok(110));
+}
