@@ -16,6 +16,7 @@ pub mod seen;
 pub mod situation;
 pub mod states;
 pub mod store;
+pub mod wire;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -359,7 +360,7 @@ pub async fn serve_with_clock(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(LinkageServer::new(
+        .add_service(wire::LinkageRoutes::new(
             query::LinkageService::new(
                 store.clone(),
                 Arc::new(secret),

@@ -2,16 +2,15 @@
 
 use std::sync::Arc;
 
-use caselink_domain::{
-    kind_name, parse_id_number, person_key, timestamp_micros, KeySecret, PersonKey,
-};
+use caselink_domain::{parse_id_number, person_key, timestamp_micros, KeySecret, PersonKey};
 use caselink_proto::v1::linkage_server::Linkage;
 use caselink_proto::v1::person_lookup::Lookup;
 use caselink_proto::v1::{
     AbnormalListFigures, Figure, Flag, FlagStatus, FlaggedPerson, GetPersonViewRequest,
     GetTimelineRequest, KindCount, ListFlaggedRequest, ListFlaggedResponse, MaskedIdentity,
-    PersonLink, PersonLookup, PersonView, Timeline, TimelineEntry, WatchAlertsRequest,
+    PersonLink, PersonLookup, PersonView, Timeline, WatchAlertsRequest,
 };
+use prost::Message;
 use std::collections::HashMap;
 use tonic::{Request, Response, Status};
 
@@ -192,8 +191,23 @@ impl LinkageService {
         }
     }
 
-    /// GetTimeline, as a plain function (the gRPC method wraps it).
+    /// GetTimeline, as a plain function: [`LinkageService::timeline_encoded`], decoded.
     pub fn timeline(&self, request: &GetTimelineRequest) -> Result<Timeline, QueryError> {
+        let encoded = self.timeline_encoded(request)?;
+        Timeline::decode(encoded.encode_to_vec().as_slice()).map_err(|e| {
+            QueryError::Store(StoreError::Corrupt {
+                table: "timeline",
+                why: e.to_string(),
+            })
+        })
+    }
+
+    /// GetTimeline with every entry's event as the bytes stored in the timeline (`stream seq ‖ CaseEvent`), copied
+    /// into the answer as they are; only each event's department and payload are read (for the filter and the kind).
+    pub fn timeline_encoded(
+        &self,
+        request: &GetTimelineRequest,
+    ) -> Result<crate::wire::EncodedTimeline, QueryError> {
         let key = self.resolve(request.person.as_ref())?;
         let from = request.from.as_ref().map_or(i64::MIN, timestamp_micros);
         let to = request.to.as_ref().map_or(i64::MAX, timestamp_micros);
@@ -227,32 +241,38 @@ impl LinkageService {
         let mut entries = Vec::with_capacity(page_size.min(record.events as usize));
         let mut next_page_token = String::new();
         let mut last_cursor: Option<Vec<u8>> = None;
-        for row in self.store.timeline(&key, from, to, after.as_deref()) {
-            let row = row?;
+        for row in timeline_rows(&self.store, &key, from, to, after.as_deref()) {
+            let (k, v) = row?;
+            let corrupt = |why: String| {
+                QueryError::Store(StoreError::Corrupt {
+                    table: "timeline",
+                    why,
+                })
+            };
+            if v.len() < 8 || k.len() != 1 + 32 + 8 + 16 {
+                return Err(corrupt("short key or value".into()));
+            }
             if entries.len() == page_size {
                 // There is more: the token points after the last returned entry.
                 next_page_token = last_cursor.as_deref().map(hex::encode).unwrap_or_default();
                 break;
             }
-            last_cursor = Some(row.cursor().to_vec());
-            if !request.departments.is_empty()
-                && !request.departments.contains(&row.event.department)
-            {
+            last_cursor = Some(k[33..].to_vec());
+            let event = &v[8..];
+            let (department, kind) =
+                crate::wire::event_head(event).map_err(|e| corrupt(e.to_string()))?;
+            if !request.departments.is_empty() && !request.departments.contains(&department) {
                 continue;
             }
-            let kind = row
-                .event
-                .payload
-                .as_ref()
-                .map_or("unknown", kind_name)
-                .to_string();
-            entries.push(TimelineEntry {
-                kind,
-                event: Some(row.event),
-                stream_sequence: row.sequence,
+            let mut sequence = [0u8; 8];
+            sequence.copy_from_slice(&v[..8]);
+            entries.push(crate::wire::EncodedEntry {
+                kind: kind.to_string(),
+                event: event.to_vec(),
+                stream_sequence: u64::from_be_bytes(sequence),
             });
         }
-        Ok(Timeline {
+        Ok(crate::wire::EncodedTimeline {
             person_key: key.to_hex(),
             identity: Some(MaskedIdentity {
                 id_number_masked: record.id_number_masked,
@@ -264,6 +284,40 @@ impl LinkageService {
             clear_identity: None,
         })
     }
+}
+
+/// The raw timeline rows of `key` with `from_micros <= occurred < to_micros`, after the cursor `after`: the range
+/// [`Store::timeline`] scans (`t ‖ person key ‖ occurred µs ‖ event id`), without decoding the values.
+fn timeline_rows<'s>(
+    store: &'s Store,
+    key: &PersonKey,
+    from_micros: i64,
+    to_micros: i64,
+    after: Option<&[u8]>,
+) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + 's {
+    let prefix = |micros: i64| {
+        let mut k = Vec::with_capacity(1 + 32 + 8);
+        k.push(crate::store::TIMELINE);
+        k.extend_from_slice(&key.0);
+        k.extend_from_slice(&crate::store::encode_micros(micros));
+        k
+    };
+    let mut start = prefix(from_micros);
+    if let Some(cursor) = after {
+        let mut k = Vec::with_capacity(1 + 32 + cursor.len() + 1);
+        k.push(crate::store::TIMELINE);
+        k.extend_from_slice(&key.0);
+        k.extend_from_slice(cursor);
+        k.push(0); // strictly after the cursor
+        if k > start {
+            start = k;
+        }
+    }
+    let end = prefix(to_micros);
+    store
+        .tree()
+        .range(start..end)
+        .map(|item| item.map_err(StoreError::from))
 }
 
 /// Default and largest flagged-list page.
@@ -603,6 +657,7 @@ impl LinkageService {
     ) -> Result<T, Status> {
         let service = self.reader();
         let reader = caller.clone();
+        let started = std::time::Instant::now();
         let (key, result) = tokio::task::spawn_blocking(move || {
             let key = service.resolve(lookup.as_ref())?;
             let result = service
@@ -616,9 +671,19 @@ impl LinkageService {
         match result {
             Ok(answer) => {
                 let (items, clear) = describe(&answer);
+                let built = started.elapsed();
                 self.audit_read(caller.as_ref(), rpc, vec![key.clone()], "OK", items, clear)
                     .await?;
-                tracing::info!(person_key = %key, rpc, items, clear, "person read");
+                let audited = started.elapsed() - built;
+                tracing::info!(
+                    person_key = %key,
+                    rpc,
+                    items,
+                    clear,
+                    build_us = built.as_micros() as u64,
+                    audit_us = audited.as_micros() as u64,
+                    "person read"
+                );
                 Ok(answer)
             }
             Err(e @ (QueryError::NotFound | QueryError::OutOfScope)) => {
@@ -633,6 +698,32 @@ impl LinkageService {
             }
             Err(e) => Err(e.into_status()),
         }
+    }
+}
+
+impl LinkageService {
+    /// `GetTimeline` as served ([`crate::wire::LinkageRoutes`]): the answer keeps the stored event bytes.
+    pub async fn get_timeline_encoded(
+        &self,
+        request: Request<GetTimelineRequest>,
+    ) -> Result<Response<crate::wire::EncodedTimeline>, Status> {
+        let caller = request.extensions().get::<caselink_auth::Caller>().cloned();
+        let request = request.into_inner();
+        let lookup = request.person.clone();
+        let timeline = self
+            .read_person(
+                caller,
+                "/caselink.v1.Linkage/GetTimeline",
+                lookup,
+                move |service, key, reader| {
+                    let mut timeline = service.timeline_encoded(&request)?;
+                    timeline.clear_identity = service.clear_identity(reader, key)?;
+                    Ok(timeline)
+                },
+                |t: &crate::wire::EncodedTimeline| (t.entries.len(), t.clear_identity.is_some()),
+            )
+            .await?;
+        Ok(Response::new(timeline))
     }
 }
 
@@ -823,5 +914,185 @@ impl Linkage for LinkageService {
         result
             .map(Response::new)
             .map_err(SituationError::into_status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use caselink_proto::v1::case_event::Payload;
+    use caselink_proto::v1::{
+        CaseEvent, ComplaintReceived, Department, Merchant, Person, TicketCreated, TimelineEntry,
+    };
+
+    fn service(store: Store) -> LinkageService {
+        LinkageService {
+            store,
+            secret: Arc::new(KeySecret::from_bytes([9u8; 64]).unwrap()),
+            audit: None,
+            keyring: None,
+            js: None,
+            referrals: None,
+        }
+    }
+
+    /// A store with one person's timeline written as the fold writes it (`seq ‖ CaseEvent`), events of two
+    /// departments, some at the same instant, one without a payload.
+    fn store_with_timeline(key: &PersonKey) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let record = PersonRecord {
+            id_number_masked: "4306**********123X".into(),
+            name_masked: "张*".into(),
+            phone_masked: "138****0000".into(),
+            events: 40,
+            ..PersonRecord::default()
+        };
+        let tree = store.tree();
+        tree.insert(
+            crate::store::person_key(crate::store::PERSON, key),
+            record.encode_to_vec(),
+        )
+        .unwrap();
+        for i in 0..40u64 {
+            let micros = 1_700_000_000_000_000 + (i / 3) as i64 * 1_000_000;
+            let id = uuid::Uuid::from_u128(0xabc0_0000 + u128::from(i));
+            let (department, payload) = match i % 4 {
+                0 => (
+                    Department::Market,
+                    Some(Payload::ComplaintReceived(ComplaintReceived::default())),
+                ),
+                1 => (
+                    Department::Hotline,
+                    Some(Payload::TicketCreated(TicketCreated::default())),
+                ),
+                2 => (Department::Market, None),
+                _ => (
+                    Department::Hotline,
+                    Some(Payload::TicketCreated(TicketCreated::default())),
+                ),
+            };
+            let event = CaseEvent {
+                event_id: id.to_string(),
+                source_id: format!("src-{i}"),
+                department: department as i32,
+                occurred_at: Some(caselink_proto::Timestamp {
+                    seconds: micros / 1_000_000,
+                    nanos: 0,
+                }),
+                region_code: "430602".into(),
+                subject: Some(Person {
+                    name_masked: "张*".into(),
+                    ..Person::default()
+                }),
+                merchant: Some(Merchant::default()),
+                summary: format!("第 {i} 件：投诉内容"),
+                related_event_ids: vec!["x".into(); (i % 3) as usize],
+                payload,
+                ..CaseEvent::default()
+            };
+            let mut value = (1_000 + i).to_be_bytes().to_vec();
+            event.encode(&mut value).unwrap();
+            tree.insert(crate::store::timeline_key(key, micros, &id), value)
+                .unwrap();
+        }
+        (dir, store)
+    }
+
+    /// The answer as the decoding store iterator gives it: the oracle for the encoded path.
+    fn decoded_page(
+        store: &Store,
+        key: &PersonKey,
+        request: &GetTimelineRequest,
+    ) -> (Vec<TimelineEntry>, String) {
+        let page = request.page_size as usize;
+        let after =
+            (!request.page_token.is_empty()).then(|| hex::decode(&request.page_token).unwrap());
+        let mut out = Vec::new();
+        let mut last: Option<Vec<u8>> = None;
+        for row in store.timeline(key, i64::MIN, i64::MAX, after.as_deref()) {
+            let row = row.unwrap();
+            if out.len() == page {
+                return (out, last.map(hex::encode).unwrap_or_default());
+            }
+            last = Some(row.cursor().to_vec());
+            if !request.departments.is_empty()
+                && !request.departments.contains(&row.event.department)
+            {
+                continue;
+            }
+            out.push(TimelineEntry {
+                kind: row
+                    .event
+                    .payload
+                    .as_ref()
+                    .map_or("unknown", caselink_domain::kind_name)
+                    .to_string(),
+                event: Some(row.event),
+                stream_sequence: row.sequence,
+            });
+        }
+        (out, String::new())
+    }
+
+    #[test]
+    fn encoded_timeline_is_the_decoded_timeline_on_the_wire() {
+        let key = PersonKey([7; 32]);
+        let (_dir, store) = store_with_timeline(&key);
+        let service = service(store.clone());
+        for departments in [vec![], vec![Department::Hotline as i32], vec![1, 6]] {
+            for page_size in [7u32, 40, 1000] {
+                let mut request = GetTimelineRequest {
+                    person: Some(PersonLookup {
+                        lookup: Some(Lookup::PersonKey(key.to_hex())),
+                    }),
+                    page_size,
+                    departments: departments.clone(),
+                    ..GetTimelineRequest::default()
+                };
+                let mut pages = 0;
+                loop {
+                    let encoded = service.timeline_encoded(&request).unwrap();
+                    let wire = encoded.encode_to_vec();
+                    let timeline = Timeline::decode(wire.as_slice()).unwrap();
+                    let (entries, next) = decoded_page(&store, &key, &request);
+                    assert_eq!(timeline.entries, entries, "{departments:?} {page_size}");
+                    assert_eq!(timeline.next_page_token, next);
+                    assert_eq!(timeline.person_key, key.to_hex());
+                    assert_eq!(
+                        timeline.identity.as_ref().unwrap().name_masked,
+                        "张*".to_string()
+                    );
+                    // Byte for byte what prost writes for the decoded answer.
+                    assert_eq!(wire, timeline.encode_to_vec());
+                    assert_eq!(service.timeline(&request).unwrap(), timeline);
+                    pages += 1;
+                    if next.is_empty() {
+                        break;
+                    }
+                    request.page_token = next;
+                }
+                assert!(pages >= 40usize.div_ceil(page_size as usize).min(2));
+            }
+        }
+    }
+
+    #[test]
+    fn event_head_matches_a_whole_decode() {
+        let event = CaseEvent {
+            department: Department::Police as i32,
+            summary: "s".repeat(300),
+            payload: Some(Payload::TicketCreated(TicketCreated::default())),
+            ..CaseEvent::default()
+        };
+        let bytes = event.encode_to_vec();
+        assert_eq!(
+            crate::wire::event_head(&bytes).unwrap(),
+            (Department::Police as i32, "ticket.created")
+        );
+        let none = CaseEvent::default().encode_to_vec();
+        assert_eq!(crate::wire::event_head(&none).unwrap(), (0, "unknown"));
+        assert!(crate::wire::event_head(&[0xff]).is_err());
     }
 }
