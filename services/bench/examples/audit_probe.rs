@@ -1,0 +1,82 @@
+//! Probe: latency of one audit append (AuditLog, an atomic batch of one) against a plain JetStream publish with the
+//! same expected-last-subject-sequence header, on a running nats-server (`sync_interval: always`).
+//! `cargo run --release -p caselink-bench --example audit_probe -- nats://127.0.0.1:4222`
+
+use std::time::{Duration, Instant};
+
+use caselink_proto::v1::AuditRecord;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let url = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "nats://127.0.0.1:4222".into());
+    let client = caselink_bus::connect(&url, "audit-probe", Duration::from_secs(5))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let js = async_nats::jetstream::new(client);
+    caselink_bus::audit::ensure_audit_stream(&js, 1)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let audit = caselink_bus::audit::AuditLog::spawn(js.clone(), "probe", 1);
+    let record = AuditRecord {
+        caller: "probe".into(),
+        rpc: "/caselink.v1.Linkage/GetTimeline".into(),
+        ..AuditRecord::default()
+    };
+    let pct = |mut v: Vec<Duration>| {
+        v.sort();
+        format!(
+            "p50 {:.2} ms, p99 {:.2} ms",
+            v[v.len() / 2].as_secs_f64() * 1e3,
+            v[v.len() * 99 / 100].as_secs_f64() * 1e3
+        )
+    };
+    for round in 0..2 {
+        let mut a = Vec::new();
+        for _ in 0..300 {
+            let t = Instant::now();
+            audit
+                .append(record.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            a.push(t.elapsed());
+        }
+        println!("round {round}: AuditLog.append, one at a time: {}", pct(a));
+        let mut p = Vec::new();
+        for _ in 0..300 {
+            let t = Instant::now();
+            js.publish("caselink.audit.plain", "x".into())
+                .await?
+                .await?;
+            p.push(t.elapsed());
+        }
+        println!(
+            "round {round}: plain js.publish + ack:            {}",
+            pct(p)
+        );
+        for n in [1usize, 2, 16, 64] {
+            let mut b = Vec::new();
+            for _ in 0..100 {
+                let messages = (0..n)
+                    .map(|_| caselink_bus::batch::BatchMessage {
+                        subject: "caselink.audit.batch".into(),
+                        headers: async_nats::HeaderMap::new(),
+                        payload: "x".into(),
+                    })
+                    .collect();
+                let t = Instant::now();
+                caselink_bus::batch::publish_atomic(&js.client(), messages, Duration::from_secs(5))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                b.push(t.elapsed());
+            }
+            println!(
+                "round {round}: atomic batch of {n:>2}:                {}",
+                pct(b)
+            );
+        }
+    }
+    Ok(())
+}
