@@ -61,6 +61,12 @@ struct Cli {
     /// GetTimeline calls per caller (64 callers).
     #[arg(long, default_value_t = 50)]
     query_calls: usize,
+    /// Offered rate of the open-loop GetTimeline and GetPersonView measurements, calls/s (64 callers in all).
+    #[arg(long, default_value_t = 500.0)]
+    query_rate: f64,
+    /// How long each open-loop query measurement runs, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    query_secs: f64,
     /// Also print the table as Markdown.
     #[arg(long)]
     markdown: bool,
@@ -119,6 +125,8 @@ fn main() -> ExitCode {
         freshness_rate: cli.freshness_rate,
         freshness: Duration::from_secs(cli.freshness_secs),
         query_calls: cli.query_calls.max(1),
+        query_rate: cli.query_rate,
+        query_open: Duration::from_secs_f64(cli.query_secs.max(0.1)),
     };
     let progress = Progress::new(cli.quiet);
     // On Ctrl-C or SIGTERM the run is dropped, which stops its nats-servers and aggregator and removes its folders.

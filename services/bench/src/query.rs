@@ -1,16 +1,22 @@
-//! The query figures: `Linkage.GetTimeline` and `Linkage.GetPersonView` latency, measured by the caller, with a number
-//! of concurrent callers each calling back to back (closed loop) over the persons whose timelines are closest to 200
-//! events. Each timeline call asks for a page of 1,000, so the whole timeline comes back in one answer.
+//! The query figures: `Linkage.GetTimeline` and `Linkage.GetPersonView` latency, measured by the caller, over the
+//! persons whose timelines are closest to 200 events. Each timeline call asks for a page of 1,000, so the whole
+//! timeline comes back in one answer. Two ways:
+//! - closed loop ([`measure`]): a number of concurrent callers each calling back to back; shows the saturation
+//!   throughput (latency there is callers ÷ throughput, Little's law);
+//! - open loop ([`measure_open`]): callers on their own connections send at a stated aggregate rate, each call at its
+//!   scheduled time whether or not earlier calls have been answered, and latency is counted from the scheduled time
+//!   (no coordinated omission: a slow answer does not delay the next send and is charged its full wait).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
+use caselink_proto::v1::linkage_client::LinkageClient;
 use caselink_proto::v1::person_lookup::Lookup;
 use caselink_proto::v1::{GetPersonViewRequest, GetTimelineRequest, PersonLookup};
 use tokio::sync::Barrier;
 
-use crate::access::Access;
+use crate::access::{Access, Authed};
 use crate::stats::{summarise, LatencySummary};
 
 /// Calls each caller makes before measuring (connections, caches).
@@ -31,6 +37,148 @@ pub struct QueryRun {
     pub calls_per_second: f64,
     /// Mean entries per answered timeline (events behind each person view).
     pub mean_entries: f64,
+}
+
+/// One call of `query` about the person `key`: its latency (from the call's start) and the entries or events behind it.
+async fn call_once(
+    query: Query,
+    mut client: LinkageClient<Authed>,
+    key: String,
+) -> anyhow::Result<(Duration, u64)> {
+    let person = Some(PersonLookup {
+        lookup: Some(Lookup::PersonKey(key)),
+    });
+    let started = Instant::now();
+    let entries = match query {
+        Query::Timeline => {
+            let request = GetTimelineRequest {
+                person,
+                page_size: 1000,
+                ..GetTimelineRequest::default()
+            };
+            let timeline = client
+                .get_timeline(request)
+                .await
+                .context("GetTimeline")?
+                .into_inner();
+            timeline.entries.len() as u64
+        }
+        Query::PersonView => {
+            let view = client
+                .get_person_view(GetPersonViewRequest { person })
+                .await
+                .context("GetPersonView")?
+                .into_inner();
+            view.events
+        }
+    };
+    anyhow::Ok((started.elapsed(), entries))
+}
+
+/// One open-loop measurement.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OpenLoopRun {
+    pub callers: usize,
+    /// Calls per second offered (scheduled), all callers together.
+    pub offered_per_second: f64,
+    /// Calls answered per second, from the first scheduled send to the last answer.
+    pub achieved_per_second: f64,
+    /// From each call's scheduled send time to its answer.
+    pub latency: LatencySummary,
+    /// How late calls left the client after their scheduled time (the load generator's own share), p99.
+    pub send_lag_p99_ms: f64,
+    pub calls: usize,
+    /// Mean entries per answered timeline (events behind each person view).
+    pub mean_entries: f64,
+}
+
+/// `callers` callers, each on its own connection, send `query` calls at `rate` calls/s in all for `duration`: call
+/// `j` is scheduled at `start + j / rate` and made by caller `j mod callers`, without waiting for earlier calls.
+pub async fn measure_open(
+    query: Query,
+    access: &Access,
+    address: &str,
+    persons: &[(String, u64)],
+    callers: usize,
+    rate: f64,
+    duration: Duration,
+) -> anyhow::Result<OpenLoopRun> {
+    if persons.is_empty() {
+        return Err(anyhow!("no persons to query"));
+    }
+    if !rate.is_finite() || rate <= 0.0 || callers == 0 {
+        return Err(anyhow!(
+            "an open-loop rate and callers above zero are needed"
+        ));
+    }
+    let persons: Vec<String> = persons.iter().map(|(k, _)| k.clone()).collect();
+    let mut clients = Vec::with_capacity(callers);
+    for caller in 0..callers {
+        let client = access.linkage_client(address).await?;
+        for i in 0..WARM_UP_CALLS {
+            call_once(
+                query,
+                client.clone(),
+                persons[(caller * 7 + i) % persons.len()].clone(),
+            )
+            .await?;
+        }
+        clients.push(client);
+    }
+    let total = ((rate * duration.as_secs_f64()).round() as usize).max(1);
+    let start = tokio::time::Instant::now() + Duration::from_millis(20);
+    let persons = Arc::new(persons);
+    let mut tasks = Vec::with_capacity(callers);
+    for (caller, client) in clients.into_iter().enumerate() {
+        let persons = Arc::clone(&persons);
+        tasks.push(tokio::spawn(async move {
+            let mut calls = Vec::new();
+            for j in (caller..total).step_by(callers) {
+                let scheduled = start + Duration::from_secs_f64(j as f64 / rate);
+                tokio::time::sleep_until(scheduled).await;
+                let lag = scheduled.elapsed();
+                let key = persons[(caller * 7 + j / callers) % persons.len()].clone();
+                let call = call_once(query, client.clone(), key);
+                calls.push(tokio::spawn(async move {
+                    let (_, entries) = call.await?;
+                    // Answered now: charged from the scheduled time, however late the send was.
+                    anyhow::Ok((
+                        scheduled.elapsed(),
+                        lag,
+                        entries,
+                        tokio::time::Instant::now(),
+                    ))
+                }));
+            }
+            let mut out = Vec::with_capacity(calls.len());
+            for call in calls {
+                out.push(call.await.context("a query call failed")??);
+            }
+            anyhow::Ok(out)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    let mut lags = Vec::with_capacity(total);
+    let mut entries = 0u64;
+    let mut last = start;
+    for task in tasks {
+        for (latency, lag, n, done) in task.await.context("a query task failed")?? {
+            latencies.push(latency);
+            lags.push(lag);
+            entries += n;
+            last = last.max(done);
+        }
+    }
+    let calls = latencies.len();
+    Ok(OpenLoopRun {
+        callers,
+        offered_per_second: rate,
+        achieved_per_second: crate::stats::rate(calls as u64, last.duration_since(start)),
+        latency: summarise(&latencies).ok_or_else(|| anyhow!("no calls measured"))?,
+        send_lag_p99_ms: summarise(&lags).map_or(0.0, |l| l.p99_ms),
+        calls,
+        mean_entries: entries as f64 / calls.max(1) as f64,
+    })
 }
 
 /// `callers` concurrent callers, each on its own connection, make `calls_per_caller` calls of `query` each.
@@ -54,38 +202,11 @@ pub async fn measure(
         let barrier = Arc::clone(&barrier);
         tasks.push(tokio::spawn(async move {
             let call = |i: usize| {
-                let key = persons[(caller * 7 + i) % persons.len()].clone();
-                let mut client = client.clone();
-                async move {
-                    let person = Some(PersonLookup {
-                        lookup: Some(Lookup::PersonKey(key)),
-                    });
-                    let started = Instant::now();
-                    let entries = match query {
-                        Query::Timeline => {
-                            let request = GetTimelineRequest {
-                                person,
-                                page_size: 1000,
-                                ..GetTimelineRequest::default()
-                            };
-                            let timeline = client
-                                .get_timeline(request)
-                                .await
-                                .context("GetTimeline")?
-                                .into_inner();
-                            timeline.entries.len() as u64
-                        }
-                        Query::PersonView => {
-                            let view = client
-                                .get_person_view(GetPersonViewRequest { person })
-                                .await
-                                .context("GetPersonView")?
-                                .into_inner();
-                            view.events
-                        }
-                    };
-                    anyhow::Ok((started.elapsed(), entries))
-                }
+                call_once(
+                    query,
+                    client.clone(),
+                    persons[(caller * 7 + i) % persons.len()].clone(),
+                )
             };
             let mut warm_up = Ok(());
             for i in 0..WARM_UP_CALLS {

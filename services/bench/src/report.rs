@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::fold::FoldRun;
 use crate::freshness::FreshnessRun;
-use crate::query::QueryRun;
+use crate::query::{OpenLoopRun, QueryRun};
 use crate::stats::{median, thousands, Throughput};
 
 /// What one repetition measured (`None`: not selected, or it failed; see `errors`).
@@ -25,6 +25,9 @@ pub struct RepResult {
     pub query: Option<QueryRun>,
     pub query_one_caller: Option<QueryRun>,
     pub person_view: Option<QueryRun>,
+    /// GetTimeline and GetPersonView at a stated offered rate (open loop).
+    pub query_open: Option<OpenLoopRun>,
+    pub person_view_open: Option<OpenLoopRun>,
     pub freshness: Option<FreshnessRun>,
     pub aggregator_peak_rss_bytes: Option<u64>,
     /// Measurements that failed, with why.
@@ -175,7 +178,7 @@ pub fn rows(reps: &[RepResult], scale_note: &str) -> Vec<Row> {
             format!("the ceiling in {n} of {} repetitions", reps.len())
         }
     };
-    let mut rows = vec![
+    let mut rows: Vec<Row> = vec![
         Row::new(
             "publish",
             "publish (a): one message each, 2,048 acks in flight",
@@ -254,13 +257,59 @@ pub fn rows(reps: &[RepResult], scale_note: &str) -> Vec<Row> {
             .value(med(reps, |r| Some(r.query.as_ref()?.latency.p99_ms)))
             .bar(false, false, 5.0)
             .note(scale_note),
+        Row::new("query", "GetTimeline calls/s, 64 callers", Unit::PerSecond)
+            .value(med(reps, |r| Some(r.query.as_ref()?.calls_per_second))),
         Row::new("query", "GetTimeline p99, 1 caller", Unit::Millis).value(med(reps, |r| {
             Some(r.query_one_caller.as_ref()?.latency.p99_ms)
         })),
+        Row::new("query", "GetPersonView p50, 64 callers", Unit::Millis)
+            .value(med(reps, |r| Some(r.person_view.as_ref()?.latency.p50_ms))),
         Row::new("query", "GetPersonView p99, 64 callers", Unit::Millis)
             .value(med(reps, |r| Some(r.person_view.as_ref()?.latency.p99_ms)))
             .bar(false, false, 10.0)
             .note(scale_note),
+        Row::new(
+            "query",
+            "GetPersonView calls/s, 64 callers",
+            Unit::PerSecond,
+        )
+        .value(med(reps, |r| {
+            Some(r.person_view.as_ref()?.calls_per_second)
+        })),
+    ];
+    let offered = |f: fn(&RepResult) -> Option<&OpenLoopRun>| {
+        med(reps, |r| Some(f(r)?.offered_per_second))
+            .map_or("-".to_string(), |x| format_value(x, Unit::PerSecond))
+    };
+    for (rpc, pick, bar) in [
+        (
+            "GetTimeline",
+            (|r: &RepResult| r.query_open.as_ref()) as fn(&RepResult) -> Option<&OpenLoopRun>,
+            5.0,
+        ),
+        (
+            "GetPersonView",
+            |r: &RepResult| r.person_view_open.as_ref(),
+            10.0,
+        ),
+    ] {
+        let load = format!("open loop, {} offered", offered(pick));
+        rows.push(
+            Row::new("query", &format!("{rpc} p50, {load}"), Unit::Millis)
+                .value(med(reps, |r| Some(pick(r)?.latency.p50_ms))),
+        );
+        rows.push(
+            Row::new("query", &format!("{rpc} p99, {load}"), Unit::Millis)
+                .value(med(reps, |r| Some(pick(r)?.latency.p99_ms)))
+                .bar(false, false, bar)
+                .note(scale_note),
+        );
+        rows.push(
+            Row::new("query", &format!("{rpc} achieved, {load}"), Unit::PerSecond)
+                .value(med(reps, |r| Some(pick(r)?.achieved_per_second))),
+        );
+    }
+    rows.extend(vec![
         Row::new(
             "rebuild",
             "rebuild: replay into empty projections",
@@ -287,7 +336,7 @@ pub fn rows(reps: &[RepResult], scale_note: &str) -> Vec<Row> {
         .value(med(reps, |r| r.fold.as_ref()?.cost_growth()))
         .bar(false, true, 0.8)
         .note("within one fold of this run's stream; the bar is defined as 10M ÷ 100k"),
-    ];
+    ]);
     for row in &mut rows {
         *row = row.clone().judged();
     }
@@ -539,6 +588,41 @@ mod tests {
         let md = format_markdown(&rows(&reps, ""));
         assert!(md.starts_with("| figure | value |"));
         assert!(md.contains("| **FAIL** |"));
+    }
+
+    #[test]
+    fn open_loop_rows_name_their_offered_rate_and_carry_the_bars() {
+        let open = |p99_ms: f64| OpenLoopRun {
+            callers: 64,
+            offered_per_second: 500.0,
+            achieved_per_second: 499.0,
+            latency: crate::stats::LatencySummary {
+                samples: 5000,
+                p50_ms: 1.0,
+                p99_ms,
+                max_ms: 9.0,
+            },
+            send_lag_p99_ms: 0.5,
+            calls: 5000,
+            mean_entries: 114.0,
+        };
+        let reps = vec![RepResult {
+            query_open: Some(open(4.0)),
+            person_view_open: Some(open(11.0)),
+            ..RepResult::default()
+        }];
+        let rows = rows(&reps, "");
+        let timeline = row(&rows, "GetTimeline p99, open loop, 500/s offered");
+        assert_eq!(timeline.value, Some(4.0));
+        assert_eq!(timeline.pass, Some(true));
+        let view = row(&rows, "GetPersonView p99, open loop, 500/s offered");
+        assert_eq!(view.pass, Some(false));
+        assert_eq!(
+            row(&rows, "GetTimeline achieved, open loop").value,
+            Some(499.0)
+        );
+        // Closed-loop rows stay, empty here.
+        assert_eq!(row(&rows, "GetTimeline p99, 64 callers").value, None);
     }
 
     #[test]

@@ -167,6 +167,10 @@ pub struct RunOptions {
     pub freshness: Duration,
     /// GetTimeline calls per caller with 64 callers.
     pub query_calls: usize,
+    /// Offered rate of the open-loop query measurement, calls/s (all 64 callers together).
+    pub query_rate: f64,
+    /// How long each open-loop query measurement runs.
+    pub query_open: Duration,
 }
 
 /// Rates seen on this machine kind (2 cores, shared) for the up-front estimate; performance.md's figures are
@@ -216,7 +220,7 @@ pub fn estimate_seconds(options: &RunOptions) -> f64 {
         rep += n / Guess::FOLD;
     }
     if sel.has(Part::Query) {
-        rep += Guess::QUERIES;
+        rep += Guess::QUERIES + 2.0 * options.query_open.as_secs_f64();
     }
     if sel.has(Part::Freshness) {
         rep += options.freshness.as_secs_f64() + 3.0;
@@ -537,6 +541,47 @@ async fn measure(
                 ),
             )
             .await;
+            for (query, name) in [
+                (query::Query::Timeline, "GetTimeline"),
+                (query::Query::PersonView, "GetPersonView"),
+            ] {
+                let what = format!(
+                    "{name}: open loop, {QUERY_CALLERS} callers, {}/s offered for {} s",
+                    thousands(options.query_rate),
+                    options.query_open.as_secs_f64()
+                );
+                let run = attempt(
+                    errors,
+                    progress,
+                    &what,
+                    query::measure_open(
+                        query,
+                        access,
+                        aggregator.address(),
+                        &data.query_persons,
+                        QUERY_CALLERS,
+                        options.query_rate,
+                        options.query_open,
+                    ),
+                )
+                .await;
+                if let Some(q) = &run {
+                    progress.note(&format!(
+                        "{name}, open loop: p50 {:.2} ms, p99 {:.2} ms from the scheduled send, {}/s achieved \
+                         of {}/s offered, send lag p99 {:.2} ms, {} calls",
+                        q.latency.p50_ms,
+                        q.latency.p99_ms,
+                        thousands(q.achieved_per_second),
+                        thousands(q.offered_per_second),
+                        q.send_lag_p99_ms,
+                        q.calls
+                    ));
+                }
+                match query {
+                    query::Query::Timeline => r.query_open = run,
+                    query::Query::PersonView => r.person_view_open = run,
+                }
+            }
             let what = format!("GetTimeline: 1 caller × {} calls", options.query_calls * 4);
             r.query_one_caller = attempt(
                 errors,
