@@ -52,7 +52,7 @@ impl Default for CachePolicy {
         CachePolicy {
             checkpoint_every: Duration::from_secs(1),
             max_dirty: 200_000,
-            budget_bytes: 256 << 20,
+            budget_bytes: 64 << 20,
         }
     }
 }
