@@ -213,7 +213,7 @@ async fn fold_session(
             // Stopping: write the states back, so the next start has nothing to replay.
             let prepared = prepare_blocking(store, options, &mut cache, Vec::new(), true).await?;
             settle(&mut inflight, &mut cache, options, total).await?;
-            let stats = apply_blocking(store, prepared).await?;
+            let stats = apply_blocking(store, prepared, true).await?;
             stats.settle(cache.as_mut().expect("returned"));
             tracing::debug!(stats = ?stats.stats, "states written back at shutdown");
             return Ok(());
@@ -242,17 +242,7 @@ async fn fold_session(
             // soon as they are due.
             inflight = Some(Inflight {
                 apply: tokio::spawn(async move {
-                    let applied = tokio::task::spawn_blocking(move || {
-                        let mut applied = prepared.apply(&store)?;
-                        if flush {
-                            let started = Instant::now();
-                            store.flush_blocking()?;
-                            applied.stats.flush_us = crate::fold::micros_since(started);
-                        }
-                        Ok::<_, crate::store::StoreError>(applied)
-                    })
-                    .await
-                    .map_err(|e| FoldError::Task(e.to_string()))??;
+                    let applied = apply_blocking(&store, prepared, flush).await?;
                     last.ack()
                         .await
                         .map_err(|e| FoldError::Bus(e.to_string()))?;
@@ -288,7 +278,7 @@ async fn fold_session(
             if batch_was_empty {
                 let prepared =
                     prepare_blocking(store, options, &mut cache, Vec::new(), true).await?;
-                apply_blocking(store, prepared)
+                apply_blocking(store, prepared, true)
                     .await?
                     .settle(cache.as_mut().expect("returned"));
             }
@@ -356,11 +346,20 @@ async fn prepare_blocking(
     Ok(result?)
 }
 
-async fn apply_blocking(store: &Store, prepared: Prepared) -> Result<Applied, FoldError> {
+/// Applies a prepared batch off the async workers and, with `flush`, flushes the store (timed in its figures).
+async fn apply_blocking(
+    store: &Store,
+    prepared: Prepared,
+    flush: bool,
+) -> Result<Applied, FoldError> {
     let store = store.clone();
     Ok(tokio::task::spawn_blocking(move || {
-        let applied = prepared.apply(&store)?;
-        store.flush_blocking()?;
+        let mut applied = prepared.apply(&store)?;
+        if flush {
+            let started = Instant::now();
+            store.flush_blocking()?;
+            applied.stats.flush_us = crate::fold::micros_since(started);
+        }
         Ok::<_, crate::store::StoreError>(applied)
     })
     .await

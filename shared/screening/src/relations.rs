@@ -114,16 +114,21 @@ struct Cofiling {
     episodes: Vec<(usize, usize, usize)>,
 }
 
-fn cofiling(rel: &RelationState, window: i64, min_persons: usize) -> Cofiling {
-    let uses = &rel.uses;
+/// The relation's uses (indices) per merchant, each list in time order (uses are kept sorted), merchants in key order.
+fn uses_by_merchant(rel: &RelationState) -> Vec<Vec<usize>> {
     let mut by_merchant: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, u) in uses.iter().enumerate() {
+    for (i, u) in rel.uses.iter().enumerate() {
         let m = rel.merchant_of(u);
         if !m.is_empty() {
             by_merchant.entry(m).or_default().push(i);
         }
     }
-    let by_merchant: Vec<Vec<usize>> = by_merchant.into_values().collect();
+    by_merchant.into_values().collect()
+}
+
+fn cofiling(rel: &RelationState, window: i64, min_persons: usize) -> Cofiling {
+    let uses = &rel.uses;
+    let by_merchant = uses_by_merchant(rel);
     let mut out = Cofiling {
         cofiled: vec![false; uses.len()],
         by_merchant: Vec::new(),
@@ -429,7 +434,7 @@ pub(crate) fn evaluate<'r>(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeSet;
 
     use super::*;
     use crate::criteria::DAY_US;
@@ -443,16 +448,9 @@ mod tests {
         min_persons: usize,
     ) -> (Vec<bool>, Vec<Vec<usize>>) {
         let uses = &rel.uses;
-        let mut by_merchant: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, u) in uses.iter().enumerate() {
-            let m = rel.merchant_of(u);
-            if !m.is_empty() {
-                by_merchant.entry(m).or_default().push(i);
-            }
-        }
         let mut cofiled = vec![false; uses.len()];
         let mut episodes: Vec<BTreeSet<usize>> = Vec::new();
-        for idx in by_merchant.values() {
+        for idx in &uses_by_merchant(rel) {
             for (a, &i) in idx.iter().enumerate() {
                 let window_of: Vec<usize> = idx[a..]
                     .iter()
