@@ -4,8 +4,8 @@
 //! flush and ack) and is skipped; one at or below `position` was folded but its effect on the states was not yet
 //! written back, and is applied to the states only ([`crate::states`]); an event id already in the event-id index (a
 //! duplicate that slipped past the bus's dedup window) is skipped. The timeline entries, the event-id index, the
-//! sealed identities, the alert outbox, the person records' query copies and the new position are written in the same
-//! `sled::Batch`, and with a checkpoint the states too, so a crash leaves either all of a batch or none of it.
+//! sealed identities, the alert outbox and the new position are written in the same `sled::Batch`, and with a
+//! checkpoint the states (person records among them) too, so a crash leaves either all of a batch or none of it.
 //!
 //! The screener works on the fold's [`StateCache`]: every touched state is read from sled once per cache life and
 //! written back once per checkpoint.
@@ -67,6 +67,8 @@ pub struct FoldStats {
     /// Entries (inserts and removes) and bytes the batch wrote to sled.
     pub writes: usize,
     pub bytes: usize,
+    /// The same, by table.
+    pub tables: crate::store::TableWrites,
     /// Microseconds spent folding it into the cache and the batch, applying it to sled, and flushing.
     pub prepare_us: u64,
     pub apply_us: u64,
@@ -106,6 +108,7 @@ impl Prepared {
         let mut stats = self.stats;
         stats.writes = self.batch.entries;
         stats.bytes = self.batch.bytes;
+        stats.tables = self.batch.tables;
         store.tree().apply_batch(self.batch.into_batch())?;
         store.note_folded(&self.ids)?;
         stats.apply_us = micros_since(started);
@@ -237,9 +240,6 @@ pub fn prepare(
                 }
             }
             update_person(record, &event, micros);
-            if !replay {
-                cache.fresh(&key);
-            }
             if let Some(screener) = &folder.screener {
                 let mut working = cache.screening_store(store);
                 let changes = screener.apply(&mut working, &event, sequence)?;
@@ -269,7 +269,6 @@ pub fn prepare(
         }
     }
     cache.states_through = applied;
-    cache.write_fresh(&mut batch);
     let mut generation = None;
     if checkpoint {
         generation = Some(cache.checkpoint(store, &mut batch)?);
@@ -395,7 +394,7 @@ pub(crate) fn occurred_micros(event: &CaseEvent) -> i64 {
         .map_or(0, caselink_domain::timestamp_micros)
 }
 
-fn update_person(record: &mut PersonRecord, event: &CaseEvent, micros: i64) {
+pub(crate) fn update_person(record: &mut PersonRecord, event: &CaseEvent, micros: i64) {
     let latest = record.events == 0 || micros >= record.last_occurred_micros;
     if let Some(subject) = &event.subject {
         // The most recent event's masks win: a person's phone may change over the years.

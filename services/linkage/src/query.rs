@@ -106,8 +106,7 @@ impl LinkageService {
             return Ok(());
         }
         let regions = self
-            .store
-            .person(key)?
+            .person_or_timeline(key)?
             .map(|r| r.regions)
             .unwrap_or_default();
         if regions.iter().any(|r| caller.claims.covers_region(r)) {
@@ -191,6 +190,29 @@ impl LinkageService {
         }
     }
 
+    /// The person's record; for a person first seen since the fold's last checkpoint (whose record is not written yet:
+    /// [`crate::states`]), the same record made from their timeline; `None` for a person with no events.
+    fn person_or_timeline(&self, key: &PersonKey) -> Result<Option<PersonRecord>, QueryError> {
+        if let Some(record) = self.store.person(key)? {
+            return Ok(Some(record));
+        }
+        let mut record = PersonRecord::default();
+        for row in timeline_rows(&self.store, key, i64::MIN, i64::MAX, None) {
+            let (_, v) = row?;
+            let event = v
+                .get(8..)
+                .and_then(|bytes| caselink_proto::v1::CaseEvent::decode(bytes).ok())
+                .ok_or_else(|| {
+                    QueryError::Store(StoreError::Corrupt {
+                        table: "timeline",
+                        why: "undecodable event".into(),
+                    })
+                })?;
+            crate::fold::update_person(&mut record, &event, crate::fold::occurred_micros(&event));
+        }
+        Ok((record.events > 0).then_some(record))
+    }
+
     /// GetTimeline, as a plain function: [`LinkageService::timeline_encoded`], decoded.
     pub fn timeline(&self, request: &GetTimelineRequest) -> Result<Timeline, QueryError> {
         let encoded = self.timeline_encoded(request)?;
@@ -237,7 +259,7 @@ impl LinkageService {
                 });
             }
         }
-        let record = self.store.person(&key)?.ok_or(QueryError::NotFound)?;
+        let record = self.person_or_timeline(&key)?.ok_or(QueryError::NotFound)?;
         let mut entries = Vec::with_capacity(page_size.min(record.events as usize));
         let mut next_page_token = String::new();
         let mut last_cursor: Option<Vec<u8>> = None;
@@ -411,7 +433,7 @@ impl caselink_screening::ScreeningStore for ReadOnly<'_> {
 impl LinkageService {
     /// GetPersonView, as a plain function: everything but the clear identity.
     pub fn person_view(&self, key: &PersonKey) -> Result<PersonView, QueryError> {
-        let record = self.store.person(key)?.ok_or(QueryError::NotFound)?;
+        let record = self.person_or_timeline(key)?.ok_or(QueryError::NotFound)?;
         let screening = self.store.screening(key)?.unwrap_or_default();
         let figures = screening.figures.clone().unwrap_or_default();
         let mut counts: Vec<KindCount> = figures
@@ -987,6 +1009,59 @@ mod tests {
                 .unwrap();
         }
         (dir, store)
+    }
+
+    #[test]
+    fn a_person_without_a_record_yet_is_answered_from_the_timeline() {
+        // Under a backlog the fold writes person records only at checkpoints: a person first seen since the last one
+        // has timeline entries and no record. Their timeline, view and region scope come from the timeline then.
+        let key = PersonKey([7; 32]);
+        let (_dir, store) = store_with_timeline(&key);
+        store
+            .tree()
+            .remove(crate::store::person_key(crate::store::PERSON, &key))
+            .unwrap();
+        let service = service(store.clone());
+        let request = GetTimelineRequest {
+            person: Some(PersonLookup {
+                lookup: Some(Lookup::PersonKey(key.to_hex())),
+            }),
+            page_size: 1000,
+            ..GetTimelineRequest::default()
+        };
+        let timeline = service.timeline(&request).unwrap();
+        assert_eq!(timeline.entries.len(), 40);
+        assert_eq!(timeline.identity.unwrap().name_masked, "张*");
+        let view = service.person_view(&key).unwrap();
+        assert_eq!(view.identity.unwrap().name_masked, "张*");
+
+        let determiner = |region: &str| caselink_auth::Caller {
+            claims: caselink_auth::Claims {
+                sub: "staff-1".into(),
+                role: caselink_auth::Role::Determiner,
+                department: None,
+                regions: vec![region.into()],
+                unit: None,
+                iss: "test".into(),
+                iat: 0,
+                exp: u64::MAX,
+                jti: "t".into(),
+            },
+            purpose: None,
+        };
+        assert!(service
+            .check_region_scope(Some(&determiner("4306")), &key)
+            .is_ok());
+        assert!(matches!(
+            service.check_region_scope(Some(&determiner("11")), &key),
+            Err(QueryError::OutOfScope)
+        ));
+        // Nobody with neither record nor timeline.
+        let other = PersonKey([8; 32]);
+        assert!(matches!(
+            service.person_view(&other),
+            Err(QueryError::NotFound)
+        ));
     }
 
     /// The answer as the decoding store iterator gives it: the oracle for the encoded path.

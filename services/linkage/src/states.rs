@@ -7,10 +7,13 @@
 //! changed in memory by every event, and written once per checkpoint.
 //!
 //! Exactly once, with two positions in sled (see [`crate::store`]):
-//! - `position`: every per-event write (timeline `t`, event-id index `e`, sealed identity `i`, alert outbox `o`, the
-//!   query copy of the person record `p`) is in sled up to here. Written with every batch.
-//! - `states_at`: the states (`s`, `r`, the flagged list `f`, counters `c`, the fold's copy of the person record `q`)
-//!   are in sled exactly as of this sequence. Written only with a checkpoint, in the same atomic batch as the states.
+//! - `position`: every per-event write (timeline `t`, event-id index `e`, sealed identity `i`, alert outbox `o`) is in
+//!   sled up to here. Written with every batch.
+//! - `states_at`: the states (person records `p`, screening states `s`, relations `r`, the flagged list `f`, counters
+//!   `c`) are in sled exactly as of this sequence. Written only with a checkpoint, in the same atomic batch as the
+//!   states. Queries read the same records: under a backlog the person view trails the timeline by at most one
+//!   checkpoint interval, and a person seen for the first time since the last checkpoint has a timeline but no record
+//!   yet ([`crate::query`] answers from the timeline alone then).
 //!
 //! `states_at <= position`. A session starts delivering at `states_at + 1`: a message at or below `position` is a
 //! replay, applied to the states only (its per-event writes are already in sled, its alerts already in the outbox),
@@ -33,7 +36,7 @@ use prost::Message;
 use crate::situation::BatchCounters;
 use crate::store::{
     flagged_key, person_key, relation_key, CounterDay, CounterKey, FlaggedEntry, PersonRecord,
-    Store, StoreError, Writes, FOLD_PERSON, PERSON, SCREENING,
+    Store, StoreError, Writes, PERSON, SCREENING,
 };
 
 /// When the fold writes its states back, and how much it keeps in memory.
@@ -106,8 +109,6 @@ pub struct StateCache {
     relations: HashMap<Vec<u8>, Slot<RelationState>>,
     /// Counter increments since the last checkpoint.
     counters: BatchCounters,
-    /// Persons whose query copy (`p`) this batch must write: those with a new (not replayed) event in it.
-    fresh_persons: HashSet<PersonKey>,
     /// Ids of the events folded by the batch being applied meanwhile (the pipelined consumer): not yet in the
     /// event-id index, so the next batch's duplicate check asks here first.
     pub(crate) inflight_ids: HashSet<uuid::Uuid>,
@@ -139,7 +140,6 @@ impl StateCache {
             screenings: HashMap::new(),
             relations: HashMap::new(),
             counters: BatchCounters::default(),
-            fresh_persons: HashSet::new(),
             inflight_ids: HashSet::new(),
             position: store.position()?,
             states_at: store.states_at()?,
@@ -164,7 +164,7 @@ impl StateCache {
         self.dirty
     }
 
-    /// The person's record, loaded from the fold's copy (`q`, as of `states_at`) on first use, marked dirty.
+    /// The person's record, loaded from sled (`p`, as of `states_at`) on first use, marked dirty.
     pub(crate) fn record(
         &mut self,
         store: &Store,
@@ -176,11 +176,6 @@ impl StateCache {
         Ok(&mut slot.value)
     }
 
-    /// Marks the person's record for this batch's query copy (`p`).
-    pub(crate) fn fresh(&mut self, key: &PersonKey) {
-        self.fresh_persons.insert(*key);
-    }
-
     pub(crate) fn counters(&mut self) -> &mut BatchCounters {
         &mut self.counters
     }
@@ -188,15 +183,6 @@ impl StateCache {
     /// The screener's view: states behind `store`, cached here.
     pub(crate) fn screening_store<'a>(&'a mut self, store: &'a Store) -> Working<'a> {
         Working { store, cache: self }
-    }
-
-    /// Writes the query copies (`p`) of the persons with new events in this batch.
-    pub(crate) fn write_fresh(&mut self, batch: &mut Writes) {
-        for key in self.fresh_persons.drain() {
-            if let Some(slot) = self.persons.get(&key) {
-                batch.insert(&person_key(PERSON, &key)[..], slot.value.encode_to_vec());
-            }
-        }
     }
 
     /// Writes every dirty state into `batch` (states as of the batch's last sequence: the caller records
@@ -222,8 +208,6 @@ impl StateCache {
         for (key, slot) in self.persons.iter_mut().filter(|(_, s)| s.dirty) {
             let encoded = slot.value.encode_to_vec();
             slot.written(generation, encoded.len(), &mut self.bytes);
-            batch.insert(&person_key(FOLD_PERSON, key)[..], encoded.clone());
-            // The query copy too: a checkpoint may have changed the listing, and it is as recent as any.
             batch.insert(&person_key(PERSON, key)[..], encoded);
         }
         for (key, slot) in self.relations.iter_mut().filter(|(_, s)| s.dirty) {
@@ -312,7 +296,7 @@ fn keep<T>(slot: &Slot<T>, keep_from: u64, applied: u64, bytes: &mut usize) -> b
     kept
 }
 
-/// The person's record in `persons`, loaded from the fold's copy (`q`, as of `states_at`) if absent (not marked dirty).
+/// The person's record in `persons`, loaded from sled (`p`, as of `states_at`) if absent (not marked dirty).
 fn cached_record<'a>(
     persons: &'a mut HashMap<PersonKey, Slot<PersonRecord>>,
     store: &Store,
@@ -324,7 +308,7 @@ fn cached_record<'a>(
         std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
         std::collections::hash_map::Entry::Vacant(v) => {
             let (value, bytes) = store
-                .load::<PersonRecord>(&person_key(FOLD_PERSON, key), "person")?
+                .load::<PersonRecord>(&person_key(PERSON, key), "person")?
                 .unwrap_or_default();
             *total += bytes;
             v.insert(Slot::new(value, bytes, generation))

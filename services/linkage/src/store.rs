@@ -7,8 +7,7 @@
 //! | --- | --- | --- |
 //! | `t` | person key (32) ‖ occurred_at µs (8, order-preserving) ‖ event uuid (16) | stream seq (8) ‖ `CaseEvent` protobuf |
 //! | `e` | event uuid (16) | stream seq (8) ‖ person key (32, absent for subject-less events) |
-//! | `p` | person key (32) | `PersonRecord` protobuf: masks, counts, regions (small: every query reads it); as of `position` |
-//! | `q` | person key (32) | the same record as of `states_at`: the fold's own copy (see [`crate::states`]) |
+//! | `p` | person key (32) | `PersonRecord` protobuf: masks, counts, regions (small: every query reads it) |
 //! | `s` | person key (32) | the person's screening state (`caselink_screening::PersonScreening`) |
 //! | `i` | person key (32) | latest `SealedIdentity` protobuf (ciphertext only) |
 //! | `r` | relation key (tag ‖ hex of a phone, address or text key) | screening `RelationState` protobuf |
@@ -18,8 +17,8 @@
 //! | `o` | stream seq (8) ‖ index (4) | `OutboxEntry`: an alert not yet acknowledged by the derived stream |
 //! | `m` | name | meta: `position` (u64), `states` (u64: `states_at`), `version` (u32), `rules` (fingerprint) |
 //!
-//! `t`, `e`, `i`, `o`, `x` and `p` are written with every batch, up to `position`; `s`, `r`, `f`, `c` and `q` only at
-//! the fold's checkpoints, exactly as of `states_at` ([`crate::states`]).
+//! `t`, `e`, `i`, `o` and `x` are written with every batch, up to `position`; `p`, `s`, `r`, `f` and `c` only at the
+//! fold's checkpoints, exactly as of `states_at` ([`crate::states`]).
 //!
 //! A timeline is one range scan over `t ‖ person key`. Everything here is rebuildable from the stream.
 
@@ -28,13 +27,12 @@ use caselink_proto::v1::{CaseEvent, SealedIdentity};
 use prost::Message;
 
 /// Bump when the layout or meaning of any projection changes: start-up then rebuilds from the stream.
-pub const PROJECTION_VERSION: u32 = 8;
+pub const PROJECTION_VERSION: u32 = 9;
 
 pub(crate) const TIMELINE: u8 = b't';
 pub(crate) const EVENT_INDEX: u8 = b'e';
 pub(crate) const PERSON: u8 = b'p';
 pub(crate) const SCREENING: u8 = b's';
-pub(crate) const FOLD_PERSON: u8 = b'q';
 pub(crate) const IDENTITY: u8 = b'i';
 pub(crate) const DEAD_LETTER: u8 = b'x';
 pub(crate) const OUTBOX: u8 = b'o';
@@ -113,6 +111,39 @@ pub struct Writes {
     pub entries: usize,
     /// Bytes of keys and values inserted.
     pub bytes: usize,
+    /// The same, by table.
+    pub tables: TableWrites,
+}
+
+/// Entries and bytes written, by table tag (`a`..=`z`; the fold's debug log shows where a batch's writes go).
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableWrites([(u32, u32); 26]);
+
+impl TableWrites {
+    fn add(&mut self, key: &[u8], bytes: usize) {
+        if let Some(slot) = key
+            .first()
+            .and_then(|t| t.checked_sub(b'a'))
+            .and_then(|i| self.0.get_mut(usize::from(i)))
+        {
+            slot.0 = slot.0.saturating_add(1);
+            slot.1 = slot
+                .1
+                .saturating_add(u32::try_from(bytes).unwrap_or(u32::MAX));
+        }
+    }
+}
+
+impl std::fmt::Debug for TableWrites {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut map = f.debug_map();
+        for (tag, (entries, bytes)) in (b'a'..=b'z').zip(self.0.iter()) {
+            if *entries > 0 {
+                map.entry(&char::from(tag), &format_args!("{entries}/{bytes}B"));
+            }
+        }
+        map.finish()
+    }
 }
 
 impl Writes {
@@ -120,11 +151,14 @@ impl Writes {
         let (key, value) = (key.into(), value.into());
         self.entries += 1;
         self.bytes += key.len() + value.len();
+        self.tables.add(&key, key.len() + value.len());
         self.batch.insert(key, value);
     }
 
     pub(crate) fn remove(&mut self, key: impl Into<sled::IVec>) {
+        let key = key.into();
         self.entries += 1;
+        self.tables.add(&key, key.len());
         self.batch.remove(key);
     }
 
