@@ -2,9 +2,10 @@
 //!
 //! Kept by the fold ([`BatchCounters`], table `c` of [`crate::store`]): per (region, China day, counter) a u64, where
 //! the counter is an event kind (by `occurred_at`), a screening rule raised or withdrawn (by the day the event that did
-//! it was recorded, under the person's listing region), or an assessment metric ([`Metric`], by `occurred_at`). The
-//! fold adds up a pulled batch's increments in memory, reads each touched counter once and writes it once, into the
-//! batch's own `sled::Batch`: exactly once like every projection, and rebuilt with them.
+//! it was recorded, under the person's listing region), or an assessment metric ([`Metric`], by `occurred_at`), stored
+//! one record per region and span of 32 days. The fold adds up the increments between checkpoints in memory and writes
+//! each touched record once per checkpoint ([`crate::states`]): exactly once like every projection, and rebuilt with
+//! them.
 //!
 //! Answered ([`situation`]) from one range scan per region of the prefix over the period's days, the flagged list, the
 //! referral projection judged on the injected clock, and, for the rates without flagged persons' matters, the timelines
@@ -28,7 +29,7 @@ use time::OffsetDateTime;
 use tonic::Status;
 
 use crate::referral::projection::Referrals;
-use crate::store::{counter_key, CounterDay, CounterKey, Store, StoreError};
+use crate::store::{counter_key, CounterKey, CounterSpan, Store, StoreError};
 
 /// Counter tags under `c` ‖ region ‖ day.
 const KIND: u8 = b'k';
@@ -139,15 +140,18 @@ fn satisfaction(value: i32, mut count: impl FnMut(Metric)) {
     }
 }
 
-/// Counter increments since the fold's last checkpoint, by region-day, written once per region-day.
+/// Counter increments since the fold's last checkpoint, by region and span of days, each record written once.
 #[derive(Debug, Default)]
 pub(crate) struct BatchCounters {
-    adds: HashMap<CounterKey, CounterDay>,
+    adds: HashMap<CounterKey, CounterSpan>,
 }
 
 impl BatchCounters {
-    fn add(&mut self, key: CounterKey, tag: u8, name: &str) {
-        self.adds.entry(key).or_default().add(tag, name, 1);
+    fn add(&mut self, region: &str, day: i32, tag: u8, name: &str) {
+        self.adds
+            .entry(counter_key(region, day))
+            .or_default()
+            .add(day, tag, name, 1);
     }
 
     /// Counts a newly folded event: its kind and metrics, on the China day it occurred, in its region.
@@ -157,10 +161,9 @@ impl BatchCounters {
         };
         let day = china_day(crate::fold::occurred_micros(event));
         let region = event.region_code.as_str();
-        let key = counter_key(region, day);
-        self.add(key, KIND, kind_name(payload));
+        self.add(region, day, KIND, kind_name(payload));
         metrics(payload, |m| {
-            self.add(key, METRIC, m.name());
+            self.add(region, day, METRIC, m.name());
         });
     }
 
@@ -168,11 +171,11 @@ impl BatchCounters {
     /// it was recorded.
     pub(crate) fn flag(&mut self, region: &str, recorded_micros: i64, rule: &str, raised: bool) {
         let tag = if raised { RAISED } else { WITHDRAWN };
-        self.add(counter_key(region, china_day(recorded_micros)), tag, rule);
+        self.add(region, china_day(recorded_micros), tag, rule);
     }
 
-    /// The increments, by region-day.
-    pub(crate) fn into_adds(self) -> HashMap<CounterKey, CounterDay> {
+    /// The increments, by region and span of days.
+    pub(crate) fn into_adds(self) -> HashMap<CounterKey, CounterSpan> {
         self.adds
     }
 }

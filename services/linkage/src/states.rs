@@ -35,7 +35,7 @@ use prost::Message;
 
 use crate::situation::BatchCounters;
 use crate::store::{
-    flagged_key, person_key, relation_key, CounterDay, CounterKey, FlaggedEntry, PersonRecord,
+    flagged_key, person_key, relation_key, CounterKey, CounterSpan, FlaggedEntry, PersonRecord,
     Store, StoreError, Writes, PERSON, SCREENING,
 };
 
@@ -120,7 +120,7 @@ pub struct StateCache {
     pub(crate) states_through: u64,
     /// Known stored values of situation counters, with the checkpoint that wrote them (no read per checkpoint, and
     /// correct while the previous checkpoint's batch is still being applied).
-    counter_totals: HashMap<CounterKey, (CounterDay, u64)>,
+    counter_totals: HashMap<CounterKey, (CounterSpan, u64)>,
     dirty: usize,
     /// Encoded bytes of the cached states, as last read or written.
     bytes: usize,
@@ -224,13 +224,10 @@ impl StateCache {
             let entry = match self.counter_totals.entry(key) {
                 std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
                 std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert((store.counter_day(&key)?, generation))
+                    v.insert((store.counter_span(&key)?, generation))
                 }
             };
-            for c in &adds.entries {
-                let tag = u8::try_from(c.tag).unwrap_or(0);
-                entry.0.add(tag, &c.name, c.value);
-            }
+            entry.0.merge(&adds);
             entry.1 = generation;
             batch.insert(&key[..], entry.0.encode_to_vec());
         }
@@ -285,7 +282,7 @@ impl StateCache {
     }
 }
 
-/// Region-days of counters remembered before the applied ones are forgotten.
+/// Counter records (region, span of days) remembered before the applied ones are forgotten.
 const MAX_COUNTER_TOTALS: usize = 100_000;
 
 fn keep<T>(slot: &Slot<T>, keep_from: u64, applied: u64, bytes: &mut usize) -> bool {

@@ -12,7 +12,7 @@
 //! | `i` | person key (32) | latest `SealedIdentity` protobuf (ciphertext only) |
 //! | `r` | relation key (tag ‖ hex of a phone, address or text key) | screening `RelationState` protobuf |
 //! | `f` | region code (6) ‖ person key (32) | `FlaggedEntry`: the flagged-persons list, by region |
-//! | `c` | region code (6) ‖ China day (4, order-preserving) | `CounterDay`: the situation counters of that region and day, (tag, name) → count (`crate::situation`) |
+//! | `c` | region code (6) ‖ span of 32 China days (4, order-preserving) | `CounterSpan`: the situation counters of that region, by day, (tag, name) → count (`crate::situation`) |
 //! | `x` | stream seq (8) | why the message could not be folded (dead letter) |
 //! | `o` | stream seq (8) ‖ index (4) | `OutboxEntry`: an alert not yet acknowledged by the derived stream |
 //! | `m` | name | meta: `position` (u64), `states` (u64: `states_at`), `version` (u32), `rules` (fingerprint) |
@@ -27,7 +27,7 @@ use caselink_proto::v1::{CaseEvent, SealedIdentity};
 use prost::Message;
 
 /// Bump when the layout or meaning of any projection changes: start-up then rebuilds from the stream.
-pub const PROJECTION_VERSION: u32 = 9;
+pub const PROJECTION_VERSION: u32 = 10;
 
 pub(crate) const TIMELINE: u8 = b't';
 pub(crate) const EVENT_INDEX: u8 = b'e';
@@ -443,14 +443,14 @@ impl Store {
             })
     }
 
-    /// A region-day's stored situation counters (empty when absent).
-    pub(crate) fn counter_day(&self, key: &CounterKey) -> Result<CounterDay, StoreError> {
+    /// A region's stored situation counters of one span of days (empty when absent).
+    pub(crate) fn counter_span(&self, key: &CounterKey) -> Result<CounterSpan, StoreError> {
         Ok(decode_opt(self.tree.get(key)?, "counter")?.unwrap_or_default())
     }
 
     /// Every situation counter of the regions starting with `region_prefix` and days `from_day..to_day` (China days,
     /// see [`counter_key`]), as (region, day, counter tag, name, value). One range scan per region: regions are skipped
-    /// past, their days outside the period are never read.
+    /// past, their spans outside the period are never read.
     pub(crate) fn counters(
         &self,
         region_prefix: &str,
@@ -478,28 +478,32 @@ impl Store {
                 return Err(short());
             }
             let region: [u8; 6] = k[1..7].try_into().expect("6 bytes");
-            let start = counter_day_prefix(&region, from_day);
-            let end = counter_day_prefix(&region, to_day);
             if from_day < to_day {
+                let start = counter_span_prefix(&region, span_of(from_day));
+                let end = counter_span_prefix(&region, span_of(to_day - 1).saturating_add(1));
                 for item in self.tree.range(start..end) {
                     let (k, v) = item?;
                     if k.len() < COUNTER_KEY_LEN {
                         return Err(short());
                     }
-                    let day = decode_day(&k[7..11]);
-                    let counters =
-                        CounterDay::decode(v.as_ref()).map_err(|e| StoreError::Corrupt {
+                    let span =
+                        CounterSpan::decode(v.as_ref()).map_err(|e| StoreError::Corrupt {
                             table: "counter",
                             why: e.to_string(),
                         })?;
-                    for c in counters.entries {
-                        rows.push(CounterRow {
-                            region: String::from_utf8_lossy(&region).into_owned(),
-                            day,
-                            tag: u8::try_from(c.tag).unwrap_or(0),
-                            name: c.name,
-                            value: c.value,
-                        });
+                    for day in span.days {
+                        if day.day < from_day || day.day >= to_day {
+                            continue;
+                        }
+                        for c in day.entries {
+                            rows.push(CounterRow {
+                                region: String::from_utf8_lossy(&region).into_owned(),
+                                day: day.day,
+                                tag: u8::try_from(c.tag).unwrap_or(0),
+                                name: c.name,
+                                value: c.value,
+                            });
+                        }
                     }
                 }
             }
@@ -694,22 +698,25 @@ fn encode_day(day: i32) -> [u8; 4] {
     ((day as u32) ^ (1u32 << 31)).to_be_bytes()
 }
 
-fn decode_day(b: &[u8]) -> i32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[..4]);
-    (u32::from_be_bytes(a) ^ (1u32 << 31)) as i32
-}
-
-fn counter_day_prefix(region: &[u8; 6], day: i32) -> Vec<u8> {
+fn counter_span_prefix(region: &[u8; 6], span: i32) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + 6 + 4);
     k.push(COUNTER);
     k.extend_from_slice(region);
-    k.extend_from_slice(&encode_day(day));
+    k.extend_from_slice(&encode_day(span));
     k
 }
 
-/// Key of a region-day's situation counters: `c` ‖ region (6; shorter or malformed codes are padded with `0`) ‖ China
-/// day (days since 1970-01-01 in UTC+8, order-preserving).
+/// China days per counter record. A bulk load of years of records touches thousands of region-days per checkpoint;
+/// one record per region and span of days keeps that to a few hundred records, each a few KB.
+pub(crate) const COUNTER_SPAN_DAYS: i32 = 32;
+
+/// The span of days a China day's counters are stored in.
+pub(crate) fn span_of(day: i32) -> i32 {
+    day.div_euclid(COUNTER_SPAN_DAYS)
+}
+
+/// Key of a region's situation counters for one span of days: `c` ‖ region (6; shorter or malformed codes are padded
+/// with `0`) ‖ span (China day ÷ [`COUNTER_SPAN_DAYS`], China days counted from 1970-01-01 in UTC+8; order-preserving).
 pub(crate) type CounterKey = [u8; COUNTER_KEY_LEN];
 pub(crate) const COUNTER_KEY_LEN: usize = 1 + 6 + 4;
 
@@ -719,14 +726,52 @@ pub(crate) fn counter_key(region: &str, day: i32) -> CounterKey {
     for (slot, b) in k[1..7].iter_mut().zip(region.bytes()) {
         *slot = b;
     }
-    k[7..].copy_from_slice(&encode_day(day));
+    k[7..].copy_from_slice(&encode_day(span_of(day)));
     k
+}
+
+/// The situation counters of one region and span of days, by day (ascending).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CounterSpan {
+    #[prost(message, repeated, tag = "1")]
+    pub days: Vec<CounterDay>,
+}
+
+impl CounterSpan {
+    /// Adds `n` to the counter (tag, name) of `day`.
+    pub(crate) fn add(&mut self, day: i32, tag: u8, name: &str, n: u64) {
+        let i = match self.days.binary_search_by(|d| d.day.cmp(&day)) {
+            Ok(i) => i,
+            Err(i) => {
+                self.days.insert(
+                    i,
+                    CounterDay {
+                        day,
+                        entries: Vec::new(),
+                    },
+                );
+                i
+            }
+        };
+        self.days[i].add(tag, name, n);
+    }
+
+    /// Adds every counter of `other`.
+    pub(crate) fn merge(&mut self, other: &CounterSpan) {
+        for day in &other.days {
+            for c in &day.entries {
+                self.add(day.day, u8::try_from(c.tag).unwrap_or(0), &c.name, c.value);
+            }
+        }
+    }
 }
 
 /// The situation counters of one region and day, sorted by (tag, name).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct CounterDay {
-    #[prost(message, repeated, tag = "1")]
+    #[prost(sint32, tag = "1")]
+    pub day: i32,
+    #[prost(message, repeated, tag = "2")]
     pub entries: Vec<Counter>,
 }
 
@@ -824,8 +869,46 @@ mod tests {
         for pair in days.windows(2) {
             assert!(encode_day(pair[0]) < encode_day(pair[1]), "{pair:?}");
         }
-        for d in days {
-            assert_eq!(decode_day(&encode_day(d)), d);
+    }
+
+    #[test]
+    fn counters_of_a_period_are_its_days_across_spans_and_regions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // Days on both sides of span boundaries (32 days each), negative ones too, in two regions.
+        let days = [-33, -1, 0, 31, 32, 63, 64, 20_089];
+        let mut spans: std::collections::HashMap<CounterKey, CounterSpan> = Default::default();
+        for (i, day) in days.into_iter().enumerate() {
+            for region in ["430602", "430603"] {
+                let span = spans.entry(counter_key(region, day)).or_default();
+                span.add(day, b'k', "complaint.received", i as u64 + 1);
+                span.add(day, b'k', "complaint.received", 1);
+            }
         }
+        // Merging an increment into a stored span adds to its day.
+        let key = counter_key("430602", 31);
+        let mut more = CounterSpan::default();
+        more.add(31, b'k', "complaint.received", 100);
+        spans.get_mut(&key).unwrap().merge(&more);
+        for (k, v) in &spans {
+            store.tree().insert(&k[..], v.encode_to_vec()).unwrap();
+        }
+        let rows = store.counters("430602", 0, 64).unwrap();
+        let got: Vec<(i32, u64)> = rows.iter().map(|r| (r.day, r.value)).collect();
+        // days[2..6] are 0, 31, 32, 63: values i + 2, plus 100 on day 31.
+        assert_eq!(got, vec![(0, 4), (31, 105), (32, 6), (63, 7)]);
+        assert!(rows.iter().all(|r| r.region == "430602"));
+        let both = store.counters("4306", -33, 0).unwrap();
+        let got: Vec<(&str, i32)> = both.iter().map(|r| (r.region.as_str(), r.day)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("430602", -33),
+                ("430602", -1),
+                ("430603", -33),
+                ("430603", -1)
+            ]
+        );
+        assert!(store.counters("430602", 5, 5).unwrap().is_empty());
     }
 }
