@@ -97,6 +97,8 @@ pub struct Prepared {
     pub stats: FoldStats,
     /// The events it folds (for the seen-filter, once applied).
     pub(crate) ids: Vec<uuid::Uuid>,
+    /// The relations its checkpoint stores (for the relation filter, once applied).
+    pub(crate) relations: Vec<Vec<u8>>,
     /// The checkpoint it carries.
     pub(crate) checkpoint: Option<u64>,
 }
@@ -111,6 +113,7 @@ impl Prepared {
         stats.tables = self.batch.tables;
         store.tree().apply_batch(self.batch.into_batch())?;
         store.note_folded(&self.ids)?;
+        store.note_relations(&self.relations)?;
         stats.apply_us = micros_since(started);
         Ok(Applied {
             stats,
@@ -270,8 +273,9 @@ pub fn prepare(
     }
     cache.states_through = applied;
     let mut generation = None;
+    let mut relations = Vec::new();
     if checkpoint {
-        generation = Some(cache.checkpoint(store, &mut batch)?);
+        generation = Some(cache.checkpoint(store, &mut batch, &mut relations)?);
         if applied > states_at {
             let (k, v) = Store::states_entry(applied);
             batch.insert(k, &v[..]);
@@ -293,6 +297,7 @@ pub fn prepare(
         batch,
         stats,
         ids: seen.into_iter().collect(),
+        relations,
         checkpoint: generation,
     })
 }

@@ -186,11 +186,13 @@ impl StateCache {
     }
 
     /// Writes every dirty state into `batch` (states as of the batch's last sequence: the caller records
-    /// `states_at` in the same batch), with the flagged-list entries and the counters.
+    /// `states_at` in the same batch), with the flagged-list entries and the counters. The relations it stores are
+    /// added to `stored_relations` (for the store's relation filter, once the batch is applied).
     pub(crate) fn checkpoint(
         &mut self,
         store: &Store,
         batch: &mut Writes,
+        stored_relations: &mut Vec<Vec<u8>>,
     ) -> Result<u64, StoreError> {
         let generation = self.generation + 1;
         for (key, slot) in self.screenings.iter_mut().filter(|(_, s)| s.dirty) {
@@ -218,6 +220,7 @@ impl StateCache {
                 batch.remove(relation_key(key));
             } else {
                 batch.insert(relation_key(key), encoded);
+                stored_relations.push(key.clone());
             }
         }
         for (key, adds) in std::mem::take(&mut self.counters).into_adds() {
@@ -385,10 +388,7 @@ impl caselink_screening::ScreeningStore for Working<'_> {
         let slot = match self.cache.relations.entry(bytes) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
-                let (value, bytes) = self
-                    .store
-                    .load::<RelationState>(&relation_key(v.key()), "relation")?
-                    .unwrap_or_default();
+                let (value, bytes) = self.store.load_relation(v.key())?.unwrap_or_default();
                 self.cache.bytes += bytes;
                 v.insert(Slot::new(value, bytes, generation))
             }

@@ -189,6 +189,8 @@ pub struct Store {
     tree: sled::Tree,
     /// Event ids folded so far, as a Bloom filter in front of the event-id index (see [`crate::seen`]).
     seen: std::sync::Arc<std::sync::Mutex<crate::seen::SeenFilter>>,
+    /// Relation keys stored (`r`), the same way: most relations the fold looks up are new.
+    relations: std::sync::Arc<std::sync::Mutex<crate::seen::SeenFilter>>,
 }
 
 impl Store {
@@ -209,8 +211,10 @@ impl Store {
             db,
             tree,
             seen: Default::default(),
+            relations: Default::default(),
         };
         store.reload_seen(0)?;
+        store.reload_relations(0)?;
         Ok(store)
     }
 
@@ -244,6 +248,66 @@ impl Store {
         );
         *self.seen() = filter;
         Ok(())
+    }
+
+    fn relation_filter(&self) -> std::sync::MutexGuard<'_, crate::seen::SeenFilter> {
+        self.relations
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Rebuilds the relation filter from the stored relations, sized for twice what is there (and at least
+    /// `at_least`).
+    fn reload_relations(&self, at_least: u64) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        let mut digests = Vec::new();
+        for item in self.tree.scan_prefix([RELATION]) {
+            let (k, _) = item?;
+            digests.push(crate::seen::SeenFilter::digest(&k[1..]));
+        }
+        let mut filter =
+            crate::seen::SeenFilter::with_capacity((digests.len() as u64 * 2).max(at_least));
+        for d in &digests {
+            filter.insert(d);
+        }
+        tracing::debug!(
+            relations = digests.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "relation filter loaded"
+        );
+        *self.relation_filter() = filter;
+        Ok(())
+    }
+
+    /// Records relations just stored (after their batch was applied, like [`Store::note_folded`], so that a rebuild of
+    /// the filter finds them in sled); grows the filter when it is full. Until then the fold's cache holds them.
+    pub(crate) fn note_relations(&self, relations: &[Vec<u8>]) -> Result<(), StoreError> {
+        let full = {
+            let mut filter = self.relation_filter();
+            for r in relations {
+                filter.insert(&crate::seen::SeenFilter::digest(r));
+            }
+            filter.is_full()
+        };
+        if full {
+            let len = self.relation_filter().len();
+            self.reload_relations(len * 2)?;
+        }
+        Ok(())
+    }
+
+    /// A stored relation state with its encoded size; `None` when absent (most often answered by the filter).
+    pub(crate) fn load_relation(
+        &self,
+        relation: &[u8],
+    ) -> Result<Option<(caselink_screening::RelationState, usize)>, StoreError> {
+        if !self
+            .relation_filter()
+            .may_contain(&crate::seen::SeenFilter::digest(relation))
+        {
+            return Ok(None);
+        }
+        self.load(&relation_key(relation), "relation")
     }
 
     /// Records event ids just folded (after their batch was applied); grows the filter when it is full.
@@ -348,6 +412,7 @@ impl Store {
     pub async fn reset(&self) -> Result<(), StoreError> {
         self.tree.clear()?;
         *self.seen() = crate::seen::SeenFilter::with_capacity(0);
+        *self.relation_filter() = crate::seen::SeenFilter::with_capacity(0);
         self.tree
             .insert(META_VERSION, &PROJECTION_VERSION.to_be_bytes())?;
         self.flush().await
@@ -869,6 +934,34 @@ mod tests {
         for pair in days.windows(2) {
             assert!(encode_day(pair[0]) < encode_day(pair[1]), "{pair:?}");
         }
+    }
+
+    #[test]
+    fn the_relation_filter_knows_every_stored_relation_through_growth_and_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = |i: u32| format!("p{i:064x}").into_bytes();
+        let state = caselink_screening::RelationState {
+            latest_us: 5,
+            ..Default::default()
+        };
+        let n = 70_000; // past the filter's first capacity (65,536): it is rebuilt from sled while filling
+        {
+            let store = Store::open(dir.path()).unwrap();
+            for chunk in (0..n).collect::<Vec<_>>().chunks(1_000) {
+                let keys: Vec<Vec<u8>> = chunk.iter().map(|i| key(*i)).collect();
+                let mut batch = sled::Batch::default();
+                for k in &keys {
+                    batch.insert(relation_key(k), state.encode_to_vec());
+                }
+                // As the fold does: applied first, then noted.
+                store.tree().apply_batch(batch).unwrap();
+                store.note_relations(&keys).unwrap();
+            }
+            assert!((0..n).all(|i| store.load_relation(&key(i)).unwrap().is_some()));
+            assert!(store.load_relation(b"pnever").unwrap().is_none());
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert!((0..n).all(|i| store.load_relation(&key(i)).unwrap().unwrap().0 == state));
     }
 
     #[test]
