@@ -90,6 +90,16 @@ impl Access {
         ))
     }
 
+    /// A plain gRPC client of `address` acting as an analyst, stating the benchmark's purpose (for calls whose answers
+    /// the bench reads in its own way: [`crate::query`]).
+    pub async fn grpc_client(&self, address: &str) -> anyhow::Result<tonic::client::Grpc<Authed>> {
+        let bearer = bearer(&self.token(Role::Analyst, None)?, Some(PURPOSE))?;
+        Ok(
+            tonic::client::Grpc::new(InterceptedService::new(connect(address).await?, bearer))
+                .max_decoding_message_size(64 * 1024 * 1024),
+        )
+    }
+
     /// A Linkage client of `address` acting as an analyst, stating the benchmark's purpose.
     pub async fn linkage_client(&self, address: &str) -> anyhow::Result<LinkageClient<Authed>> {
         let bearer = bearer(&self.token(Role::Analyst, None)?, Some(PURPOSE))?;

@@ -29,9 +29,9 @@ struct Cli {
     /// Events to generate and push through (100k, 1M, 10M, …).
     #[arg(long, default_value = "100k", value_parser = parse_count)]
     events: u64,
-    /// Persons in the generated population (default: enough for --events).
-    #[arg(long)]
-    people: Option<usize>,
+    /// Persons in the generated population (100k, 1M, …; default: enough for --events).
+    #[arg(long, value_parser = parse_count)]
+    people: Option<u64>,
     /// Years of history to generate.
     #[arg(long, default_value_t = 2)]
     years: u32,
@@ -115,7 +115,7 @@ fn main() -> ExitCode {
     let options = RunOptions {
         data: DataParams {
             events: cli.events,
-            people: cli.people,
+            people: cli.people.map(|p| usize::try_from(p).unwrap_or(usize::MAX)),
             seed: cli.seed,
             years: cli.years,
         },
