@@ -14,6 +14,7 @@
 //! and every person could be flagged one day); the cost is the flagged persons' events in the period, read at query
 //! time only. Reads are not one snapshot: a batch folded while answering may make the two sides differ by its events.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use caselink_domain::{department_of_kind, kind_name, timestamp_micros};
@@ -143,15 +144,16 @@ fn satisfaction(value: i32, mut count: impl FnMut(Metric)) {
 /// Counter increments since the fold's last checkpoint, by region and span of days, each record written once.
 #[derive(Debug, Default)]
 pub(crate) struct BatchCounters {
-    adds: HashMap<CounterKey, CounterSpan>,
+    /// (record, day, tag, name) → increment: one hash update per counted event, the records built at the checkpoint.
+    adds: HashMap<(CounterKey, i32, u8, Cow<'static, str>), u64>,
 }
 
 impl BatchCounters {
-    fn add(&mut self, region: &str, day: i32, tag: u8, name: &str) {
-        self.adds
-            .entry(counter_key(region, day))
-            .or_default()
-            .add(day, tag, name, 1);
+    fn add(&mut self, region: &str, day: i32, tag: u8, name: Cow<'static, str>) {
+        *self
+            .adds
+            .entry((counter_key(region, day), day, tag, name))
+            .or_default() += 1;
     }
 
     /// Counts a newly folded event: its kind and metrics, on the China day it occurred, in its region.
@@ -161,9 +163,9 @@ impl BatchCounters {
         };
         let day = china_day(crate::fold::occurred_micros(event));
         let region = event.region_code.as_str();
-        self.add(region, day, KIND, kind_name(payload));
+        self.add(region, day, KIND, Cow::Borrowed(kind_name(payload)));
         metrics(payload, |m| {
-            self.add(region, day, METRIC, m.name());
+            self.add(region, day, METRIC, Cow::Borrowed(m.name()));
         });
     }
 
@@ -171,12 +173,21 @@ impl BatchCounters {
     /// it was recorded.
     pub(crate) fn flag(&mut self, region: &str, recorded_micros: i64, rule: &str, raised: bool) {
         let tag = if raised { RAISED } else { WITHDRAWN };
-        self.add(region, china_day(recorded_micros), tag, rule);
+        self.add(
+            region,
+            china_day(recorded_micros),
+            tag,
+            Cow::Owned(rule.to_owned()),
+        );
     }
 
     /// The increments, by region and span of days.
     pub(crate) fn into_adds(self) -> HashMap<CounterKey, CounterSpan> {
-        self.adds
+        let mut spans: HashMap<CounterKey, CounterSpan> = HashMap::new();
+        for ((key, day, tag, name), n) in self.adds {
+            spans.entry(key).or_default().add(day, tag, &name, n);
+        }
+        spans
     }
 }
 
