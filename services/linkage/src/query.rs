@@ -963,7 +963,7 @@ mod tests {
         let tree = store.tree();
         tree.insert(
             crate::store::person_key(crate::store::PERSON, key),
-            record.encode_to_vec(),
+            crate::store::encode_person_row(&record, &Default::default()),
         )
         .unwrap();
         for i in 0..40u64 {

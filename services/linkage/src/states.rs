@@ -9,8 +9,8 @@
 //! Exactly once, with two positions in sled (see [`crate::store`]):
 //! - `position`: every per-event write (timeline `t`, event-id index `e`, sealed identity `i`, alert outbox `o`) is in
 //!   sled up to here. Written with every batch.
-//! - `states_at`: the states (person records `p`, screening states `s`, relations `r`, the flagged list `f`, counters
-//!   `c`) are in sled exactly as of this sequence. Written only with a checkpoint, in the same atomic batch as the
+//! - `states_at`: the states (person rows `p`, each the record and the screening state, relations `r`, the flagged
+//!   list `f`, counters `c`) are in sled exactly as of this sequence. Written only with a checkpoint, in the same atomic batch as the
 //!   states. Queries read the same records: under a backlog the person view trails the timeline by at most one
 //!   checkpoint interval, and a person seen for the first time since the last checkpoint has a timeline but no record
 //!   yet ([`crate::query`] answers from the timeline alone then).
@@ -35,8 +35,8 @@ use prost::Message;
 
 use crate::situation::BatchCounters;
 use crate::store::{
-    flagged_key, person_key, relation_key, CounterKey, CounterSpan, FlaggedEntry, PersonRecord,
-    Store, StoreError, Writes, PERSON, SCREENING,
+    encode_person_row, flagged_key, person_key, relation_key, CounterKey, CounterSpan,
+    FlaggedEntry, PersonRecord, PersonRow, Store, StoreError, Writes, PERSON,
 };
 
 /// When the fold writes its states back, and how much it keeps in memory.
@@ -104,8 +104,8 @@ impl<T> Slot<T> {
 #[derive(Debug)]
 pub struct StateCache {
     policy: CachePolicy,
-    persons: HashMap<PersonKey, Slot<PersonRecord>>,
-    screenings: HashMap<PersonKey, Slot<PersonScreening>>,
+    /// Person records with their screening states: one row `p` each.
+    persons: HashMap<PersonKey, Slot<PersonState>>,
     relations: HashMap<Vec<u8>, Slot<RelationState>>,
     /// Counter increments since the last checkpoint.
     counters: BatchCounters,
@@ -137,7 +137,6 @@ impl StateCache {
         Ok(StateCache {
             policy,
             persons: HashMap::new(),
-            screenings: HashMap::new(),
             relations: HashMap::new(),
             counters: BatchCounters::default(),
             inflight_ids: HashSet::new(),
@@ -171,9 +170,9 @@ impl StateCache {
         key: &PersonKey,
     ) -> Result<&mut PersonRecord, StoreError> {
         let generation = self.generation;
-        let slot = cached_record(&mut self.persons, store, key, generation, &mut self.bytes)?;
+        let slot = cached_person(&mut self.persons, store, key, generation, &mut self.bytes)?;
         touch(slot, generation, &mut self.dirty);
-        Ok(&mut slot.value)
+        Ok(&mut slot.value.record)
     }
 
     pub(crate) fn counters(&mut self) -> &mut BatchCounters {
@@ -195,20 +194,12 @@ impl StateCache {
         stored_relations: &mut Vec<Vec<u8>>,
     ) -> Result<u64, StoreError> {
         let generation = self.generation + 1;
-        for (key, slot) in self.screenings.iter_mut().filter(|(_, s)| s.dirty) {
-            // A cross-person rule may flag someone this interval has no event of: their record is loaded for the
-            // listing (and so becomes dirty and is written below).
-            let record = cached_record(&mut self.persons, store, key, generation, &mut self.bytes)?;
-            if relist(batch, key, &mut record.value, &slot.value) && !record.dirty {
-                record.dirty = true;
-                self.dirty += 1;
-            }
-            let encoded = slot.value.encode_to_vec();
-            slot.written(generation, encoded.len(), &mut self.bytes);
-            batch.insert(&person_key(SCREENING, key)[..], encoded);
-        }
         for (key, slot) in self.persons.iter_mut().filter(|(_, s)| s.dirty) {
-            let encoded = slot.value.encode_to_vec();
+            // A cross-person rule may flag someone this interval has no event of: their row is written with the
+            // listing too.
+            let state = &mut slot.value;
+            relist(batch, key, &mut state.record, &state.screening);
+            let encoded = encode_person_row(&state.record, &state.screening);
             slot.written(generation, encoded.len(), &mut self.bytes);
             batch.insert(&person_key(PERSON, key)[..], encoded);
         }
@@ -259,7 +250,6 @@ impl StateCache {
         let target = self.policy.budget_bytes / 4 * 3;
         let mut ages: Vec<(u64, usize)> = Vec::new();
         ages.extend(self.persons.values().filter_map(|s| s.age(applied)));
-        ages.extend(self.screenings.values().filter_map(|s| s.age(applied)));
         ages.extend(self.relations.values().filter_map(|s| s.age(applied)));
         ages.sort_unstable();
         // Drop everything evictable used before `keep_from`.
@@ -275,8 +265,6 @@ impl StateCache {
         let before = self.bytes;
         let mut bytes = 0usize;
         self.persons
-            .retain(|_, s| keep(s, keep_from, applied, &mut bytes));
-        self.screenings
             .retain(|_, s| keep(s, keep_from, applied, &mut bytes));
         self.relations
             .retain(|_, s| keep(s, keep_from, applied, &mut bytes));
@@ -296,22 +284,33 @@ fn keep<T>(slot: &Slot<T>, keep_from: u64, applied: u64, bytes: &mut usize) -> b
     kept
 }
 
-/// The person's record in `persons`, loaded from sled (`p`, as of `states_at`) if absent (not marked dirty).
-fn cached_record<'a>(
-    persons: &'a mut HashMap<PersonKey, Slot<PersonRecord>>,
+/// A person's record and screening state: what their row `p` holds.
+#[derive(Debug, Default)]
+struct PersonState {
+    record: PersonRecord,
+    screening: PersonScreening,
+}
+
+/// The person's state in `persons`, loaded from sled (`p`, as of `states_at`) if absent (not marked dirty).
+fn cached_person<'a>(
+    persons: &'a mut HashMap<PersonKey, Slot<PersonState>>,
     store: &Store,
     key: &PersonKey,
     generation: u64,
     total: &mut usize,
-) -> Result<&'a mut Slot<PersonRecord>, StoreError> {
+) -> Result<&'a mut Slot<PersonState>, StoreError> {
     Ok(match persons.entry(*key) {
         std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
         std::collections::hash_map::Entry::Vacant(v) => {
-            let (value, bytes) = store
-                .load::<PersonRecord>(&person_key(PERSON, key), "person")?
+            let (row, bytes) = store
+                .load::<PersonRow>(&person_key(PERSON, key), "person")?
                 .unwrap_or_default();
             *total += bytes;
-            v.insert(Slot::new(value, bytes, generation))
+            let state = PersonState {
+                record: row.record.unwrap_or_default(),
+                screening: row.screening.unwrap_or_default(),
+            };
+            v.insert(Slot::new(state, bytes, generation))
         }
     })
 }
@@ -324,15 +323,15 @@ fn touch<T>(slot: &mut Slot<T>, generation: u64, dirty: &mut usize) {
     }
 }
 
-/// Keeps the person's entry in the flagged list (`f`) in step with their flags; whether the record changed.
+/// Keeps the person's entry in the flagged list (`f`) in step with their flags (and the record's listing region).
 fn relist(
     batch: &mut Writes,
     key: &PersonKey,
     record: &mut PersonRecord,
     screening: &PersonScreening,
-) -> bool {
+) {
     if screening.flags.is_empty() {
-        return false;
+        return;
     }
     let mut entry = FlaggedEntry::default();
     for flag in &screening.flags {
@@ -351,9 +350,7 @@ fn relist(
         batch.remove(&flagged_key(&record.listed_region, key)[..]);
     }
     batch.insert(&flagged_key(&region, key)[..], entry.encode_to_vec());
-    let changed = record.listed_region != region;
     record.listed_region = region;
-    changed
 }
 
 /// The screener's [`caselink_screening::ScreeningStore`]: the cache, filled from `store` on first use.
@@ -367,19 +364,15 @@ impl caselink_screening::ScreeningStore for Working<'_> {
 
     fn person(&mut self, key: &PersonKey) -> Result<&mut PersonScreening, StoreError> {
         let generation = self.cache.generation;
-        let slot = match self.cache.screenings.entry(*key) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                let (value, bytes) = self
-                    .store
-                    .load::<PersonScreening>(&person_key(SCREENING, key), "screening")?
-                    .unwrap_or_default();
-                self.cache.bytes += bytes;
-                v.insert(Slot::new(value, bytes, generation))
-            }
-        };
+        let slot = cached_person(
+            &mut self.cache.persons,
+            self.store,
+            key,
+            generation,
+            &mut self.cache.bytes,
+        )?;
         touch(slot, generation, &mut self.cache.dirty);
-        Ok(&mut slot.value)
+        Ok(&mut slot.value.screening)
     }
 
     fn relation(&mut self, key: &RelationKey) -> Result<&mut RelationState, StoreError> {

@@ -7,8 +7,7 @@
 //! | --- | --- | --- |
 //! | `t` | person key (32) ‖ occurred_at µs (8, order-preserving) ‖ event uuid (16) | stream seq (8) ‖ `CaseEvent` protobuf |
 //! | `e` | event uuid (16) | stream seq (8) ‖ person key (32, absent for subject-less events) |
-//! | `p` | person key (32) | `PersonRecord` protobuf: masks, counts, regions (small: every query reads it) |
-//! | `s` | person key (32) | the person's screening state (`caselink_screening::PersonScreening`) |
+//! | `p` | person key (32) | `PersonRow` protobuf: the `PersonRecord` (masks, counts, regions: every query reads it) and the person's screening state (`caselink_screening::PersonScreening`, skipped undecoded when only the record is read) |
 //! | `i` | person key (32) | latest `SealedIdentity` protobuf (ciphertext only) |
 //! | `r` | relation key (tag ‖ hex of a phone, address or text key) | screening `RelationState` protobuf |
 //! | `f` | region code (6) ‖ person key (32) | `FlaggedEntry`: the flagged-persons list, by region |
@@ -17,8 +16,9 @@
 //! | `o` | stream seq (8) ‖ index (4) | `OutboxEntry`: an alert not yet acknowledged by the derived stream |
 //! | `m` | name | meta: `position` (u64), `states` (u64: `states_at`), `version` (u32), `rules` (fingerprint) |
 //!
-//! `t`, `e`, `i`, `o` and `x` are written with every batch, up to `position`; `p`, `s`, `r`, `f` and `c` only at the
-//! fold's checkpoints, exactly as of `states_at` ([`crate::states`]).
+//! `t`, `e`, `i`, `o` and `x` are written with every batch, up to `position`; `p`, `r`, `f` and `c` only at the fold's
+//! checkpoints, exactly as of `states_at` ([`crate::states`]). (`s`, the screening states' own table until projection
+//! version 10, is in `p` now: one entry per person.)
 //!
 //! A timeline is one range scan over `t ‖ person key`. Everything here is rebuildable from the stream.
 
@@ -27,12 +27,11 @@ use caselink_proto::v1::{CaseEvent, SealedIdentity};
 use prost::Message;
 
 /// Bump when the layout or meaning of any projection changes: start-up then rebuilds from the stream.
-pub const PROJECTION_VERSION: u32 = 10;
+pub const PROJECTION_VERSION: u32 = 11;
 
 pub(crate) const TIMELINE: u8 = b't';
 pub(crate) const EVENT_INDEX: u8 = b'e';
 pub(crate) const PERSON: u8 = b'p';
-pub(crate) const SCREENING: u8 = b's';
 pub(crate) const IDENTITY: u8 = b'i';
 pub(crate) const DEAD_LETTER: u8 = b'x';
 pub(crate) const OUTBOX: u8 = b'o';
@@ -74,6 +73,34 @@ pub struct PersonRecord {
     /// Digest of the stored sealed identity (`SealedIdentity.digest`): a new copy is stored only when it differs.
     #[prost(bytes = "vec", tag = "11")]
     pub identity_digest: Vec<u8>,
+}
+
+/// A person's row (`p`): the record and the screening state, in one sled entry.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PersonRow {
+    #[prost(message, optional, tag = "1")]
+    pub record: Option<PersonRecord>,
+    #[prost(message, optional, tag = "2")]
+    pub screening: Option<caselink_screening::PersonScreening>,
+}
+
+/// A person's row read for the record alone: the screening state (field 2) is skipped, not decoded.
+#[derive(Clone, PartialEq, prost::Message)]
+struct PersonRowRecord {
+    #[prost(message, optional, tag = "1")]
+    record: Option<PersonRecord>,
+}
+
+/// Encodes a [`PersonRow`] from its two parts (the fold keeps them apart, and need not copy them into a row).
+pub(crate) fn encode_person_row(
+    record: &PersonRecord,
+    screening: &caselink_screening::PersonScreening,
+) -> Vec<u8> {
+    let len = record.encoded_len() + screening.encoded_len() + 12;
+    let mut out = Vec::with_capacity(len);
+    prost::encoding::message::encode(1, record, &mut out);
+    prost::encoding::message::encode(2, screening, &mut out);
+    out
 }
 
 /// One person in the flagged list.
@@ -459,7 +486,8 @@ impl Store {
         &self,
         key: &PersonKey,
     ) -> Result<Option<caselink_screening::PersonScreening>, StoreError> {
-        decode_opt(self.tree.get(person_key(SCREENING, key))?, "screening")
+        let row: Option<PersonRow> = decode_opt(self.tree.get(person_key(PERSON, key))?, "person")?;
+        Ok(row.and_then(|r| r.screening))
     }
 
     /// A relation's screening state.
@@ -608,17 +636,9 @@ impl Store {
 
     /// The summary of a person.
     pub fn person(&self, key: &PersonKey) -> Result<Option<PersonRecord>, StoreError> {
-        match self.tree.get(person_key(PERSON, key))? {
-            None => Ok(None),
-            Some(v) => {
-                PersonRecord::decode(v.as_ref())
-                    .map(Some)
-                    .map_err(|e| StoreError::Corrupt {
-                        table: "person",
-                        why: e.to_string(),
-                    })
-            }
-        }
+        let row: Option<PersonRowRecord> =
+            decode_opt(self.tree.get(person_key(PERSON, key))?, "person")?;
+        Ok(row.map(|r| r.record.unwrap_or_default()))
     }
 
     /// The latest sealed identity of a person.
