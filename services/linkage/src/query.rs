@@ -433,8 +433,14 @@ impl caselink_screening::ScreeningStore for ReadOnly<'_> {
 impl LinkageService {
     /// GetPersonView, as a plain function: everything but the clear identity.
     pub fn person_view(&self, key: &PersonKey) -> Result<PersonView, QueryError> {
-        let record = self.person_or_timeline(key)?.ok_or(QueryError::NotFound)?;
-        let screening = self.store.screening(key)?.unwrap_or_default();
+        let (record, screening) = match self.store.person_row(key)? {
+            Some(row) => row,
+            // First seen since the fold's last checkpoint: no screening state yet.
+            None => (
+                self.person_or_timeline(key)?.ok_or(QueryError::NotFound)?,
+                Default::default(),
+            ),
+        };
         let figures = screening.figures.clone().unwrap_or_default();
         let mut counts: Vec<KindCount> = figures
             .by_kind

@@ -481,6 +481,20 @@ impl Store {
         Ok(())
     }
 
+    /// A person's record and screening state, from one read of their row.
+    pub fn person_row(
+        &self,
+        key: &PersonKey,
+    ) -> Result<Option<(PersonRecord, caselink_screening::PersonScreening)>, StoreError> {
+        let row: Option<PersonRow> = decode_opt(self.tree.get(person_key(PERSON, key))?, "person")?;
+        Ok(row.map(|r| {
+            (
+                r.record.unwrap_or_default(),
+                r.screening.unwrap_or_default(),
+            )
+        }))
+    }
+
     /// A person's screening state: facts per rule, links, flags and the abnormal-list figures.
     pub fn screening(
         &self,
