@@ -3,7 +3,7 @@
 //! Kept by the fold ([`BatchCounters`], table `c` of [`crate::store`]): per (region, China day, counter) a u64, where
 //! the counter is an event kind (by `occurred_at`), a screening rule raised or withdrawn (by the day the event that did
 //! it was recorded, under the person's listing region), or an assessment metric ([`Metric`], by `occurred_at`), stored
-//! one record per region and span of 32 days. The fold adds up the increments between checkpoints in memory and writes
+//! one record per region and day. The fold adds up the increments between checkpoints in memory and writes
 //! each touched record once per checkpoint ([`crate::states`]): exactly once like every projection, and rebuilt with
 //! them.
 //!
