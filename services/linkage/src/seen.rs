@@ -110,6 +110,99 @@ impl SeenFilter {
     }
 }
 
+/// A [`SeenFilter`] over the keys of one sled table (one tag byte), shared by the fold and the store: rebuilt from the
+/// table at open and whenever it fills up, so it never forgets a stored key.
+#[derive(Debug)]
+pub struct TableFilter {
+    filter: std::sync::Mutex<SeenFilter>,
+    /// The table's tag byte.
+    tag: u8,
+    /// The filter's digest of a key without its tag (`None`: not one of the table's keys).
+    digest: fn(&[u8]) -> Option<[u8; 16]>,
+    /// What it filters, for the log.
+    what: &'static str,
+}
+
+impl TableFilter {
+    /// A filter of the keys of table `tag` in `tree`, loaded now.
+    pub fn load(
+        tree: &sled::Tree,
+        tag: u8,
+        digest: fn(&[u8]) -> Option<[u8; 16]>,
+        what: &'static str,
+    ) -> sled::Result<TableFilter> {
+        let filter = TableFilter {
+            filter: std::sync::Mutex::new(SeenFilter::default()),
+            tag,
+            digest,
+            what,
+        };
+        filter.reload(tree, 0)?;
+        Ok(filter)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SeenFilter> {
+        self.filter
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Rebuilds the filter from the table, sized for twice what is there (and at least `at_least`).
+    fn reload(&self, tree: &sled::Tree, at_least: u64) -> sled::Result<()> {
+        let started = std::time::Instant::now();
+        let mut digests = Vec::new();
+        for item in tree.scan_prefix([self.tag]) {
+            let (k, _) = item?;
+            digests.extend((self.digest)(&k[1..]));
+        }
+        let mut filter = SeenFilter::with_capacity((digests.len() as u64 * 2).max(at_least));
+        for d in &digests {
+            filter.insert(d);
+        }
+        tracing::debug!(
+            keys = digests.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "{} filter loaded",
+            self.what
+        );
+        *self.lock() = filter;
+        Ok(())
+    }
+
+    /// Records keys (without their tag) just stored in `tree`: call after their batch was applied, so that a rebuild
+    /// of the filter when it is full finds them there.
+    pub fn note<'k>(
+        &self,
+        tree: &sled::Tree,
+        keys: impl IntoIterator<Item = &'k [u8]>,
+    ) -> sled::Result<()> {
+        let full = {
+            let mut filter = self.lock();
+            for key in keys {
+                if let Some(d) = (self.digest)(key) {
+                    filter.insert(&d);
+                }
+            }
+            filter.is_full()
+        };
+        if full {
+            let len = self.lock().len();
+            self.reload(tree, len * 2)?;
+        }
+        Ok(())
+    }
+
+    /// False: the key (without its tag) is certainly not stored. True: it may be.
+    pub fn may_contain(&self, key: &[u8]) -> bool {
+        (self.digest)(key).is_some_and(|d| self.lock().may_contain(&d))
+    }
+
+    /// Forgets every key (the table was cleared).
+    pub fn clear(&self) {
+        *self.lock() = SeenFilter::default();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

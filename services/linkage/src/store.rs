@@ -26,6 +26,8 @@ use caselink_domain::PersonKey;
 use caselink_proto::v1::{CaseEvent, SealedIdentity};
 use prost::Message;
 
+use crate::seen::TableFilter;
+
 /// Bump when the layout or meaning of any projection changes: start-up then rebuilds from the stream.
 pub const PROJECTION_VERSION: u32 = 12;
 
@@ -215,9 +217,19 @@ pub struct Store {
     db: sled::Db,
     tree: sled::Tree,
     /// Event ids folded so far, as a Bloom filter in front of the event-id index (see [`crate::seen`]).
-    seen: std::sync::Arc<std::sync::Mutex<crate::seen::SeenFilter>>,
+    seen: std::sync::Arc<TableFilter>,
     /// Relation keys stored (`r`), the same way: most relations the fold looks up are new.
-    relations: std::sync::Arc<std::sync::Mutex<crate::seen::SeenFilter>>,
+    relations: std::sync::Arc<TableFilter>,
+}
+
+/// The seen-filter's digest of an event-id index key: the event id itself.
+fn event_digest(key: &[u8]) -> Option<[u8; 16]> {
+    key.try_into().ok()
+}
+
+/// The relation filter's digest of a relation key.
+fn relation_digest(key: &[u8]) -> Option<[u8; 16]> {
+    Some(crate::seen::SeenFilter::digest(key))
 }
 
 impl Store {
@@ -234,93 +246,22 @@ impl Store {
             .cache_capacity(cache_bytes)
             .open()?;
         let tree = db.open_tree("projections")?;
-        let store = Store {
+        let seen = TableFilter::load(&tree, EVENT_INDEX, event_digest, "seen")?;
+        let relations = TableFilter::load(&tree, RELATION, relation_digest, "relation")?;
+        Ok(Store {
             db,
             tree,
-            seen: Default::default(),
-            relations: Default::default(),
-        };
-        store.reload_seen(0)?;
-        store.reload_relations(0)?;
-        Ok(store)
+            seen: std::sync::Arc::new(seen),
+            relations: std::sync::Arc::new(relations),
+        })
     }
 
-    fn seen(&self) -> std::sync::MutexGuard<'_, crate::seen::SeenFilter> {
-        self.seen
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Rebuilds the seen-filter from the event-id index, sized for twice what is there (and at least `at_least`).
-    fn reload_seen(&self, at_least: u64) -> Result<(), StoreError> {
-        let started = std::time::Instant::now();
-        let mut ids = Vec::new();
-        for item in self.tree.scan_prefix([EVENT_INDEX]) {
-            let (k, _) = item?;
-            if k.len() == 17 {
-                let mut id = [0u8; 16];
-                id.copy_from_slice(&k[1..]);
-                ids.push(id);
-            }
-        }
-        let mut filter =
-            crate::seen::SeenFilter::with_capacity((ids.len() as u64 * 2).max(at_least));
-        for id in &ids {
-            filter.insert(id);
-        }
-        tracing::debug!(
-            events = ids.len(),
-            seconds = started.elapsed().as_secs_f64(),
-            "seen-filter loaded"
-        );
-        *self.seen() = filter;
-        Ok(())
-    }
-
-    fn relation_filter(&self) -> std::sync::MutexGuard<'_, crate::seen::SeenFilter> {
-        self.relations
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Rebuilds the relation filter from the stored relations, sized for twice what is there (and at least
-    /// `at_least`).
-    fn reload_relations(&self, at_least: u64) -> Result<(), StoreError> {
-        let started = std::time::Instant::now();
-        let mut digests = Vec::new();
-        for item in self.tree.scan_prefix([RELATION]) {
-            let (k, _) = item?;
-            digests.push(crate::seen::SeenFilter::digest(&k[1..]));
-        }
-        let mut filter =
-            crate::seen::SeenFilter::with_capacity((digests.len() as u64 * 2).max(at_least));
-        for d in &digests {
-            filter.insert(d);
-        }
-        tracing::debug!(
-            relations = digests.len(),
-            seconds = started.elapsed().as_secs_f64(),
-            "relation filter loaded"
-        );
-        *self.relation_filter() = filter;
-        Ok(())
-    }
-
-    /// Records relations just stored (after their batch was applied, like [`Store::note_folded`], so that a rebuild of
-    /// the filter finds them in sled); grows the filter when it is full. Until then the fold's cache holds them.
+    /// Records relations just stored (after their batch was applied, like [`Store::note_folded`]); until then the
+    /// fold's cache holds them.
     pub(crate) fn note_relations(&self, relations: &[Vec<u8>]) -> Result<(), StoreError> {
-        let full = {
-            let mut filter = self.relation_filter();
-            for r in relations {
-                filter.insert(&crate::seen::SeenFilter::digest(r));
-            }
-            filter.is_full()
-        };
-        if full {
-            let len = self.relation_filter().len();
-            self.reload_relations(len * 2)?;
-        }
-        Ok(())
+        Ok(self
+            .relations
+            .note(&self.tree, relations.iter().map(Vec::as_slice))?)
     }
 
     /// A stored relation state with its encoded size; `None` when absent (most often answered by the filter).
@@ -328,29 +269,17 @@ impl Store {
         &self,
         relation: &[u8],
     ) -> Result<Option<(caselink_screening::RelationState, usize)>, StoreError> {
-        if !self
-            .relation_filter()
-            .may_contain(&crate::seen::SeenFilter::digest(relation))
-        {
+        if !self.relations.may_contain(relation) {
             return Ok(None);
         }
         self.load(&relation_key(relation), "relation")
     }
 
-    /// Records event ids just folded (after their batch was applied); grows the filter when it is full.
+    /// Records event ids just folded (after their batch was applied).
     pub(crate) fn note_folded(&self, ids: &[uuid::Uuid]) -> Result<(), StoreError> {
-        let full = {
-            let mut seen = self.seen();
-            for id in ids {
-                seen.insert(id.as_bytes());
-            }
-            seen.is_full()
-        };
-        if full {
-            let len = self.seen().len();
-            self.reload_seen(len * 2)?;
-        }
-        Ok(())
+        Ok(self
+            .seen
+            .note(&self.tree, ids.iter().map(|id| &id.as_bytes()[..]))?)
     }
 
     /// Every stored key and value of the projections, in key order (for checks and diagnostics).
@@ -438,8 +367,8 @@ impl Store {
     /// Drops every projection and marks the store as of the current version at position 0.
     pub async fn reset(&self) -> Result<(), StoreError> {
         self.tree.clear()?;
-        *self.seen() = crate::seen::SeenFilter::with_capacity(0);
-        *self.relation_filter() = crate::seen::SeenFilter::with_capacity(0);
+        self.seen.clear();
+        self.relations.clear();
         self.tree
             .insert(META_VERSION, &PROJECTION_VERSION.to_be_bytes())?;
         self.flush().await
@@ -464,7 +393,7 @@ impl Store {
 
     /// Whether `event_id` was folded before.
     pub fn has_event(&self, event_id: &uuid::Uuid) -> Result<bool, StoreError> {
-        if !self.seen().may_contain(event_id.as_bytes()) {
+        if !self.seen.may_contain(event_id.as_bytes()) {
             return Ok(false);
         }
         Ok(self.tree.contains_key(event_index_key(event_id))?)
