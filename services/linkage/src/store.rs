@@ -259,9 +259,8 @@ impl Store {
     /// Records relations just stored (after their batch was applied, like [`Store::note_folded`]); until then the
     /// fold's cache holds them.
     pub(crate) fn note_relations(&self, relations: &[Vec<u8>]) -> Result<(), StoreError> {
-        Ok(self
-            .relations
-            .note(&self.tree, relations.iter().map(Vec::as_slice))?)
+        self.relations.note(relations.iter().map(Vec::as_slice));
+        Ok(())
     }
 
     /// A stored relation state with its encoded size; `None` when absent (most often answered by the filter).
@@ -277,9 +276,8 @@ impl Store {
 
     /// Records event ids just folded (after their batch was applied).
     pub(crate) fn note_folded(&self, ids: &[uuid::Uuid]) -> Result<(), StoreError> {
-        Ok(self
-            .seen
-            .note(&self.tree, ids.iter().map(|id| &id.as_bytes()[..]))?)
+        self.seen.note(ids.iter().map(|id| &id.as_bytes()[..]));
+        Ok(())
     }
 
     /// Every stored key and value of the projections, in key order (for checks and diagnostics).
@@ -910,7 +908,7 @@ mod tests {
             latest_us: 5,
             ..Default::default()
         };
-        let n = 70_000; // past the filter's first capacity (65,536): it is rebuilt from sled while filling
+        let n = 70_000; // past the filter's first capacity (65,536): it grows a layer while filling
         {
             let store = Store::open(dir.path()).unwrap();
             for chunk in (0..n).collect::<Vec<_>>().chunks(1_000) {
