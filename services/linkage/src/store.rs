@@ -320,7 +320,7 @@ impl Store {
         (META_POSITION, sequence.to_be_bytes())
     }
 
-    /// The last stream sequence the stored states (`s`, `r`, `f`, `c`, `q`) are as of; the fold resumes after it.
+    /// The last stream sequence the stored states (`p`, `r`, `f`, `c`) are as of; the fold resumes after it.
     pub fn states_at(&self) -> Result<u64, StoreError> {
         Ok(self.tree.get(META_STATES)?.map(|v| be_u64(&v)).unwrap_or(0))
     }
