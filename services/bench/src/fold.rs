@@ -125,17 +125,38 @@ pub async fn watch_fold(
 
 /// Replays the whole stream into an empty store in `dir` (`caselink_linkage::rebuild_into`, what
 /// `caselink-linkage rebuild` runs). The aggregator must be stopped: rebuild takes over its durable consumer.
-pub async fn rebuild(url: &str, dir: &Path, expected: u64) -> anyhow::Result<Throughput> {
+pub async fn rebuild(
+    url: &str,
+    dir: &Path,
+    expected: u64,
+    progress: &Progress,
+) -> anyhow::Result<Throughput> {
     let client = caselink_bus::connect(url, "caselink-bench-rebuild", Duration::from_secs(10))
         .await
         .map_err(|e| anyhow!("{e}"))?;
     let js = jetstream::new(client);
     let store = Store::open(dir).map_err(|e| anyhow!("opening a store for the rebuild: {e}"))?;
     let started = Instant::now();
+    // The rebuild's stored position, read every second, is its progress (a 10M rebuild takes the better part of an
+    // hour).
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let ticker = progress.ticker("rebuilt", expected, std::sync::Arc::clone(&done));
+    let poller = {
+        let (store, done) = (store.clone(), std::sync::Arc::clone(&done));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if let Ok(position) = store.position() {
+                    done.store(position, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        })
+    };
     let folded =
-        caselink_linkage::rebuild_into(&store, &js, &FoldOptions::default(), Cancel::new())
-            .await
-            .map_err(|e| anyhow!("rebuild: {e}"))?;
+        caselink_linkage::rebuild_into(&store, &js, &FoldOptions::default(), Cancel::new()).await;
+    poller.abort();
+    ticker.stop().await;
+    let folded = folded.map_err(|e| anyhow!("rebuild: {e}"))?;
     let elapsed = started.elapsed();
     if folded != expected {
         bail!("the rebuild folded {folded} events, the stream holds {expected}");

@@ -680,7 +680,7 @@ async fn measure(
             errors,
             progress,
             &what,
-            fold::rebuild(&url, dir.path(), expected),
+            fold::rebuild(&url, dir.path(), expected, progress),
         )
         .await;
         r.rebuild = said(progress, t);
