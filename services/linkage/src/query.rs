@@ -290,7 +290,7 @@ impl LinkageService {
             sequence.copy_from_slice(&v[..8]);
             entries.push(crate::wire::EncodedEntry {
                 kind: kind.to_string(),
-                event: event.to_vec(),
+                event: Some(event.to_vec()),
                 stream_sequence: u64::from_be_bytes(sequence),
             });
         }

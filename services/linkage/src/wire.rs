@@ -13,8 +13,8 @@ use std::task::{Context, Poll};
 
 use caselink_proto::v1::linkage_server::LinkageServer;
 use caselink_proto::v1::{CaseEvent, ClearIdentity, GetTimelineRequest, MaskedIdentity};
-use prost::bytes::{Buf, BufMut};
-use prost::encoding::{self, DecodeContext, WireType};
+use prost::bytes::Buf;
+use prost::encoding::{self, DecodeContext};
 use prost::{DecodeError, Message};
 use tonic::codegen::{http, Body, BoxFuture, Service, StdError};
 use tonic::server::NamedService;
@@ -36,66 +36,17 @@ pub struct EncodedTimeline {
     pub clear_identity: Option<ClearIdentity>,
 }
 
-/// `caselink.v1.TimelineEntry` with its event as the stored `CaseEvent` bytes (always present, as `Some(event)`).
-#[derive(Clone, PartialEq, Default, Debug)]
+/// `caselink.v1.TimelineEntry` with its event as the stored `CaseEvent` bytes: a set `optional` field is written even
+/// when empty, as prost writes `event: Some(_)`.
+#[derive(Clone, PartialEq, prost::Message)]
 pub struct EncodedEntry {
-    /// Field 1, `kind`.
+    #[prost(string, tag = "1")]
     pub kind: String,
-    /// Field 2, `event`: an encoded `CaseEvent`.
-    pub event: Vec<u8>,
-    /// Field 3, `stream_sequence`.
+    /// An encoded `CaseEvent`.
+    #[prost(bytes = "vec", optional, tag = "2")]
+    pub event: Option<Vec<u8>>,
+    #[prost(uint64, tag = "3")]
     pub stream_sequence: u64,
-}
-
-impl Message for EncodedEntry {
-    fn encode_raw(&self, buf: &mut impl BufMut) {
-        if !self.kind.is_empty() {
-            encoding::string::encode(1, &self.kind, buf);
-        }
-        // A message field that is set is written even when empty, as prost writes `event: Some(_)`.
-        encoding::bytes::encode(2, &self.event, buf);
-        if self.stream_sequence != 0 {
-            encoding::uint64::encode(3, &self.stream_sequence, buf);
-        }
-    }
-
-    fn merge_field(
-        &mut self,
-        tag: u32,
-        wire_type: WireType,
-        buf: &mut impl Buf,
-        ctx: DecodeContext,
-    ) -> Result<(), DecodeError> {
-        match tag {
-            1 => encoding::string::merge(wire_type, &mut self.kind, buf, ctx),
-            2 => {
-                // Repeated occurrences of a message field merge: concatenating their bytes does the same.
-                let mut more = Vec::new();
-                encoding::bytes::merge(wire_type, &mut more, buf, ctx)?;
-                self.event.extend_from_slice(&more);
-                Ok(())
-            }
-            3 => encoding::uint64::merge(wire_type, &mut self.stream_sequence, buf, ctx),
-            _ => encoding::skip_field(wire_type, tag, buf, ctx),
-        }
-    }
-
-    fn encoded_len(&self) -> usize {
-        (if self.kind.is_empty() {
-            0
-        } else {
-            encoding::string::encoded_len(1, &self.kind)
-        }) + encoding::bytes::encoded_len(2, &self.event)
-            + if self.stream_sequence != 0 {
-                encoding::uint64::encoded_len(3, &self.stream_sequence)
-            } else {
-                0
-            }
-    }
-
-    fn clear(&mut self) {
-        *self = EncodedEntry::default();
-    }
 }
 
 /// The department and kind of an encoded `CaseEvent`, exactly as decoding it whole would give them, from its
