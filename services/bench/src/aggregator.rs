@@ -54,6 +54,9 @@ pub async fn serve_child(nats_url: String, data_dir: PathBuf) -> anyhow::Result<
         .map_err(|e| anyhow!("linkage: {e}"))
 }
 
+/// The environment variable naming a command the aggregator is run under (a profiler), words split on spaces.
+pub const WRAP_ENV: &str = "CASELINK_BENCH_AGGREGATOR_WRAP";
+
 /// A running aggregator process.
 pub struct Aggregator {
     child: Option<Child>,
@@ -74,7 +77,19 @@ impl Aggregator {
         let exe = std::env::current_exe().context("finding this program")?;
         let log_file =
             std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-        let mut child = Command::new(exe)
+        // A profiler to run the aggregator under (`heaptrack -o FILE`, `perf record -g -o FILE --`), for
+        // finding what a figure is made of; the figures of such a run are the profiler's, not the pipeline's.
+        let prefix = std::env::var(WRAP_ENV).unwrap_or_default();
+        let mut words = prefix.split_whitespace();
+        let mut command = match words.next() {
+            Some(wrapper) => {
+                let mut command = Command::new(wrapper);
+                command.args(words).arg(exe);
+                command
+            }
+            None => Command::new(exe),
+        };
+        let mut child = command
             .arg(AGGREGATOR_COMMAND)
             .arg("--nats-url")
             .arg(nats_url)
@@ -97,9 +112,19 @@ impl Aggregator {
         };
         let line = tokio::time::timeout(
             Duration::from_secs(60),
+            // The first line that says so: a profiler it runs under may print its own lines before and after, so
+            // stdout is read to its end.
             tokio::task::spawn_blocking(move || {
-                let mut line = String::new();
-                BufReader::new(stdout).read_line(&mut line).map(|_| line)
+                let (sender, receiver) = std::sync::mpsc::channel();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(stdout).lines() {
+                        let Ok(line) = line else { break };
+                        if line.starts_with("listening ") {
+                            let _ = sender.send(line);
+                        }
+                    }
+                });
+                receiver.recv()
             }),
         )
         .await;

@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 /// jemalloc: the fold and sled allocate and free many small nodes per event; glibc's allocator spent ~30 % of the
 /// aggregator's CPU in malloc/free (perf, 100k-event fold).
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

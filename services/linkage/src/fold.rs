@@ -111,7 +111,7 @@ impl Prepared {
         stats.writes = self.batch.entries;
         stats.bytes = self.batch.bytes;
         stats.tables = self.batch.tables;
-        store.tree().apply_batch(self.batch.into_batch())?;
+        store.apply(self.batch)?;
         store.note_folded(&self.ids)?;
         store.note_relations(&self.relations)?;
         stats.apply_us = micros_since(started);
@@ -173,7 +173,7 @@ pub fn prepare(
     };
     let mut applied = cache.states_through;
     let started = std::time::Instant::now();
-    let mut batch = Writes::default();
+    let mut batch = Writes::appending_at(cache.log_end);
     let mut seen: HashSet<uuid::Uuid> = HashSet::new();
     for &(sequence, bytes) in messages {
         if sequence <= states_at {
@@ -259,9 +259,7 @@ pub fn prepare(
                 }
             }
             if !replay {
-                let mut value = sequence.to_be_bytes().to_vec();
-                event.encode(&mut value).expect("a Vec grows as needed");
-                batch.insert(timeline_key(&key, micros, &event_id), value);
+                batch.timeline(timeline_key(&key, micros, &event_id), sequence, &event);
                 index_value.extend_from_slice(&key.0);
             }
         }
@@ -272,6 +270,7 @@ pub fn prepare(
         }
     }
     cache.states_through = applied;
+    cache.log_end = batch.log_end();
     let mut generation = None;
     let mut relations = Vec::new();
     if checkpoint {

@@ -8,6 +8,7 @@
 pub mod alerts;
 pub mod audit_query;
 pub mod consumer;
+pub mod eventlog;
 pub mod fold;
 pub mod outbox;
 pub mod query;

@@ -197,17 +197,8 @@ impl LinkageService {
             return Ok(Some(record));
         }
         let mut record = PersonRecord::default();
-        for row in timeline_rows(&self.store, key, i64::MIN, i64::MAX, None) {
-            let (_, v) = row?;
-            let event = v
-                .get(8..)
-                .and_then(|bytes| caselink_proto::v1::CaseEvent::decode(bytes).ok())
-                .ok_or_else(|| {
-                    QueryError::Store(StoreError::Corrupt {
-                        table: "timeline",
-                        why: "undecodable event".into(),
-                    })
-                })?;
+        for row in self.store.timeline(key, i64::MIN, i64::MAX, None) {
+            let event = row?.event;
             crate::fold::update_person(&mut record, &event, crate::fold::occurred_micros(&event));
         }
         Ok((record.events > 0).then_some(record))
@@ -224,7 +215,7 @@ impl LinkageService {
         })
     }
 
-    /// GetTimeline with every entry's event as the bytes stored in the timeline (`stream seq ‖ CaseEvent`), copied
+    /// GetTimeline with every entry's event as the bytes stored in the timeline's event log, copied
     /// into the answer as they are; only each event's department and payload are read (for the filter and the kind).
     pub fn timeline_encoded(
         &self,
@@ -263,35 +254,27 @@ impl LinkageService {
         let mut entries = Vec::with_capacity(page_size.min(record.events as usize));
         let mut next_page_token = String::new();
         let mut last_cursor: Option<Vec<u8>> = None;
-        for row in timeline_rows(&self.store, &key, from, to, after.as_deref()) {
-            let (k, v) = row?;
-            let corrupt = |why: String| {
-                QueryError::Store(StoreError::Corrupt {
-                    table: "timeline",
-                    why,
-                })
-            };
-            if v.len() < 8 || k.len() != 1 + 32 + 8 + 16 {
-                return Err(corrupt("short key or value".into()));
-            }
+        for row in self.store.timeline_raw(&key, from, to, after.as_deref()) {
+            let row = row?;
             if entries.len() == page_size {
                 // There is more: the token points after the last returned entry.
                 next_page_token = last_cursor.as_deref().map(hex::encode).unwrap_or_default();
                 break;
             }
-            last_cursor = Some(k[33..].to_vec());
-            let event = &v[8..];
-            let (department, kind) =
-                crate::wire::event_head(event).map_err(|e| corrupt(e.to_string()))?;
+            let (department, kind) = crate::wire::event_head(&row.event).map_err(|e| {
+                QueryError::Store(StoreError::Corrupt {
+                    table: "timeline",
+                    why: e.to_string(),
+                })
+            })?;
+            last_cursor = Some(row.cursor);
             if !request.departments.is_empty() && !request.departments.contains(&department) {
                 continue;
             }
-            let mut sequence = [0u8; 8];
-            sequence.copy_from_slice(&v[..8]);
             entries.push(crate::wire::EncodedEntry {
                 kind: kind.to_string(),
-                event: Some(event.to_vec()),
-                stream_sequence: u64::from_be_bytes(sequence),
+                event: Some(row.event),
+                stream_sequence: row.sequence,
             });
         }
         Ok(crate::wire::EncodedTimeline {
@@ -306,40 +289,6 @@ impl LinkageService {
             clear_identity: None,
         })
     }
-}
-
-/// The raw timeline rows of `key` with `from_micros <= occurred < to_micros`, after the cursor `after`: the range
-/// [`Store::timeline`] scans (`t ‖ person key ‖ occurred µs ‖ event id`), without decoding the values.
-fn timeline_rows<'s>(
-    store: &'s Store,
-    key: &PersonKey,
-    from_micros: i64,
-    to_micros: i64,
-    after: Option<&[u8]>,
-) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + 's {
-    let prefix = |micros: i64| {
-        let mut k = Vec::with_capacity(1 + 32 + 8);
-        k.push(crate::store::TIMELINE);
-        k.extend_from_slice(&key.0);
-        k.extend_from_slice(&crate::store::encode_micros(micros));
-        k
-    };
-    let mut start = prefix(from_micros);
-    if let Some(cursor) = after {
-        let mut k = Vec::with_capacity(1 + 32 + cursor.len() + 1);
-        k.push(crate::store::TIMELINE);
-        k.extend_from_slice(&key.0);
-        k.extend_from_slice(cursor);
-        k.push(0); // strictly after the cursor
-        if k > start {
-            start = k;
-        }
-    }
-    let end = prefix(to_micros);
-    store
-        .tree()
-        .range(start..end)
-        .map(|item| item.map_err(StoreError::from))
 }
 
 /// Default and largest flagged-list page.
@@ -966,12 +915,11 @@ mod tests {
             events: 40,
             ..PersonRecord::default()
         };
-        let tree = store.tree();
-        tree.insert(
-            crate::store::person_key(crate::store::PERSON, key),
+        let mut writes = crate::store::Writes::appending_at(store.log_end());
+        writes.insert(
+            &crate::store::person_key(crate::store::PERSON, key)[..],
             crate::store::encode_person_row(&record, &Default::default()),
-        )
-        .unwrap();
+        );
         for i in 0..40u64 {
             let micros = 1_700_000_000_000_000 + (i / 3) as i64 * 1_000_000;
             let id = uuid::Uuid::from_u128(0xabc0_0000 + u128::from(i));
@@ -1009,11 +957,13 @@ mod tests {
                 payload,
                 ..CaseEvent::default()
             };
-            let mut value = (1_000 + i).to_be_bytes().to_vec();
-            event.encode(&mut value).unwrap();
-            tree.insert(crate::store::timeline_key(key, micros, &id), value)
-                .unwrap();
+            writes.timeline(
+                crate::store::timeline_key(key, micros, &id),
+                1_000 + i,
+                &event,
+            );
         }
+        store.apply(writes).unwrap();
         (dir, store)
     }
 

@@ -118,6 +118,8 @@ pub struct StateCache {
     pub(crate) states_at: u64,
     /// The last sequence the cached states have applied (at least `states_at`).
     pub(crate) states_through: u64,
+    /// The event log's end once the batches prepared so far are applied: where the next batch's event bytes go.
+    pub(crate) log_end: u64,
     /// Known stored values of situation counters, with the checkpoint that wrote them (no read per checkpoint, and
     /// correct while the previous checkpoint's batch is still being applied).
     counter_totals: HashMap<CounterKey, (CounterSpan, u64)>,
@@ -143,6 +145,7 @@ impl StateCache {
             position: store.position()?,
             states_at: store.states_at()?,
             states_through: store.states_at()?,
+            log_end: store.log_end(),
             counter_totals: HashMap::new(),
             dirty: 0,
             bytes: 0,

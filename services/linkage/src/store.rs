@@ -5,7 +5,7 @@
 //!
 //! | tag | key | value |
 //! | --- | --- | --- |
-//! | `t` | person key (32) ‖ occurred_at µs (8, order-preserving) ‖ event uuid (16) | stream seq (8) ‖ `CaseEvent` protobuf |
+//! | `t` | person key (32) ‖ occurred_at µs (8, order-preserving) ‖ event uuid (16) | stream seq (8) ‖ where the `CaseEvent` protobuf is in the event log (offset 8, length 4, CRC-32 4: [`crate::eventlog`]) |
 //! | `e` | event uuid (16) | stream seq (8) ‖ person key (32, absent for subject-less events) |
 //! | `p` | person key (32) | `PersonRow` protobuf: the `PersonRecord` (masks, counts, regions: every query reads it) and the person's screening state (`caselink_screening::PersonScreening`, skipped undecoded when only the record is read) |
 //! | `i` | person key (32) | latest `SealedIdentity` protobuf (ciphertext only) |
@@ -14,22 +14,25 @@
 //! | `c` | region code (6) ‖ span of China days (4, order-preserving; one day a span: `COUNTER_SPAN_DAYS`) | `CounterSpan`: the situation counters of that region, by day, (tag, name) → count (`crate::situation`) |
 //! | `x` | stream seq (8) | why the message could not be folded (dead letter) |
 //! | `o` | stream seq (8) ‖ index (4) | `OutboxEntry`: an alert not yet acknowledged by the derived stream |
-//! | `m` | name | meta: `position` (u64), `states` (u64: `states_at`), `version` (u32), `rules` (fingerprint) |
+//! | `m` | name | meta: `position` (u64), `states` (u64: `states_at`), `log` (u64: the event log's committed length), `version` (u32), `rules` (fingerprint) |
 //!
 //! `t`, `e`, `i`, `o` and `x` are written with every batch, up to `position`; `p`, `r`, `f` and `c` only at the fold's
 //! checkpoints, exactly as of `states_at` ([`crate::states`]). (`s`, the screening states' own table until projection
 //! version 10, is in `p` now: one entry per person.)
 //!
-//! A timeline is one range scan over `t ‖ person key`. Everything here is rebuildable from the stream.
+//! A timeline is one range scan over `t ‖ person key`, then one read of the event log per entry: the events' bytes
+//! live in `timeline.log` beside sled ([`crate::eventlog`]), appended and synced before the sled batch that refers to
+//! them is applied. Everything here is rebuildable from the stream.
 
 use caselink_domain::PersonKey;
 use caselink_proto::v1::{CaseEvent, SealedIdentity};
 use prost::Message;
 
+use crate::eventlog::{EventLog, Extent, LogError, Pending};
 use crate::seen::TableFilter;
 
 /// Bump when the layout or meaning of any projection changes: start-up then rebuilds from the stream.
-pub const PROJECTION_VERSION: u32 = 12;
+pub const PROJECTION_VERSION: u32 = 13;
 
 pub(crate) const TIMELINE: u8 = b't';
 pub(crate) const EVENT_INDEX: u8 = b'e';
@@ -44,6 +47,7 @@ const META_POSITION: &[u8] = b"mposition";
 const META_STATES: &[u8] = b"mstates";
 const META_VERSION: &[u8] = b"mversion";
 const META_RULES: &[u8] = b"mrules";
+const META_LOG: &[u8] = b"mlog";
 
 /// Per-person summary kept beside the timeline.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -132,10 +136,13 @@ pub struct OutboxEntry {
     pub payload: Vec<u8>,
 }
 
-/// A `sled::Batch` being filled, counting what it holds (the fold reports it per batch).
+/// A `sled::Batch` being filled, counting what it holds (the fold reports it per batch), with the event bytes its
+/// timeline entries refer to.
 #[derive(Debug, Default)]
 pub struct Writes {
     batch: sled::Batch,
+    /// Event bytes for the log, appended before the batch is applied.
+    log: Pending,
     /// Inserts and removes.
     pub entries: usize,
     /// Bytes of keys and values inserted.
@@ -176,6 +183,30 @@ impl std::fmt::Debug for TableWrites {
 }
 
 impl Writes {
+    /// An empty batch whose event bytes will go at `log_end` (the log's end once the batches before are applied).
+    pub(crate) fn appending_at(log_end: u64) -> Writes {
+        Writes {
+            log: Pending::at(log_end),
+            ..Writes::default()
+        }
+    }
+
+    /// A timeline entry: `event` goes to the event log, the entry under `key` says where.
+    pub(crate) fn timeline(&mut self, key: Vec<u8>, sequence: u64, event: &CaseEvent) {
+        let extent = self
+            .log
+            .push(|out| event.encode(out).expect("a Vec grows as needed"));
+        let mut value = Vec::with_capacity(8 + Extent::LEN);
+        value.extend_from_slice(&sequence.to_be_bytes());
+        extent.encode(&mut value);
+        self.insert(key, value);
+    }
+
+    /// The event log's end once this batch is applied.
+    pub(crate) fn log_end(&self) -> u64 {
+        self.log.end()
+    }
+
     pub(crate) fn insert(&mut self, key: impl Into<sled::IVec>, value: impl Into<sled::IVec>) {
         let (key, value) = (key.into(), value.into());
         self.entries += 1;
@@ -189,10 +220,6 @@ impl Writes {
         self.entries += 1;
         self.tables.add(&key, key.len());
         self.batch.remove(key);
-    }
-
-    pub(crate) fn into_batch(self) -> sled::Batch {
-        self.batch
     }
 }
 
@@ -209,6 +236,8 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("corrupt projection value under {table}: {why}")]
     Corrupt { table: &'static str, why: String },
+    #[error(transparent)]
+    Log(#[from] LogError),
 }
 
 /// The projections of one aggregator.
@@ -220,6 +249,8 @@ pub struct Store {
     seen: std::sync::Arc<TableFilter>,
     /// Relation keys stored (`r`), the same way: most relations the fold looks up are new.
     relations: std::sync::Arc<TableFilter>,
+    /// The timeline's event bytes.
+    log: std::sync::Arc<EventLog>,
 }
 
 /// The seen-filter's digest of an event-id index key: the event id itself.
@@ -248,12 +279,32 @@ impl Store {
         let tree = db.open_tree("projections")?;
         let seen = TableFilter::load(&tree, EVENT_INDEX, event_digest, "seen")?;
         let relations = TableFilter::load(&tree, RELATION, relation_digest, "relation")?;
+        let committed = tree.get(META_LOG)?.map(|v| be_u64(&v)).unwrap_or(0);
+        let log = EventLog::open(dir, committed)?;
         Ok(Store {
             db,
             tree,
             seen: std::sync::Arc::new(seen),
             relations: std::sync::Arc::new(relations),
+            log: std::sync::Arc::new(log),
         })
+    }
+
+    /// Applies `writes`: their event bytes are appended to the log and synced first, then the sled batch (with the
+    /// log's new length) is applied. Flushing is the caller's.
+    pub(crate) fn apply(&self, writes: Writes) -> Result<(), StoreError> {
+        let Writes { mut batch, log, .. } = writes;
+        if !log.is_empty() {
+            self.log.append(&log)?;
+            batch.insert(META_LOG, &log.end().to_be_bytes()[..]);
+        }
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// The event log's end: where the next batch's event bytes go.
+    pub(crate) fn log_end(&self) -> u64 {
+        self.log.end()
     }
 
     /// Records relations just stored (after their batch was applied, like [`Store::note_folded`]); until then the
@@ -285,6 +336,8 @@ impl Store {
         self.tree.iter()
     }
 
+    /// The one tree of the projections, for tests that plant or remove entries.
+    #[cfg(test)]
     pub(crate) fn tree(&self) -> &sled::Tree {
         &self.tree
     }
@@ -365,6 +418,9 @@ impl Store {
     /// Drops every projection and marks the store as of the current version at position 0.
     pub async fn reset(&self) -> Result<(), StoreError> {
         self.tree.clear()?;
+        // Durably nothing refers to the log before it is emptied.
+        self.flush().await?;
+        self.log.clear()?;
         self.seen.clear();
         self.relations.clear();
         self.tree
@@ -598,7 +654,7 @@ impl Store {
     }
 
     /// Timeline entries of `key` with `from_micros <= occurred < to_micros`, starting after `after` (an opaque
-    /// cursor from [`TimelineRow::cursor`]).
+    /// cursor from [`TimelineRow::cursor`]), decoded.
     pub fn timeline(
         &self,
         key: &PersonKey,
@@ -606,6 +662,30 @@ impl Store {
         to_micros: i64,
         after: Option<&[u8]>,
     ) -> impl Iterator<Item = Result<TimelineRow, StoreError>> + '_ {
+        self.timeline_raw(key, from_micros, to_micros, after)
+            .map(|row| {
+                let raw = row?;
+                let event = CaseEvent::decode(&raw.event[..]).map_err(|e| StoreError::Corrupt {
+                    table: "timeline",
+                    why: e.to_string(),
+                })?;
+                Ok(TimelineRow {
+                    sequence: raw.sequence,
+                    event,
+                    cursor: raw.cursor,
+                })
+            })
+    }
+
+    /// [`Store::timeline`] without decoding the events: one range scan over `t ‖ person key`, then each entry's
+    /// bytes from the event log.
+    pub(crate) fn timeline_raw(
+        &self,
+        key: &PersonKey,
+        from_micros: i64,
+        to_micros: i64,
+        after: Option<&[u8]>,
+    ) -> impl Iterator<Item = Result<RawTimelineRow, StoreError>> + '_ {
         let mut start = timeline_prefix(key, from_micros);
         if let Some(cursor) = after {
             let mut k = Vec::with_capacity(1 + 32 + cursor.len() + 1);
@@ -620,7 +700,19 @@ impl Store {
         let end = timeline_prefix(key, to_micros);
         self.tree.range(start..end).map(|item| {
             let (k, v) = item?;
-            TimelineRow::decode(&k, &v)
+            let corrupt = || StoreError::Corrupt {
+                table: "timeline",
+                why: "short key or value".into(),
+            };
+            if v.len() != 8 + Extent::LEN || k.len() != 1 + 32 + 8 + 16 {
+                return Err(corrupt());
+            }
+            let extent = Extent::decode(&v[8..]).ok_or_else(corrupt)?;
+            Ok(RawTimelineRow {
+                sequence: be_u64(&v),
+                event: self.log.read(extent)?,
+                cursor: k[33..].to_vec(),
+            })
         })
     }
 }
@@ -634,28 +726,19 @@ pub struct TimelineRow {
 }
 
 impl TimelineRow {
-    fn decode(key: &[u8], value: &[u8]) -> Result<TimelineRow, StoreError> {
-        if value.len() < 8 || key.len() != 1 + 32 + 8 + 16 {
-            return Err(StoreError::Corrupt {
-                table: "timeline",
-                why: "short key or value".into(),
-            });
-        }
-        let event = CaseEvent::decode(&value[8..]).map_err(|e| StoreError::Corrupt {
-            table: "timeline",
-            why: e.to_string(),
-        })?;
-        Ok(TimelineRow {
-            sequence: be_u64(value),
-            event,
-            cursor: key[33..].to_vec(),
-        })
-    }
-
     /// Opaque position of this row within its person's timeline (for paging).
     pub fn cursor(&self) -> &[u8] {
         &self.cursor
     }
+}
+
+/// One stored timeline entry with the event's bytes as stored (the bus form without its sealed identity).
+#[derive(Debug, Clone)]
+pub(crate) struct RawTimelineRow {
+    pub sequence: u64,
+    pub event: Vec<u8>,
+    /// Position within the person's timeline: occurred µs ‖ event id.
+    pub cursor: Vec<u8>,
 }
 
 /// Order-preserving encoding of a signed microsecond timestamp.
