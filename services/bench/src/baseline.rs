@@ -348,7 +348,8 @@ pub async fn consume(url: &str, expected: u64) -> anyhow::Result<Throughput> {
     Ok(Throughput::new(read, started.elapsed()))
 }
 
-/// Batched sled inserts of timeline records (the fold's key and value for each event), `batch_size` a batch
+/// Batched sled inserts of the events as records of their full size (the fold's timeline key, and the sequence with
+/// the event's bytes as the value: what the fold stored before its event log took the bytes), `batch_size` a batch
 /// ([`SLED_BATCH`] for the baseline), each flushed before the next. Only the apply and flush are timed; building the records is not.
 pub async fn sled_write(
     dir: &Path,
@@ -382,8 +383,8 @@ pub async fn sled_write(
     Ok(Throughput::new(written, timed))
 }
 
-/// The fold's timeline entry for a bus-form event: key `t ‖ person key ‖ occurred µs ‖ event id`, value
-/// `sequence ‖ event without its sealed identity`.
+/// A bus-form event as a full-size sled record: key `t ‖ person key ‖ occurred µs ‖ event id` (the fold's timeline
+/// key), value `sequence ‖ event without its sealed identity`.
 fn timeline_record(sequence: u64, payload: &[u8]) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
     let mut event = CaseEvent::decode(payload).context("a bus-form event that does not decode")?;
     let person = event

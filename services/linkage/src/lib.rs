@@ -50,7 +50,7 @@ pub struct LinkageOptions {
     /// Longest time (ms) between write-backs of the fold's states while it has a backlog (see `states.rs`); when
     /// caught up it writes them with every batch.
     pub checkpoint_ms: u64,
-    /// Memory (MiB, as encoded; decoded states take about four times that) for states kept across checkpoints.
+    /// Memory (MiB, approximate: decoded states with their map entries) for states kept across checkpoints.
     pub state_cache_mb: usize,
     /// sled's page cache (MiB).
     pub sled_cache_mb: u64,
@@ -75,7 +75,7 @@ impl Default for LinkageOptions {
             tls: caselink_runtime::TlsConfig::default(),
             fold_batch: 1000,
             checkpoint_ms: 1000,
-            state_cache_mb: 64,
+            state_cache_mb: 192,
             sled_cache_mb: 256,
             partition_start: 0,
             partition_end: caselink_domain::PARTITIONS,

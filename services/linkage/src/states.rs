@@ -46,7 +46,7 @@ pub struct CachePolicy {
     pub checkpoint_every: Duration,
     /// Dirty states that force a checkpoint (bounds the memory between checkpoints and the replay after a crash).
     pub max_dirty: usize,
-    /// Approximate bytes of clean states kept across checkpoints.
+    /// Approximate memory of the states kept across checkpoints ([`footprint`]).
     pub budget_bytes: usize,
 }
 
@@ -55,7 +55,7 @@ impl Default for CachePolicy {
         CachePolicy {
             checkpoint_every: Duration::from_secs(1),
             max_dirty: 200_000,
-            budget_bytes: 64 << 20,
+            budget_bytes: 192 << 20,
         }
     }
 }
@@ -68,20 +68,24 @@ struct Slot<T> {
     dirty: bool,
     /// The checkpoint generation it was last used in (for eviction).
     used: u64,
-    /// Encoded size when last read or written (for the memory budget).
+    /// Its memory ([`footprint`]) when last read or written (for the budget).
     bytes: usize,
+    /// Heap bytes of its key (a relation key's; a person key is inline).
+    key_heap: usize,
     /// The checkpoint that last wrote it (0: as read from sled). It may leave memory only once that checkpoint's
     /// batch is applied, or a read from sled would see an older value.
     written: u64,
 }
 
 impl<T> Slot<T> {
-    fn new(value: T, bytes: usize, generation: u64) -> Slot<T> {
+    /// A state as read from sled, `encoded` bytes long there, under a key with `key_heap` bytes on the heap.
+    fn new(value: T, encoded: usize, key_heap: usize, generation: u64) -> Slot<T> {
         Slot {
             value,
             dirty: false,
             used: generation,
-            bytes,
+            bytes: footprint::<T>(encoded) + key_heap,
+            key_heap,
             written: 0,
         }
     }
@@ -91,13 +95,29 @@ impl<T> Slot<T> {
         (!self.dirty && self.written <= applied).then_some((self.used, self.bytes))
     }
 
-    /// Marks it written by checkpoint `generation`, `bytes` long.
-    fn written(&mut self, generation: u64, bytes: usize, total: &mut usize) {
+    /// Marks it written by checkpoint `generation`, `encoded` bytes long.
+    fn written(&mut self, generation: u64, encoded: usize, total: &mut usize) {
+        let bytes = footprint::<T>(encoded) + self.key_heap;
         *total = *total - self.bytes + bytes;
         self.bytes = bytes;
         self.dirty = false;
         self.written = generation;
     }
+}
+
+/// Decoded, a state takes about this many times its encoded bytes on the heap: each string, byte string and list is
+/// an allocation rounded up to the allocator's size class, and each list element is its struct's full size (an
+/// intake of ~70 encoded bytes is ~100 inline plus ~60 on the heap).
+const DECODED_PER_ENCODED: usize = 2;
+
+/// Approximate memory of one cached state that is `encoded` bytes in sled, beyond its key's heap bytes: its map
+/// entry (the key and the slot, inline in the map's table, with the control byte, at the table's load of 7/8) and
+/// its heap. A state looked up but absent still takes its entry, which the encoded size alone would count as nothing.
+fn footprint<T>(encoded: usize) -> usize {
+    // Both maps' keys take at most 32 bytes inline (a `PersonKey`, or a `Vec` and its relation key on the heap).
+    let entry = (32 + std::mem::size_of::<Slot<T>>() + 1) * 8 / 7;
+
+    entry + encoded * DECODED_PER_ENCODED
 }
 
 /// The fold's states between checkpoints. See the module documentation.
@@ -124,7 +144,7 @@ pub struct StateCache {
     /// correct while the previous checkpoint's batch is still being applied).
     counter_totals: HashMap<CounterKey, (CounterSpan, u64)>,
     dirty: usize,
-    /// Encoded bytes of the cached states, as last read or written.
+    /// Memory of the cached states ([`footprint`]), as last read or written.
     bytes: usize,
     /// Checkpoints made by this cache (the generation of states: eviction is by least recent use).
     generation: u64,
@@ -255,22 +275,35 @@ impl StateCache {
         ages.extend(self.persons.values().filter_map(|s| s.age(applied)));
         ages.extend(self.relations.values().filter_map(|s| s.age(applied)));
         ages.sort_unstable();
-        // Drop everything evictable used before `keep_from`.
-        let mut freed = 0usize;
-        let mut keep_from = u64::MAX;
+        // Everything evictable used before the generation where the freed bytes reach the excess goes, and of that
+        // generation as much as still exceeds (a burst within one checkpoint interval can exceed the budget alone).
+        let excess = self.bytes - target;
+        let mut cut = Cut {
+            generation: u64::MAX,
+            remaining: 0,
+            applied,
+        };
+        let (mut freed, mut freed_before) = (0usize, 0usize);
+        let mut current = None;
         for (used, bytes) in ages {
-            if self.bytes - freed <= target {
-                keep_from = used;
-                break;
+            if current != Some(used) {
+                current = Some(used);
+                freed_before = freed;
             }
             freed += bytes;
+            if freed >= excess {
+                cut.generation = used;
+                cut.remaining = excess - freed_before;
+                break;
+            }
         }
         let before = self.bytes;
         let mut bytes = 0usize;
-        self.persons
-            .retain(|_, s| keep(s, keep_from, applied, &mut bytes));
-        self.relations
-            .retain(|_, s| keep(s, keep_from, applied, &mut bytes));
+        self.persons.retain(|_, s| cut.keep(s, &mut bytes));
+        self.relations.retain(|_, s| cut.keep(s, &mut bytes));
+        // A map keeps the table of its largest size: give back what a burst (a backlog's many dirty states) grew.
+        shrink(&mut self.persons);
+        shrink(&mut self.relations);
         self.bytes = bytes;
         tracing::debug!(before, after = bytes, "fold cache: clean states dropped");
     }
@@ -279,12 +312,38 @@ impl StateCache {
 /// Counter records (region, span of days) remembered before the applied ones are forgotten.
 const MAX_COUNTER_TOTALS: usize = 100_000;
 
-fn keep<T>(slot: &Slot<T>, keep_from: u64, applied: u64, bytes: &mut usize) -> bool {
-    let kept = slot.dirty || slot.written > applied || slot.used >= keep_from;
-    if kept {
-        *bytes += slot.bytes;
+/// Halves a map's table when it is less than a quarter full.
+fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 1024 && map.len() < map.capacity() / 4 {
+        map.shrink_to(map.len() * 2);
     }
-    kept
+}
+
+/// Which clean states an eviction drops: those used before `generation`, and of `generation` the first
+/// `remaining` bytes met.
+struct Cut {
+    generation: u64,
+    remaining: usize,
+    applied: u64,
+}
+
+impl Cut {
+    /// Whether `slot` stays (adding its bytes to `bytes` then).
+    fn keep<T>(&mut self, slot: &Slot<T>, bytes: &mut usize) -> bool {
+        let kept = match slot.age(self.applied) {
+            None => true,
+            Some((used, _)) if used > self.generation => true,
+            Some((used, size)) if used == self.generation && self.remaining > 0 => {
+                self.remaining = self.remaining.saturating_sub(size);
+                false
+            }
+            Some((used, _)) => used == self.generation,
+        };
+        if kept {
+            *bytes += slot.bytes;
+        }
+        kept
+    }
 }
 
 /// A person's record and screening state: what their row `p` holds.
@@ -305,15 +364,16 @@ fn cached_person<'a>(
     Ok(match persons.entry(*key) {
         std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
         std::collections::hash_map::Entry::Vacant(v) => {
-            let (row, bytes) = store
+            let (row, encoded) = store
                 .load::<PersonRow>(&person_key(PERSON, key), "person")?
                 .unwrap_or_default();
-            *total += bytes;
             let state = PersonState {
                 record: row.record.unwrap_or_default(),
                 screening: row.screening.unwrap_or_default(),
             };
-            v.insert(Slot::new(state, bytes, generation))
+            let slot = v.insert(Slot::new(state, encoded, 0, generation));
+            *total += slot.bytes;
+            slot
         }
     })
 }
@@ -384,9 +444,11 @@ impl caselink_screening::ScreeningStore for Working<'_> {
         let slot = match self.cache.relations.entry(bytes) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
-                let (value, bytes) = self.store.load_relation(v.key())?.unwrap_or_default();
-                self.cache.bytes += bytes;
-                v.insert(Slot::new(value, bytes, generation))
+                let (value, encoded) = self.store.load_relation(v.key())?.unwrap_or_default();
+                let key_heap = v.key().capacity();
+                let slot = v.insert(Slot::new(value, encoded, key_heap, generation));
+                self.cache.bytes += slot.bytes;
+                slot
             }
         };
         touch(slot, generation, &mut self.cache.dirty);
@@ -403,5 +465,70 @@ impl Working<'_> {
     /// Counter increments since the last checkpoint.
     pub(crate) fn counters(&mut self) -> &mut BatchCounters {
         &mut self.cache.counters
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use caselink_screening::ScreeningStore;
+
+    use super::*;
+
+    /// Looks up `n` relations never stored (what most of a fold's lookups are) and `n` persons, then checkpoints and
+    /// evicts as the fold does.
+    fn fill_and_evict(store: &Store, cache: &mut StateCache, n: usize) {
+        for i in 0..n {
+            let phone = RelationKey::Phone(format!("{i:064x}"));
+            cache.screening_store(store).relation(&phone).unwrap();
+            let mut key = [0u8; 32];
+            key[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            cache.record(store, &PersonKey(key)).unwrap().events += 1;
+        }
+        let mut writes = Writes::appending_at(store.log_end());
+        let generation = cache
+            .checkpoint(store, &mut writes, &mut Vec::new())
+            .unwrap();
+        store.apply(writes).unwrap();
+        cache.checkpoint_applied(generation);
+        cache.evict();
+    }
+
+    #[test]
+    fn the_budget_bounds_what_the_states_take_in_memory_lookups_of_absent_states_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let budget = 256 << 10;
+        let policy = CachePolicy {
+            budget_bytes: budget,
+            ..CachePolicy::default()
+        };
+        let mut cache = StateCache::open(&store, policy).unwrap();
+        fill_and_evict(&store, &mut cache, 20_000);
+        // What the map entries alone take, whatever the states hold: within the budget after eviction.
+        let entries = cache.persons.len() * std::mem::size_of::<(PersonKey, Slot<PersonState>)>()
+            + cache.relations.len() * (std::mem::size_of::<(Vec<u8>, Slot<RelationState>)>() + 65);
+        assert!(
+            entries <= budget,
+            "{entries} bytes of entries kept, budget {budget}"
+        );
+        assert!(cache.bytes <= budget, "{} accounted", cache.bytes);
+        assert!(
+            cache.persons.len() + cache.relations.len() > 0,
+            "not everything dropped"
+        );
+        // The tables gave back what the burst grew.
+        assert!(cache.persons.capacity() < 20_000 && cache.relations.capacity() < 20_000);
+        // Nothing evicted was lost: a dropped person comes back from sled as counted.
+        let dropped = (0..20_000u64)
+            .map(|i| {
+                let mut key = [0u8; 32];
+                key[..8].copy_from_slice(&i.to_be_bytes());
+                PersonKey(key)
+            })
+            .find(|k| !cache.persons.contains_key(k))
+            .unwrap();
+        assert_eq!(cache.record(&store, &dropped).unwrap().events, 1);
     }
 }
