@@ -959,6 +959,69 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn event(i: u64) -> (Vec<u8>, CaseEvent) {
+        let id = uuid::Uuid::from_u128(u128::from(i) + 1);
+        let event = CaseEvent {
+            event_id: id.to_string(),
+            summary: format!("record {i}"),
+            ..CaseEvent::default()
+        };
+        (timeline_key(&PersonKey([3; 32]), i as i64, &id), event)
+    }
+
+    fn summaries(store: &Store) -> Vec<String> {
+        store
+            .timeline(&PersonKey([3; 32]), i64::MIN, i64::MAX, None)
+            .map(|row| row.unwrap().event.summary)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn event_bytes_of_a_batch_sled_never_committed_are_cut_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let committed = {
+            let store = Store::open(dir.path()).unwrap();
+            let mut writes = Writes::appending_at(store.log_end());
+            for i in 0..2 {
+                let (key, event) = event(i);
+                writes.timeline(key, 10 + i, &event);
+            }
+            store.apply(writes).unwrap();
+            store.flush().await.unwrap();
+            let committed = store.log_end();
+            // A crash after the next batch's bytes were synced but before its sled batch was applied.
+            let mut lost = Writes::appending_at(committed);
+            let (key, event) = event(2);
+            lost.timeline(key, 12, &event);
+            store.log.append(&lost.log).unwrap();
+            assert!(store.log_end() > committed);
+            committed
+        };
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.log_end(), committed);
+        let file = dir.path().join(crate::eventlog::FILE_NAME);
+        assert_eq!(std::fs::metadata(&file).unwrap().len(), committed);
+        assert_eq!(summaries(&store), ["record 0", "record 1"]);
+        // Folded again from the stream, the lost event goes where its bytes were cut.
+        let mut again = Writes::appending_at(store.log_end());
+        let (key, event) = event(2);
+        again.timeline(key, 12, &event);
+        store.apply(again).unwrap();
+        store.flush().await.unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(summaries(&store), ["record 0", "record 1", "record 2"]);
+        let rows: Vec<u64> = store
+            .timeline(&PersonKey([3; 32]), i64::MIN, i64::MAX, None)
+            .map(|row| row.unwrap().sequence)
+            .collect();
+        assert_eq!(rows, [10, 11, 12]);
+        // A reset empties the log with the projections.
+        store.reset().await.unwrap();
+        assert_eq!(store.log_end(), 0);
+        assert!(summaries(&store).is_empty());
+    }
+
     #[test]
     fn micros_encoding_preserves_order_across_zero() {
         let values = [
