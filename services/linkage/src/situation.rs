@@ -30,7 +30,7 @@ use time::OffsetDateTime;
 use tonic::Status;
 
 use crate::referral::projection::Referrals;
-use crate::store::{counter_key, CounterKey, CounterSpan, Store, StoreError};
+use crate::store::{counter_key, CounterDay, CounterKey, Store, StoreError};
 
 /// Counter tags under `c` ‖ region ‖ day.
 const KIND: u8 = b'k';
@@ -141,18 +141,18 @@ fn satisfaction(value: i32, mut count: impl FnMut(Metric)) {
     }
 }
 
-/// Counter increments since the fold's last checkpoint, by region and span of days, each record written once.
+/// Counter increments since the fold's last checkpoint, by region and day, each record written once.
 #[derive(Debug, Default)]
 pub(crate) struct BatchCounters {
-    /// (record, day, tag, name) → increment: one hash update per counted event, the records built at the checkpoint.
-    adds: HashMap<(CounterKey, i32, u8, Cow<'static, str>), u64>,
+    /// (record, tag, name) → increment: one hash update per counted event, the records built at the checkpoint.
+    adds: HashMap<(CounterKey, u8, Cow<'static, str>), u64>,
 }
 
 impl BatchCounters {
     fn add(&mut self, region: &str, day: i32, tag: u8, name: Cow<'static, str>) {
         *self
             .adds
-            .entry((counter_key(region, day), day, tag, name))
+            .entry((counter_key(region, day), tag, name))
             .or_default() += 1;
     }
 
@@ -181,13 +181,13 @@ impl BatchCounters {
         );
     }
 
-    /// The increments, by region and span of days.
-    pub(crate) fn into_adds(self) -> HashMap<CounterKey, CounterSpan> {
-        let mut spans: HashMap<CounterKey, CounterSpan> = HashMap::new();
-        for ((key, day, tag, name), n) in self.adds {
-            spans.entry(key).or_default().add(day, tag, &name, n);
+    /// The increments, by region and day.
+    pub(crate) fn into_adds(self) -> HashMap<CounterKey, CounterDay> {
+        let mut days: HashMap<CounterKey, CounterDay> = HashMap::new();
+        for ((key, tag, name), n) in self.adds {
+            days.entry(key).or_default().add(tag, &name, n);
         }
-        spans
+        days
     }
 }
 

@@ -35,8 +35,8 @@ use prost::Message;
 
 use crate::situation::BatchCounters;
 use crate::store::{
-    encode_person_row, flagged_key, person_key, relation_key, CounterKey, CounterSpan,
-    FlaggedEntry, PersonRecord, PersonRow, Store, StoreError, Writes, PERSON,
+    encode_person_row, flagged_key, person_key, relation_key, CounterDay, CounterKey, FlaggedEntry,
+    PersonRecord, PersonRow, Store, StoreError, Writes, PERSON,
 };
 
 /// When the fold writes its states back, and how much it keeps in memory.
@@ -142,7 +142,7 @@ pub struct StateCache {
     pub(crate) log_end: u64,
     /// Known stored values of situation counters, with the checkpoint that wrote them (no read per checkpoint, and
     /// correct while the previous checkpoint's batch is still being applied).
-    counter_totals: HashMap<CounterKey, (CounterSpan, u64)>,
+    counter_totals: HashMap<CounterKey, (CounterDay, u64)>,
     dirty: usize,
     /// Memory of the cached states ([`footprint`]), as last read or written.
     bytes: usize,
@@ -241,7 +241,7 @@ impl StateCache {
             let entry = match self.counter_totals.entry(key) {
                 std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
                 std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert((store.counter_span(&key)?, generation))
+                    v.insert((store.counter_day(&key)?, generation))
                 }
             };
             entry.0.merge(&adds);
@@ -309,7 +309,7 @@ impl StateCache {
     }
 }
 
-/// Counter records (region, span of days) remembered before the applied ones are forgotten.
+/// Counter records (region, day) remembered before the applied ones are forgotten.
 const MAX_COUNTER_TOTALS: usize = 100_000;
 
 /// Halves a map's table when it is less than a quarter full.

@@ -11,7 +11,7 @@
 //! | `i` | person key (32) | latest `SealedIdentity` protobuf (ciphertext only) |
 //! | `r` | relation key (tag ‖ hex of a phone, address or text key) | screening `RelationState` protobuf |
 //! | `f` | region code (6) ‖ person key (32) | `FlaggedEntry`: the flagged-persons list, by region |
-//! | `c` | region code (6) ‖ span of China days (4, order-preserving; one day a span: `COUNTER_SPAN_DAYS`) | `CounterSpan`: the situation counters of that region, by day, (tag, name) → count (`crate::situation`) |
+//! | `c` | region code (6) ‖ China day (4, order-preserving) | `CounterDay`: the situation counters of that region and day, (tag, name) → count (`crate::situation`) |
 //! | `x` | stream seq (8) | why the message could not be folded (dead letter) |
 //! | `o` | stream seq (8) ‖ index (4) | `OutboxEntry`: an alert not yet acknowledged by the derived stream |
 //! | `m` | name | meta: `position` (u64), `states` (u64: `states_at`), `log` (u64: the event log's committed length), `version` (u32), `rules` (fingerprint) |
@@ -32,7 +32,7 @@ use crate::eventlog::{EventLog, Extent, LogError, Pending};
 use crate::seen::TableFilter;
 
 /// Bump when the layout or meaning of any projection changes: start-up then rebuilds from the stream.
-pub const PROJECTION_VERSION: u32 = 13;
+pub const PROJECTION_VERSION: u32 = 14;
 
 pub(crate) const TIMELINE: u8 = b't';
 pub(crate) const EVENT_INDEX: u8 = b'e';
@@ -533,14 +533,14 @@ impl Store {
             })
     }
 
-    /// A region's stored situation counters of one span of days (empty when absent).
-    pub(crate) fn counter_span(&self, key: &CounterKey) -> Result<CounterSpan, StoreError> {
+    /// A region's stored situation counters of one day (empty when absent).
+    pub(crate) fn counter_day(&self, key: &CounterKey) -> Result<CounterDay, StoreError> {
         Ok(decode_opt(self.tree.get(key)?, "counter")?.unwrap_or_default())
     }
 
     /// Every situation counter of the regions starting with `region_prefix` and days `from_day..to_day` (China days,
     /// see [`counter_key`]), as (region, day, counter tag, name, value). One range scan per region: regions are skipped
-    /// past, their spans outside the period are never read.
+    /// past, their days outside the period are never read.
     pub(crate) fn counters(
         &self,
         region_prefix: &str,
@@ -569,31 +569,28 @@ impl Store {
             }
             let region: [u8; 6] = k[1..7].try_into().expect("6 bytes");
             if from_day < to_day {
-                let start = counter_span_prefix(&region, span_of(from_day));
-                let end = counter_span_prefix(&region, span_of(to_day - 1).saturating_add(1));
+                let start = counter_day_prefix(&region, from_day);
+                let end = counter_day_prefix(&region, to_day);
                 for item in self.tree.range(start..end) {
                     let (k, v) = item?;
-                    if k.len() < COUNTER_KEY_LEN {
-                        return Err(short());
-                    }
-                    let span =
-                        CounterSpan::decode(v.as_ref()).map_err(|e| StoreError::Corrupt {
+                    let day = k
+                        .get(7..COUNTER_KEY_LEN)
+                        .and_then(|b| b.try_into().ok())
+                        .map(decode_day)
+                        .ok_or_else(short)?;
+                    let counters =
+                        CounterDay::decode(v.as_ref()).map_err(|e| StoreError::Corrupt {
                             table: "counter",
                             why: e.to_string(),
                         })?;
-                    for day in span.days {
-                        if day.day < from_day || day.day >= to_day {
-                            continue;
-                        }
-                        for c in day.entries {
-                            rows.push(CounterRow {
-                                region: String::from_utf8_lossy(&region).into_owned(),
-                                day: day.day,
-                                tag: u8::try_from(c.tag).unwrap_or(0),
-                                name: c.name,
-                                value: c.value,
-                            });
-                        }
+                    for c in counters.entries {
+                        rows.push(CounterRow {
+                            region: String::from_utf8_lossy(&region).into_owned(),
+                            day,
+                            tag: u8::try_from(c.tag).unwrap_or(0),
+                            name: c.name,
+                            value: c.value,
+                        });
                     }
                 }
             }
@@ -807,27 +804,25 @@ fn encode_day(day: i32) -> [u8; 4] {
     ((day as u32) ^ (1u32 << 31)).to_be_bytes()
 }
 
-fn counter_span_prefix(region: &[u8; 6], span: i32) -> Vec<u8> {
+fn decode_day(bytes: [u8; 4]) -> i32 {
+    (u32::from_be_bytes(bytes) ^ (1u32 << 31)) as i32
+}
+
+fn counter_day_prefix(region: &[u8; 6], day: i32) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + 6 + 4);
     k.push(COUNTER);
     k.extend_from_slice(region);
-    k.extend_from_slice(&encode_day(span));
+    k.extend_from_slice(&encode_day(day));
     k
 }
 
-/// China days per counter record: one. The trade-off, measured: a bulk load of years of records touches thousands of
-/// region-days per checkpoint, and spans of 32 days cut its counter writes from 0.24 to 0.014 per event (100k events);
-/// but once caught up every small batch is a checkpoint, and each then rewrote a ~8 KB record per region touched (the
-/// freshness p99 at 5,000 events/s went from 52 to 415 ms). Live folding is what the aggregator does every day.
-pub(crate) const COUNTER_SPAN_DAYS: i32 = 1;
-
-/// The span of days a China day's counters are stored in.
-pub(crate) fn span_of(day: i32) -> i32 {
-    day.div_euclid(COUNTER_SPAN_DAYS)
-}
-
-/// Key of a region's situation counters for one span of days: `c` ‖ region (6; shorter or malformed codes are padded
-/// with `0`) ‖ span (China day ÷ [`COUNTER_SPAN_DAYS`], China days counted from 1970-01-01 in UTC+8; order-preserving).
+/// One counter record per region and China day. Records of 32 days were measured in session 4: a bulk load of years
+/// of records touches thousands of region-days per checkpoint, and spans cut its counter writes from 0.24 to 0.014 per
+/// event (100k events); but once caught up every small batch is a checkpoint, and each then rewrote a ~8 KB record
+/// per region touched (the freshness p99 at 5,000 events/s went from 52 to 415 ms). Live folding is what the
+/// aggregator does every day.
+/// Key of a region's situation counters for one day: `c` ‖ region (6; shorter or malformed codes are padded with `0`)
+/// ‖ China day (counted from 1970-01-01 in UTC+8; order-preserving).
 pub(crate) type CounterKey = [u8; COUNTER_KEY_LEN];
 pub(crate) const COUNTER_KEY_LEN: usize = 1 + 6 + 4;
 
@@ -837,51 +832,13 @@ pub(crate) fn counter_key(region: &str, day: i32) -> CounterKey {
     for (slot, b) in k[1..7].iter_mut().zip(region.bytes()) {
         *slot = b;
     }
-    k[7..].copy_from_slice(&encode_day(span_of(day)));
+    k[7..].copy_from_slice(&encode_day(day));
     k
 }
 
-/// The situation counters of one region and span of days, by day (ascending).
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct CounterSpan {
-    #[prost(message, repeated, tag = "1")]
-    pub days: Vec<CounterDay>,
-}
-
-impl CounterSpan {
-    /// Adds `n` to the counter (tag, name) of `day`.
-    pub(crate) fn add(&mut self, day: i32, tag: u8, name: &str, n: u64) {
-        let i = match self.days.binary_search_by(|d| d.day.cmp(&day)) {
-            Ok(i) => i,
-            Err(i) => {
-                self.days.insert(
-                    i,
-                    CounterDay {
-                        day,
-                        entries: Vec::new(),
-                    },
-                );
-                i
-            }
-        };
-        self.days[i].add(tag, name, n);
-    }
-
-    /// Adds every counter of `other`.
-    pub(crate) fn merge(&mut self, other: &CounterSpan) {
-        for day in &other.days {
-            for c in &day.entries {
-                self.add(day.day, u8::try_from(c.tag).unwrap_or(0), &c.name, c.value);
-            }
-        }
-    }
-}
-
-/// The situation counters of one region and day, sorted by (tag, name).
+/// The situation counters of one region and day (both in the key), sorted by (tag, name).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct CounterDay {
-    #[prost(sint32, tag = "1")]
-    pub day: i32,
     #[prost(message, repeated, tag = "2")]
     pub entries: Vec<Counter>,
 }
@@ -898,6 +855,13 @@ pub struct Counter {
 }
 
 impl CounterDay {
+    /// Adds every counter of `other`.
+    pub(crate) fn merge(&mut self, other: &CounterDay) {
+        for c in &other.entries {
+            self.add(u8::try_from(c.tag).unwrap_or(0), &c.name, c.value);
+        }
+    }
+
     /// Adds `n` to the counter (tag, name).
     pub(crate) fn add(&mut self, tag: u8, name: &str, n: u64) {
         let tag = u32::from(tag);
@@ -1075,25 +1039,25 @@ mod tests {
     }
 
     #[test]
-    fn counters_of_a_period_are_its_days_across_spans_and_regions() {
+    fn counters_of_a_period_are_its_days_across_regions() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        // Days on both sides of what would be span boundaries of 32 days, negative ones too, in two regions.
+        // Days around the order-preserving encoding's sign bit and far apart, in two regions.
         let days = [-33, -1, 0, 31, 32, 63, 64, 20_089];
-        let mut spans: std::collections::HashMap<CounterKey, CounterSpan> = Default::default();
+        let mut records: std::collections::HashMap<CounterKey, CounterDay> = Default::default();
         for (i, day) in days.into_iter().enumerate() {
             for region in ["430602", "430603"] {
-                let span = spans.entry(counter_key(region, day)).or_default();
-                span.add(day, b'k', "complaint.received", i as u64 + 1);
-                span.add(day, b'k', "complaint.received", 1);
+                let record = records.entry(counter_key(region, day)).or_default();
+                record.add(b'k', "complaint.received", i as u64 + 1);
+                record.add(b'k', "complaint.received", 1);
             }
         }
-        // Merging an increment into a stored span adds to its day.
+        // Merging an increment into a stored record adds to it.
         let key = counter_key("430602", 31);
-        let mut more = CounterSpan::default();
-        more.add(31, b'k', "complaint.received", 100);
-        spans.get_mut(&key).unwrap().merge(&more);
-        for (k, v) in &spans {
+        let mut more = CounterDay::default();
+        more.add(b'k', "complaint.received", 100);
+        records.get_mut(&key).unwrap().merge(&more);
+        for (k, v) in &records {
             store.tree().insert(&k[..], v.encode_to_vec()).unwrap();
         }
         let rows = store.counters("430602", 0, 64).unwrap();
