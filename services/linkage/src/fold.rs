@@ -69,6 +69,8 @@ pub struct FoldStats {
     pub bytes: usize,
     /// The same, by table.
     pub tables: crate::store::TableWrites,
+    /// Event bytes the batch appended to the event log (the timeline entries in sled say where).
+    pub log_bytes: usize,
     /// Microseconds spent folding it into the cache and the batch, applying it to sled, and flushing.
     pub prepare_us: u64,
     pub apply_us: u64,
@@ -111,6 +113,7 @@ impl Prepared {
         stats.writes = self.batch.entries;
         stats.bytes = self.batch.bytes;
         stats.tables = self.batch.tables;
+        stats.log_bytes = self.batch.log_bytes();
         store.apply(self.batch)?;
         store.note_folded(&self.ids)?;
         store.note_relations(&self.relations)?;

@@ -207,6 +207,11 @@ impl Writes {
         self.log.end()
     }
 
+    /// Event bytes this batch appends to the log.
+    pub(crate) fn log_bytes(&self) -> usize {
+        self.log.len()
+    }
+
     pub(crate) fn insert(&mut self, key: impl Into<sled::IVec>, value: impl Into<sled::IVec>) {
         let (key, value) = (key.into(), value.into());
         self.entries += 1;

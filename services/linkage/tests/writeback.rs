@@ -74,12 +74,26 @@ fn folder() -> Folder {
     }
 }
 
+/// Every entry of the store; a timeline entry with the event bytes it points to in the event log (so two stores
+/// compare equal only if their logs hold the same events where their entries say).
 fn contents(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
     store
         .entries()
         .map(|kv| {
             let (k, v) = kv.unwrap();
-            (k.to_vec(), v.to_vec())
+            let mut value = v.to_vec();
+            if k[0] == b't' {
+                let person = caselink_domain::PersonKey(k[1..33].try_into().unwrap());
+                let micros = (u64::from_be_bytes(k[33..41].try_into().unwrap()) ^ (1 << 63)) as i64;
+                let row = store
+                    .timeline(&person, micros, micros + 1, None)
+                    .map(Result::unwrap)
+                    .find(|row| row.cursor() == &k[33..])
+                    .expect("a timeline entry reads back");
+                value.extend_from_slice(&row.sequence.to_be_bytes());
+                value.extend_from_slice(&row.event.encode_to_vec());
+            }
+            (k.to_vec(), value)
         })
         .collect()
 }
