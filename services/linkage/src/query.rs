@@ -95,20 +95,18 @@ impl LinkageService {
         self
     }
 
-    /// A determiner may read only persons with records in its regions.
+    /// A determiner may read only persons with records in its regions: checked on the record the answer is built
+    /// from (one read). A person with no record at all is out of a determiner's scope too, so that a refusal does not
+    /// tell whether someone outside its regions exists.
     fn check_region_scope(
-        &self,
         caller: Option<&caselink_auth::Caller>,
-        key: &PersonKey,
+        record: Option<&PersonRecord>,
     ) -> Result<(), QueryError> {
         let Some(caller) = caller else { return Ok(()) };
         if caller.claims.role != caselink_auth::Role::Determiner {
             return Ok(());
         }
-        let regions = self
-            .person_or_timeline(key)?
-            .map(|r| r.regions)
-            .unwrap_or_default();
+        let regions = record.map(|r| r.regions.as_slice()).unwrap_or_default();
         if regions.iter().any(|r| caller.claims.covers_region(r)) {
             Ok(())
         } else {
@@ -206,7 +204,7 @@ impl LinkageService {
 
     /// GetTimeline, as a plain function: [`LinkageService::timeline_encoded`], decoded.
     pub fn timeline(&self, request: &GetTimelineRequest) -> Result<Timeline, QueryError> {
-        let encoded = self.timeline_encoded(request)?;
+        let encoded = self.timeline_encoded(request, None)?;
         Timeline::decode(encoded.encode_to_vec().as_slice()).map_err(|e| {
             QueryError::Store(StoreError::Corrupt {
                 table: "timeline",
@@ -217,9 +215,11 @@ impl LinkageService {
 
     /// GetTimeline with every entry's event as the bytes stored in the timeline's event log, copied
     /// into the answer as they are; only each event's department and payload are read (for the filter and the kind).
+    /// `caller`'s region scope is checked on the person's record.
     pub fn timeline_encoded(
         &self,
         request: &GetTimelineRequest,
+        caller: Option<&caselink_auth::Caller>,
     ) -> Result<crate::wire::EncodedTimeline, QueryError> {
         let key = self.resolve(request.person.as_ref())?;
         let from = request.from.as_ref().map_or(i64::MIN, timestamp_micros);
@@ -250,7 +250,9 @@ impl LinkageService {
                 });
             }
         }
-        let record = self.person_or_timeline(&key)?.ok_or(QueryError::NotFound)?;
+        let record = self.person_or_timeline(&key)?;
+        Self::check_region_scope(caller, record.as_ref())?;
+        let record = record.ok_or(QueryError::NotFound)?;
         let mut entries = Vec::with_capacity(page_size.min(record.events as usize));
         let mut next_page_token = String::new();
         let mut last_cursor: Option<Vec<u8>> = None;
@@ -380,16 +382,22 @@ impl caselink_screening::ScreeningStore for ReadOnly<'_> {
 }
 
 impl LinkageService {
-    /// GetPersonView, as a plain function: everything but the clear identity.
-    pub fn person_view(&self, key: &PersonKey) -> Result<PersonView, QueryError> {
-        let (record, screening) = match self.store.person_row(key)? {
-            Some(row) => row,
+    /// GetPersonView, as a plain function: everything but the clear identity; `caller`'s region scope is checked on
+    /// the person's record.
+    pub fn person_view(
+        &self,
+        key: &PersonKey,
+        caller: Option<&caselink_auth::Caller>,
+    ) -> Result<PersonView, QueryError> {
+        let row = match self.store.person_row(key)? {
+            Some(row) => Some(row),
             // First seen since the fold's last checkpoint: no screening state yet.
-            None => (
-                self.person_or_timeline(key)?.ok_or(QueryError::NotFound)?,
-                Default::default(),
-            ),
+            None => self
+                .person_or_timeline(key)?
+                .map(|record| (record, Default::default())),
         };
+        Self::check_region_scope(caller, row.as_ref().map(|(record, _)| record))?;
+        let (record, screening) = row.ok_or(QueryError::NotFound)?;
         let figures = screening.figures.clone().unwrap_or_default();
         let mut counts: Vec<KindCount> = figures
             .by_kind
@@ -616,8 +624,9 @@ impl LinkageService {
         }
     }
 
-    /// The common shape of a person-level read: resolve and scope-check the person and build the answer off the async
-    /// workers (sled reads block), then audit the outcome before answering.
+    /// The common shape of a person-level read: resolve the person and build the answer off the async workers (sled
+    /// reads block; the builder checks the caller's region scope on the record it reads), then audit the outcome
+    /// before answering.
     async fn read_person<T: Send + 'static>(
         &self,
         caller: Option<caselink_auth::Caller>,
@@ -637,9 +646,7 @@ impl LinkageService {
         let started = std::time::Instant::now();
         let (key, result) = tokio::task::spawn_blocking(move || {
             let key = service.resolve(lookup.as_ref())?;
-            let result = service
-                .check_region_scope(reader.as_ref(), &key)
-                .and_then(|()| build(&service, &key, reader.as_ref()));
+            let result = build(&service, &key, reader.as_ref());
             Ok::<_, QueryError>((key.to_hex(), result))
         })
         .await
@@ -693,7 +700,7 @@ impl LinkageService {
                 "/caselink.v1.Linkage/GetTimeline",
                 lookup,
                 move |service, key, reader| {
-                    let mut timeline = service.timeline_encoded(&request)?;
+                    let mut timeline = service.timeline_encoded(&request, reader)?;
                     timeline.clear_identity = service.clear_identity(reader, key)?;
                     Ok(timeline)
                 },
@@ -744,7 +751,7 @@ impl Linkage for LinkageService {
                 "/caselink.v1.Linkage/GetPersonView",
                 lookup,
                 |service, key, reader| {
-                    let mut view = service.person_view(key)?;
+                    let mut view = service.person_view(key, reader)?;
                     view.clear_identity = service.clear_identity(reader, key)?;
                     Ok(view)
                 },
@@ -988,7 +995,7 @@ mod tests {
         let timeline = service.timeline(&request).unwrap();
         assert_eq!(timeline.entries.len(), 40);
         assert_eq!(timeline.identity.unwrap().name_masked, "张*");
-        let view = service.person_view(&key).unwrap();
+        let view = service.person_view(&key, None).unwrap();
         assert_eq!(view.identity.unwrap().name_masked, "张*");
 
         let determiner = |region: &str| caselink_auth::Caller {
@@ -1005,18 +1012,28 @@ mod tests {
             },
             purpose: None,
         };
-        assert!(service
-            .check_region_scope(Some(&determiner("4306")), &key)
-            .is_ok());
+        let inside = determiner("4306");
+        let outside = determiner("11");
+        assert!(service.timeline_encoded(&request, Some(&inside)).is_ok());
+        assert!(service.person_view(&key, Some(&inside)).is_ok());
         assert!(matches!(
-            service.check_region_scope(Some(&determiner("11")), &key),
+            service.timeline_encoded(&request, Some(&outside)),
             Err(QueryError::OutOfScope)
         ));
-        // Nobody with neither record nor timeline.
+        assert!(matches!(
+            service.person_view(&key, Some(&outside)),
+            Err(QueryError::OutOfScope)
+        ));
+        // Nobody with neither record nor timeline: not found, but for a determiner out of scope like anyone outside
+        // its regions (a refusal does not tell who exists).
         let other = PersonKey([8; 32]);
         assert!(matches!(
-            service.person_view(&other),
+            service.person_view(&other, None),
             Err(QueryError::NotFound)
+        ));
+        assert!(matches!(
+            service.person_view(&other, Some(&inside)),
+            Err(QueryError::OutOfScope)
         ));
     }
 
@@ -1073,7 +1090,7 @@ mod tests {
                 };
                 let mut pages = 0;
                 loop {
-                    let encoded = service.timeline_encoded(&request).unwrap();
+                    let encoded = service.timeline_encoded(&request, None).unwrap();
                     let wire = encoded.encode_to_vec();
                     let timeline = Timeline::decode(wire.as_slice()).unwrap();
                     let (entries, next) = decoded_page(&store, &key, &request);
