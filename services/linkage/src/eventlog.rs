@@ -1,8 +1,9 @@
 //! The timeline's event bytes: one append-only file beside sled (`timeline.log` in the data folder).
 //!
-//! Why: an event is ~750 bytes and sled keeps values inside its leaves, so with the bytes in sled every fold batch
-//! rewrote leaves of about 12 KB for each event it added, sled's cache held a tenth of the keys it could, and its log
-//! grew by ~4 KB per event at 10M events (disk and the per-segment bookkeeping sled keeps in memory). Here the bytes
+//! Why: an event is ~750 bytes and sled keeps values inside its leaves (up to 16 keys, rewritten whole when sled
+//! consolidates them), so with the bytes in sled the timeline's leaves were ~12 KB, sled's cache held a tenth of the
+//! keys it could, and its log grew by ~4 KB per event at 10M events (disk, and the per-segment bookkeeping sled
+//! keeps in memory). Here the bytes
 //! are appended once, in fold order, and the timeline entry in sled holds only where they are: sequence, offset,
 //! length, CRC-32 (the key-value separation of WiscKey, Lu et al., FAST 2016).
 //!
