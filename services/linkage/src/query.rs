@@ -189,14 +189,22 @@ impl LinkageService {
     }
 
     /// The person's record; for a person first seen since the fold's last checkpoint (whose record is not written yet:
-    /// [`crate::states`]), the same record made from their timeline; `None` for a person with no events.
+    /// [`crate::states`]), the same record made from their timeline (decoding only the fields it needs); `None` for a
+    /// person with no events.
     fn person_or_timeline(&self, key: &PersonKey) -> Result<Option<PersonRecord>, QueryError> {
         if let Some(record) = self.store.person(key)? {
             return Ok(Some(record));
         }
         let mut record = PersonRecord::default();
-        for row in self.store.timeline(key, i64::MIN, i64::MAX, None) {
-            let event = row?.event;
+        for row in self.store.timeline_raw(key, i64::MIN, i64::MAX, None) {
+            // What the record is made of: department (3), occurred_at (4), region (6), subject (8).
+            let event = crate::wire::decode_fields(&row?.event, |tag| matches!(tag, 3 | 4 | 6 | 8))
+                .map_err(|e| {
+                    QueryError::Store(StoreError::Corrupt {
+                        table: "timeline",
+                        why: e.to_string(),
+                    })
+                })?;
             crate::fold::update_person(&mut record, &event, crate::fold::occurred_micros(&event));
         }
         Ok((record.events > 0).then_some(record))
@@ -997,6 +1005,14 @@ mod tests {
         assert_eq!(timeline.identity.unwrap().name_masked, "张*");
         let view = service.person_view(&key, None).unwrap();
         assert_eq!(view.identity.unwrap().name_masked, "张*");
+        // The record made from the fields it needs is the one the whole events make.
+        let mut whole = PersonRecord::default();
+        for row in store.timeline(&key, i64::MIN, i64::MAX, None) {
+            let event = row.unwrap().event;
+            crate::fold::update_person(&mut whole, &event, crate::fold::occurred_micros(&event));
+        }
+        assert_eq!(whole.events, 40);
+        assert_eq!(service.person_or_timeline(&key).unwrap(), Some(whole));
 
         let determiner = |region: &str| caselink_auth::Caller {
             claims: caselink_auth::Claims {

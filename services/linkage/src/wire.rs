@@ -52,22 +52,28 @@ pub struct EncodedEntry {
 /// The department and kind of an encoded `CaseEvent`, exactly as decoding it whole would give them, from its
 /// department (3) and payload (100 and up) fields only; the rest is skipped.
 pub fn event_head(event: &[u8]) -> Result<(i32, &'static str), DecodeError> {
-    let mut buf = event;
-    let mut head = Vec::new();
-    while buf.has_remaining() {
-        let start = event.len() - buf.len();
-        let (tag, wire_type) = encoding::decode_key(&mut buf)?;
-        encoding::skip_field(wire_type, tag, &mut buf, DecodeContext::default())?;
-        if tag == 3 || tag >= 100 {
-            head.extend_from_slice(&event[start..event.len() - buf.len()]);
-        }
-    }
-    let head = CaseEvent::decode(head.as_slice())?;
+    let head = decode_fields(event, |tag| tag == 3 || tag >= 100)?;
     let kind = head
         .payload
         .as_ref()
         .map_or("unknown", caselink_domain::kind_name);
     Ok((head.department, kind))
+}
+
+/// An encoded `CaseEvent` with only the fields whose tags `keep` accepts decoded (as decoding it whole would give
+/// them); the others are skipped undecoded.
+pub fn decode_fields(event: &[u8], keep: impl Fn(u32) -> bool) -> Result<CaseEvent, DecodeError> {
+    let mut buf = event;
+    let mut kept = Vec::new();
+    while buf.has_remaining() {
+        let start = event.len() - buf.len();
+        let (tag, wire_type) = encoding::decode_key(&mut buf)?;
+        encoding::skip_field(wire_type, tag, &mut buf, DecodeContext::default())?;
+        if keep(tag) {
+            kept.extend_from_slice(&event[start..event.len() - buf.len()]);
+        }
+    }
+    CaseEvent::decode(kept.as_slice())
 }
 
 const GET_TIMELINE: &str = "/caselink.v1.Linkage/GetTimeline";
