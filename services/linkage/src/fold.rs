@@ -115,8 +115,8 @@ impl Prepared {
         stats.tables = self.batch.tables;
         stats.log_bytes = self.batch.log_bytes();
         store.apply(self.batch)?;
-        store.note_folded(&self.ids)?;
-        store.note_relations(&self.relations)?;
+        store.note_folded(&self.ids);
+        store.note_relations(&self.relations);
         stats.apply_us = micros_since(started);
         Ok(Applied {
             stats,

@@ -58,6 +58,14 @@ impl QueryError {
     }
 }
 
+/// A stored timeline event that does not decode.
+fn corrupt_timeline(e: prost::DecodeError) -> QueryError {
+    QueryError::Store(StoreError::Corrupt {
+        table: "timeline",
+        why: e.to_string(),
+    })
+}
+
 /// Serves `Linkage` from a [`Store`].
 pub struct LinkageService {
     store: Store,
@@ -199,12 +207,7 @@ impl LinkageService {
         for row in self.store.timeline_raw(key, i64::MIN, i64::MAX, None) {
             // What the record is made of: department (3), occurred_at (4), region (6), subject (8).
             let event = crate::wire::decode_fields(&row?.event, |tag| matches!(tag, 3 | 4 | 6 | 8))
-                .map_err(|e| {
-                    QueryError::Store(StoreError::Corrupt {
-                        table: "timeline",
-                        why: e.to_string(),
-                    })
-                })?;
+                .map_err(corrupt_timeline)?;
             crate::fold::update_person(&mut record, &event, crate::fold::occurred_micros(&event));
         }
         Ok((record.events > 0).then_some(record))
@@ -213,12 +216,7 @@ impl LinkageService {
     /// GetTimeline, as a plain function: [`LinkageService::timeline_encoded`], decoded.
     pub fn timeline(&self, request: &GetTimelineRequest) -> Result<Timeline, QueryError> {
         let encoded = self.timeline_encoded(request, None)?;
-        Timeline::decode(encoded.encode_to_vec().as_slice()).map_err(|e| {
-            QueryError::Store(StoreError::Corrupt {
-                table: "timeline",
-                why: e.to_string(),
-            })
-        })
+        Timeline::decode(encoded.encode_to_vec().as_slice()).map_err(corrupt_timeline)
     }
 
     /// GetTimeline with every entry's event as the bytes stored in the timeline's event log, copied
@@ -271,12 +269,8 @@ impl LinkageService {
                 next_page_token = last_cursor.as_deref().map(hex::encode).unwrap_or_default();
                 break;
             }
-            let (department, kind) = crate::wire::event_head(&row.event).map_err(|e| {
-                QueryError::Store(StoreError::Corrupt {
-                    table: "timeline",
-                    why: e.to_string(),
-                })
-            })?;
+            let (department, kind) =
+                crate::wire::event_head(&row.event).map_err(corrupt_timeline)?;
             last_cursor = Some(row.cursor);
             if !request.departments.is_empty() && !request.departments.contains(&department) {
                 continue;

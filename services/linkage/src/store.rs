@@ -314,9 +314,8 @@ impl Store {
 
     /// Records relations just stored (after their batch was applied, like [`Store::note_folded`]); until then the
     /// fold's cache holds them.
-    pub(crate) fn note_relations(&self, relations: &[Vec<u8>]) -> Result<(), StoreError> {
+    pub(crate) fn note_relations(&self, relations: &[Vec<u8>]) {
         self.relations.note(relations.iter().map(Vec::as_slice));
-        Ok(())
     }
 
     /// A stored relation state with its encoded size; `None` when absent (most often answered by the filter).
@@ -331,9 +330,8 @@ impl Store {
     }
 
     /// Records event ids just folded (after their batch was applied).
-    pub(crate) fn note_folded(&self, ids: &[uuid::Uuid]) -> Result<(), StoreError> {
+    pub(crate) fn note_folded(&self, ids: &[uuid::Uuid]) {
         self.seen.note(ids.iter().map(|id| &id.as_bytes()[..]));
-        Ok(())
     }
 
     /// Every stored key and value of the projections, in key order (for checks and diagnostics).
@@ -1034,7 +1032,7 @@ mod tests {
                 }
                 // As the fold does: applied first, then noted.
                 store.tree().apply_batch(batch).unwrap();
-                store.note_relations(&keys).unwrap();
+                store.note_relations(&keys);
             }
             assert!((0..n).all(|i| store.load_relation(&key(i)).unwrap().is_some()));
             assert!(store.load_relation(b"pnever").unwrap().is_none());
