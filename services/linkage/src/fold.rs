@@ -2,9 +2,10 @@
 //!
 //! Exactly once: a message at or below the stored `states_at` was folded before (a redelivery after a crash between
 //! flush and ack) and is skipped; one at or below `position` was folded but its effect on the states was not yet
-//! written back, and is applied to the states only ([`crate::states`]); an event id already in the event-id index (a
-//! duplicate that slipped past the bus's dedup window) is skipped. The timeline entries, the event-id index, the
-//! sealed identities, the alert outbox and the new position are written in the same `sled::Batch`, and with a
+//! written back, and is applied to the states only ([`crate::states`]); an event whose id its person's timeline
+//! already holds (or, for an event without a person, the event-id index: a duplicate that slipped past the bus's
+//! dedup window) is skipped. The timeline entries, the event-id index entries, the sealed identities, the alert
+//! outbox and the new position are written in the same `sled::Batch`, and with a
 //! checkpoint the states (person records among them) too, so a crash leaves either all of a batch or none of it.
 //!
 //! The screener works on the fold's [`StateCache`]: every touched state is read from sled once per cache life and
@@ -20,8 +21,8 @@ use prost::Message;
 
 use crate::states::{CachePolicy, StateCache, Working};
 use crate::store::{
-    dead_letter_key, event_index_key, outbox_key, person_key, timeline_key, PersonRecord, Store,
-    StoreError, Writes, IDENTITY,
+    dead_letter_key, event_index_key, outbox_key, person_key, timeline_key, FoldedAt, PersonRecord,
+    Store, StoreError, Writes, IDENTITY,
 };
 
 /// What the fold does besides the timeline: screening, and whether flag changes are announced as alerts.
@@ -203,19 +204,6 @@ pub fn prepare(
             }
             continue;
         };
-        if replay {
-            // Only what the first fold applied: the index names the sequence it was folded under.
-            if store.event_sequence(&event_id)? != Some(sequence) {
-                continue;
-            }
-            stats.replayed += 1;
-        } else if !seen.insert(event_id)
-            || cache.inflight_ids.contains(&event_id)
-            || store.has_event(&event_id)?
-        {
-            stats.duplicates += 1;
-            continue;
-        }
         let person = match event
             .subject
             .as_ref()
@@ -231,10 +219,28 @@ pub fn prepare(
                 continue;
             }
         };
-        let mut index_value = sequence.to_be_bytes().to_vec();
-        if let Some(key) = person {
+        let micros = occurred_micros(&event);
+        let entry = person.map(|key| timeline_key(&key, micros, &event_id));
+        let at = match &entry {
+            Some(key) => FoldedAt::Timeline { key, id: &event_id },
+            None => FoldedAt::Index(&event_id),
+        };
+        if replay {
+            // Only what the first fold applied: its timeline entry (or index entry) names the sequence it was
+            // folded under.
+            if store.folded_sequence(&at)? != Some(sequence) {
+                continue;
+            }
+            stats.replayed += 1;
+        } else if !seen.insert(event_id)
+            || cache.inflight_ids.contains(&event_id)
+            || store.has_event(&at)?
+        {
+            stats.duplicates += 1;
+            continue;
+        }
+        if let (Some(key), Some(entry)) = (person, entry) {
             let sealed = event.subject.as_mut().and_then(|s| s.sealed.take());
-            let micros = occurred_micros(&event);
             let record = cache.record(store, &key)?;
             if let Some(sealed) = sealed {
                 // Store a new sealed copy only when the identity changed (or was never stored, or carries no digest).
@@ -262,13 +268,13 @@ pub fn prepare(
                 }
             }
             if !replay {
-                batch.timeline(timeline_key(&key, micros, &event_id), sequence, &event);
-                index_value.extend_from_slice(&key.0);
+                batch.timeline(entry, sequence, &event);
             }
+        } else if !replay {
+            batch.insert(&event_index_key(&event_id)[..], &sequence.to_be_bytes()[..]);
         }
         cache.counters().event(&event);
         if !replay {
-            batch.insert(&event_index_key(&event_id)[..], index_value);
             stats.folded += 1;
         }
     }
@@ -293,7 +299,7 @@ pub fn prepare(
     }
     stats.prepare_us = micros_since(started);
     // The next batch is prepared while this one is applied: its duplicate check must see these. (Once applied they
-    // are in the event-id index too; holding them here a batch longer changes nothing.)
+    // are in sled too; holding them here a batch longer changes nothing.)
     cache.inflight_ids.clone_from(&seen);
     Ok(Prepared {
         batch,

@@ -3,9 +3,9 @@
 //!
 //! Almost every event the fold sees is new, and a sled lookup of a missing key still walks the tree (and at 10M events
 //! leaves the page cache). The filter answers "certainly not" for new events with about 10 bits of memory per folded
-//! event; a "maybe" (a duplicate, or a false positive about 1 % of the time) goes to the event-id index as before, so
-//! exactly-once never depends on the filter. It is loaded from the index at start and grows by adding filters of twice
-//! the size ([`TableFilter`]).
+//! event; a "maybe" (a duplicate, or a false positive about 1 % of the time) goes to sled (the person's timeline, or
+//! the event-id index for an event without a person), so exactly-once never depends on the filter. It is loaded from
+//! the timeline's keys and the index at start and grows by adding filters of twice the size ([`TableFilter`]).
 //!
 //! The same filter, over [`SeenFilter::digest`]s, answers "is this relation (phone, address, complaint text) stored?"
 //! for the fold: most complaint texts are new, and a miss in sled costs a walk of the tree.
@@ -129,18 +129,32 @@ pub struct TableFilter {
 }
 
 impl TableFilter {
-    /// A filter of the keys of table `tag` in `tree`, loaded now.
+    /// A filter of the keys of table `tag` in `tree`, loaded now: `digest` of each key without its tag.
     pub fn load(
         tree: &sled::Tree,
         tag: u8,
         digest: fn(&[u8]) -> Option<[u8; 16]>,
         what: &'static str,
     ) -> sled::Result<TableFilter> {
+        TableFilter::load_from(tree, &[(tag, digest)], digest, what)
+    }
+
+    /// A filter loaded from several tables, each `(tag, what of a key without its tag goes in)`; later keys are
+    /// [`TableFilter::note`]d through `digest`. (The folded event ids are in the timeline's keys and, for events
+    /// without a person, in the event-id index.)
+    pub fn load_from(
+        tree: &sled::Tree,
+        sources: &[(u8, fn(&[u8]) -> Option<[u8; 16]>)],
+        digest: fn(&[u8]) -> Option<[u8; 16]>,
+        what: &'static str,
+    ) -> sled::Result<TableFilter> {
         let started = std::time::Instant::now();
         let mut digests = Vec::new();
-        for item in tree.scan_prefix([tag]) {
-            let (k, _) = item?;
-            digests.extend(digest(&k[1..]));
+        for &(tag, of_key) in sources {
+            for item in tree.scan_prefix([tag]) {
+                let (k, _) = item?;
+                digests.extend(of_key(&k[1..]));
+            }
         }
         let mut filter = SeenFilter::with_capacity(digests.len() as u64 * 2);
         for d in &digests {

@@ -7,7 +7,8 @@
 //! changed in memory by every event, and written once per checkpoint.
 //!
 //! Exactly once, with two positions in sled (see [`crate::store`]):
-//! - `position`: every per-event write (timeline `t`, event-id index `e`, sealed identity `i`, alert outbox `o`) is in
+//! - `position`: every per-event write (timeline `t`, event-id index `e` for events without a person, sealed identity
+//!   `i`, alert outbox `o`) is in
 //!   sled up to here. Written with every batch.
 //! - `states_at`: the states (person rows `p`, each the record and the screening state, relations `r`, the flagged
 //!   list `f`, counters `c`) are in sled exactly as of this sequence. Written only with a checkpoint, in the same atomic batch as the
@@ -17,7 +18,8 @@
 //!
 //! `states_at <= position`. A session starts delivering at `states_at + 1`: a message at or below `position` is a
 //! replay, applied to the states only (its per-event writes are already in sled, its alerts already in the outbox),
-//! and only if the event-id index names its own sequence (otherwise it was a duplicate the first time). A crash between
+//! and only if its timeline entry (or, without a person, its event-id index entry) names its own sequence (otherwise
+//! it was a duplicate the first time). A crash between
 //! checkpoints therefore loses nothing and counts nothing twice; it costs the replay of one checkpoint interval.
 //!
 //! The cache lives as long as one consumer session. A checkpoint happens when the fold is caught up (a batch smaller
@@ -129,8 +131,8 @@ pub struct StateCache {
     relations: HashMap<Vec<u8>, Slot<RelationState>>,
     /// Counter increments since the last checkpoint.
     counters: BatchCounters,
-    /// Ids of the events folded by the batch being applied meanwhile (the pipelined consumer): not yet in the
-    /// event-id index, so the next batch's duplicate check asks here first.
+    /// Ids of the events folded by the batch being applied meanwhile (the pipelined consumer): not yet in sled, so
+    /// the next batch's duplicate check asks here first.
     pub(crate) inflight_ids: HashSet<uuid::Uuid>,
     /// The stored position and `states_at` as the next batch finds them (batches are prepared before the previous one
     /// is applied, so these are kept here, not read back from sled).

@@ -6,7 +6,7 @@
 //! | tag | key | value |
 //! | --- | --- | --- |
 //! | `t` | person key (32) ‖ occurred_at µs (8, order-preserving) ‖ event uuid (16) | stream seq (8) ‖ where the `CaseEvent` protobuf is in the event log (offset 8, length 4, CRC-32 4: [`crate::eventlog`]) |
-//! | `e` | event uuid (16) | stream seq (8) ‖ person key (32, absent for subject-less events) |
+//! | `e` | event uuid (16) | stream seq (8): the event-id index, for events without a person only (an event with a person is found by its timeline key, which holds its id and sequence) |
 //! | `p` | person key (32) | `PersonRow` protobuf: the `PersonRecord` (masks, counts, regions: every query reads it) and the person's screening state (`caselink_screening::PersonScreening`, skipped undecoded when only the record is read) |
 //! | `i` | person key (32) | latest `SealedIdentity` protobuf (ciphertext only) |
 //! | `r` | relation key (tag ‖ hex of a phone, address or text key) | screening `RelationState` protobuf |
@@ -263,6 +263,14 @@ fn event_digest(key: &[u8]) -> Option<[u8; 16]> {
     key.try_into().ok()
 }
 
+/// The seen-filter's digest of a timeline key (person key ‖ occurred µs ‖ event id): its event id.
+fn timeline_event_digest(key: &[u8]) -> Option<[u8; 16]> {
+    if key.len() != TIMELINE_KEY_LEN - 1 {
+        return None;
+    }
+    key.get(key.len() - 16..)?.try_into().ok()
+}
+
 /// The relation filter's digest of a relation key.
 fn relation_digest(key: &[u8]) -> Option<[u8; 16]> {
     Some(crate::seen::SeenFilter::digest(key))
@@ -282,7 +290,15 @@ impl Store {
             .cache_capacity(cache_bytes)
             .open()?;
         let tree = db.open_tree("projections")?;
-        let seen = TableFilter::load(&tree, EVENT_INDEX, event_digest, "seen")?;
+        let seen = TableFilter::load_from(
+            &tree,
+            &[
+                (TIMELINE, timeline_event_digest),
+                (EVENT_INDEX, event_digest),
+            ],
+            event_digest,
+            "seen",
+        )?;
         let relations = TableFilter::load(&tree, RELATION, relation_digest, "relation")?;
         let committed = tree.get(META_LOG)?.map(|v| be_u64(&v)).unwrap_or(0);
         let log = EventLog::open(dir, committed)?;
@@ -385,12 +401,14 @@ impl Store {
         (META_STATES, sequence.to_be_bytes())
     }
 
-    /// The stream sequence an event was folded under, from the event-id index.
-    pub(crate) fn event_sequence(&self, event_id: &uuid::Uuid) -> Result<Option<u64>, StoreError> {
-        Ok(self
-            .tree
-            .get(event_index_key(event_id))?
-            .map(|v| be_u64(&v)))
+    /// The stream sequence an event was folded under: from its timeline entry (`t` key of the event), or for an
+    /// event without a person from the event-id index.
+    pub(crate) fn folded_sequence(&self, at: &FoldedAt<'_>) -> Result<Option<u64>, StoreError> {
+        let key = match at {
+            FoldedAt::Timeline { key, .. } => self.tree.get(key)?,
+            FoldedAt::Index(id) => self.tree.get(event_index_key(id))?,
+        };
+        Ok(key.filter(|v| v.len() >= 8).map(|v| be_u64(&v)))
     }
 
     /// A stored protobuf value and its encoded size.
@@ -448,12 +466,34 @@ impl Store {
         Ok(())
     }
 
-    /// Whether `event_id` was folded before.
-    pub fn has_event(&self, event_id: &uuid::Uuid) -> Result<bool, StoreError> {
-        if !self.seen.may_contain(event_id.as_bytes()) {
+    /// Whether the event was folded before: for an event with a person, whether their timeline holds its id (at
+    /// the same time, or, should it come again with another time, anywhere in it); without a person, whether the
+    /// event-id index does. The seen-filter answers "no" for almost every new event without reading sled.
+    pub(crate) fn has_event(&self, at: &FoldedAt<'_>) -> Result<bool, StoreError> {
+        let id = match at {
+            FoldedAt::Timeline { id, .. } | FoldedAt::Index(id) => id,
+        };
+        if !self.seen.may_contain(id.as_bytes()) {
             return Ok(false);
         }
-        Ok(self.tree.contains_key(event_index_key(event_id))?)
+        match at {
+            FoldedAt::Index(id) => Ok(self.tree.contains_key(event_index_key(id))?),
+            FoldedAt::Timeline { key, id } => {
+                if self.tree.contains_key(key)? {
+                    return Ok(true);
+                }
+                // The person's timeline, keys only: rare (a false positive of the filter, or the same event id
+                // resubmitted with another time past the bus's deduplication window).
+                let person = &key[..1 + 32];
+                for item in self.tree.scan_prefix(person) {
+                    let (k, _) = item?;
+                    if k.ends_with(id.as_bytes()) && k.len() == TIMELINE_KEY_LEN {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+        }
     }
 
     /// The fingerprint of the screening rules the projections were built with.
@@ -704,7 +744,7 @@ impl Store {
                 table: "timeline",
                 why: "short key or value".into(),
             };
-            if v.len() != 8 + Extent::LEN || k.len() != 1 + 32 + 8 + 16 {
+            if v.len() != 8 + Extent::LEN || k.len() != TIMELINE_KEY_LEN {
                 return Err(corrupt());
             }
             let extent = Extent::decode(&v[8..]).ok_or_else(corrupt)?;
@@ -753,6 +793,16 @@ fn timeline_prefix(key: &PersonKey, micros: i64) -> Vec<u8> {
     k.extend_from_slice(&encode_micros(micros));
     k
 }
+
+/// Where a folded event is found: the timeline entry of an event with a person (the key
+/// [`timeline_key`] and the event id), the event-id index for one without.
+pub(crate) enum FoldedAt<'a> {
+    Timeline { key: &'a [u8], id: &'a uuid::Uuid },
+    Index(&'a uuid::Uuid),
+}
+
+/// Tag ‖ person key ‖ occurred µs ‖ event id.
+const TIMELINE_KEY_LEN: usize = 1 + 32 + 8 + 16;
 
 pub(crate) fn timeline_key(key: &PersonKey, micros: i64, event_id: &uuid::Uuid) -> Vec<u8> {
     let mut k = timeline_prefix(key, micros);
@@ -987,6 +1037,69 @@ mod tests {
         store.reset().await.unwrap();
         assert_eq!(store.log_end(), 0);
         assert!(summaries(&store).is_empty());
+    }
+
+    /// A folded event found again however it comes back: by its timeline entry (same person and time, or another
+    /// time), after the store is reopened (the seen-filter loaded from the timeline's keys) as before; an event
+    /// without a person by the event-id index.
+    #[tokio::test]
+    async fn an_event_id_is_folded_once_per_timeline_across_reopening() {
+        use crate::fold::{fold_batch, Folder};
+        let dir = tempfile::tempdir().unwrap();
+        let at = |seconds: i64| caselink_proto::Timestamp { seconds, nanos: 0 };
+        let with_person = |person: u8, seconds: i64| {
+            CaseEvent {
+                event_id: uuid::Uuid::from_u128(7).to_string(),
+                occurred_at: Some(at(seconds)),
+                region_code: "430602".into(),
+                subject: Some(caselink_proto::v1::Person {
+                    person_key: PersonKey([person; 32]).to_hex(),
+                    ..Default::default()
+                }),
+                ..CaseEvent::default()
+            }
+            .encode_to_vec()
+        };
+        let without_person = CaseEvent {
+            event_id: uuid::Uuid::from_u128(8).to_string(),
+            occurred_at: Some(at(1_700_000_000)),
+            ..CaseEvent::default()
+        }
+        .encode_to_vec();
+        let original = with_person(3, 1_700_000_000);
+        let fold = |store: &Store, sequence: u64, bytes: &[u8]| {
+            let stats = fold_batch(store, &Folder::plain(), &[(sequence, bytes)]).unwrap();
+            (stats.folded, stats.duplicates)
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(fold(&store, 1, &original), (1, 0));
+            assert_eq!(fold(&store, 2, &without_person), (1, 0));
+            assert_eq!(fold(&store, 3, &original), (0, 1));
+            store.flush().await.unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(fold(&store, 4, &original), (0, 1), "after reopening");
+        assert_eq!(
+            fold(&store, 5, &with_person(3, 1_700_086_400)),
+            (0, 1),
+            "the same id at another time of the same person"
+        );
+        assert_eq!(fold(&store, 6, &without_person), (0, 1));
+        let entries: Vec<u64> = store
+            .timeline(&PersonKey([3; 32]), i64::MIN, i64::MAX, None)
+            .map(|row| row.unwrap().sequence)
+            .collect();
+        assert_eq!(entries, [1]);
+        let person = store.person(&PersonKey([3; 32])).unwrap().unwrap();
+        assert_eq!(person.events, 1);
+        // Only the subject-less event has an event-id index entry.
+        let index: Vec<_> = store
+            .tree()
+            .scan_prefix([EVENT_INDEX])
+            .map(|kv| kv.unwrap().0.to_vec())
+            .collect();
+        assert_eq!(index, [event_index_key(&uuid::Uuid::from_u128(8)).to_vec()]);
     }
 
     #[test]
