@@ -115,6 +115,9 @@ impl SeenFilter {
     }
 }
 
+/// What of a key (without its table tag) goes into a filter; `None`: not one of the keys filtered.
+pub type KeyDigest = fn(&[u8]) -> Option<[u8; 16]>;
+
 /// [`SeenFilter`]s over the keys of one sled table (one tag byte), shared by the fold and the store: loaded from the
 /// table at open, sized for twice what is there; when the newest filter is full a new one twice its size takes the
 /// new keys (a lookup asks each). Growing never rescans the table: at 8.4M events a rescan of the event-id index held
@@ -122,8 +125,8 @@ impl SeenFilter {
 #[derive(Debug)]
 pub struct TableFilter {
     layers: std::sync::Mutex<Vec<SeenFilter>>,
-    /// The filter's digest of a key without its tag (`None`: not one of the table's keys).
-    digest: fn(&[u8]) -> Option<[u8; 16]>,
+    /// The filter's digest of a key without its tag.
+    digest: KeyDigest,
     /// What it filters, for the log.
     what: &'static str,
 }
@@ -133,7 +136,7 @@ impl TableFilter {
     pub fn load(
         tree: &sled::Tree,
         tag: u8,
-        digest: fn(&[u8]) -> Option<[u8; 16]>,
+        digest: KeyDigest,
         what: &'static str,
     ) -> sled::Result<TableFilter> {
         TableFilter::load_from(tree, &[(tag, digest)], digest, what)
@@ -144,8 +147,8 @@ impl TableFilter {
     /// without a person, in the event-id index.)
     pub fn load_from(
         tree: &sled::Tree,
-        sources: &[(u8, fn(&[u8]) -> Option<[u8; 16]>)],
-        digest: fn(&[u8]) -> Option<[u8; 16]>,
+        sources: &[(u8, KeyDigest)],
+        digest: KeyDigest,
         what: &'static str,
     ) -> sled::Result<TableFilter> {
         let started = std::time::Instant::now();
