@@ -21,8 +21,8 @@ use prost::Message;
 
 use crate::states::{CachePolicy, StateCache, Working};
 use crate::store::{
-    dead_letter_key, event_index_key, outbox_key, person_key, timeline_key, FoldedAt, PersonRecord,
-    Store, StoreError, Writes, IDENTITY,
+    dead_letter_key, event_index_key, outbox_key, person_key, FoldedAt, PersonRecord, Store,
+    StoreError, Writes, IDENTITY,
 };
 
 /// What the fold does besides the timeline: screening, and whether flag changes are announced as alerts.
@@ -220,9 +220,11 @@ pub fn prepare(
             }
         };
         let micros = occurred_micros(&event);
-        let entry = person.map(|key| timeline_key(&key, micros, &event_id));
-        let at = match &entry {
-            Some(key) => FoldedAt::Timeline { key, id: &event_id },
+        let at = match &person {
+            Some(person) => FoldedAt::Timeline {
+                person,
+                id: &event_id,
+            },
             None => FoldedAt::Index(&event_id),
         };
         if replay {
@@ -239,7 +241,7 @@ pub fn prepare(
             stats.duplicates += 1;
             continue;
         }
-        if let (Some(key), Some(entry)) = (person, entry) {
+        if let Some(key) = person {
             let sealed = event.subject.as_mut().and_then(|s| s.sealed.take());
             let record = cache.record(store, &key)?;
             if let Some(sealed) = sealed {
@@ -268,7 +270,7 @@ pub fn prepare(
                 }
             }
             if !replay {
-                batch.timeline(entry, sequence, &event);
+                batch.timeline(&key, micros, &event_id, sequence, &event);
             }
         } else if !replay {
             batch.insert(&event_index_key(&event_id)[..], &sequence.to_be_bytes()[..]);
@@ -278,6 +280,7 @@ pub fn prepare(
             stats.folded += 1;
         }
     }
+    batch.close_timelines();
     cache.states_through = applied;
     cache.log_end = batch.log_end();
     let mut generation = None;

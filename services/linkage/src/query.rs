@@ -966,11 +966,7 @@ mod tests {
                 payload,
                 ..CaseEvent::default()
             };
-            writes.timeline(
-                crate::store::timeline_key(key, micros, &id),
-                1_000 + i,
-                &event,
-            );
+            writes.timeline(key, micros, &id, 1_000 + i, &event);
         }
         store.apply(writes).unwrap();
         (dir, store)

@@ -5,7 +5,7 @@
 //! leaves the page cache). The filter answers "certainly not" for new events with about 10 bits of memory per folded
 //! event; a "maybe" (a duplicate, or a false positive about 1 % of the time) goes to sled (the person's timeline, or
 //! the event-id index for an event without a person), so exactly-once never depends on the filter. It is loaded from
-//! the timeline's keys and the index at start and grows by adding filters of twice the size ([`TableFilter`]).
+//! the timeline's chunks and the index at start and grows by adding filters of twice the size ([`TableFilter`]).
 //!
 //! The same filter, over [`SeenFilter::digest`]s, answers "is this relation (phone, address, complaint text) stored?"
 //! for the fold: most complaint texts are new, and a miss in sled costs a walk of the tree.
@@ -118,6 +118,9 @@ impl SeenFilter {
 /// What of a key (without its table tag) goes into a filter; `None`: not one of the keys filtered.
 pub type KeyDigest = fn(&[u8]) -> Option<[u8; 16]>;
 
+/// What of a stored entry (key without its tag, value) goes into a filter, added to the digests.
+pub type EntryDigests = fn(&[u8], &[u8], &mut Vec<[u8; 16]>);
+
 /// [`SeenFilter`]s over the keys of one sled table (one tag byte), shared by the fold and the store: loaded from the
 /// table at open, sized for twice what is there; when the newest filter is full a new one twice its size takes the
 /// new keys (a lookup asks each). Growing never rescans the table: at 8.4M events a rescan of the event-id index held
@@ -139,28 +142,43 @@ impl TableFilter {
         digest: KeyDigest,
         what: &'static str,
     ) -> sled::Result<TableFilter> {
-        TableFilter::load_from(tree, &[(tag, digest)], digest, what)
+        let started = std::time::Instant::now();
+        let mut digests = Vec::new();
+        for item in tree.scan_prefix([tag]) {
+            let (k, _) = item?;
+            digests.extend(digest(&k[1..]));
+        }
+        Ok(TableFilter::of(&digests, digest, what, started))
     }
 
-    /// A filter loaded from several tables, each `(tag, what of a key without its tag goes in)`; later keys are
-    /// [`TableFilter::note`]d through `digest`. (The folded event ids are in the timeline's keys and, for events
+    /// A filter loaded from the entries of several tables, each `(tag, what of an entry goes in)`; later keys are
+    /// [`TableFilter::note`]d through `digest`. (The folded event ids are in the timeline's chunks and, for events
     /// without a person, in the event-id index.)
-    pub fn load_from(
+    pub fn load_entries(
         tree: &sled::Tree,
-        sources: &[(u8, KeyDigest)],
+        sources: &[(u8, EntryDigests)],
         digest: KeyDigest,
         what: &'static str,
     ) -> sled::Result<TableFilter> {
         let started = std::time::Instant::now();
         let mut digests = Vec::new();
-        for &(tag, of_key) in sources {
+        for &(tag, of_entry) in sources {
             for item in tree.scan_prefix([tag]) {
-                let (k, _) = item?;
-                digests.extend(of_key(&k[1..]));
+                let (k, v) = item?;
+                of_entry(&k[1..], &v, &mut digests);
             }
         }
+        Ok(TableFilter::of(&digests, digest, what, started))
+    }
+
+    fn of(
+        digests: &[[u8; 16]],
+        digest: KeyDigest,
+        what: &'static str,
+        started: std::time::Instant,
+    ) -> TableFilter {
         let mut filter = SeenFilter::with_capacity(digests.len() as u64 * 2);
-        for d in &digests {
+        for d in digests {
             filter.insert(d);
         }
         tracing::debug!(
@@ -168,11 +186,11 @@ impl TableFilter {
             seconds = started.elapsed().as_secs_f64(),
             "{what} filter loaded"
         );
-        Ok(TableFilter {
+        TableFilter {
             layers: std::sync::Mutex::new(vec![filter]),
             digest,
             what,
-        })
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SeenFilter>> {

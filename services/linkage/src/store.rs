@@ -5,7 +5,7 @@
 //!
 //! | tag | key | value |
 //! | --- | --- | --- |
-//! | `t` | person key (32) ‖ occurred_at µs (8, order-preserving) ‖ event uuid (16) | stream seq (8) ‖ where the `CaseEvent` protobuf is in the event log (offset 8, length 4, CRC-32 4: [`crate::eventlog`]) |
+//! | `t` | person key (32) ‖ its first entry's place: occurred_at µs (8, order-preserving) ‖ event uuid (16) | a timeline chunk: the person's events of one fold batch, each occurred µs (8) ‖ event uuid (16) ‖ stream seq (8) ‖ where the `CaseEvent` protobuf is in the event log (offset 8, length 4, CRC-32 4: [`crate::eventlog`]), in place order |
 //! | `e` | event uuid (16) | stream seq (8): the event-id index, for events without a person only (an event with a person is found by its timeline key, which holds its id and sequence) |
 //! | `p` | person key (32) | `PersonRow` protobuf: the `PersonRecord` (masks, counts, regions: every query reads it) and the person's screening state (`caselink_screening::PersonScreening`, skipped undecoded when only the record is read) |
 //! | `i` | person key (32) | latest `SealedIdentity` protobuf (ciphertext only) |
@@ -20,9 +20,11 @@
 //! checkpoints, exactly as of `states_at` ([`crate::states`]). (`s`, the screening states' own table until projection
 //! version 10, is in `p` now: one entry per person.)
 //!
-//! A timeline is one range scan over `t ‖ person key`, then one read of the event log per entry: the events' bytes
-//! live in `timeline.log` beside sled ([`crate::eventlog`]), appended and synced before the sled batch that refers to
-//! them is applied. Everything here is rebuildable from the stream.
+//! A timeline is one range scan over `t ‖ person key` (the chunks that begin before the range's end), its entries
+//! sorted by place, then one read of the event log per entry: the events' bytes live in `timeline.log` beside sled
+//! ([`crate::eventlog`]), appended and synced before the sled batch that refers to them is applied. A person's events
+//! of one batch share one chunk, so a claimant filing many records at once (or a department loading its history,
+//! person by person) costs sled one insert, not one per record. Everything here is rebuildable from the stream.
 
 use caselink_domain::PersonKey;
 use caselink_proto::v1::{CaseEvent, SealedIdentity};
@@ -32,7 +34,7 @@ use crate::eventlog::{EventLog, Extent, LogError, Pending};
 use crate::seen::TableFilter;
 
 /// Bump when the layout or meaning of any projection changes: start-up then rebuilds from the stream.
-pub const PROJECTION_VERSION: u32 = 14;
+pub const PROJECTION_VERSION: u32 = 15;
 
 pub(crate) const TIMELINE: u8 = b't';
 pub(crate) const EVENT_INDEX: u8 = b'e';
@@ -143,6 +145,8 @@ pub struct Writes {
     batch: sled::Batch,
     /// Event bytes for the log, appended before the batch is applied.
     log: Pending,
+    /// Timeline entries by person, written as one chunk each when the batch is closed.
+    timelines: std::collections::HashMap<PersonKey, Vec<TimelineEntry>>,
     /// Inserts and removes.
     pub entries: usize,
     /// Bytes of keys and values inserted.
@@ -191,15 +195,46 @@ impl Writes {
         }
     }
 
-    /// A timeline entry: `event` goes to the event log, the entry under `key` says where.
-    pub(crate) fn timeline(&mut self, key: Vec<u8>, sequence: u64, event: &CaseEvent) {
+    /// A timeline entry of `person`: `event` goes to the event log, the entry (in the person's chunk of this batch)
+    /// says where.
+    pub(crate) fn timeline(
+        &mut self,
+        person: &PersonKey,
+        micros: i64,
+        event_id: &uuid::Uuid,
+        sequence: u64,
+        event: &CaseEvent,
+    ) {
         let extent = self
             .log
             .push(|out| event.encode(out).expect("a Vec grows as needed"));
-        let mut value = Vec::with_capacity(8 + Extent::LEN);
-        value.extend_from_slice(&sequence.to_be_bytes());
-        extent.encode(&mut value);
-        self.insert(key, value);
+        self.timelines
+            .entry(*person)
+            .or_default()
+            .push(TimelineEntry {
+                place: place(micros, event_id),
+                sequence,
+                extent,
+            });
+    }
+
+    /// Writes the timeline entries gathered so far: one chunk per person, keyed by its first place.
+    pub(crate) fn close_timelines(&mut self) {
+        for (person, mut entries) in std::mem::take(&mut self.timelines) {
+            entries.sort_unstable_by_key(|e| e.place);
+            let Some(first) = entries.first() else {
+                continue;
+            };
+            let mut key = Vec::with_capacity(TIMELINE_KEY_LEN);
+            key.push(TIMELINE);
+            key.extend_from_slice(&person.0);
+            key.extend_from_slice(&first.place);
+            let mut value = Vec::with_capacity(entries.len() * TimelineEntry::LEN);
+            for entry in &entries {
+                entry.encode(&mut value);
+            }
+            self.insert(key, value);
+        }
     }
 
     /// The event log's end once this batch is applied.
@@ -263,12 +298,19 @@ fn event_digest(key: &[u8]) -> Option<[u8; 16]> {
     key.try_into().ok()
 }
 
-/// The seen-filter's digest of a timeline key (person key ‖ occurred µs ‖ event id): its event id.
-fn timeline_event_digest(key: &[u8]) -> Option<[u8; 16]> {
-    if key.len() != TIMELINE_KEY_LEN - 1 {
-        return None;
-    }
-    key.get(key.len() - 16..)?.try_into().ok()
+/// The seen-filter's digests of an event-id index entry: the event id.
+fn index_event_digests(key: &[u8], _value: &[u8], out: &mut Vec<[u8; 16]>) {
+    out.extend(event_digest(key));
+}
+
+/// The seen-filter's digests of a timeline chunk: its events' ids.
+fn chunk_event_digests(_key: &[u8], value: &[u8], out: &mut Vec<[u8; 16]>) {
+    out.extend(
+        TimelineEntry::decode_all(value)
+            .into_iter()
+            .flatten()
+            .map(|e| e.id()),
+    );
 }
 
 /// The relation filter's digest of a relation key.
@@ -290,11 +332,11 @@ impl Store {
             .cache_capacity(cache_bytes)
             .open()?;
         let tree = db.open_tree("projections")?;
-        let seen = TableFilter::load_from(
+        let seen = TableFilter::load_entries(
             &tree,
             &[
-                (TIMELINE, timeline_event_digest),
-                (EVENT_INDEX, event_digest),
+                (TIMELINE, chunk_event_digests),
+                (EVENT_INDEX, index_event_digests),
             ],
             event_digest,
             "seen",
@@ -313,7 +355,8 @@ impl Store {
 
     /// Applies `writes`: their event bytes are appended to the log and synced first, then the sled batch (with the
     /// log's new length) is applied. Flushing is the caller's.
-    pub(crate) fn apply(&self, writes: Writes) -> Result<(), StoreError> {
+    pub(crate) fn apply(&self, mut writes: Writes) -> Result<(), StoreError> {
+        writes.close_timelines();
         let Writes { mut batch, log, .. } = writes;
         if !log.is_empty() {
             self.log.append(&log)?;
@@ -404,11 +447,33 @@ impl Store {
     /// The stream sequence an event was folded under: from its timeline entry (`t` key of the event), or for an
     /// event without a person from the event-id index.
     pub(crate) fn folded_sequence(&self, at: &FoldedAt<'_>) -> Result<Option<u64>, StoreError> {
-        let key = match at {
-            FoldedAt::Timeline { key, .. } => self.tree.get(key)?,
-            FoldedAt::Index(id) => self.tree.get(event_index_key(id))?,
-        };
-        Ok(key.filter(|v| v.len() >= 8).map(|v| be_u64(&v)))
+        match at {
+            FoldedAt::Timeline { person, id } => self.timeline_sequence(person, id),
+            FoldedAt::Index(id) => Ok(self
+                .tree
+                .get(event_index_key(id))?
+                .filter(|v| v.len() >= 8)
+                .map(|v| be_u64(&v))),
+        }
+    }
+
+    /// The sequence of the entry of event `id` in the person's timeline, at whatever time.
+    fn timeline_sequence(
+        &self,
+        person: &PersonKey,
+        id: &uuid::Uuid,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut prefix = Vec::with_capacity(1 + 32);
+        prefix.push(TIMELINE);
+        prefix.extend_from_slice(&person.0);
+        for item in self.tree.scan_prefix(prefix) {
+            let (_, chunk) = item?;
+            let entries = TimelineEntry::decode_all(&chunk).ok_or_else(corrupt_chunk)?;
+            if let Some(entry) = entries.into_iter().find(|e| e.id() == *id.as_bytes()) {
+                return Ok(Some(entry.sequence));
+            }
+        }
+        Ok(None)
     }
 
     /// A stored protobuf value and its encoded size.
@@ -467,8 +532,9 @@ impl Store {
     }
 
     /// Whether the event was folded before: for an event with a person, whether their timeline holds its id (at
-    /// the same time, or, should it come again with another time, anywhere in it); without a person, whether the
-    /// event-id index does. The seen-filter answers "no" for almost every new event without reading sled.
+    /// whatever time: the same record resubmitted with another time is still the same record); without a person,
+    /// whether the event-id index does. The seen-filter answers "no" for almost every new event without reading
+    /// sled; a "maybe" (a duplicate, or about 1 % of new events) reads the person's timeline chunks.
     pub(crate) fn has_event(&self, at: &FoldedAt<'_>) -> Result<bool, StoreError> {
         let id = match at {
             FoldedAt::Timeline { id, .. } | FoldedAt::Index(id) => id,
@@ -478,21 +544,7 @@ impl Store {
         }
         match at {
             FoldedAt::Index(id) => Ok(self.tree.contains_key(event_index_key(id))?),
-            FoldedAt::Timeline { key, id } => {
-                if self.tree.contains_key(key)? {
-                    return Ok(true);
-                }
-                // The person's timeline, keys only: rare (a false positive of the filter, or the same event id
-                // resubmitted with another time past the bus's deduplication window).
-                let person = &key[..1 + 32];
-                for item in self.tree.scan_prefix(person) {
-                    let (k, _) = item?;
-                    if k.ends_with(id.as_bytes()) && k.len() == TIMELINE_KEY_LEN {
-                        return Ok(true);
-                    }
-                }
-                Ok(false)
-            }
+            FoldedAt::Timeline { person, id } => Ok(self.timeline_sequence(person, id)?.is_some()),
         }
     }
 
@@ -717,8 +769,9 @@ impl Store {
             })
     }
 
-    /// [`Store::timeline`] without decoding the events: one range scan over `t ‖ person key`, then each entry's
-    /// bytes from the event log.
+    /// [`Store::timeline`] without decoding the events: one range scan over the person's chunks that begin before
+    /// `to_micros`, their entries in the range (and after `after`) sorted by place, then each entry's bytes from the
+    /// event log as the iterator reaches it.
     pub(crate) fn timeline_raw(
         &self,
         key: &PersonKey,
@@ -726,35 +779,109 @@ impl Store {
         to_micros: i64,
         after: Option<&[u8]>,
     ) -> impl Iterator<Item = Result<RawTimelineRow, StoreError>> + '_ {
-        let mut start = timeline_prefix(key, from_micros);
-        if let Some(cursor) = after {
-            let mut k = Vec::with_capacity(1 + 32 + cursor.len() + 1);
-            k.push(TIMELINE);
-            k.extend_from_slice(&key.0);
-            k.extend_from_slice(cursor);
-            k.push(0); // strictly after the cursor
-            if k > start {
-                start = k;
-            }
-        }
-        let end = timeline_prefix(key, to_micros);
-        self.tree.range(start..end).map(|item| {
-            let (k, v) = item?;
-            let corrupt = || StoreError::Corrupt {
-                table: "timeline",
-                why: "short key or value".into(),
-            };
-            if v.len() != 8 + Extent::LEN || k.len() != TIMELINE_KEY_LEN {
-                return Err(corrupt());
-            }
-            let extent = Extent::decode(&v[8..]).ok_or_else(corrupt)?;
-            Ok(RawTimelineRow {
-                sequence: be_u64(&v),
-                event: self.log.read(extent)?,
-                cursor: k[33..].to_vec(),
-            })
-        })
+        let (entries, failed) = match self.timeline_entries(key, from_micros, to_micros, after) {
+            Ok(entries) => (entries, None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+        failed
+            .into_iter()
+            .map(Err)
+            .chain(entries.into_iter().map(|entry| {
+                Ok(RawTimelineRow {
+                    sequence: entry.sequence,
+                    event: self.log.read(entry.extent)?,
+                    cursor: entry.place.to_vec(),
+                })
+            }))
     }
+
+    /// The person's timeline entries with `from_micros <= occurred < to_micros` and a place after `after`, in place
+    /// order (occurred µs, then event id).
+    fn timeline_entries(
+        &self,
+        key: &PersonKey,
+        from_micros: i64,
+        to_micros: i64,
+        after: Option<&[u8]>,
+    ) -> Result<Vec<TimelineEntry>, StoreError> {
+        let lowest = place(from_micros, &uuid::Uuid::nil());
+        let end = place(to_micros, &uuid::Uuid::nil());
+        let mut start = Vec::with_capacity(1 + 32 + 8);
+        start.push(TIMELINE);
+        start.extend_from_slice(&key.0);
+        let mut stop = start.clone();
+        stop.extend_from_slice(&end[..8]);
+        let mut entries = Vec::new();
+        for item in self.tree.range(start..stop) {
+            let (_, chunk) = item?;
+            let chunk = TimelineEntry::decode_all(&chunk).ok_or_else(corrupt_chunk)?;
+            entries.extend(chunk.into_iter().filter(|e| {
+                e.place >= lowest && e.place < end && after.is_none_or(|a| e.place.as_slice() > a)
+            }));
+        }
+        entries.sort_unstable_by_key(|e| e.place);
+        Ok(entries)
+    }
+}
+
+fn corrupt_chunk() -> StoreError {
+    StoreError::Corrupt {
+        table: "timeline",
+        why: "a chunk's length is not a whole number of entries".into(),
+    }
+}
+
+/// One event in a timeline chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimelineEntry {
+    /// Occurred µs (order-preserving) ‖ event id: the entry's place in the person's timeline, and the paging cursor.
+    place: [u8; 24],
+    sequence: u64,
+    extent: Extent,
+}
+
+impl TimelineEntry {
+    /// Encoded size: place, sequence, extent.
+    const LEN: usize = 24 + 8 + Extent::LEN;
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.place);
+        out.extend_from_slice(&self.sequence.to_be_bytes());
+        self.extent.encode(out);
+    }
+
+    /// The entries of a chunk; `None` unless it is a whole, non-zero number of them.
+    fn decode_all(chunk: &[u8]) -> Option<Vec<TimelineEntry>> {
+        if chunk.is_empty() || !chunk.len().is_multiple_of(Self::LEN) {
+            return None;
+        }
+        chunk
+            .chunks_exact(Self::LEN)
+            .map(|e| {
+                let (place, rest) = e.split_at(24);
+                let (sequence, extent) = rest.split_at(8);
+                Some(TimelineEntry {
+                    place: place.try_into().ok()?,
+                    sequence: be_u64(sequence),
+                    extent: Extent::decode(extent)?,
+                })
+            })
+            .collect()
+    }
+
+    fn id(&self) -> [u8; 16] {
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&self.place[8..]);
+        id
+    }
+}
+
+/// An entry's place: occurred µs ‖ event id.
+fn place(micros: i64, event_id: &uuid::Uuid) -> [u8; 24] {
+    let mut place = [0u8; 24];
+    place[..8].copy_from_slice(&encode_micros(micros));
+    place[8..].copy_from_slice(event_id.as_bytes());
+    place
 }
 
 /// One stored timeline entry.
@@ -786,29 +913,17 @@ pub(crate) fn encode_micros(micros: i64) -> [u8; 8] {
     ((micros as u64) ^ (1u64 << 63)).to_be_bytes()
 }
 
-fn timeline_prefix(key: &PersonKey, micros: i64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(1 + 32 + 8);
-    k.push(TIMELINE);
-    k.extend_from_slice(&key.0);
-    k.extend_from_slice(&encode_micros(micros));
-    k
-}
-
-/// Where a folded event is found: the timeline entry of an event with a person (the key
-/// [`timeline_key`] and the event id), the event-id index for one without.
+/// Where a folded event is found: in its person's timeline, or for an event without a person in the event-id index.
 pub(crate) enum FoldedAt<'a> {
-    Timeline { key: &'a [u8], id: &'a uuid::Uuid },
+    Timeline {
+        person: &'a PersonKey,
+        id: &'a uuid::Uuid,
+    },
     Index(&'a uuid::Uuid),
 }
 
-/// Tag ‖ person key ‖ occurred µs ‖ event id.
-const TIMELINE_KEY_LEN: usize = 1 + 32 + 8 + 16;
-
-pub(crate) fn timeline_key(key: &PersonKey, micros: i64, event_id: &uuid::Uuid) -> Vec<u8> {
-    let mut k = timeline_prefix(key, micros);
-    k.extend_from_slice(event_id.as_bytes());
-    k
-}
+/// Tag ‖ person key ‖ the chunk's first place (occurred µs ‖ event id).
+const TIMELINE_KEY_LEN: usize = 1 + 32 + 24;
 
 pub(crate) fn event_index_key(event_id: &uuid::Uuid) -> [u8; 17] {
     let mut k = [0u8; 17];
@@ -976,14 +1091,15 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn event(i: u64) -> (Vec<u8>, CaseEvent) {
+    /// Record `i` of person 3, at `i` µs, folded under sequence `10 + i`.
+    fn push_event(writes: &mut Writes, i: u64) {
         let id = uuid::Uuid::from_u128(u128::from(i) + 1);
         let event = CaseEvent {
             event_id: id.to_string(),
             summary: format!("record {i}"),
             ..CaseEvent::default()
         };
-        (timeline_key(&PersonKey([3; 32]), i as i64, &id), event)
+        writes.timeline(&PersonKey([3; 32]), i as i64, &id, 10 + i, &event);
     }
 
     fn summaries(store: &Store) -> Vec<String> {
@@ -1000,16 +1116,14 @@ mod tests {
             let store = Store::open(dir.path()).unwrap();
             let mut writes = Writes::appending_at(store.log_end());
             for i in 0..2 {
-                let (key, event) = event(i);
-                writes.timeline(key, 10 + i, &event);
+                push_event(&mut writes, i);
             }
             store.apply(writes).unwrap();
             store.flush().await.unwrap();
             let committed = store.log_end();
             // A crash after the next batch's bytes were synced but before its sled batch was applied.
             let mut lost = Writes::appending_at(committed);
-            let (key, event) = event(2);
-            lost.timeline(key, 12, &event);
+            push_event(&mut lost, 2);
             store.log.append(&lost.log).unwrap();
             assert!(store.log_end() > committed);
             committed
@@ -1021,8 +1135,7 @@ mod tests {
         assert_eq!(summaries(&store), ["record 0", "record 1"]);
         // Folded again from the stream, the lost event goes where its bytes were cut.
         let mut again = Writes::appending_at(store.log_end());
-        let (key, event) = event(2);
-        again.timeline(key, 12, &event);
+        push_event(&mut again, 2);
         store.apply(again).unwrap();
         store.flush().await.unwrap();
         drop(store);
@@ -1037,6 +1150,86 @@ mod tests {
         store.reset().await.unwrap();
         assert_eq!(store.log_end(), 0);
         assert!(summaries(&store).is_empty());
+    }
+
+    /// A person's events of one batch share a chunk; the timeline reads them in place order across chunks, within a
+    /// time range and after a cursor, and an event is found in whichever chunk holds it (also by the seen-filter
+    /// after reopening).
+    #[tokio::test]
+    async fn a_timeline_reads_in_place_order_across_its_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let person = PersonKey([5; 32]);
+        let id = |t: i64| uuid::Uuid::from_u128(t as u128);
+        let write = |store: &Store, times: &[i64], first_sequence: u64| {
+            let mut writes = Writes::appending_at(store.log_end());
+            for (n, &t) in times.iter().enumerate() {
+                let event = CaseEvent {
+                    event_id: id(t).to_string(),
+                    summary: format!("at {t}"),
+                    ..CaseEvent::default()
+                };
+                writes.timeline(&person, t, &id(t), first_sequence + n as u64, &event);
+            }
+            store.apply(writes).unwrap();
+        };
+        let summaries = |store: &Store, from: i64, to: i64, after: Option<&[u8]>| {
+            store
+                .timeline(&person, from, to, after)
+                .map(|row| row.unwrap().event.summary)
+                .collect::<Vec<_>>()
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            write(&store, &[9, 1, 5], 1);
+            write(&store, &[7, 3], 4);
+            assert_eq!(
+                store.tree().scan_prefix([TIMELINE]).count(),
+                2,
+                "one chunk per batch"
+            );
+            assert_eq!(
+                summaries(&store, i64::MIN, i64::MAX, None),
+                ["at 1", "at 3", "at 5", "at 7", "at 9"]
+            );
+            assert_eq!(summaries(&store, 3, 9, None), ["at 3", "at 5", "at 7"]);
+            let third = store
+                .timeline(&person, i64::MIN, i64::MAX, None)
+                .nth(2)
+                .unwrap()
+                .unwrap();
+            assert_eq!(third.sequence, 3);
+            assert_eq!(
+                summaries(&store, i64::MIN, i64::MAX, Some(third.cursor())),
+                ["at 7", "at 9"]
+            );
+            let sequence_of = |t: i64| {
+                let id = id(t);
+                store
+                    .folded_sequence(&FoldedAt::Timeline {
+                        person: &person,
+                        id: &id,
+                    })
+                    .unwrap()
+            };
+            assert_eq!(
+                sequence_of(7),
+                Some(4),
+                "in the second chunk, not its first"
+            );
+            assert_eq!(sequence_of(5), Some(3));
+            assert_eq!(sequence_of(4), None);
+            store.flush().await.unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        for t in [1, 3, 5, 7, 9] {
+            let found = store
+                .has_event(&FoldedAt::Timeline {
+                    person: &person,
+                    id: &id(t),
+                })
+                .unwrap();
+            assert!(found, "event at {t} found after reopening");
+        }
     }
 
     /// A folded event found again however it comes back: by its timeline entry (same person and time, or another

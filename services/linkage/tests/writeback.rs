@@ -74,28 +74,33 @@ fn folder() -> Folder {
     }
 }
 
-/// Every entry of the store; a timeline entry with the event bytes it points to in the event log (so two stores
-/// compare equal only if their logs hold the same events where their entries say).
+/// Every entry of the store, with the timelines as what they hold: one entry per event (`t` ‖ person ‖ its place →
+/// its sequence and the event bytes it points to in the event log), however the fold's batches cut them into chunks
+/// (so two stores compare equal only if their timelines hold the same events, where their logs say).
 fn contents(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
-    store
-        .entries()
-        .map(|kv| {
-            let (k, v) = kv.unwrap();
-            let mut value = v.to_vec();
-            if k[0] == b't' {
-                let person = caselink_domain::PersonKey(k[1..33].try_into().unwrap());
-                let micros = (u64::from_be_bytes(k[33..41].try_into().unwrap()) ^ (1 << 63)) as i64;
-                let row = store
-                    .timeline(&person, micros, micros + 1, None)
-                    .map(Result::unwrap)
-                    .find(|row| row.cursor() == &k[33..])
-                    .expect("a timeline entry reads back");
-                value.extend_from_slice(&row.sequence.to_be_bytes());
-                value.extend_from_slice(&row.event.encode_to_vec());
-            }
-            (k.to_vec(), value)
-        })
-        .collect()
+    let mut out = Vec::new();
+    let mut persons = std::collections::BTreeSet::new();
+    for kv in store.entries() {
+        let (k, v) = kv.unwrap();
+        if k[0] == b't' {
+            persons.insert(caselink_domain::PersonKey(k[1..33].try_into().unwrap()));
+        } else {
+            out.push((k.to_vec(), v.to_vec()));
+        }
+    }
+    for person in persons {
+        for row in store.timeline(&person, i64::MIN, i64::MAX, None) {
+            let row = row.unwrap();
+            let mut key = vec![b't'];
+            key.extend_from_slice(&person.0);
+            key.extend_from_slice(row.cursor());
+            let mut value = row.sequence.to_be_bytes().to_vec();
+            value.extend_from_slice(&row.event.encode_to_vec());
+            out.push((key, value));
+        }
+    }
+    out.sort();
+    out
 }
 
 /// Same keys, same values, in the same order.
