@@ -22,7 +22,7 @@ use prost::Message;
 use crate::states::{CachePolicy, StateCache, Working};
 use crate::store::{
     dead_letter_key, event_index_key, outbox_key, person_key, FoldedAt, PersonRecord, Store,
-    StoreError, Writes, IDENTITY,
+    StoreError, Stored, Writes, IDENTITY,
 };
 
 /// What the fold does besides the timeline: screening, and whether flag changes are announced as alerts.
@@ -100,8 +100,8 @@ pub struct Prepared {
     pub stats: FoldStats,
     /// The events it folds (for the seen-filter, once applied).
     pub(crate) ids: Vec<uuid::Uuid>,
-    /// The relations its checkpoint stores (for the relation filter, once applied).
-    pub(crate) relations: Vec<Vec<u8>>,
+    /// The relations and person rows its checkpoint stores (for the store's filters, once applied).
+    pub(crate) stored: Stored,
     /// The checkpoint it carries.
     pub(crate) checkpoint: Option<u64>,
 }
@@ -117,7 +117,7 @@ impl Prepared {
         stats.log_bytes = self.batch.log_bytes();
         store.apply(self.batch)?;
         store.note_folded(&self.ids);
-        store.note_relations(&self.relations);
+        store.note_stored(&self.stored);
         stats.apply_us = micros_since(started);
         Ok(Applied {
             stats,
@@ -284,9 +284,9 @@ pub fn prepare(
     cache.states_through = applied;
     cache.log_end = batch.log_end();
     let mut generation = None;
-    let mut relations = Vec::new();
+    let mut stored = Stored::default();
     if checkpoint {
-        generation = Some(cache.checkpoint(store, &mut batch, &mut relations)?);
+        generation = Some(cache.checkpoint(store, &mut batch, &mut stored)?);
         if applied > states_at {
             let (k, v) = Store::states_entry(applied);
             batch.insert(k, &v[..]);
@@ -308,7 +308,7 @@ pub fn prepare(
         batch,
         stats,
         ids: seen.into_iter().collect(),
-        relations,
+        stored,
         checkpoint: generation,
     })
 }

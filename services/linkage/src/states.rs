@@ -38,7 +38,7 @@ use prost::Message;
 use crate::situation::BatchCounters;
 use crate::store::{
     encode_person_row, flagged_key, person_key, relation_key, CounterDay, CounterKey, FlaggedEntry,
-    PersonRecord, PersonRow, Store, StoreError, Writes, PERSON,
+    PersonRecord, Store, StoreError, Stored, Writes, PERSON,
 };
 
 /// When the fold writes its states back, and how much it keeps in memory.
@@ -210,13 +210,13 @@ impl StateCache {
     }
 
     /// Writes every dirty state into `batch` (states as of the batch's last sequence: the caller records
-    /// `states_at` in the same batch), with the flagged-list entries and the counters. The relations it stores are
-    /// added to `stored_relations` (for the store's relation filter, once the batch is applied).
+    /// `states_at` in the same batch), with the flagged-list entries and the counters. The relations and person rows
+    /// it stores are added to `stored` (for the store's filters, once the batch is applied).
     pub(crate) fn checkpoint(
         &mut self,
         store: &Store,
         batch: &mut Writes,
-        stored_relations: &mut Vec<Vec<u8>>,
+        stored: &mut Stored,
     ) -> Result<u64, StoreError> {
         let generation = self.generation + 1;
         for (key, slot) in self.persons.iter_mut().filter(|(_, s)| s.dirty) {
@@ -227,6 +227,7 @@ impl StateCache {
             let encoded = encode_person_row(&state.record, &state.screening);
             slot.written(generation, encoded.len(), &mut self.bytes);
             batch.insert(&person_key(PERSON, key)[..], encoded);
+            stored.persons.push(*key);
         }
         for (key, slot) in self.relations.iter_mut().filter(|(_, s)| s.dirty) {
             // A relation looked up but never used stays absent (an empty state encodes to nothing).
@@ -236,7 +237,7 @@ impl StateCache {
                 batch.remove(relation_key(key));
             } else {
                 batch.insert(relation_key(key), encoded);
-                stored_relations.push(key.clone());
+                stored.relations.push(key.clone());
             }
         }
         for (key, adds) in std::mem::take(&mut self.counters).into_adds() {
@@ -366,9 +367,7 @@ fn cached_person<'a>(
     Ok(match persons.entry(*key) {
         std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
         std::collections::hash_map::Entry::Vacant(v) => {
-            let (row, encoded) = store
-                .load::<PersonRow>(&person_key(PERSON, key), "person")?
-                .unwrap_or_default();
+            let (row, encoded) = store.load_person_row(key)?.unwrap_or_default();
             let state = PersonState {
                 record: row.record.unwrap_or_default(),
                 screening: row.screening.unwrap_or_default(),
@@ -489,10 +488,10 @@ mod tests {
             cache.record(store, &PersonKey(key)).unwrap().events += 1;
         }
         let mut writes = Writes::appending_at(store.log_end());
-        let generation = cache
-            .checkpoint(store, &mut writes, &mut Vec::new())
-            .unwrap();
+        let mut stored = Stored::default();
+        let generation = cache.checkpoint(store, &mut writes, &mut stored).unwrap();
         store.apply(writes).unwrap();
+        store.note_stored(&stored);
         cache.checkpoint_applied(generation);
         cache.evict();
     }

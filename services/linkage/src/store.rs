@@ -280,6 +280,13 @@ pub enum StoreError {
     Log(#[from] LogError),
 }
 
+/// What a checkpoint stored that the store's filters must learn once its batch is applied.
+#[derive(Debug, Default)]
+pub(crate) struct Stored {
+    pub(crate) relations: Vec<Vec<u8>>,
+    pub(crate) persons: Vec<PersonKey>,
+}
+
 /// The projections of one aggregator.
 #[derive(Clone)]
 pub struct Store {
@@ -289,6 +296,8 @@ pub struct Store {
     seen: std::sync::Arc<TableFilter>,
     /// Relation keys stored (`r`), the same way: most relations the fold looks up are new.
     relations: std::sync::Arc<TableFilter>,
+    /// Persons with a row (`p`), the same way: a person's first event looks their row up, and it is not there.
+    persons: std::sync::Arc<TableFilter>,
     /// The timeline's event bytes.
     log: std::sync::Arc<EventLog>,
 }
@@ -311,6 +320,14 @@ fn chunk_event_digests(_key: &[u8], value: &[u8], out: &mut Vec<[u8; 16]>) {
             .flatten()
             .map(|e| e.id()),
     );
+}
+
+/// The person filter's digest of a person row's key: the first half of the person key (an HMAC output).
+fn person_digest(key: &[u8]) -> Option<[u8; 16]> {
+    if key.len() != 32 {
+        return None;
+    }
+    key.get(..16)?.try_into().ok()
 }
 
 /// The relation filter's digest of a relation key.
@@ -342,6 +359,7 @@ impl Store {
             "seen",
         )?;
         let relations = TableFilter::load(&tree, RELATION, relation_digest, "relation")?;
+        let persons = TableFilter::load(&tree, PERSON, person_digest, "person")?;
         let committed = tree.get(META_LOG)?.map(|v| be_u64(&v)).unwrap_or(0);
         let log = EventLog::open(dir, committed)?;
         Ok(Store {
@@ -349,6 +367,7 @@ impl Store {
             tree,
             seen: std::sync::Arc::new(seen),
             relations: std::sync::Arc::new(relations),
+            persons: std::sync::Arc::new(persons),
             log: std::sync::Arc::new(log),
         })
     }
@@ -371,10 +390,23 @@ impl Store {
         self.log.end()
     }
 
-    /// Records relations just stored (after their batch was applied, like [`Store::note_folded`]); until then the
-    /// fold's cache holds them.
-    pub(crate) fn note_relations(&self, relations: &[Vec<u8>]) {
-        self.relations.note(relations.iter().map(Vec::as_slice));
+    /// Records the relations and person rows a checkpoint just stored (after its batch was applied, like
+    /// [`Store::note_folded`]); until then the fold's cache holds them.
+    pub(crate) fn note_stored(&self, stored: &Stored) {
+        self.relations
+            .note(stored.relations.iter().map(Vec::as_slice));
+        self.persons.note(stored.persons.iter().map(|p| &p.0[..]));
+    }
+
+    /// A stored person row with its encoded size; `None` when absent (most often answered by the filter).
+    pub(crate) fn load_person_row(
+        &self,
+        key: &PersonKey,
+    ) -> Result<Option<(PersonRow, usize)>, StoreError> {
+        if !self.persons.may_contain(&key.0) {
+            return Ok(None);
+        }
+        self.load(&person_key(PERSON, key), "person")
     }
 
     /// A stored relation state with its encoded size; `None` when absent (most often answered by the filter).
@@ -509,6 +541,7 @@ impl Store {
         self.log.clear()?;
         self.seen.clear();
         self.relations.clear();
+        self.persons.clear();
         self.tree
             .insert(META_VERSION, &PROJECTION_VERSION.to_be_bytes())?;
         self.flush().await
@@ -1286,6 +1319,25 @@ mod tests {
         assert_eq!(entries, [1]);
         let person = store.person(&PersonKey([3; 32])).unwrap().unwrap();
         assert_eq!(person.events, 1);
+        // The fold finds the person's row through the person filter: noted when written, loaded at reopening.
+        assert!(store
+            .load_person_row(&PersonKey([3; 32]))
+            .unwrap()
+            .is_some());
+        assert!(store
+            .load_person_row(&PersonKey([4; 32]))
+            .unwrap()
+            .is_none());
+        let fresh_dir = tempfile::tempdir().unwrap();
+        let fresh = Store::open(fresh_dir.path()).unwrap();
+        assert_eq!(fold(&fresh, 1, &with_person(9, 1_700_000_000)), (1, 0));
+        assert!(
+            fresh
+                .load_person_row(&PersonKey([9; 32]))
+                .unwrap()
+                .is_some(),
+            "noted once its batch is applied"
+        );
         // Only the subject-less event has an event-id index entry.
         let index: Vec<_> = store
             .tree()
@@ -1338,7 +1390,10 @@ mod tests {
                 }
                 // As the fold does: applied first, then noted.
                 store.tree().apply_batch(batch).unwrap();
-                store.note_relations(&keys);
+                store.note_stored(&Stored {
+                    relations: keys,
+                    persons: Vec::new(),
+                });
             }
             assert!((0..n).all(|i| store.load_relation(&key(i)).unwrap().is_some()));
             assert!(store.load_relation(b"pnever").unwrap().is_none());
