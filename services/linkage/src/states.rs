@@ -113,13 +113,14 @@ impl<T> Slot<T> {
 const DECODED_PER_ENCODED: usize = 2;
 
 /// Approximate memory of one cached state that is `encoded` bytes in sled, beyond its key's heap bytes: its map
-/// entry (the key and the slot, inline in the map's table, with the control byte, at the table's load of 7/8) and
-/// its heap. A state looked up but absent still takes its entry, which the encoded size alone would count as nothing.
+/// entry (the key and the slot's box, with the control byte, at the table's load of 7/8; a table's buckets may be
+/// twice its entries after growing, which is why the slot is boxed: an empty bucket costs 41 bytes, not a slot), the
+/// slot and its heap. A state looked up but absent still takes its entry and slot, which the encoded size alone would
+/// count as nothing.
 fn footprint<T>(encoded: usize) -> usize {
     // Both maps' keys take at most 32 bytes inline (a `PersonKey`, or a `Vec` and its relation key on the heap).
-    let entry = (32 + std::mem::size_of::<Slot<T>>() + 1) * 8 / 7;
-
-    entry + encoded * DECODED_PER_ENCODED
+    let entry = (32 + std::mem::size_of::<Box<Slot<T>>>() + 1) * 8 / 7;
+    entry + std::mem::size_of::<Slot<T>>() + encoded * DECODED_PER_ENCODED
 }
 
 /// The fold's states between checkpoints. See the module documentation.
@@ -127,8 +128,8 @@ fn footprint<T>(encoded: usize) -> usize {
 pub struct StateCache {
     policy: CachePolicy,
     /// Person records with their screening states: one row `p` each.
-    persons: HashMap<PersonKey, Slot<PersonState>>,
-    relations: HashMap<Vec<u8>, Slot<RelationState>>,
+    persons: HashMap<PersonKey, Box<Slot<PersonState>>>,
+    relations: HashMap<Vec<u8>, Box<Slot<RelationState>>>,
     /// Counter increments since the last checkpoint.
     counters: BatchCounters,
     /// Ids of the events folded by the batch being applied meanwhile (the pipelined consumer): not yet in sled, so
@@ -358,23 +359,23 @@ struct PersonState {
 
 /// The person's state in `persons`, loaded from sled (`p`, as of `states_at`) if absent (not marked dirty).
 fn cached_person<'a>(
-    persons: &'a mut HashMap<PersonKey, Slot<PersonState>>,
+    persons: &'a mut HashMap<PersonKey, Box<Slot<PersonState>>>,
     store: &Store,
     key: &PersonKey,
     generation: u64,
     total: &mut usize,
 ) -> Result<&'a mut Slot<PersonState>, StoreError> {
     Ok(match persons.entry(*key) {
-        std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+        std::collections::hash_map::Entry::Occupied(o) => o.into_mut().as_mut(),
         std::collections::hash_map::Entry::Vacant(v) => {
             let (row, encoded) = store.load_person_row(key)?.unwrap_or_default();
             let state = PersonState {
                 record: row.record.unwrap_or_default(),
                 screening: row.screening.unwrap_or_default(),
             };
-            let slot = v.insert(Slot::new(state, encoded, 0, generation));
+            let slot = v.insert(Box::new(Slot::new(state, encoded, 0, generation)));
             *total += slot.bytes;
-            slot
+            slot.as_mut()
         }
     })
 }
@@ -443,13 +444,13 @@ impl caselink_screening::ScreeningStore for Working<'_> {
         let generation = self.cache.generation;
         let bytes = key.to_bytes();
         let slot = match self.cache.relations.entry(bytes) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut().as_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
                 let (value, encoded) = self.store.load_relation(v.key())?.unwrap_or_default();
                 let key_heap = v.key().capacity();
-                let slot = v.insert(Slot::new(value, encoded, key_heap, generation));
+                let slot = v.insert(Box::new(Slot::new(value, encoded, key_heap, generation)));
                 self.cache.bytes += slot.bytes;
-                slot
+                slot.as_mut()
             }
         };
         touch(slot, generation, &mut self.cache.dirty);
@@ -508,8 +509,13 @@ mod tests {
         let mut cache = StateCache::open(&store, policy).unwrap();
         fill_and_evict(&store, &mut cache, 20_000);
         // What the map entries alone take, whatever the states hold: within the budget after eviction.
-        let entries = cache.persons.len() * std::mem::size_of::<(PersonKey, Slot<PersonState>)>()
-            + cache.relations.len() * (std::mem::size_of::<(Vec<u8>, Slot<RelationState>)>() + 65);
+        let entries = cache.persons.len()
+            * (std::mem::size_of::<(PersonKey, Box<Slot<PersonState>>)>()
+                + std::mem::size_of::<Slot<PersonState>>())
+            + cache.relations.len()
+                * (std::mem::size_of::<(Vec<u8>, Box<Slot<RelationState>>)>()
+                    + std::mem::size_of::<Slot<RelationState>>()
+                    + 65);
         assert!(
             entries <= budget,
             "{entries} bytes of entries kept, budget {budget}"
