@@ -121,6 +121,20 @@ pub type KeyDigest = fn(&[u8]) -> Option<[u8; 16]>;
 /// What of a stored entry (key without its tag, value) goes into a filter, added to the digests.
 pub type EntryDigests = fn(&[u8], &[u8], &mut Vec<[u8; 16]>);
 
+/// Adds what `of_entry` takes from each entry of table `tag` (key without its tag, value) to `digests`.
+fn gather(
+    tree: &sled::Tree,
+    tag: u8,
+    digests: &mut Vec<[u8; 16]>,
+    of_entry: impl Fn(&[u8], &[u8], &mut Vec<[u8; 16]>),
+) -> sled::Result<()> {
+    for item in tree.scan_prefix([tag]) {
+        let (k, v) = item?;
+        of_entry(&k[1..], &v, digests);
+    }
+    Ok(())
+}
+
 /// [`SeenFilter`]s over the keys of one sled table (one tag byte), shared by the fold and the store: loaded from the
 /// table at open, sized for twice what is there; when the newest filter is full a new one twice its size takes the
 /// new keys (a lookup asks each). Growing never rescans the table: at 8.4M events a rescan of the event-id index held
@@ -144,10 +158,7 @@ impl TableFilter {
     ) -> sled::Result<TableFilter> {
         let started = std::time::Instant::now();
         let mut digests = Vec::new();
-        for item in tree.scan_prefix([tag]) {
-            let (k, _) = item?;
-            digests.extend(digest(&k[1..]));
-        }
+        gather(tree, tag, &mut digests, |k, _, out| out.extend(digest(k)))?;
         Ok(TableFilter::of(&digests, digest, what, started))
     }
 
@@ -163,10 +174,7 @@ impl TableFilter {
         let started = std::time::Instant::now();
         let mut digests = Vec::new();
         for &(tag, of_entry) in sources {
-            for item in tree.scan_prefix([tag]) {
-                let (k, v) = item?;
-                of_entry(&k[1..], &v, &mut digests);
-            }
+            gather(tree, tag, &mut digests, of_entry)?;
         }
         Ok(TableFilter::of(&digests, digest, what, started))
     }

@@ -225,9 +225,7 @@ impl Writes {
             let Some(first) = entries.first() else {
                 continue;
             };
-            let mut key = Vec::with_capacity(TIMELINE_KEY_LEN);
-            key.push(TIMELINE);
-            key.extend_from_slice(&person.0);
+            let mut key = timeline_prefix(&person);
             key.extend_from_slice(&first.place);
             let mut value = Vec::with_capacity(entries.len() * TimelineEntry::LEN);
             for entry in &entries {
@@ -312,14 +310,16 @@ fn index_event_digests(key: &[u8], _value: &[u8], out: &mut Vec<[u8; 16]>) {
     out.extend(event_digest(key));
 }
 
-/// The seen-filter's digests of a timeline chunk: its events' ids.
-fn chunk_event_digests(_key: &[u8], value: &[u8], out: &mut Vec<[u8; 16]>) {
-    out.extend(
-        TimelineEntry::decode_all(value)
-            .into_iter()
-            .flatten()
-            .map(|e| e.id()),
-    );
+/// The seen-filter's digests of a timeline chunk: its events' ids. A chunk that does not decode cannot be read
+/// either (its timeline fails with "corrupt"); it is named here, at start, with the way out.
+fn chunk_event_digests(key: &[u8], value: &[u8], out: &mut Vec<[u8; 16]>) {
+    match TimelineEntry::decode_all(value) {
+        Some(entries) => out.extend(entries.iter().map(TimelineEntry::id)),
+        None => tracing::error!(
+            person = %hex::encode(key.get(..32).unwrap_or(key)),
+            "a timeline chunk does not decode: its events' duplicates cannot be recognised; rebuild the projections"
+        ),
+    }
 }
 
 /// The person filter's digest of a person row's key: the first half of the person key (an HMAC output).
@@ -375,6 +375,8 @@ impl Store {
     /// Applies `writes`: their event bytes are appended to the log and synced first, then the sled batch (with the
     /// log's new length) is applied. Flushing is the caller's.
     pub(crate) fn apply(&self, mut writes: Writes) -> Result<(), StoreError> {
+        // The fold closes them itself (to count them in its stats); for any other writer, here. Closing twice writes
+        // nothing more.
         writes.close_timelines();
         let Writes { mut batch, log, .. } = writes;
         if !log.is_empty() {
@@ -495,10 +497,7 @@ impl Store {
         person: &PersonKey,
         id: &uuid::Uuid,
     ) -> Result<Option<u64>, StoreError> {
-        let mut prefix = Vec::with_capacity(1 + 32);
-        prefix.push(TIMELINE);
-        prefix.extend_from_slice(&person.0);
-        for item in self.tree.scan_prefix(prefix) {
+        for item in self.tree.scan_prefix(timeline_prefix(person)) {
             let (_, chunk) = item?;
             let entries = TimelineEntry::decode_all(&chunk).ok_or_else(corrupt_chunk)?;
             if let Some(entry) = entries.into_iter().find(|e| e.id() == *id.as_bytes()) {
@@ -569,16 +568,10 @@ impl Store {
     /// whether the event-id index does. The seen-filter answers "no" for almost every new event without reading
     /// sled; a "maybe" (a duplicate, or about 1 % of new events) reads the person's timeline chunks.
     pub(crate) fn has_event(&self, at: &FoldedAt<'_>) -> Result<bool, StoreError> {
-        let id = match at {
-            FoldedAt::Timeline { id, .. } | FoldedAt::Index(id) => id,
-        };
-        if !self.seen.may_contain(id.as_bytes()) {
+        if !self.seen.may_contain(at.id().as_bytes()) {
             return Ok(false);
         }
-        match at {
-            FoldedAt::Index(id) => Ok(self.tree.contains_key(event_index_key(id))?),
-            FoldedAt::Timeline { person, id } => Ok(self.timeline_sequence(person, id)?.is_some()),
-        }
+        Ok(self.folded_sequence(at)?.is_some())
     }
 
     /// The fingerprint of the screening rules the projections were built with.
@@ -839,9 +832,7 @@ impl Store {
     ) -> Result<Vec<TimelineEntry>, StoreError> {
         let lowest = place(from_micros, &uuid::Uuid::nil());
         let end = place(to_micros, &uuid::Uuid::nil());
-        let mut start = Vec::with_capacity(1 + 32 + 8);
-        start.push(TIMELINE);
-        start.extend_from_slice(&key.0);
+        let start = timeline_prefix(key);
         let mut stop = start.clone();
         stop.extend_from_slice(&end[..8]);
         let mut entries = Vec::new();
@@ -955,8 +946,21 @@ pub(crate) enum FoldedAt<'a> {
     Index(&'a uuid::Uuid),
 }
 
-/// Tag ‖ person key ‖ the chunk's first place (occurred µs ‖ event id).
-const TIMELINE_KEY_LEN: usize = 1 + 32 + 24;
+impl FoldedAt<'_> {
+    fn id(&self) -> &uuid::Uuid {
+        match self {
+            FoldedAt::Timeline { id, .. } | FoldedAt::Index(id) => id,
+        }
+    }
+}
+
+/// `t ‖ person key`: where the person's chunks are, each keyed further by its first place (occurred µs ‖ event id).
+fn timeline_prefix(person: &PersonKey) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + 32 + 24);
+    k.push(TIMELINE);
+    k.extend_from_slice(&person.0);
+    k
+}
 
 pub(crate) fn event_index_key(event_id: &uuid::Uuid) -> [u8; 17] {
     let mut k = [0u8; 17];
