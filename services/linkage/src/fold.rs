@@ -11,7 +11,7 @@
 //! The screener works on the fold's [`StateCache`]: every touched state is read from sled once per cache life and
 //! written back once per checkpoint.
 
-use std::collections::HashSet;
+use foldhash::HashSet;
 use std::sync::Arc;
 
 use caselink_domain::PersonKey;
@@ -178,7 +178,7 @@ pub fn prepare(
     let mut applied = cache.states_through;
     let started = std::time::Instant::now();
     let mut batch = Writes::appending_at(cache.log_end);
-    let mut seen: HashSet<uuid::Uuid> = HashSet::new();
+    let mut seen: HashSet<uuid::Uuid> = HashSet::default();
     for &(sequence, bytes) in messages {
         if sequence <= states_at {
             stats.redelivered += 1;
@@ -270,7 +270,12 @@ pub fn prepare(
                 }
             }
             if !replay {
-                batch.timeline(&key, micros, &event_id, sequence, &event);
+                // The bus bytes without the sealed identity (kept apart, above): spliced, not re-encoded.
+                batch.timeline(&key, micros, &event_id, sequence, |out| {
+                    if crate::wire::without_sealed(bytes, out).is_err() {
+                        event.encode(out).expect("a Vec grows as needed");
+                    }
+                });
             }
         } else if !replay {
             batch.insert(&event_index_key(&event_id)[..], &sequence.to_be_bytes()[..]);

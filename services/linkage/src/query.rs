@@ -413,14 +413,14 @@ impl LinkageService {
         counts.sort_by(|a, b| a.department.cmp(&b.department).then(a.kind.cmp(&b.kind)));
         let mut links = Vec::new();
         for link in screening.links.iter().take(MAX_LINKS_SHOWN) {
-            let Ok(other) = PersonKey::from_hex(&link.other) else {
+            let Ok(other) = <[u8; 32]>::try_from(link.other.as_slice()).map(PersonKey) else {
                 continue;
             };
             let identity = self.store.person(&other)?.map(|r| masked_identity(&r));
             let reason = caselink_screening::LinkReason::try_from(link.reason)
                 .unwrap_or(caselink_screening::LinkReason::Unspecified);
             links.push(PersonLink {
-                person_key: link.other.clone(),
+                person_key: other.to_hex(),
                 identity,
                 reason: link_reason_code(reason).to_string(),
                 detail: match caselink_screening::RelationKey::from_bytes(&link.relation) {
@@ -431,7 +431,11 @@ impl LinkageService {
                     ),
                     None => caselink_screening::link_reason_text(link.reason).to_string(),
                 },
-                evidence_event_ids: link.evidence.clone(),
+                evidence_event_ids: link
+                    .evidence
+                    .iter()
+                    .map(|e| caselink_screening::id_string(e))
+                    .collect(),
             });
         }
         let (group_id, group_size) = if screening.links.is_empty() {
@@ -966,7 +970,9 @@ mod tests {
                 payload,
                 ..CaseEvent::default()
             };
-            writes.timeline(key, micros, &id, 1_000 + i, &event);
+            writes.timeline(key, micros, &id, 1_000 + i, |out| {
+                event.encode(out).unwrap()
+            });
         }
         store.apply(writes).unwrap();
         (dir, store)

@@ -145,7 +145,7 @@ fn satisfaction(value: i32, mut count: impl FnMut(Metric)) {
 #[derive(Debug, Default)]
 pub(crate) struct BatchCounters {
     /// (record, tag, name) → increment: one hash update per counted event, the records built at the checkpoint.
-    adds: HashMap<(CounterKey, u8, Cow<'static, str>), u64>,
+    adds: foldhash::HashMap<(CounterKey, u8, Cow<'static, str>), u64>,
 }
 
 impl BatchCounters {

@@ -28,7 +28,7 @@
 //! person view and the flagged list trail the timeline by at most one interval. After a checkpoint, clean states
 //! beyond the memory budget are dropped, least recently used first.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use caselink_domain::PersonKey;
@@ -161,15 +161,15 @@ impl StateCache {
     pub fn open(store: &Store, policy: CachePolicy) -> Result<StateCache, StoreError> {
         Ok(StateCache {
             policy,
-            persons: HashMap::new(),
-            relations: HashMap::new(),
+            persons: HashMap::default(),
+            relations: HashMap::default(),
             counters: BatchCounters::default(),
-            inflight_ids: HashSet::new(),
+            inflight_ids: HashSet::default(),
             position: store.position()?,
             states_at: store.states_at()?,
             states_through: store.states_at()?,
             log_end: store.log_end(),
-            counter_totals: HashMap::new(),
+            counter_totals: HashMap::default(),
             dirty: 0,
             bytes: 0,
             generation: 0,

@@ -34,7 +34,7 @@ use crate::eventlog::{EventLog, Extent, LogError, Pending};
 use crate::seen::TableFilter;
 
 /// Bump when the layout or meaning of any projection changes: start-up then rebuilds from the stream.
-pub const PROJECTION_VERSION: u32 = 15;
+pub const PROJECTION_VERSION: u32 = 16;
 
 pub(crate) const TIMELINE: u8 = b't';
 pub(crate) const EVENT_INDEX: u8 = b'e';
@@ -146,7 +146,7 @@ pub struct Writes {
     /// Event bytes for the log, appended before the batch is applied.
     log: Pending,
     /// Timeline entries by person, written as one chunk each when the batch is closed.
-    timelines: std::collections::HashMap<PersonKey, Vec<TimelineEntry>>,
+    timelines: foldhash::HashMap<PersonKey, Vec<TimelineEntry>>,
     /// Inserts and removes.
     pub entries: usize,
     /// Bytes of keys and values inserted.
@@ -195,19 +195,17 @@ impl Writes {
         }
     }
 
-    /// A timeline entry of `person`: `event` goes to the event log, the entry (in the person's chunk of this batch)
-    /// says where.
+    /// A timeline entry of `person`: `write` appends the event's bytes (an encoded `CaseEvent`) to the event log, the
+    /// entry (in the person's chunk of this batch) says where.
     pub(crate) fn timeline(
         &mut self,
         person: &PersonKey,
         micros: i64,
         event_id: &uuid::Uuid,
         sequence: u64,
-        event: &CaseEvent,
+        write: impl FnOnce(&mut Vec<u8>),
     ) {
-        let extent = self
-            .log
-            .push(|out| event.encode(out).expect("a Vec grows as needed"));
+        let extent = self.log.push(write);
         self.timelines
             .entry(*person)
             .or_default()
@@ -1136,7 +1134,9 @@ mod tests {
             summary: format!("record {i}"),
             ..CaseEvent::default()
         };
-        writes.timeline(&PersonKey([3; 32]), i as i64, &id, 10 + i, &event);
+        writes.timeline(&PersonKey([3; 32]), i as i64, &id, 10 + i, |out| {
+            event.encode(out).unwrap()
+        });
     }
 
     fn summaries(store: &Store) -> Vec<String> {
@@ -1205,7 +1205,9 @@ mod tests {
                     summary: format!("at {t}"),
                     ..CaseEvent::default()
                 };
-                writes.timeline(&person, t, &id(t), first_sequence + n as u64, &event);
+                writes.timeline(&person, t, &id(t), first_sequence + n as u64, |out| {
+                    event.encode(out).unwrap();
+                });
             }
             store.apply(writes).unwrap();
         };

@@ -76,6 +76,54 @@ pub fn decode_fields(event: &[u8], keep: impl Fn(u32) -> bool) -> Result<CaseEve
     CaseEvent::decode(kept.as_slice())
 }
 
+/// `CaseEvent.subject` and `Person.sealed`: the sealed identity is kept in its own table, not in the event log.
+const SUBJECT_TAG: u32 = 8;
+const SEALED_TAG: u32 = 16;
+
+/// Appends `event` (an encoded `CaseEvent`) to `out` without its subject's sealed identity, copying every other field
+/// as it is: what encoding the decoded event with `subject.sealed` taken out gives, without re-encoding it (the fold
+/// does this for every event). On malformed input nothing is appended.
+pub fn without_sealed(event: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    let start = out.len();
+    let result = copy_without_sealed(event, out);
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result
+}
+
+fn copy_without_sealed(event: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    let mut buf = event;
+    while buf.has_remaining() {
+        let start = event.len() - buf.len();
+        let (tag, wire_type) = encoding::decode_key(&mut buf)?;
+        let value = buf;
+        encoding::skip_field(wire_type, tag, &mut buf, DecodeContext::default())?;
+        if tag == SUBJECT_TAG && wire_type == encoding::WireType::LengthDelimited {
+            // The field is whole (skipped above): its value is what follows its length.
+            let mut value = &value[..value.len() - buf.len()];
+            encoding::decode_varint(&mut value)?;
+            let subject = value;
+            let mut kept = Vec::with_capacity(subject.len());
+            let mut inner = subject;
+            while inner.has_remaining() {
+                let field = subject.len() - inner.len();
+                let (tag, wire_type) = encoding::decode_key(&mut inner)?;
+                encoding::skip_field(wire_type, tag, &mut inner, DecodeContext::default())?;
+                if tag != SEALED_TAG {
+                    kept.extend_from_slice(&subject[field..subject.len() - inner.len()]);
+                }
+            }
+            encoding::encode_key(SUBJECT_TAG, encoding::WireType::LengthDelimited, out);
+            encoding::encode_varint(kept.len() as u64, out);
+            out.extend_from_slice(&kept);
+        } else {
+            out.extend_from_slice(&event[start..event.len() - buf.len()]);
+        }
+    }
+    Ok(())
+}
+
 const GET_TIMELINE: &str = "/caselink.v1.Linkage/GetTimeline";
 
 /// The `Linkage` service with `GetTimeline` answered from stored bytes; everything else by the generated server.
@@ -135,5 +183,90 @@ where
             let mut grpc = tonic::server::Grpc::new(codec);
             Ok(grpc.unary(method, request).await)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use caselink_proto::v1::{Person, SealedIdentity};
+
+    use super::*;
+
+    fn event(subject: Option<Person>) -> CaseEvent {
+        CaseEvent {
+            event_id: "0b5c7f4e-93c1-4c52-9d3a-1f0e2a6b7c8d".into(),
+            department: 1,
+            region_code: "430602".into(),
+            subject,
+            case_ref: "MK-1".into(),
+            ..CaseEvent::default()
+        }
+    }
+
+    fn sealed() -> SealedIdentity {
+        SealedIdentity {
+            key_id: "k1".into(),
+            nonce: vec![7; 24],
+            ciphertext: vec![9; 80],
+            digest: vec![3; 16],
+        }
+    }
+
+    /// What the fold stored before: the decoded event with its sealed identity taken out, encoded again.
+    fn re_encoded(mut e: CaseEvent) -> Vec<u8> {
+        if let Some(s) = e.subject.as_mut() {
+            s.sealed = None;
+        }
+        e.encode_to_vec()
+    }
+
+    #[test]
+    fn the_sealed_identity_is_cut_out_and_everything_else_kept_as_encoding_gives_it() {
+        let person = Person {
+            person_key: "ab".repeat(32),
+            id_number_masked: "430***********1234".into(),
+            phone_masked: "138****0000".into(),
+            sealed: Some(sealed()),
+            ..Person::default()
+        };
+        let without_seal = Person {
+            sealed: None,
+            ..person.clone()
+        };
+        for e in [
+            event(Some(person)),
+            event(Some(without_seal)),
+            event(None),
+            event(Some(Person {
+                sealed: Some(sealed()),
+                ..Person::default()
+            })),
+        ] {
+            let bytes = e.encode_to_vec();
+            let mut out = b"before".to_vec();
+            without_sealed(&bytes, &mut out).unwrap();
+            assert_eq!(&out[..6], b"before");
+            assert_eq!(out[6..], re_encoded(e.clone())[..], "{e:?}");
+            let back = CaseEvent::decode(&out[6..]).unwrap();
+            assert!(back.subject.as_ref().is_none_or(|s| s.sealed.is_none()));
+        }
+    }
+
+    #[test]
+    fn malformed_bytes_append_nothing() {
+        let e = event(Some(Person {
+            person_key: "ab".repeat(32),
+            sealed: Some(sealed()),
+            ..Person::default()
+        }));
+        let bytes = e.encode_to_vec();
+        for cut in [1, bytes.len() / 2, bytes.len() - 1] {
+            let mut out = b"x".to_vec();
+            assert!(
+                without_sealed(&bytes[..cut], &mut out).is_err(),
+                "cut at {cut}"
+            );
+            assert_eq!(out, b"x");
+        }
     }
 }

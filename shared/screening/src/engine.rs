@@ -1,7 +1,7 @@
 //! The incremental screener: folds one event at a time into the states behind a [`ScreeningStore`] and reports the
 //! flags it raised, grew or withdrew.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use caselink_domain::{kind_name, timestamp_micros, PersonKey};
 use caselink_proto::v1::case_event::Payload;
@@ -704,13 +704,12 @@ impl Screener {
                 m.push((*code, f));
             }
         }
-        let hexes: Vec<String> = snapshot.persons.iter().map(|p| hex_lower(p)).collect();
         for (i, pk) in keys.iter().enumerate() {
             let Some(pk) = pk else { continue };
             let mine = &mut found_of[i];
             mine.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
             let mut new_links = std::mem::take(&mut per_person[i]);
-            new_links.sort_by(|x, y| hexes[x.0].cmp(&hexes[y.0]));
+            new_links.sort_by(|x, y| snapshot.persons[x.0].cmp(&snapshot.persons[y.0]));
             let ps = store.person(pk)?;
             let unchanged = {
                 let held: Vec<&RelationFinding> = ps
@@ -733,10 +732,13 @@ impl Screener {
                     .collect();
                 held.len() == new_links.len()
                     && held.iter().zip(&new_links).all(|(l, (o, reason, ev))| {
-                        l.other == hexes[*o]
+                        l.other == snapshot.persons[*o]
                             && l.reason == *reason
                             && l.evidence.len() == ev.len()
-                            && l.evidence.iter().zip(ev.iter()).all(|(s, b)| id_is(b, s))
+                            && l.evidence
+                                .iter()
+                                .zip(ev.iter())
+                                .all(|(s, b)| s.as_slice() == *b)
                     })
             };
             if same_links && unchanged {
@@ -752,17 +754,20 @@ impl Screener {
                 for (o, reason, ev) in new_links {
                     let kept = held.iter_mut().find_map(|h| {
                         h.take_if(|l| {
-                            l.other == hexes[o]
+                            l.other == snapshot.persons[o]
                                 && l.reason == reason
                                 && l.evidence.len() == ev.len()
-                                && l.evidence.iter().zip(ev.iter()).all(|(s, b)| id_is(b, s))
+                                && l.evidence
+                                    .iter()
+                                    .zip(ev.iter())
+                                    .all(|(s, b)| s.as_slice() == *b)
                         })
                     });
                     ps.links.push(kept.unwrap_or_else(|| Link {
-                        other: hexes[o].clone(),
+                        other: snapshot.persons[o].clone(),
                         reason,
                         relation: relation_bytes.clone(),
-                        evidence: ev.iter().map(|e| id_string(e)).collect(),
+                        evidence: ev.iter().map(|e| e.to_vec()).collect(),
                     }));
                 }
                 ps.links
@@ -1237,33 +1242,29 @@ pub fn group_of<S: ScreeningStore>(
     start: &PersonKey,
     max: usize,
 ) -> Result<Vec<PersonKey>, S::Error> {
-    let mut seen: BTreeMap<String, PersonKey> = BTreeMap::new();
-    seen.insert(start.to_hex(), *start);
+    let mut seen: BTreeSet<[u8; 32]> = BTreeSet::new();
+    seen.insert(start.0);
     let mut queue = vec![*start];
     while let Some(pk) = queue.pop() {
         if seen.len() >= max {
             break;
         }
-        let others: Vec<String> = store
+        let others: Vec<[u8; 32]> = store
             .person(&pk)?
             .links
             .iter()
-            .map(|l| l.other.clone())
+            .filter_map(|l| <[u8; 32]>::try_from(l.other.as_slice()).ok())
             .collect();
         for o in others {
             if seen.len() >= max {
                 break;
             }
-            if seen.contains_key(&o) {
-                continue;
-            }
-            if let Ok(k) = PersonKey::from_hex(&o) {
-                seen.insert(o, k);
-                queue.push(k);
+            if seen.insert(o) {
+                queue.push(PersonKey(o));
             }
         }
     }
-    Ok(seen.into_values().collect())
+    Ok(seen.into_iter().map(PersonKey).collect())
 }
 
 /// Why two persons are linked, in words for the person view.

@@ -243,18 +243,19 @@ pub enum LinkReason {
 /// A link from this person to another.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Link {
-    /// The other person's key (hex).
-    #[prost(string, tag = "1")]
-    pub other: String,
+    /// The other person's key (its 32 bytes; tag 1 held it as hex before projection version 16).
+    #[prost(bytes = "vec", tag = "5")]
+    pub other: Vec<u8>,
     /// [`LinkReason`].
     #[prost(int32, tag = "2")]
     pub reason: i32,
     /// The relation that links them.
     #[prost(bytes = "vec", tag = "3")]
     pub relation: Vec<u8>,
-    /// Some events showing it (at most 10, most recent).
-    #[prost(string, repeated, tag = "4")]
-    pub evidence: Vec<String>,
+    /// Some events showing it (at most 10, the greatest ids), in their stored form ([`crate::ids::id_bytes`]; tag 4
+    /// held them as strings before projection version 16).
+    #[prost(bytes = "vec", repeated, tag = "6")]
+    pub evidence: Vec<Vec<u8>>,
 }
 
 /// A figure that crossed (or is compared with) its threshold.

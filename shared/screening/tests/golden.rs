@@ -18,6 +18,32 @@ fn digest(text: &str) -> String {
     hex::encode(&Sha256::digest(text.as_bytes())[..12])
 }
 
+/// A link as the golden file was written (the state keeps the other person's key and the evidence ids in their
+/// compact forms; this is the form the person view shows): its `Debug` is the recorded one.
+#[derive(Debug)]
+#[allow(dead_code)] // Read through `Debug` only.
+struct Link {
+    other: String,
+    reason: i32,
+    relation: Vec<u8>,
+    evidence: Vec<String>,
+}
+
+impl Link {
+    fn of(l: &caselink_screening::Link) -> Link {
+        Link {
+            other: hex::encode(&l.other),
+            reason: l.reason,
+            relation: l.relation.clone(),
+            evidence: l
+                .evidence
+                .iter()
+                .map(|e| caselink_screening::id_string(e))
+                .collect(),
+        }
+    }
+}
+
 /// One line per person (key prefix, flags in short, digest of flags + links + figures), then the digest of every
 /// flag change the run reported.
 fn describe(label: &str, events: &[CaseEvent], out: &mut String) {
@@ -44,7 +70,8 @@ fn describe(label: &str, events: &[CaseEvent], out: &mut String) {
                 )
             })
             .collect();
-        let full = format!("{:?}\n{:?}\n{:?}", p.flags, p.links, p.figures);
+        let links: Vec<Link> = p.links.iter().map(Link::of).collect();
+        let full = format!("{:?}\n{:?}\n{:?}", p.flags, links, p.figures);
         writeln!(
             out,
             "{} {} l{} {}",

@@ -317,11 +317,11 @@ fn c3_flags_the_owner_of_the_contact_not_the_person_whose_id_was_borrowed() {
         .unwrap()
         .links
         .iter()
-        .find(|l| l.other == key(2))
+        .find(|l| l.other == pk(2).0)
         .cloned()
         .unwrap();
     assert_eq!(link.reason, LinkReason::FalseName as i32);
-    assert!(link.evidence.contains(&"f0".to_owned()));
+    assert!(link.evidence.contains(&caselink_screening::id_bytes("f0")));
 }
 
 #[test]
