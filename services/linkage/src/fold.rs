@@ -21,8 +21,8 @@ use prost::Message;
 
 use crate::states::{CachePolicy, StateCache, Working};
 use crate::store::{
-    dead_letter_key, event_index_key, outbox_key, person_key, FoldedAt, PersonRecord, Store,
-    StoreError, Stored, Writes, IDENTITY,
+    dead_letter_key, event_index_key, outbox_key, FoldedAt, PersonRecord, Store, StoreError,
+    Stored, Writes,
 };
 
 /// What the fold does besides the timeline: screening, and whether flag changes are announced as alerts.
@@ -242,18 +242,10 @@ pub fn prepare(
             continue;
         }
         if let Some(key) = person {
-            let sealed = event.subject.as_mut().and_then(|s| s.sealed.take());
-            let record = cache.record(store, &key)?;
-            if let Some(sealed) = sealed {
-                // Store a new sealed copy only when the identity changed (or was never stored, or carries no digest).
-                if sealed.digest.is_empty() || sealed.digest != record.identity_digest {
-                    record.identity_digest.clone_from(&sealed.digest);
-                    if !replay {
-                        batch.insert(&person_key(IDENTITY, &key)[..], sealed.encode_to_vec());
-                    }
-                }
+            if let Some(sealed) = event.subject.as_mut().and_then(|s| s.sealed.take()) {
+                cache.identity(store, &key, &sealed)?;
             }
-            update_person(record, &event, micros);
+            update_person(cache.record(store, &key)?, &event, micros);
             if let Some(screener) = &folder.screener {
                 let mut working = cache.screening_store(store);
                 let changes = screener.apply(&mut working, &event, sequence)?;

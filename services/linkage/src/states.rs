@@ -32,13 +32,14 @@ use foldhash::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use caselink_domain::PersonKey;
+use caselink_proto::v1::SealedIdentity;
 use caselink_screening::{PersonScreening, RelationKey, RelationState};
 use prost::Message;
 
 use crate::situation::BatchCounters;
 use crate::store::{
-    encode_person_row, flagged_key, person_key, relation_key, CounterDay, CounterKey, FlaggedEntry,
-    PersonRecord, Store, StoreError, Stored, Writes, PERSON,
+    encode_person_row, flagged_key, identity_key, person_key, relation_key, CounterDay, CounterKey,
+    FlaggedEntry, PersonRecord, Store, StoreError, Stored, Writes, PERSON,
 };
 
 /// When the fold writes its states back, and how much it keeps in memory.
@@ -201,6 +202,25 @@ impl StateCache {
         Ok(&mut slot.value.record)
     }
 
+    /// The person's sealed identity as the event carries it: kept for the next checkpoint when it differs from the
+    /// stored one (or was never stored, or carries no digest), like the rest of the person's state.
+    pub(crate) fn identity(
+        &mut self,
+        store: &Store,
+        key: &PersonKey,
+        sealed: &SealedIdentity,
+    ) -> Result<(), StoreError> {
+        let generation = self.generation;
+        let slot = cached_person(&mut self.persons, store, key, generation, &mut self.bytes)?;
+        let state = &mut slot.value;
+        if sealed.digest.is_empty() || sealed.digest != state.record.identity_digest {
+            state.record.identity_digest.clone_from(&sealed.digest);
+            state.sealed = Some(sealed.encode_to_vec());
+            touch(slot, generation, &mut self.dirty);
+        }
+        Ok(())
+    }
+
     pub(crate) fn counters(&mut self) -> &mut BatchCounters {
         &mut self.counters
     }
@@ -226,6 +246,9 @@ impl StateCache {
             let state = &mut slot.value;
             relist(batch, key, &mut state.record, &state.screening);
             let encoded = encode_person_row(&state.record, &state.screening);
+            if let Some(sealed) = state.sealed.take() {
+                batch.insert(&identity_key(key)[..], sealed);
+            }
             slot.written(generation, encoded.len(), &mut self.bytes);
             batch.insert(&person_key(PERSON, key)[..], encoded);
             stored.persons.push(*key);
@@ -355,6 +378,8 @@ impl Cut {
 struct PersonState {
     record: PersonRecord,
     screening: PersonScreening,
+    /// A new sealed identity (encoded) for the next checkpoint to store beside the row.
+    sealed: Option<Vec<u8>>,
 }
 
 /// The person's state in `persons`, loaded from sled (`p`, as of `states_at`) if absent (not marked dirty).
@@ -372,6 +397,7 @@ fn cached_person<'a>(
             let state = PersonState {
                 record: row.record.unwrap_or_default(),
                 screening: row.screening.unwrap_or_default(),
+                sealed: None,
             };
             let slot = v.insert(Box::new(Slot::new(state, encoded, 0, generation)));
             *total += slot.bytes;
@@ -440,6 +466,20 @@ impl caselink_screening::ScreeningStore for Working<'_> {
         Ok(&mut slot.value.screening)
     }
 
+    fn person_ref(&mut self, key: &PersonKey) -> Result<&PersonScreening, StoreError> {
+        let generation = self.cache.generation;
+        let slot = cached_person(
+            &mut self.cache.persons,
+            self.store,
+            key,
+            generation,
+            &mut self.cache.bytes,
+        )?;
+        // Used (for eviction), not dirty: nothing to write back for it.
+        slot.used = generation;
+        Ok(&slot.value.screening)
+    }
+
     fn relation(&mut self, key: &RelationKey) -> Result<&mut RelationState, StoreError> {
         let generation = self.cache.generation;
         let bytes = key.to_bytes();
@@ -495,6 +535,22 @@ mod tests {
         store.note_stored(&stored);
         cache.checkpoint_applied(generation);
         cache.evict();
+    }
+
+    #[test]
+    fn a_state_only_read_is_not_written_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
+        let (read, changed) = (PersonKey([1; 32]), PersonKey([2; 32]));
+        let mut working = cache.screening_store(&store);
+        assert_eq!(working.person_ref(&read).unwrap().latest_us, 0);
+        working.person(&changed).unwrap().latest_us = 5;
+        assert_eq!(cache.dirty(), 1);
+        let mut writes = Writes::appending_at(store.log_end());
+        let mut stored = Stored::default();
+        cache.checkpoint(&store, &mut writes, &mut stored).unwrap();
+        assert_eq!(stored.persons, vec![changed]);
     }
 
     #[test]

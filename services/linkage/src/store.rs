@@ -39,7 +39,9 @@ pub const PROJECTION_VERSION: u32 = 16;
 pub(crate) const TIMELINE: u8 = b't';
 pub(crate) const EVENT_INDEX: u8 = b'e';
 pub(crate) const PERSON: u8 = b'p';
-pub(crate) const IDENTITY: u8 = b'i';
+/// Suffix of a person's sealed identity key, `p ‖ person ‖ i`: beside the person's row, so the checkpoint that writes
+/// both touches one sled leaf.
+const IDENTITY_SUFFIX: u8 = b'i';
 pub(crate) const DEAD_LETTER: u8 = b'x';
 pub(crate) const OUTBOX: u8 = b'o';
 pub(crate) const RELATION: u8 = b'r';
@@ -754,9 +756,9 @@ impl Store {
         Ok(row.map(|r| r.record.unwrap_or_default()))
     }
 
-    /// The latest sealed identity of a person.
+    /// The latest sealed identity of a person (a state: as of `states_at`, like the person's row).
     pub fn sealed_identity(&self, key: &PersonKey) -> Result<Option<SealedIdentity>, StoreError> {
-        match self.tree.get(person_key(IDENTITY, key))? {
+        match self.tree.get(identity_key(key))? {
             None => Ok(None),
             Some(v) => {
                 SealedIdentity::decode(v.as_ref())
@@ -971,6 +973,15 @@ pub(crate) fn person_key(tag: u8, key: &PersonKey) -> [u8; 33] {
     let mut k = [0u8; 33];
     k[0] = tag;
     k[1..].copy_from_slice(&key.0);
+    k
+}
+
+/// Key of a person's latest sealed identity: right after their row `p ‖ person` (the person filter's digest and every
+/// reader of rows take only 33-byte keys).
+pub(crate) fn identity_key(key: &PersonKey) -> [u8; 34] {
+    let mut k = [0u8; 34];
+    k[..33].copy_from_slice(&person_key(PERSON, key));
+    k[33] = IDENTITY_SUFFIX;
     k
 }
 

@@ -26,8 +26,13 @@ use crate::state::{
 /// [`crate::MemoryStore`]. Both calls hand out a default state when there is none yet.
 pub trait ScreeningStore {
     type Error;
-    /// The person's state, default-initialised if absent.
+    /// The person's state, default-initialised if absent; the store may take it as changed.
     fn person(&mut self, key: &PersonKey) -> Result<&mut PersonScreening, Self::Error>;
+    /// The person's state for reading only: a store that writes back what changed need not write it. (A relation's
+    /// evaluation reads every user's state and changes few.)
+    fn person_ref(&mut self, key: &PersonKey) -> Result<&PersonScreening, Self::Error> {
+        self.person(key).map(|p| &*p)
+    }
     /// The relation's state, default-initialised if absent.
     fn relation(&mut self, key: &RelationKey) -> Result<&mut RelationState, Self::Error>;
 }
@@ -662,22 +667,24 @@ impl Screener {
                 shares.push(Share::default());
                 continue;
             };
-            let ps = store.person(&pk)?;
+            let ps = store.person_ref(&pk)?;
             let mut share = Share::default();
             if let Some(k) = contact {
-                if let Some(c) = ps
+                let held = ps
                     .contacts
-                    .iter_mut()
-                    .find(|c| c.kind == kind && &c.key == k)
-                {
-                    c.shared = true;
-                    share.with = c.records;
-                }
+                    .iter()
+                    .position(|c| c.kind == kind && &c.key == k);
                 share.total = if kind == ContactKind::Phone as i32 {
                     ps.phone_records
                 } else {
                     ps.address_records
                 };
+                if let Some(i) = held {
+                    share.with = ps.contacts[i].records;
+                    if !ps.contacts[i].shared {
+                        store.person(&pk)?.contacts[i].shared = true;
+                    }
+                }
             }
             keys.push(Some(pk));
             shares.push(share);
@@ -710,7 +717,7 @@ impl Screener {
             mine.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
             let mut new_links = std::mem::take(&mut per_person[i]);
             new_links.sort_by(|x, y| snapshot.persons[x.0].cmp(&snapshot.persons[y.0]));
-            let ps = store.person(pk)?;
+            let ps = store.person_ref(pk)?;
             let unchanged = {
                 let held: Vec<&RelationFinding> = ps
                     .findings
@@ -744,6 +751,7 @@ impl Screener {
             if same_links && unchanged {
                 continue;
             }
+            let ps = store.person(pk)?;
             if !same_links {
                 // The links from this relation are replaced; those that stay as they were are kept as they are.
                 let (held, rest): (Vec<Link>, Vec<Link>) = std::mem::take(&mut ps.links)
