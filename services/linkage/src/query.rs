@@ -411,6 +411,13 @@ impl LinkageService {
             })
             .collect();
         counts.sort_by(|a, b| a.department.cmp(&b.department).then(a.kind.cmp(&b.kind)));
+        // Reads the linked persons' states and the relations (a plain sharing link's evidence is its relation's),
+        // each once per call.
+        let mut reader = ReadOnly {
+            store: &self.store,
+            persons: HashMap::new(),
+            relations: HashMap::new(),
+        };
         let mut links = Vec::new();
         for link in screening.links.iter().take(MAX_LINKS_SHOWN) {
             let Ok(other) = <[u8; 32]>::try_from(link.other.as_slice()).map(PersonKey) else {
@@ -419,11 +426,22 @@ impl LinkageService {
             let identity = self.store.person(&other)?.map(|r| masked_identity(&r));
             let reason = caselink_screening::LinkReason::try_from(link.reason)
                 .unwrap_or(caselink_screening::LinkReason::Unspecified);
+            let relation = caselink_screening::RelationKey::from_bytes(&link.relation);
+            let shared;
+            let evidence = match &relation {
+                Some(relation) if link.evidence.is_empty() => {
+                    let state =
+                        caselink_screening::ScreeningStore::relation(&mut reader, relation)?;
+                    shared = caselink_screening::sharing_evidence(state, &key.0, &other.0);
+                    &shared
+                }
+                _ => &link.evidence,
+            };
             links.push(PersonLink {
                 person_key: other.to_hex(),
                 identity,
                 reason: link_reason_code(reason).to_string(),
-                detail: match caselink_screening::RelationKey::from_bytes(&link.relation) {
+                detail: match &relation {
                     Some(relation) => format!(
                         "{} ({})",
                         caselink_screening::link_reason_text(link.reason),
@@ -431,8 +449,7 @@ impl LinkageService {
                     ),
                     None => caselink_screening::link_reason_text(link.reason).to_string(),
                 },
-                evidence_event_ids: link
-                    .evidence
+                evidence_event_ids: evidence
                     .iter()
                     .map(|e| caselink_screening::id_string(e))
                     .collect(),
@@ -441,11 +458,6 @@ impl LinkageService {
         let (group_id, group_size) = if screening.links.is_empty() {
             (String::new(), 0)
         } else {
-            let mut reader = ReadOnly {
-                store: &self.store,
-                persons: HashMap::new(),
-                relations: HashMap::new(),
-            };
             let group = caselink_screening::group_of(&mut reader, key, MAX_GROUP)?;
             // The group is named after its smallest member key: the same name from every member's view.
             let name = group
@@ -1047,6 +1059,69 @@ mod tests {
             service.person_view(&other, Some(&inside)),
             Err(QueryError::OutOfScope)
         ));
+    }
+
+    #[test]
+    fn a_link_of_a_shared_phone_shows_both_persons_latest_records_on_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, b) = (PersonKey([0xa1; 32]), PersonKey([0xb2; 32]));
+        let complaint = |n: u128, person: &PersonKey, phone: &str| CaseEvent {
+            event_id: uuid::Uuid::from_u128(0x5000 + n).to_string(),
+            source_id: format!("C-{n}"),
+            department: Department::Market as i32,
+            occurred_at: Some(caselink_proto::Timestamp {
+                seconds: 1_750_000_000 + i64::try_from(n).unwrap() * 86_400,
+                nanos: 0,
+            }),
+            region_code: "430602".into(),
+            subject: Some(Person {
+                person_key: person.to_hex(),
+                phone_key: phone.into(),
+                ..Person::default()
+            }),
+            merchant: Some(Merchant {
+                uscc: format!("91430600MA4L{n:06}"),
+                ..Merchant::default()
+            }),
+            summary: format!("投诉 {n}"),
+            payload: Some(Payload::ComplaintReceived(ComplaintReceived::default())),
+            ..CaseEvent::default()
+        };
+        let shared = "ab".repeat(32);
+        // A files 7 complaints with the shared phone, B 1 (and 2 with a phone of their own): one filing under
+        // another ID number is not 二(三) (at least 2), so theirs is a plain sharing link.
+        let mut events: Vec<CaseEvent> = (0..7).map(|n| complaint(n, &a, &shared)).collect();
+        events.push(complaint(7, &b, &"cd".repeat(32)));
+        events.push(complaint(8, &b, &"cd".repeat(32)));
+        events.push(complaint(9, &b, &shared));
+        let bytes: Vec<Vec<u8>> = events.iter().map(Message::encode_to_vec).collect();
+        let messages: Vec<(u64, &[u8])> = bytes
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (i as u64 + 1, m.as_slice()))
+            .collect();
+        let folder = crate::fold::Folder {
+            screener: Some(Arc::new(caselink_screening::Screener::new(
+                caselink_screening::RuleSet::default(),
+            ))),
+            alerts: false,
+        };
+        crate::fold::fold_batch(&store, &folder, &messages).unwrap();
+        let view = service(store).person_view(&a, None).unwrap();
+        let link = view
+            .links
+            .iter()
+            .find(|l| l.person_key == b.to_hex())
+            .expect("A is linked to B");
+        assert_eq!(link.reason, "shared_phone", "{link:?}");
+        // A's latest five records with the phone and B's one, in event-id order.
+        let mut expected: Vec<String> = [2u128, 3, 4, 5, 6, 9]
+            .iter()
+            .map(|n| uuid::Uuid::from_u128(0x5000 + n).to_string())
+            .collect();
+        expected.sort();
+        assert_eq!(link.evidence_event_ids, expected);
     }
 
     /// The answer as the decoding store iterator gives it: the oracle for the encoded path.

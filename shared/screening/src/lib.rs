@@ -39,6 +39,7 @@ pub use engine::{
 };
 pub use ids::{id_bytes, id_string};
 pub use memory::MemoryStore;
+pub use relations::sharing_evidence;
 pub use rules::{RuleCode, RuleSet, RuleSetError, RuleViolation, DEFAULT_RULES_TOML};
 pub use state::{
     Appeal, Contact, ContactKind, Count, Evidence, Figure, Figures, FindingKind, Flag, Intake,

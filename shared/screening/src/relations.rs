@@ -408,28 +408,57 @@ pub(crate) fn evaluate<'r>(
         }
     }
 
-    // Plain sharing links between every pair of users, with each one's latest records as evidence.
+    // Plain sharing links between every pair of users. Their evidence (each one's latest records) is not kept with
+    // the link: it is the relation's ([`sharing_evidence`]), read with it, so a new record on a shared contact does
+    // not rewrite every co-user's state. A stronger link also shows both users' latest records, as before.
     let mut latest_ids: Vec<Vec<&[u8]>> = vec![Vec::new(); n_persons];
     for u in uses.iter().rev() {
         if let Some(l) = latest_ids.get_mut(u.person as usize) {
-            if l.len() < 5 {
+            if l.len() < SHARING_EVIDENCE {
                 l.push(u.event_id.as_slice());
             }
         }
     }
-    let mut ids: Vec<&[u8]> = Vec::with_capacity(10);
     for a in 0..n_persons {
         for b in (a + 1)..n_persons {
-            ids.clear();
-            ids.extend_from_slice(&latest_ids[a]);
-            ids.extend_from_slice(&latest_ids[b]);
-            link(&mut out, a, b, base, &ids);
+            link(&mut out, a, b, base, &[]);
         }
     }
-    for (_, (_, e)) in out.links.iter_mut() {
+    for ((a, b), (reason, e)) in out.links.iter_mut() {
+        if *reason == base {
+            e.clear();
+            continue;
+        }
+        e.extend_from_slice(&latest_ids[*a]);
+        e.extend_from_slice(&latest_ids[*b]);
         greatest(e);
     }
     out
+}
+
+/// Records per user shown as a plain sharing link's evidence.
+const SHARING_EVIDENCE: usize = 5;
+
+/// The evidence of a plain sharing link between users `a` and `b` (person keys) of a relation: each one's latest
+/// records carrying it (by occurrence, then event id), ascending by stored event id; empty if either is not a user.
+pub fn sharing_evidence(rel: &RelationState, a: &[u8], b: &[u8]) -> Vec<Vec<u8>> {
+    let index = |k: &[u8]| rel.persons.iter().position(|p| p.as_slice() == k);
+    let (Some(a), Some(b)) = (index(a), index(b)) else {
+        return Vec::new();
+    };
+    let mut ids: Vec<&[u8]> = Vec::with_capacity(2 * SHARING_EVIDENCE);
+    for who in [a, b] {
+        ids.extend(
+            rel.uses
+                .iter()
+                .rev()
+                .filter(|u| u.person as usize == who)
+                .take(SHARING_EVIDENCE)
+                .map(|u| u.event_id.as_slice()),
+        );
+    }
+    greatest(&mut ids);
+    ids.into_iter().map(<[u8]>::to_vec).collect()
 }
 
 #[cfg(test)]

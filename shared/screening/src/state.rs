@@ -253,7 +253,8 @@ pub struct Link {
     #[prost(bytes = "vec", tag = "3")]
     pub relation: Vec<u8>,
     /// Some events showing it (at most 10, the greatest ids), in their stored form ([`crate::ids::id_bytes`]; tag 4
-    /// held them as strings before projection version 16).
+    /// held them as strings before projection version 16). Empty for a plain sharing link (same phone, address or
+    /// text): its evidence is the relation's, [`crate::sharing_evidence`], read with it.
     #[prost(bytes = "vec", repeated, tag = "6")]
     pub evidence: Vec<Vec<u8>>,
 }

@@ -9,7 +9,7 @@ mod support;
 use std::fmt::Write as _;
 
 use caselink_proto::v1::CaseEvent;
-use caselink_screening::{MemoryStore, RuleSet, Screener};
+use caselink_screening::{MemoryStore, RelationKey, RuleSet, Screener};
 use sha2::{Digest, Sha256};
 
 const GOLDEN: &str = "tests/golden/screening.txt";
@@ -19,7 +19,8 @@ fn digest(text: &str) -> String {
 }
 
 /// A link as the golden file was written (the state keeps the other person's key and the evidence ids in their
-/// compact forms; this is the form the person view shows): its `Debug` is the recorded one.
+/// compact forms, and a plain sharing link's evidence in its relation; this is what the person view shows): its
+/// `Debug` is the recorded one.
 #[derive(Debug)]
 #[allow(dead_code)] // Read through `Debug` only.
 struct Link {
@@ -30,13 +31,21 @@ struct Link {
 }
 
 impl Link {
-    fn of(l: &caselink_screening::Link) -> Link {
+    /// The link as the person view shows it: a plain sharing link's evidence comes from its relation.
+    fn of(l: &caselink_screening::Link, me: &[u8; 32], store: &MemoryStore) -> Link {
+        let shown = if l.evidence.is_empty() {
+            RelationKey::from_bytes(&l.relation)
+                .and_then(|k| store.relations.get(&k))
+                .map(|r| caselink_screening::sharing_evidence(r, me, &l.other))
+                .unwrap_or_default()
+        } else {
+            l.evidence.clone()
+        };
         Link {
             other: hex::encode(&l.other),
             reason: l.reason,
             relation: l.relation.clone(),
-            evidence: l
-                .evidence
+            evidence: shown
                 .iter()
                 .map(|e| caselink_screening::id_string(e))
                 .collect(),
@@ -70,7 +79,7 @@ fn describe(label: &str, events: &[CaseEvent], out: &mut String) {
                 )
             })
             .collect();
-        let links: Vec<Link> = p.links.iter().map(Link::of).collect();
+        let links: Vec<Link> = p.links.iter().map(|l| Link::of(l, key, &store)).collect();
         let full = format!("{:?}\n{:?}\n{:?}", p.flags, links, p.figures);
         writeln!(
             out,
