@@ -193,7 +193,9 @@ async fn fold_session(
     }
     let mut messages = consumer
         .stream()
-        .max_messages_per_batch(options.batch)
+        // Two batches a pull: the client asks for more once half is taken, so the next batch is already here when the
+        // fold wants it (with one batch a pull, each fold waited for part of its batch to arrive).
+        .max_messages_per_batch(options.batch.saturating_mul(2))
         // A stalled pull (no messages, no heartbeat) is noticed after two of these and the session starts over.
         .heartbeat(Duration::from_secs(2))
         .expires(Duration::from_secs(30))
