@@ -76,10 +76,48 @@ pub struct FoldStats {
     pub prepare_us: u64,
     pub apply_us: u64,
     pub flush_us: u64,
+    /// Of `prepare_us` and `apply_us`: microseconds the thread ran, and waited for a core (Linux; 0 elsewhere). The
+    /// rest of the time it slept (I/O, locks).
+    pub prepare_cpu_us: u64,
+    pub prepare_runq_us: u64,
+    pub apply_cpu_us: u64,
+    pub apply_runq_us: u64,
 }
 
 pub(crate) fn micros_since(started: std::time::Instant) -> u64 {
     u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// The calling thread's time on a core and waiting for one, in µs (`/proc/thread-self/schedstat`; zeros where there
+/// is none).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ThreadTimes {
+    cpu_us: u64,
+    runq_us: u64,
+}
+
+impl ThreadTimes {
+    pub(crate) fn now() -> ThreadTimes {
+        let Ok(text) = std::fs::read_to_string("/proc/thread-self/schedstat") else {
+            return ThreadTimes::default();
+        };
+        let mut fields = text
+            .split_ascii_whitespace()
+            .map(|f| f.parse::<u64>().unwrap_or(0));
+        ThreadTimes {
+            cpu_us: fields.next().unwrap_or(0) / 1_000,
+            runq_us: fields.next().unwrap_or(0) / 1_000,
+        }
+    }
+
+    /// (on a core, waiting for one) since `self`.
+    pub(crate) fn since(self) -> (u64, u64) {
+        let now = ThreadTimes::now();
+        (
+            now.cpu_us.saturating_sub(self.cpu_us),
+            now.runq_us.saturating_sub(self.runq_us),
+        )
+    }
 }
 
 /// Folds `messages` (stream sequence, encoded `CaseEvent`), in order, into a fresh [`StateCache`] and the store, as
@@ -110,6 +148,7 @@ impl Prepared {
     /// Applies the batch to the store (the caller flushes, then tells the cache: [`Prepared::applied`]).
     pub fn apply(self, store: &Store) -> Result<Applied, StoreError> {
         let started = std::time::Instant::now();
+        let times = ThreadTimes::now();
         let mut stats = self.stats;
         stats.writes = self.batch.entries;
         stats.bytes = self.batch.bytes;
@@ -119,6 +158,7 @@ impl Prepared {
         store.note_folded(&self.ids);
         store.note_stored(&self.stored);
         stats.apply_us = micros_since(started);
+        (stats.apply_cpu_us, stats.apply_runq_us) = times.since();
         Ok(Applied {
             stats,
             checkpoint: self.checkpoint,
@@ -177,6 +217,7 @@ pub fn prepare(
     };
     let mut applied = cache.states_through;
     let started = std::time::Instant::now();
+    let times = ThreadTimes::now();
     let mut batch = Writes::appending_at(cache.log_end);
     let mut seen: HashSet<uuid::Uuid> = HashSet::default();
     for &(sequence, bytes) in messages {
@@ -298,6 +339,7 @@ pub fn prepare(
         cache.position = stats.position;
     }
     stats.prepare_us = micros_since(started);
+    (stats.prepare_cpu_us, stats.prepare_runq_us) = times.since();
     // The next batch is prepared while this one is applied: its duplicate check must see these. (Once applied they
     // are in sled too; holding them here a batch longer changes nothing.)
     cache.inflight_ids.clone_from(&seen);

@@ -188,6 +188,7 @@ where
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use caselink_proto::v1::{Person, SealedIdentity};
 
     use super::*;
