@@ -207,12 +207,46 @@ async fn fold_session(
     // from `states_at`).
     let mut cache = Some(StateCache::open(store, options.cache)?);
     // Pipelined: while one batch is applied to sled and flushed, the next is pulled and prepared (decoded, screened,
-    // written into its own sled batch); a batch is acknowledged once it is flushed.
+    // written into its own sled batch); a batch is acknowledged once it is flushed. sled's reads wait while a batch
+    // is applied (it holds sled's write lock throughout), so what the next batch needs from sled is read first
+    // (`StateCache::preload`), between two applies: batch N is applied once batch N+1 is pulled and preloaded.
     let mut inflight: Option<Inflight> = None;
+    let mut waiting: Option<Waiting> = None;
     loop {
-        let next = next_batch(&mut messages, options.batch, cancel, "events").await?;
+        let next = {
+            let pull = next_batch(&mut messages, options.batch, cancel, "events");
+            tokio::pin!(pull);
+            match &waiting {
+                // Under a backlog the next batch is already buffered; if it is not, the waiting batch goes now.
+                Some(_) => match tokio::time::timeout(NEXT_BATCH_WAIT, &mut pull).await {
+                    Ok(next) => next?,
+                    Err(_) => {
+                        start_apply(
+                            store,
+                            options,
+                            &mut waiting,
+                            &mut inflight,
+                            &mut cache,
+                            total,
+                        )
+                        .await?;
+                        pull.await?
+                    }
+                },
+                None => pull.await?,
+            }
+        };
         let Some((batch, failure)) = next else {
             // Stopping: write the states back, so the next start has nothing to replay.
+            start_apply(
+                store,
+                options,
+                &mut waiting,
+                &mut inflight,
+                &mut cache,
+                total,
+            )
+            .await?;
             let prepared = prepare_blocking(store, options, &mut cache, Vec::new(), true).await?;
             settle(&mut inflight, &mut cache, options, total).await?;
             let stats = apply_blocking(store, prepared, true).await?;
@@ -234,38 +268,64 @@ async fn fold_session(
                 || pending == 0
                 || failure.is_some()
                 || cache.as_ref().is_some_and(StateCache::checkpoint_due);
-            let prepared = prepare_blocking(store, options, &mut cache, inputs, checkpoint).await?;
+            // The batch before is applied, so sled is not being written: preload, then apply the waiting batch while
+            // this one is prepared.
             settle(&mut inflight, &mut cache, options, total).await?;
+            let prepared = {
+                let (preloaded, preparing) =
+                    preload_and_prepare(store, options, &mut cache, inputs, checkpoint)?;
+                // A preload that failed says so when the preparation's result is taken.
+                let _ = preloaded.await;
+                start_apply(
+                    store,
+                    options,
+                    &mut waiting,
+                    &mut inflight,
+                    &mut cache,
+                    total,
+                )
+                .await?;
+                let (taken, result) = preparing
+                    .await
+                    .map_err(|e| FoldError::Task(e.to_string()))?;
+                cache = Some(taken);
+                result?
+            };
             let n = batch.len();
-            let store = store.clone();
-            let flush = options.flush_every_batch || checkpoint;
             let last = batch.into_iter().next_back().expect("not empty");
-            // Applied, flushed, then acknowledged at once (not when the next batch is done): the server sees acks as
-            // soon as they are due.
-            inflight = Some(Inflight {
-                apply: tokio::spawn(async move {
-                    let applied = apply_blocking(&store, prepared, flush).await?;
-                    last.ack()
-                        .await
-                        .map_err(|e| FoldError::Bus(e.to_string()))?;
-                    Ok(applied)
-                }),
+            waiting = Some(Waiting {
+                prepared,
+                flush: options.flush_every_batch || checkpoint,
+                last,
                 messages: n,
             });
             if last_log.elapsed() > Duration::from_secs(10) {
                 let c = cache.as_ref().expect("returned");
+                let memory = Memory::now();
                 tracing::info!(
                     position = c.position,
                     states_at = c.states_at,
                     pending,
                     dirty = c.dirty(),
+                    cache_mib = c.bytes() >> 20,
+                    allocated_mib = memory.allocated >> 20,
+                    resident_mib = memory.resident >> 20,
                     folded_total = total.load(Ordering::Relaxed),
                     "fold progress"
                 );
                 last_log = Instant::now();
             }
             if pending == 0 || n < options.batch {
-                // Caught up: no next batch to overlap with; acknowledge now rather than when more arrives.
+                // Caught up: no next batch to overlap with; apply and acknowledge now rather than when more arrives.
+                start_apply(
+                    store,
+                    options,
+                    &mut waiting,
+                    &mut inflight,
+                    &mut cache,
+                    total,
+                )
+                .await?;
                 settle(&mut inflight, &mut cache, options, total).await?;
                 if until == Until::CaughtUp && pending == 0 {
                     return Ok(());
@@ -276,6 +336,15 @@ async fn fold_session(
             // Heartbeat loss or a server restart: resubscribe. Everything folded so far is flushed and acked, and the
             // states are written back (the batch above checkpointed if it held messages; otherwise it is done here),
             // so the next session does not replay this one's work again.
+            start_apply(
+                store,
+                options,
+                &mut waiting,
+                &mut inflight,
+                &mut cache,
+                total,
+            )
+            .await?;
             settle(&mut inflight, &mut cache, options, total).await?;
             if batch_was_empty {
                 let prepared =
@@ -285,6 +354,65 @@ async fn fold_session(
                     .settle(cache.as_mut().expect("returned"));
             }
             return Err(FoldError::Bus(e));
+        }
+    }
+}
+
+/// How long a prepared batch waits for the next one to be pulled before it is applied anyway (its preload would come
+/// after; what counts is that the batch is acknowledged without delay when nothing more is coming).
+const NEXT_BATCH_WAIT: Duration = Duration::from_millis(2);
+
+/// A prepared batch not yet applied: it waits until the next batch's states are preloaded.
+struct Waiting {
+    prepared: Prepared,
+    flush: bool,
+    last: jetstream::Message,
+    messages: usize,
+}
+
+/// Starts applying the waiting batch (if any), once the one in flight is done: applied, flushed, then acknowledged at
+/// once (not when the next batch is done), so the server sees acks as soon as they are due.
+async fn start_apply(
+    store: &Store,
+    options: &FoldOptions,
+    waiting: &mut Option<Waiting>,
+    inflight: &mut Option<Inflight>,
+    cache: &mut Option<StateCache>,
+    total: &AtomicU64,
+) -> Result<(), FoldError> {
+    let Some(w) = waiting.take() else {
+        return Ok(());
+    };
+    settle(inflight, cache, options, total).await?;
+    let store = store.clone();
+    *inflight = Some(Inflight {
+        apply: tokio::spawn(async move {
+            let applied = apply_blocking(&store, w.prepared, w.flush).await?;
+            w.last
+                .ack()
+                .await
+                .map_err(|e| FoldError::Bus(e.to_string()))?;
+            Ok(applied)
+        }),
+        messages: w.messages,
+    });
+    Ok(())
+}
+
+/// The allocator's figures (jemalloc, the aggregator's allocator): bytes the process holds, and bytes of memory it has
+/// touched and not given back. Zeros when jemalloc does not answer (another allocator).
+struct Memory {
+    allocated: usize,
+    resident: usize,
+}
+
+impl Memory {
+    fn now() -> Memory {
+        // The figures are refreshed only when the epoch advances.
+        let _ = tikv_jemalloc_ctl::epoch::advance();
+        Memory {
+            allocated: tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0),
+            resident: tikv_jemalloc_ctl::stats::resident::read().unwrap_or(0),
         }
     }
 }
@@ -346,6 +474,41 @@ async fn prepare_blocking(
     .map_err(|e| FoldError::Task(e.to_string()))?;
     *cache = Some(taken);
     Ok(result?)
+}
+
+/// [`StateCache::preload`] then [`prepare`] in one task off the async workers: the first receiver completes when the
+/// preload is done (sled may be written again), the handle gives the cache back with the prepared batch.
+#[allow(clippy::type_complexity)]
+fn preload_and_prepare(
+    store: &Store,
+    options: &FoldOptions,
+    cache: &mut Option<StateCache>,
+    inputs: Vec<(u64, bytes::Bytes)>,
+    checkpoint: bool,
+) -> Result<
+    (
+        tokio::sync::oneshot::Receiver<()>,
+        tokio::task::JoinHandle<(StateCache, Result<Prepared, crate::store::StoreError>)>,
+    ),
+    FoldError,
+> {
+    let store = store.clone();
+    let folder = options.folder.clone();
+    let mut taken = cache
+        .take()
+        .ok_or_else(|| FoldError::Task("the fold's state cache was lost".into()))?;
+    let (preloaded, done) = tokio::sync::oneshot::channel();
+    let task = tokio::task::spawn_blocking(move || {
+        let messages: Vec<(u64, &[u8])> = inputs.iter().map(|(s, p)| (*s, p.as_ref())).collect();
+        // Room first, so what is preloaded is not what the preparation's eviction drops.
+        taken.evict();
+        let result = taken.preload(&store, &messages).and_then(|()| {
+            let _ = preloaded.send(());
+            prepare(&store, &folder, &mut taken, &messages, checkpoint)
+        });
+        (taken, result)
+    });
+    Ok((done, task))
 }
 
 /// Applies a prepared batch off the async workers and, with `flush`, flushes the store (timed in its figures).

@@ -82,6 +82,9 @@ pub struct FoldStats {
     pub prepare_runq_us: u64,
     pub apply_cpu_us: u64,
     pub apply_runq_us: u64,
+    /// Person rows and relations its preparation read from sled (not in the fold's cache).
+    pub loaded_persons: u64,
+    pub loaded_relations: u64,
 }
 
 pub(crate) fn micros_since(started: std::time::Instant) -> u64 {
@@ -218,6 +221,7 @@ pub fn prepare(
     let mut applied = cache.states_through;
     let started = std::time::Instant::now();
     let times = ThreadTimes::now();
+    let loads = cache.loads;
     let mut batch = Writes::appending_at(cache.log_end);
     let mut seen: HashSet<uuid::Uuid> = HashSet::default();
     for &(sequence, bytes) in messages {
@@ -340,6 +344,8 @@ pub fn prepare(
     }
     stats.prepare_us = micros_since(started);
     (stats.prepare_cpu_us, stats.prepare_runq_us) = times.since();
+    stats.loaded_persons = cache.loads.0 - loads.0;
+    stats.loaded_relations = cache.loads.1 - loads.1;
     // The next batch is prepared while this one is applied: its duplicate check must see these. (Once applied they
     // are in sled too; holding them here a batch longer changes nothing.)
     cache.inflight_ids.clone_from(&seen);

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use caselink_domain::PersonKey;
 use caselink_proto::v1::SealedIdentity;
-use caselink_screening::{PersonScreening, RelationKey, RelationState};
+use caselink_screening::{ContactKind, PersonScreening, RelationKey, RelationState};
 use prost::Message;
 
 use crate::situation::BatchCounters;
@@ -148,6 +148,8 @@ pub struct StateCache {
     /// correct while the previous checkpoint's batch is still being applied).
     counter_totals: HashMap<CounterKey, (CounterDay, u64)>,
     dirty: usize,
+    /// States read from sled (not in the cache, stored): persons, relations.
+    pub(crate) loads: (u64, u64),
     /// Memory of the cached states ([`footprint`]), as last read or written.
     bytes: usize,
     /// Checkpoints made by this cache (the generation of states: eviction is by least recent use).
@@ -170,6 +172,7 @@ impl StateCache {
             states_at: store.states_at()?,
             states_through: store.states_at()?,
             log_end: store.log_end(),
+            loads: (0, 0),
             counter_totals: HashMap::default(),
             dirty: 0,
             bytes: 0,
@@ -190,16 +193,133 @@ impl StateCache {
         self.dirty
     }
 
+    /// What the cached states take in memory, as the budget counts it.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The person's state, loaded from sled (`p`, as of `states_at`) if absent; marked used, and with `dirty` to be
+    /// written back.
+    fn person_slot(
+        &mut self,
+        store: &Store,
+        key: &PersonKey,
+        dirty: bool,
+    ) -> Result<&mut Slot<PersonState>, StoreError> {
+        let generation = self.generation;
+        let slot = cached_person(
+            &mut self.persons,
+            store,
+            key,
+            generation,
+            &mut self.bytes,
+            &mut self.loads.0,
+        )?;
+        if dirty {
+            touch(slot, generation, &mut self.dirty);
+        } else {
+            slot.used = generation;
+        }
+        Ok(slot)
+    }
+
+    /// A relation's state, loaded from sled (`r`, as of `states_at`; default when absent) if not cached; marked used,
+    /// and with `dirty` to be written back.
+    fn relation_slot(
+        &mut self,
+        store: &Store,
+        key: Vec<u8>,
+        dirty: bool,
+    ) -> Result<&mut Slot<RelationState>, StoreError> {
+        let generation = self.generation;
+        let slot = match self.relations.entry(key) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut().as_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let loaded = store.load_relation(v.key())?;
+                self.loads.1 += u64::from(loaded.is_some());
+                let (value, encoded) = loaded.unwrap_or_default();
+                let key_heap = v.key().capacity();
+                let slot = v.insert(Box::new(Slot::new(value, encoded, key_heap, generation)));
+                self.bytes += slot.bytes;
+                slot.as_mut()
+            }
+        };
+        if dirty {
+            touch(slot, generation, &mut self.dirty);
+        } else {
+            slot.used = generation;
+        }
+        Ok(slot)
+    }
+
+    /// Reads into the cache the states `messages` will need that are stored but not cached: each subject's row, the
+    /// relations of their phone, address and shared contacts, and those relations' other users. The fold calls it
+    /// while no batch is being applied: sled's reads wait for a batch being applied (it holds sled's write lock
+    /// throughout), so the reads are done here at once rather than in the middle of preparing. Loaded states are
+    /// clean (nothing to write back); a state missed here is read when the screener asks for it.
+    pub(crate) fn preload(
+        &mut self,
+        store: &Store,
+        messages: &[(u64, &[u8])],
+    ) -> Result<(), StoreError> {
+        let mut relations: Vec<Vec<u8>> = Vec::new();
+        for &(sequence, bytes) in messages {
+            if sequence <= self.states_at {
+                continue;
+            }
+            let Ok(preview) = Preview::decode(bytes) else {
+                continue;
+            };
+            let Some(subject) = preview.subject else {
+                continue;
+            };
+            let Ok(key) = PersonKey::from_hex(&subject.person_key) else {
+                continue;
+            };
+            let person = &self.person_slot(store, &key, false)?.value.screening;
+            relations.extend(
+                person
+                    .contacts
+                    .iter()
+                    .filter(|c| c.shared)
+                    .filter_map(|c| contact_relation(c.kind, &c.key)),
+            );
+            relations.extend(contact_relation(
+                ContactKind::Phone as i32,
+                &subject.phone_key,
+            ));
+            relations.extend(contact_relation(
+                ContactKind::Address as i32,
+                &subject.address_key,
+            ));
+        }
+        relations.sort_unstable();
+        relations.dedup();
+        let mut users: Vec<PersonKey> = Vec::new();
+        for key in relations {
+            let relation = &self.relation_slot(store, key, false)?.value;
+            if relation.persons.len() >= 2 {
+                users.extend(
+                    relation
+                        .persons
+                        .iter()
+                        .filter_map(|p| <[u8; 32]>::try_from(p.as_slice()).ok().map(PersonKey)),
+                );
+            }
+        }
+        for user in users {
+            self.person_slot(store, &user, false)?;
+        }
+        Ok(())
+    }
+
     /// The person's record, loaded from sled (`p`, as of `states_at`) on first use, marked dirty.
     pub(crate) fn record(
         &mut self,
         store: &Store,
         key: &PersonKey,
     ) -> Result<&mut PersonRecord, StoreError> {
-        let generation = self.generation;
-        let slot = cached_person(&mut self.persons, store, key, generation, &mut self.bytes)?;
-        touch(slot, generation, &mut self.dirty);
-        Ok(&mut slot.value.record)
+        Ok(&mut self.person_slot(store, key, true)?.value.record)
     }
 
     /// The person's sealed identity as the event carries it: kept for the next checkpoint when it differs from the
@@ -210,13 +330,15 @@ impl StateCache {
         key: &PersonKey,
         sealed: &SealedIdentity,
     ) -> Result<(), StoreError> {
-        let generation = self.generation;
-        let slot = cached_person(&mut self.persons, store, key, generation, &mut self.bytes)?;
-        let state = &mut slot.value;
-        if sealed.digest.is_empty() || sealed.digest != state.record.identity_digest {
+        let held = &self
+            .person_slot(store, key, false)?
+            .value
+            .record
+            .identity_digest;
+        if sealed.digest.is_empty() || sealed.digest != *held {
+            let state = &mut self.person_slot(store, key, true)?.value;
             state.record.identity_digest.clone_from(&sealed.digest);
             state.sealed = Some(sealed.encode_to_vec());
-            touch(slot, generation, &mut self.dirty);
         }
         Ok(())
     }
@@ -389,11 +511,14 @@ fn cached_person<'a>(
     key: &PersonKey,
     generation: u64,
     total: &mut usize,
+    loads: &mut u64,
 ) -> Result<&'a mut Slot<PersonState>, StoreError> {
     Ok(match persons.entry(*key) {
         std::collections::hash_map::Entry::Occupied(o) => o.into_mut().as_mut(),
         std::collections::hash_map::Entry::Vacant(v) => {
-            let (row, encoded) = store.load_person_row(key)?.unwrap_or_default();
+            let loaded = store.load_person_row(key)?;
+            *loads += u64::from(loaded.is_some());
+            let (row, encoded) = loaded.unwrap_or_default();
             let state = PersonState {
                 record: row.record.unwrap_or_default(),
                 screening: row.screening.unwrap_or_default(),
@@ -444,6 +569,39 @@ fn relist(
     record.listed_region = region;
 }
 
+/// The key of the relation of a phone or address key (none for an empty key).
+fn contact_relation(kind: i32, key: &str) -> Option<Vec<u8>> {
+    if key.is_empty() {
+        return None;
+    }
+    let relation = if kind == ContactKind::Phone as i32 {
+        RelationKey::Phone(key.to_owned())
+    } else if kind == ContactKind::Address as i32 {
+        RelationKey::Address(key.to_owned())
+    } else {
+        return None;
+    };
+    Some(relation.to_bytes())
+}
+
+/// Of an encoded `CaseEvent`, only what [`StateCache::preload`] needs (the other fields are skipped undecoded).
+#[derive(Clone, PartialEq, prost::Message)]
+struct Preview {
+    #[prost(message, optional, tag = "8")]
+    subject: Option<PreviewSubject>,
+}
+
+/// Of `CaseEvent.subject` (`Person`): its keys.
+#[derive(Clone, PartialEq, prost::Message)]
+struct PreviewSubject {
+    #[prost(string, tag = "10")]
+    person_key: String,
+    #[prost(string, tag = "11")]
+    phone_key: String,
+    #[prost(string, tag = "12")]
+    address_key: String,
+}
+
 /// The screener's [`caselink_screening::ScreeningStore`]: the cache, filled from `store` on first use.
 pub(crate) struct Working<'a> {
     store: &'a Store,
@@ -454,47 +612,27 @@ impl caselink_screening::ScreeningStore for Working<'_> {
     type Error = StoreError;
 
     fn person(&mut self, key: &PersonKey) -> Result<&mut PersonScreening, StoreError> {
-        let generation = self.cache.generation;
-        let slot = cached_person(
-            &mut self.cache.persons,
-            self.store,
-            key,
-            generation,
-            &mut self.cache.bytes,
-        )?;
-        touch(slot, generation, &mut self.cache.dirty);
-        Ok(&mut slot.value.screening)
+        Ok(&mut self
+            .cache
+            .person_slot(self.store, key, true)?
+            .value
+            .screening)
     }
 
     fn person_ref(&mut self, key: &PersonKey) -> Result<&PersonScreening, StoreError> {
-        let generation = self.cache.generation;
-        let slot = cached_person(
-            &mut self.cache.persons,
-            self.store,
-            key,
-            generation,
-            &mut self.cache.bytes,
-        )?;
         // Used (for eviction), not dirty: nothing to write back for it.
-        slot.used = generation;
-        Ok(&slot.value.screening)
+        Ok(&self
+            .cache
+            .person_slot(self.store, key, false)?
+            .value
+            .screening)
     }
 
     fn relation(&mut self, key: &RelationKey) -> Result<&mut RelationState, StoreError> {
-        let generation = self.cache.generation;
-        let bytes = key.to_bytes();
-        let slot = match self.cache.relations.entry(bytes) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut().as_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                let (value, encoded) = self.store.load_relation(v.key())?.unwrap_or_default();
-                let key_heap = v.key().capacity();
-                let slot = v.insert(Box::new(Slot::new(value, encoded, key_heap, generation)));
-                self.cache.bytes += slot.bytes;
-                slot.as_mut()
-            }
-        };
-        touch(slot, generation, &mut self.cache.dirty);
-        Ok(&mut slot.value)
+        Ok(&mut self
+            .cache
+            .relation_slot(self.store, key.to_bytes(), true)?
+            .value)
     }
 }
 
@@ -535,6 +673,61 @@ mod tests {
         store.note_stored(&stored);
         cache.checkpoint_applied(generation);
         cache.evict();
+    }
+
+    /// A complaint of `person` carrying `phone`, encoded as on the bus.
+    fn complaint(n: u128, person: &PersonKey, phone: &str) -> Vec<u8> {
+        use caselink_proto::v1::{case_event::Payload, CaseEvent, ComplaintReceived, Person};
+        CaseEvent {
+            event_id: uuid::Uuid::from_u128(0x7000 + n).to_string(),
+            source_id: format!("C-{n}"),
+            department: 1,
+            occurred_at: Some(caselink_proto::Timestamp {
+                seconds: 1_750_000_000 + i64::try_from(n).unwrap() * 86_400,
+                nanos: 0,
+            }),
+            region_code: "430602".into(),
+            subject: Some(Person {
+                person_key: person.to_hex(),
+                phone_key: phone.into(),
+                ..Person::default()
+            }),
+            payload: Some(Payload::ComplaintReceived(ComplaintReceived::default())),
+            ..CaseEvent::default()
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn preloading_reads_the_subject_its_relations_and_their_users_so_preparing_reads_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, b) = (PersonKey([0xa1; 32]), PersonKey([0xb2; 32]));
+        let shared = "ab".repeat(32);
+        let first = [complaint(1, &a, &shared), complaint(2, &b, &shared)];
+        let messages: Vec<(u64, &[u8])> = vec![(1, &first[0][..]), (2, &first[1][..])];
+        let folder = crate::fold::Folder {
+            screener: Some(std::sync::Arc::new(caselink_screening::Screener::new(
+                caselink_screening::RuleSet::default(),
+            ))),
+            alerts: false,
+        };
+        crate::fold::fold_batch(&store, &folder, &messages).unwrap();
+
+        // A new session: nothing cached. A's next complaint with the phone needs A, the phone's relation and B.
+        let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
+        let next = complaint(3, &a, &shared);
+        let batch: Vec<(u64, &[u8])> = vec![(3, &next[..])];
+        cache.preload(&store, &batch).unwrap();
+        assert_eq!(cache.loads, (2, 1), "A and B, and the phone's relation");
+        assert_eq!(cache.dirty(), 0, "preloaded states are clean");
+        let prepared = crate::fold::prepare(&store, &folder, &mut cache, &batch, true).unwrap();
+        assert_eq!(prepared.stats.folded, 1);
+        assert_eq!(
+            (prepared.stats.loaded_persons, prepared.stats.loaded_relations),
+            (0, 0),
+            "the preparation found everything in the cache"
+        );
     }
 
     #[test]
