@@ -724,7 +724,10 @@ mod tests {
         let prepared = crate::fold::prepare(&store, &folder, &mut cache, &batch, true).unwrap();
         assert_eq!(prepared.stats.folded, 1);
         assert_eq!(
-            (prepared.stats.loaded_persons, prepared.stats.loaded_relations),
+            (
+                prepared.stats.loaded_persons,
+                prepared.stats.loaded_relations
+            ),
             (0, 0),
             "the preparation found everything in the cache"
         );
