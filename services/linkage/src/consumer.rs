@@ -203,55 +203,34 @@ async fn fold_session(
         .await
         .map_err(|e| bus(&e))?;
     let mut last_log = Instant::now();
-    // The states this session has folded but not yet written back; dropped with the session (the next one replays
-    // from `states_at`).
-    let mut cache = Some(StateCache::open(store, options.cache)?);
-    // Pipelined: while one batch is applied to sled and flushed, the next is pulled and prepared (decoded, screened,
-    // written into its own sled batch); a batch is acknowledged once it is flushed. sled's reads wait while a batch
-    // is applied (it holds sled's write lock throughout), so what the next batch needs from sled is read first
-    // (`StateCache::preload`), between two applies: batch N is applied once batch N+1 is pulled and preloaded.
-    let mut inflight: Option<Inflight> = None;
-    let mut waiting: Option<Waiting> = None;
+    let mut pipeline = Pipeline {
+        store,
+        options,
+        total,
+        cache: Some(StateCache::open(store, options.cache)?),
+        inflight: None,
+        waiting: None,
+    };
     loop {
         let next = {
             let pull = next_batch(&mut messages, options.batch, cancel, "events");
             tokio::pin!(pull);
-            match &waiting {
+            if pipeline.waiting.is_none() {
+                pull.await?
+            } else {
                 // Under a backlog the next batch is already buffered; if it is not, the waiting batch goes now.
-                Some(_) => match tokio::time::timeout(NEXT_BATCH_WAIT, &mut pull).await {
+                match tokio::time::timeout(NEXT_BATCH_WAIT, &mut pull).await {
                     Ok(next) => next?,
                     Err(_) => {
-                        start_apply(
-                            store,
-                            options,
-                            &mut waiting,
-                            &mut inflight,
-                            &mut cache,
-                            total,
-                        )
-                        .await?;
+                        pipeline.start_apply().await?;
                         pull.await?
                     }
-                },
-                None => pull.await?,
+                }
             }
         };
         let Some((batch, failure)) = next else {
             // Stopping: write the states back, so the next start has nothing to replay.
-            start_apply(
-                store,
-                options,
-                &mut waiting,
-                &mut inflight,
-                &mut cache,
-                total,
-            )
-            .await?;
-            let prepared = prepare_blocking(store, options, &mut cache, Vec::new(), true).await?;
-            settle(&mut inflight, &mut cache, options, total).await?;
-            let stats = apply_blocking(store, prepared, true).await?;
-            stats.settle(cache.as_mut().expect("returned"));
-            tracing::debug!(stats = ?stats.stats, "states written back at shutdown");
+            pipeline.write_back().await?;
             return Ok(());
         };
         let batch_was_empty = batch.is_empty();
@@ -267,40 +246,21 @@ async fn fold_session(
             let checkpoint = batch.len() < options.batch
                 || pending == 0
                 || failure.is_some()
-                || cache.as_ref().is_some_and(StateCache::checkpoint_due);
-            // The batch before is applied, so sled is not being written: preload, then apply the waiting batch while
-            // this one is prepared.
-            settle(&mut inflight, &mut cache, options, total).await?;
-            let prepared = {
-                let (preloaded, preparing) =
-                    preload_and_prepare(store, options, &mut cache, inputs, checkpoint)?;
-                // A preload that failed says so when the preparation's result is taken.
-                let _ = preloaded.await;
-                start_apply(
-                    store,
-                    options,
-                    &mut waiting,
-                    &mut inflight,
-                    &mut cache,
-                    total,
-                )
-                .await?;
-                let (taken, result) = preparing
-                    .await
-                    .map_err(|e| FoldError::Task(e.to_string()))?;
-                cache = Some(taken);
-                result?
-            };
+                || pipeline
+                    .cache
+                    .as_ref()
+                    .is_some_and(StateCache::checkpoint_due);
+            let prepared = pipeline.prepare(inputs, checkpoint).await?;
             let n = batch.len();
             let last = batch.into_iter().next_back().expect("not empty");
-            waiting = Some(Waiting {
+            pipeline.waiting = Some(Waiting {
                 prepared,
                 flush: options.flush_every_batch || checkpoint,
                 last,
                 messages: n,
             });
             if last_log.elapsed() > Duration::from_secs(10) {
-                let c = cache.as_ref().expect("returned");
+                let c = pipeline.cache.as_ref().expect("returned");
                 let memory = Memory::now();
                 tracing::info!(
                     position = c.position,
@@ -317,16 +277,7 @@ async fn fold_session(
             }
             if pending == 0 || n < options.batch {
                 // Caught up: no next batch to overlap with; apply and acknowledge now rather than when more arrives.
-                start_apply(
-                    store,
-                    options,
-                    &mut waiting,
-                    &mut inflight,
-                    &mut cache,
-                    total,
-                )
-                .await?;
-                settle(&mut inflight, &mut cache, options, total).await?;
+                pipeline.drain().await?;
                 if until == Until::CaughtUp && pending == 0 {
                     return Ok(());
                 }
@@ -336,22 +287,10 @@ async fn fold_session(
             // Heartbeat loss or a server restart: resubscribe. Everything folded so far is flushed and acked, and the
             // states are written back (the batch above checkpointed if it held messages; otherwise it is done here),
             // so the next session does not replay this one's work again.
-            start_apply(
-                store,
-                options,
-                &mut waiting,
-                &mut inflight,
-                &mut cache,
-                total,
-            )
-            .await?;
-            settle(&mut inflight, &mut cache, options, total).await?;
             if batch_was_empty {
-                let prepared =
-                    prepare_blocking(store, options, &mut cache, Vec::new(), true).await?;
-                apply_blocking(store, prepared, true)
-                    .await?
-                    .settle(cache.as_mut().expect("returned"));
+                pipeline.write_back().await?;
+            } else {
+                pipeline.drain().await?;
             }
             return Err(FoldError::Bus(e));
         }
@@ -362,41 +301,130 @@ async fn fold_session(
 /// after; what counts is that the batch is acknowledged without delay when nothing more is coming).
 const NEXT_BATCH_WAIT: Duration = Duration::from_millis(2);
 
+/// One consumer session's fold. Pipelined: while one batch is applied to sled and flushed, the next is pulled and
+/// prepared (decoded, screened, written into its own sled batch); a batch is acknowledged once it is flushed. sled's
+/// reads wait while a batch is applied (it holds sled's write lock throughout), so what the next batch needs from sled
+/// is read first ([`StateCache::preload`]), between two applies: batch N is applied once batch N+1 is preloaded.
+struct Pipeline<'a> {
+    store: &'a Store,
+    options: &'a FoldOptions,
+    total: &'a AtomicU64,
+    /// The states this session has folded but not yet written back; dropped with the session (the next one replays
+    /// from `states_at`). In the blocking task while a batch is prepared.
+    cache: Option<StateCache>,
+    /// The batch being applied, flushed and acknowledged.
+    inflight: Option<Inflight>,
+    /// The batch prepared and not yet applied.
+    waiting: Option<Waiting>,
+}
+
+impl Pipeline<'_> {
+    /// Waits for the batch in flight (if any) to be applied, flushed and acknowledged.
+    async fn settle(&mut self) -> Result<(), FoldError> {
+        let Some(done) = self.inflight.take() else {
+            return Ok(());
+        };
+        let applied = done
+            .apply
+            .await
+            .map_err(|e| FoldError::Task(e.to_string()))??;
+        if let Some(cache) = self.cache.as_mut() {
+            applied.settle(cache);
+        }
+        if applied.stats.alerts > 0 {
+            if let Some(wake) = &self.options.wake {
+                wake.notify_one();
+            }
+        }
+        self.total
+            .fetch_add(applied.stats.folded as u64, Ordering::Relaxed);
+        tracing::debug!(messages = done.messages, stats = ?applied.stats, "batch folded");
+        Ok(())
+    }
+
+    /// Starts applying the waiting batch (if any), once the one in flight is done: applied, flushed, then acknowledged
+    /// at once (not when the next batch is done), so the server sees acks as soon as they are due.
+    async fn start_apply(&mut self) -> Result<(), FoldError> {
+        let Some(w) = self.waiting.take() else {
+            return Ok(());
+        };
+        self.settle().await?;
+        let store = self.store.clone();
+        self.inflight = Some(Inflight {
+            apply: tokio::spawn(async move {
+                let applied = apply_blocking(&store, w.prepared, w.flush).await?;
+                w.last
+                    .ack()
+                    .await
+                    .map_err(|e| FoldError::Bus(e.to_string()))?;
+                Ok(applied)
+            }),
+            messages: w.messages,
+        });
+        Ok(())
+    }
+
+    /// Applies and acknowledges everything prepared.
+    async fn drain(&mut self) -> Result<(), FoldError> {
+        self.start_apply().await?;
+        self.settle().await
+    }
+
+    /// Prepares a batch off the async workers (CPU work: queries, heartbeats and acks go on meanwhile): once the batch
+    /// before is applied (sled is not being written), its states are preloaded, then the waiting batch is applied
+    /// while this one is prepared. The cache moves into the blocking task and back; a panicking fold takes it along
+    /// and stops the service.
+    async fn prepare(
+        &mut self,
+        inputs: Vec<(u64, bytes::Bytes)>,
+        checkpoint: bool,
+    ) -> Result<Prepared, FoldError> {
+        self.settle().await?;
+        let store = self.store.clone();
+        let folder = self.options.folder.clone();
+        let mut taken = self
+            .cache
+            .take()
+            .ok_or_else(|| FoldError::Task("the fold's state cache was lost".into()))?;
+        let (preloaded, done) = tokio::sync::oneshot::channel();
+        let preparing = tokio::task::spawn_blocking(move || {
+            let messages: Vec<(u64, &[u8])> =
+                inputs.iter().map(|(s, p)| (*s, p.as_ref())).collect();
+            // Room first, so what is preloaded is not what the preparation's eviction drops.
+            taken.evict();
+            let result = taken.preload(&store, &messages).and_then(|()| {
+                let _ = preloaded.send(());
+                prepare(&store, &folder, &mut taken, &messages, checkpoint)
+            });
+            (taken, result)
+        });
+        // A preload that failed says so when the preparation's result is taken.
+        let _ = done.await;
+        self.start_apply().await?;
+        let (taken, result) = preparing
+            .await
+            .map_err(|e| FoldError::Task(e.to_string()))?;
+        self.cache = Some(taken);
+        Ok(result?)
+    }
+
+    /// Applies everything prepared, then writes every dirty state back in a batch of its own, flushed.
+    async fn write_back(&mut self) -> Result<(), FoldError> {
+        self.drain().await?;
+        let prepared = self.prepare(Vec::new(), true).await?;
+        let applied = apply_blocking(self.store, prepared, true).await?;
+        applied.settle(self.cache.as_mut().expect("returned"));
+        tracing::debug!(stats = ?applied.stats, "states written back");
+        Ok(())
+    }
+}
+
 /// A prepared batch not yet applied: it waits until the next batch's states are preloaded.
 struct Waiting {
     prepared: Prepared,
     flush: bool,
     last: jetstream::Message,
     messages: usize,
-}
-
-/// Starts applying the waiting batch (if any), once the one in flight is done: applied, flushed, then acknowledged at
-/// once (not when the next batch is done), so the server sees acks as soon as they are due.
-async fn start_apply(
-    store: &Store,
-    options: &FoldOptions,
-    waiting: &mut Option<Waiting>,
-    inflight: &mut Option<Inflight>,
-    cache: &mut Option<StateCache>,
-    total: &AtomicU64,
-) -> Result<(), FoldError> {
-    let Some(w) = waiting.take() else {
-        return Ok(());
-    };
-    settle(inflight, cache, options, total).await?;
-    let store = store.clone();
-    *inflight = Some(Inflight {
-        apply: tokio::spawn(async move {
-            let applied = apply_blocking(&store, w.prepared, w.flush).await?;
-            w.last
-                .ack()
-                .await
-                .map_err(|e| FoldError::Bus(e.to_string()))?;
-            Ok(applied)
-        }),
-        messages: w.messages,
-    });
-    Ok(())
 }
 
 /// The allocator's figures (jemalloc, the aggregator's allocator): bytes the process holds, and bytes of memory it has
@@ -421,94 +449,6 @@ impl Memory {
 struct Inflight {
     apply: tokio::task::JoinHandle<Result<Applied, FoldError>>,
     messages: usize,
-}
-
-/// Waits for the batch in flight (if any) to be applied, flushed and acknowledged.
-async fn settle(
-    inflight: &mut Option<Inflight>,
-    cache: &mut Option<StateCache>,
-    options: &FoldOptions,
-    total: &AtomicU64,
-) -> Result<(), FoldError> {
-    let Some(done) = inflight.take() else {
-        return Ok(());
-    };
-    let applied = done
-        .apply
-        .await
-        .map_err(|e| FoldError::Task(e.to_string()))??;
-    if let Some(cache) = cache.as_mut() {
-        applied.settle(cache);
-    }
-    if applied.stats.alerts > 0 {
-        if let Some(wake) = &options.wake {
-            wake.notify_one();
-        }
-    }
-    total.fetch_add(applied.stats.folded as u64, Ordering::Relaxed);
-    tracing::debug!(messages = done.messages, stats = ?applied.stats, "batch folded");
-    Ok(())
-}
-
-/// Prepares one batch off the async workers (CPU work: queries, heartbeats and acks go on meanwhile, and so does the
-/// apply of the batch before it). The cache moves into the blocking task and back; a panicking fold takes it along
-/// and stops the service.
-async fn prepare_blocking(
-    store: &Store,
-    options: &FoldOptions,
-    cache: &mut Option<StateCache>,
-    inputs: Vec<(u64, bytes::Bytes)>,
-    checkpoint: bool,
-) -> Result<Prepared, FoldError> {
-    let store = store.clone();
-    let folder = options.folder.clone();
-    let mut taken = cache
-        .take()
-        .ok_or_else(|| FoldError::Task("the fold's state cache was lost".into()))?;
-    let (taken, result) = tokio::task::spawn_blocking(move || {
-        let messages: Vec<(u64, &[u8])> = inputs.iter().map(|(s, p)| (*s, p.as_ref())).collect();
-        let result = prepare(&store, &folder, &mut taken, &messages, checkpoint);
-        (taken, result)
-    })
-    .await
-    .map_err(|e| FoldError::Task(e.to_string()))?;
-    *cache = Some(taken);
-    Ok(result?)
-}
-
-/// [`StateCache::preload`] then [`prepare`] in one task off the async workers: the first receiver completes when the
-/// preload is done (sled may be written again), the handle gives the cache back with the prepared batch.
-#[allow(clippy::type_complexity)]
-fn preload_and_prepare(
-    store: &Store,
-    options: &FoldOptions,
-    cache: &mut Option<StateCache>,
-    inputs: Vec<(u64, bytes::Bytes)>,
-    checkpoint: bool,
-) -> Result<
-    (
-        tokio::sync::oneshot::Receiver<()>,
-        tokio::task::JoinHandle<(StateCache, Result<Prepared, crate::store::StoreError>)>,
-    ),
-    FoldError,
-> {
-    let store = store.clone();
-    let folder = options.folder.clone();
-    let mut taken = cache
-        .take()
-        .ok_or_else(|| FoldError::Task("the fold's state cache was lost".into()))?;
-    let (preloaded, done) = tokio::sync::oneshot::channel();
-    let task = tokio::task::spawn_blocking(move || {
-        let messages: Vec<(u64, &[u8])> = inputs.iter().map(|(s, p)| (*s, p.as_ref())).collect();
-        // Room first, so what is preloaded is not what the preparation's eviction drops.
-        taken.evict();
-        let result = taken.preload(&store, &messages).and_then(|()| {
-            let _ = preloaded.send(());
-            prepare(&store, &folder, &mut taken, &messages, checkpoint)
-        });
-        (taken, result)
-    });
-    Ok((done, task))
 }
 
 /// Applies a prepared batch off the async workers and, with `flush`, flushes the store (timed in its figures).

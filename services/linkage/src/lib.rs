@@ -17,6 +17,8 @@ pub mod seen;
 pub mod situation;
 pub mod states;
 pub mod store;
+#[cfg(test)]
+mod testing;
 pub mod wire;
 
 use std::path::PathBuf;

@@ -1066,28 +1066,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let (a, b) = (PersonKey([0xa1; 32]), PersonKey([0xb2; 32]));
-        let complaint = |n: u128, person: &PersonKey, phone: &str| CaseEvent {
-            event_id: uuid::Uuid::from_u128(0x5000 + n).to_string(),
-            source_id: format!("C-{n}"),
-            department: Department::Market as i32,
-            occurred_at: Some(caselink_proto::Timestamp {
-                seconds: 1_750_000_000 + i64::try_from(n).unwrap() * 86_400,
-                nanos: 0,
-            }),
-            region_code: "430602".into(),
-            subject: Some(Person {
-                person_key: person.to_hex(),
-                phone_key: phone.into(),
-                ..Person::default()
-            }),
-            merchant: Some(Merchant {
-                uscc: format!("91430600MA4L{n:06}"),
-                ..Merchant::default()
-            }),
-            summary: format!("投诉 {n}"),
-            payload: Some(Payload::ComplaintReceived(ComplaintReceived::default())),
-            ..CaseEvent::default()
-        };
+        use crate::testing::complaint;
         let shared = "ab".repeat(32);
         // A files 7 complaints with the shared phone, B 1 (and 2 with a phone of their own): one filing under
         // another ID number is not 二(三) (at least 2), so theirs is a plain sharing link.
@@ -1096,18 +1075,8 @@ mod tests {
         events.push(complaint(8, &b, &"cd".repeat(32)));
         events.push(complaint(9, &b, &shared));
         let bytes: Vec<Vec<u8>> = events.iter().map(Message::encode_to_vec).collect();
-        let messages: Vec<(u64, &[u8])> = bytes
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (i as u64 + 1, m.as_slice()))
-            .collect();
-        let folder = crate::fold::Folder {
-            screener: Some(Arc::new(caselink_screening::Screener::new(
-                caselink_screening::RuleSet::default(),
-            ))),
-            alerts: false,
-        };
-        crate::fold::fold_batch(&store, &folder, &messages).unwrap();
+        let messages = crate::testing::numbered(&bytes, 1);
+        crate::fold::fold_batch(&store, &crate::testing::screening(), &messages).unwrap();
         let view = service(store).person_view(&a, None).unwrap();
         let link = view
             .links

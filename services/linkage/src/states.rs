@@ -207,19 +207,23 @@ impl StateCache {
         dirty: bool,
     ) -> Result<&mut Slot<PersonState>, StoreError> {
         let generation = self.generation;
-        let slot = cached_person(
-            &mut self.persons,
-            store,
-            key,
-            generation,
-            &mut self.bytes,
-            &mut self.loads.0,
-        )?;
-        if dirty {
-            touch(slot, generation, &mut self.dirty);
-        } else {
-            slot.used = generation;
-        }
+        let slot = match self.persons.entry(*key) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut().as_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let loaded = store.load_person_row(key)?;
+                self.loads.0 += u64::from(loaded.is_some());
+                let (row, encoded) = loaded.unwrap_or_default();
+                let state = PersonState {
+                    record: row.record.unwrap_or_default(),
+                    screening: row.screening.unwrap_or_default(),
+                    sealed: None,
+                };
+                let slot = v.insert(Box::new(Slot::new(state, encoded, 0, generation)));
+                self.bytes += slot.bytes;
+                slot.as_mut()
+            }
+        };
+        mark(slot, generation, dirty, &mut self.dirty);
         Ok(slot)
     }
 
@@ -244,11 +248,7 @@ impl StateCache {
                 slot.as_mut()
             }
         };
-        if dirty {
-            touch(slot, generation, &mut self.dirty);
-        } else {
-            slot.used = generation;
-        }
+        mark(slot, generation, dirty, &mut self.dirty);
         Ok(slot)
     }
 
@@ -262,7 +262,7 @@ impl StateCache {
         store: &Store,
         messages: &[(u64, &[u8])],
     ) -> Result<(), StoreError> {
-        let mut relations: Vec<Vec<u8>> = Vec::new();
+        let mut relations: Vec<RelationKey> = Vec::new();
         for &(sequence, bytes) in messages {
             if sequence <= self.states_at {
                 continue;
@@ -282,13 +282,13 @@ impl StateCache {
                     .contacts
                     .iter()
                     .filter(|c| c.shared)
-                    .filter_map(|c| contact_relation(c.kind, &c.key)),
+                    .filter_map(|c| RelationKey::of_contact(c.kind, &c.key)),
             );
-            relations.extend(contact_relation(
+            relations.extend(RelationKey::of_contact(
                 ContactKind::Phone as i32,
                 &subject.phone_key,
             ));
-            relations.extend(contact_relation(
+            relations.extend(RelationKey::of_contact(
                 ContactKind::Address as i32,
                 &subject.address_key,
             ));
@@ -297,7 +297,7 @@ impl StateCache {
         relations.dedup();
         let mut users: Vec<PersonKey> = Vec::new();
         for key in relations {
-            let relation = &self.relation_slot(store, key, false)?.value;
+            let relation = &self.relation_slot(store, key.to_bytes(), false)?.value;
             if relation.persons.len() >= 2 {
                 users.extend(
                     relation
@@ -504,38 +504,12 @@ struct PersonState {
     sealed: Option<Vec<u8>>,
 }
 
-/// The person's state in `persons`, loaded from sled (`p`, as of `states_at`) if absent (not marked dirty).
-fn cached_person<'a>(
-    persons: &'a mut HashMap<PersonKey, Box<Slot<PersonState>>>,
-    store: &Store,
-    key: &PersonKey,
-    generation: u64,
-    total: &mut usize,
-    loads: &mut u64,
-) -> Result<&'a mut Slot<PersonState>, StoreError> {
-    Ok(match persons.entry(*key) {
-        std::collections::hash_map::Entry::Occupied(o) => o.into_mut().as_mut(),
-        std::collections::hash_map::Entry::Vacant(v) => {
-            let loaded = store.load_person_row(key)?;
-            *loads += u64::from(loaded.is_some());
-            let (row, encoded) = loaded.unwrap_or_default();
-            let state = PersonState {
-                record: row.record.unwrap_or_default(),
-                screening: row.screening.unwrap_or_default(),
-                sealed: None,
-            };
-            let slot = v.insert(Box::new(Slot::new(state, encoded, 0, generation)));
-            *total += slot.bytes;
-            slot.as_mut()
-        }
-    })
-}
-
-fn touch<T>(slot: &mut Slot<T>, generation: u64, dirty: &mut usize) {
+/// Marks a state used in `generation` (for eviction) and, with `dirty`, to be written back (counted in `dirty_count`).
+fn mark<T>(slot: &mut Slot<T>, generation: u64, dirty: bool, dirty_count: &mut usize) {
     slot.used = generation;
-    if !slot.dirty {
+    if dirty && !slot.dirty {
         slot.dirty = true;
-        *dirty += 1;
+        *dirty_count += 1;
     }
 }
 
@@ -567,21 +541,6 @@ fn relist(
     }
     batch.insert(&flagged_key(&region, key)[..], entry.encode_to_vec());
     record.listed_region = region;
-}
-
-/// The key of the relation of a phone or address key (none for an empty key).
-fn contact_relation(kind: i32, key: &str) -> Option<Vec<u8>> {
-    if key.is_empty() {
-        return None;
-    }
-    let relation = if kind == ContactKind::Phone as i32 {
-        RelationKey::Phone(key.to_owned())
-    } else if kind == ContactKind::Address as i32 {
-        RelationKey::Address(key.to_owned())
-    } else {
-        return None;
-    };
-    Some(relation.to_bytes())
 }
 
 /// Of an encoded `CaseEvent`, only what [`StateCache::preload`] needs (the other fields are skipped undecoded).
@@ -675,49 +634,23 @@ mod tests {
         cache.evict();
     }
 
-    /// A complaint of `person` carrying `phone`, encoded as on the bus.
-    fn complaint(n: u128, person: &PersonKey, phone: &str) -> Vec<u8> {
-        use caselink_proto::v1::{case_event::Payload, CaseEvent, ComplaintReceived, Person};
-        CaseEvent {
-            event_id: uuid::Uuid::from_u128(0x7000 + n).to_string(),
-            source_id: format!("C-{n}"),
-            department: 1,
-            occurred_at: Some(caselink_proto::Timestamp {
-                seconds: 1_750_000_000 + i64::try_from(n).unwrap() * 86_400,
-                nanos: 0,
-            }),
-            region_code: "430602".into(),
-            subject: Some(Person {
-                person_key: person.to_hex(),
-                phone_key: phone.into(),
-                ..Person::default()
-            }),
-            payload: Some(Payload::ComplaintReceived(ComplaintReceived::default())),
-            ..CaseEvent::default()
-        }
-        .encode_to_vec()
-    }
-
     #[test]
     fn preloading_reads_the_subject_its_relations_and_their_users_so_preparing_reads_nothing() {
+        use crate::testing::{complaint, numbered, screening};
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let (a, b) = (PersonKey([0xa1; 32]), PersonKey([0xb2; 32]));
         let shared = "ab".repeat(32);
-        let first = [complaint(1, &a, &shared), complaint(2, &b, &shared)];
-        let messages: Vec<(u64, &[u8])> = vec![(1, &first[0][..]), (2, &first[1][..])];
-        let folder = crate::fold::Folder {
-            screener: Some(std::sync::Arc::new(caselink_screening::Screener::new(
-                caselink_screening::RuleSet::default(),
-            ))),
-            alerts: false,
-        };
+        let encoded = |n, person: &PersonKey| complaint(n, person, &shared).encode_to_vec();
+        let first = [encoded(1, &a), encoded(2, &b)];
+        let messages = numbered(&first, 1);
+        let folder = screening();
         crate::fold::fold_batch(&store, &folder, &messages).unwrap();
 
         // A new session: nothing cached. A's next complaint with the phone needs A, the phone's relation and B.
         let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
-        let next = complaint(3, &a, &shared);
-        let batch: Vec<(u64, &[u8])> = vec![(3, &next[..])];
+        let next = [encoded(3, &a)];
+        let batch = numbered(&next, 3);
         cache.preload(&store, &batch).unwrap();
         assert_eq!(cache.loads, (2, 1), "A and B, and the phone's relation");
         assert_eq!(cache.dirty(), 0, "preloaded states are clean");

@@ -49,6 +49,20 @@ pub enum RelationKey {
 }
 
 impl RelationKey {
+    /// The relation of a person's contact (a phone or address key of [`ContactKind`]); none for an empty key or
+    /// another kind.
+    pub fn of_contact(kind: i32, key: &str) -> Option<RelationKey> {
+        if key.is_empty() {
+            None
+        } else if kind == ContactKind::Phone as i32 {
+            Some(RelationKey::Phone(key.to_owned()))
+        } else if kind == ContactKind::Address as i32 {
+            Some(RelationKey::Address(key.to_owned()))
+        } else {
+            None
+        }
+    }
+
     /// The key as bytes for a sled key: one tag byte (`p`, `a`, `x`) and the hex.
     pub fn to_bytes(&self) -> Vec<u8> {
         let (tag, s) = match self {
@@ -210,10 +224,8 @@ impl Screener {
             .any(|u| !matches!(u.key, RelationKey::Text(_)) && !u.false_identity);
         if counted {
             for c in person.contacts.iter().filter(|c| c.shared) {
-                let key = if c.kind == ContactKind::Phone as i32 {
-                    RelationKey::Phone(c.key.clone())
-                } else {
-                    RelationKey::Address(c.key.clone())
+                let Some(key) = RelationKey::of_contact(c.kind, &c.key) else {
+                    continue;
                 };
                 if !new_uses.iter().any(|u| u.key == key) {
                     recheck.push(key);
