@@ -269,6 +269,8 @@ async fn fold_session(
                     dirty = c.dirty(),
                     cache_mib = c.bytes() >> 20,
                     allocated_mib = memory.allocated >> 20,
+                    active_mib = memory.active >> 20,
+                    metadata_mib = memory.metadata >> 20,
                     resident_mib = memory.resident >> 20,
                     folded_total = total.load(Ordering::Relaxed),
                     "fold progress"
@@ -427,20 +429,27 @@ struct Waiting {
     messages: usize,
 }
 
-/// The allocator's figures (jemalloc, the aggregator's allocator): bytes the process holds, and bytes of memory it has
-/// touched and not given back. Zeros when jemalloc does not answer (another allocator).
+/// The allocator's figures (jemalloc, the aggregator's allocator), in bytes: what the process holds (`allocated`), the
+/// pages those allocations occupy (`active`: the difference is fragmentation), the allocator's own bookkeeping
+/// (`metadata`), and what it has touched and not given back (`resident`: active pages, metadata, and freed pages not yet
+/// purged). Zeros when jemalloc does not answer (another allocator).
 struct Memory {
     allocated: usize,
+    active: usize,
+    metadata: usize,
     resident: usize,
 }
 
 impl Memory {
     fn now() -> Memory {
+        use tikv_jemalloc_ctl::stats;
         // The figures are refreshed only when the epoch advances.
         let _ = tikv_jemalloc_ctl::epoch::advance();
         Memory {
-            allocated: tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0),
-            resident: tikv_jemalloc_ctl::stats::resident::read().unwrap_or(0),
+            allocated: stats::allocated::read().unwrap_or(0),
+            active: stats::active::read().unwrap_or(0),
+            metadata: stats::metadata::read().unwrap_or(0),
+            resident: stats::resident::read().unwrap_or(0),
         }
     }
 }

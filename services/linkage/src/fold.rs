@@ -85,6 +85,8 @@ pub struct FoldStats {
     /// Person rows and relations its preparation read from sled (not in the fold's cache).
     pub loaded_persons: u64,
     pub loaded_relations: u64,
+    /// Events its preparation looked up in sled (the seen-filter's "maybe", or a replay) because no preload had.
+    pub looked_up_events: u64,
 }
 
 pub(crate) fn micros_since(started: std::time::Instant) -> u64 {
@@ -224,6 +226,8 @@ pub fn prepare(
     let loads = cache.loads;
     let mut batch = Writes::appending_at(cache.log_end);
     let mut seen: HashSet<uuid::Uuid> = HashSet::default();
+    // What the preload (if any) read of this batch's possible duplicates and replays.
+    let preloaded = std::mem::take(&mut cache.folded);
     for &(sequence, bytes) in messages {
         if sequence <= states_at {
             stats.redelivered += 1;
@@ -275,13 +279,26 @@ pub fn prepare(
         if replay {
             // Only what the first fold applied: its timeline entry (or index entry) names the sequence it was
             // folded under.
-            if store.folded_sequence(&at)? != Some(sequence) {
+            let folded = match preloaded.get(&event_id) {
+                Some(&folded) => folded,
+                None => {
+                    stats.looked_up_events += 1;
+                    store.folded_sequence(&at)?
+                }
+            };
+            if folded != Some(sequence) {
                 continue;
             }
             stats.replayed += 1;
         } else if !seen.insert(event_id)
             || cache.inflight_ids.contains(&event_id)
-            || store.has_event(&at)?
+            || match preloaded.get(&event_id) {
+                Some(folded) => folded.is_some(),
+                None => {
+                    stats.looked_up_events += u64::from(store.may_have_seen(&at));
+                    store.has_event(&at)?
+                }
+            }
         {
             stats.duplicates += 1;
             continue;

@@ -353,7 +353,14 @@ pub async fn serve_with_clock(
     let address = listener
         .local_addr()
         .map_err(|e| LinkageError::Serve(e.to_string()))?;
-    tracing::info!(%address, position = store.position()?, "linkage listening");
+    tracing::info!(
+        %address,
+        position = store.position()?,
+        // The allocator's settings as they took effect (built in: .cargo/config.toml; MALLOC_CONF overrides).
+        allocator_background_thread = tikv_jemalloc_ctl::opt::background_thread::read().ok(),
+        allocator_arenas = tikv_jemalloc_ctl::opt::narenas::read().ok(),
+        "linkage listening"
+    );
     caselink_runtime::server_builder(&options.tls)
         .map_err(|e| LinkageError::Config(e.to_string()))?
         .layer(caselink_auth::AuthLayer::new(

@@ -568,10 +568,15 @@ impl Store {
     /// whether the event-id index does. The seen-filter answers "no" for almost every new event without reading
     /// sled; a "maybe" (a duplicate, or about 1 % of new events) reads the person's timeline chunks.
     pub(crate) fn has_event(&self, at: &FoldedAt<'_>) -> Result<bool, StoreError> {
-        if !self.seen.may_contain(at.id().as_bytes()) {
+        if !self.may_have_seen(at) {
             return Ok(false);
         }
         Ok(self.folded_sequence(at)?.is_some())
+    }
+
+    /// The seen-filter's answer, without reading sled: false when the event was certainly never folded.
+    pub(crate) fn may_have_seen(&self, at: &FoldedAt<'_>) -> bool {
+        self.seen.may_contain(at.id().as_bytes())
     }
 
     /// The fingerprint of the screening rules the projections were built with.
