@@ -16,7 +16,7 @@ use caselink_runtime::Cancel;
 use futures::StreamExt;
 use tokio::sync::Notify;
 
-use crate::fold::{prepare, Applied, Folder, Prepared};
+use crate::fold::{prepare, prepare_preloaded, Applied, Folder, Prepared};
 use crate::states::{CachePolicy, StateCache};
 use crate::store::Store;
 
@@ -155,6 +155,36 @@ pub(crate) async fn next_batch(
     let Some(first) = first else {
         return Err(FoldError::Bus(format!("{what}: message stream ended")));
     };
+    Ok(Some(fill_batch(first, messages, max).await))
+}
+
+/// The next batch if its first message comes within `wait` (already buffered, for `Duration::ZERO`), else `None`; a
+/// stream that ended counts as a failure. Never drops a message: only the wait for the first is cut short.
+async fn ready_batch(
+    messages: &mut (impl futures::Stream<Item = Result<jetstream::Message, pull::MessagesError>>
+              + Unpin),
+    max: usize,
+    wait: Duration,
+) -> Option<(Vec<jetstream::Message>, Option<String>)> {
+    let first = if wait.is_zero() {
+        futures::FutureExt::now_or_never(messages.next())?
+    } else {
+        tokio::time::timeout(wait, messages.next()).await.ok()?
+    };
+    Some(match first {
+        Some(first) => fill_batch(first, messages, max).await,
+        None => (Vec::new(), Some("events: message stream ended".into())),
+    })
+}
+
+/// A batch from its first message and those that follow within [`BATCH_IDLE`], up to `max`; failed messages are left
+/// out and the last failure returned beside it.
+async fn fill_batch(
+    first: Result<jetstream::Message, pull::MessagesError>,
+    messages: &mut (impl futures::Stream<Item = Result<jetstream::Message, pull::MessagesError>>
+              + Unpin),
+    max: usize,
+) -> (Vec<jetstream::Message>, Option<String>) {
     let mut chunk = vec![first];
     while chunk.len() < max {
         match tokio::time::timeout(BATCH_IDLE, messages.next()).await {
@@ -170,7 +200,7 @@ pub(crate) async fn next_batch(
             Err(e) => failure = Some(e.to_string()),
         }
     }
-    Ok(Some((batch, failure)))
+    (batch, failure)
 }
 
 async fn fold_session(
@@ -193,9 +223,9 @@ async fn fold_session(
     }
     let mut messages = consumer
         .stream()
-        // Two batches a pull: the client asks for more once half is taken, so the next batch is already here when the
-        // fold wants it (with one batch a pull, each fold waited for part of its batch to arrive).
-        .max_messages_per_batch(options.batch.saturating_mul(2))
+        // A group of batches a pull: the client asks for more once half is taken, so the next batches are already here
+        // when the fold wants them (with one batch a pull, each fold waited for part of its batch to arrive).
+        .max_messages_per_batch(options.batch.saturating_mul(GROUP_BATCHES))
         // A stalled pull (no messages, no heartbeat) is noticed after two of these and the session starts over.
         .heartbeat(Duration::from_secs(2))
         .expires(Duration::from_secs(30))
@@ -209,32 +239,48 @@ async fn fold_session(
         total,
         cache: Some(StateCache::open(store, options.cache)?),
         inflight: None,
-        waiting: None,
+        waiting: Vec::new(),
     };
     loop {
-        let next = {
-            let pull = next_batch(&mut messages, options.batch, cancel, "events");
-            tokio::pin!(pull);
-            if pipeline.waiting.is_none() {
-                pull.await?
-            } else {
-                // Under a backlog the next batch is already buffered; if it is not, the waiting batch goes now.
-                match tokio::time::timeout(NEXT_BATCH_WAIT, &mut pull).await {
-                    Ok(next) => next?,
-                    Err(_) => {
-                        pipeline.start_apply().await?;
-                        pull.await?
-                    }
+        // The group's first batch. Under a backlog it is already buffered; if it is not, what waits is applied now.
+        let first = if pipeline.waiting.is_empty() {
+            next_batch(&mut messages, options.batch, cancel, "events").await?
+        } else {
+            match ready_batch(&mut messages, options.batch, NEXT_BATCH_WAIT).await {
+                Some(batch) => Some(batch),
+                None => {
+                    pipeline.start_apply().await?;
+                    next_batch(&mut messages, options.batch, cancel, "events").await?
                 }
             }
         };
-        let Some((batch, failure)) = next else {
+        let Some(first) = first else {
             // Stopping: write the states back, so the next start has nothing to replay.
             pipeline.write_back().await?;
             return Ok(());
         };
-        let batch_was_empty = batch.is_empty();
-        if !batch.is_empty() {
+        // Then every batch already buffered, up to a group: they are preloaded together, and prepared while the group
+        // before is applied.
+        let mut pulled = vec![first];
+        while pulled.len() < GROUP_BATCHES
+            && pulled
+                .last()
+                .is_some_and(|(b, failure)| b.len() == options.batch && failure.is_none())
+        {
+            match ready_batch(&mut messages, options.batch, Duration::ZERO).await {
+                Some(batch) => pulled.push(batch),
+                None => break,
+            }
+        }
+        let mut group = Vec::with_capacity(pulled.len());
+        let mut failure = None;
+        let mut caught_up = false;
+        let count = pulled.len();
+        for (i, (batch, failed)) in pulled.into_iter().enumerate() {
+            failure = failure.or(failed);
+            let Some(last) = batch.last().cloned() else {
+                continue;
+            };
             let mut inputs = Vec::with_capacity(batch.len());
             let mut pending = u64::MAX;
             for m in &batch {
@@ -242,23 +288,26 @@ async fn fold_session(
                 pending = info.pending;
                 inputs.push((info.stream_sequence, m.payload.clone()));
             }
-            // Caught up (or about to lose the session): write the states back with this batch.
-            let checkpoint = batch.len() < options.batch
-                || pending == 0
+            caught_up = pending == 0 || batch.len() < options.batch;
+            // Caught up (or about to lose the session): write the states back with this batch; under a backlog, with
+            // the group's last batch once a checkpoint is due.
+            let checkpoint = caught_up
                 || failure.is_some()
-                || pipeline
-                    .cache
-                    .as_ref()
-                    .is_some_and(StateCache::checkpoint_due);
-            let prepared = pipeline.prepare(inputs, checkpoint).await?;
-            let n = batch.len();
-            let last = batch.into_iter().next_back().expect("not empty");
-            pipeline.waiting = Some(Waiting {
-                prepared,
-                flush: options.flush_every_batch || checkpoint,
+                || (i + 1 == count
+                    && pipeline
+                        .cache
+                        .as_ref()
+                        .is_some_and(StateCache::checkpoint_due));
+            group.push(Pulled {
+                inputs,
+                checkpoint,
                 last,
-                messages: n,
+                pending,
             });
+        }
+        if !group.is_empty() {
+            let pending = group.last().map_or(0, |p| p.pending);
+            pipeline.prepare(group).await?;
             if last_log.elapsed() > Duration::from_secs(10) {
                 let c = pipeline.cache.as_ref().expect("returned");
                 let memory = Memory::now();
@@ -267,6 +316,7 @@ async fn fold_session(
                     states_at = c.states_at,
                     pending,
                     dirty = c.dirty(),
+                    waiting = pipeline.waiting.len(),
                     cache_mib = c.bytes() >> 20,
                     allocated_mib = memory.allocated >> 20,
                     active_mib = memory.active >> 20,
@@ -277,7 +327,7 @@ async fn fold_session(
                 );
                 last_log = Instant::now();
             }
-            if pending == 0 || n < options.batch {
+            if caught_up {
                 // Caught up: no next batch to overlap with; apply and acknowledge now rather than when more arrives.
                 pipeline.drain().await?;
                 if until == Until::CaughtUp && pending == 0 {
@@ -287,41 +337,55 @@ async fn fold_session(
         }
         if let Some(e) = failure {
             // Heartbeat loss or a server restart: resubscribe. Everything folded so far is flushed and acked, and the
-            // states are written back (the batch above checkpointed if it held messages; otherwise it is done here),
-            // so the next session does not replay this one's work again.
-            if batch_was_empty {
+            // states are written back (the group's last batch checkpointed if it held messages; otherwise it is done
+            // here), so the next session does not replay this one's work again.
+            pipeline.drain().await?;
+            if pipeline.cache.as_ref().is_some_and(|c| c.dirty() > 0) {
                 pipeline.write_back().await?;
-            } else {
-                pipeline.drain().await?;
             }
             return Err(FoldError::Bus(e));
         }
     }
 }
 
-/// How long a prepared batch waits for the next one to be pulled before it is applied anyway (its preload would come
-/// after; what counts is that the batch is acknowledged without delay when nothing more is coming).
+/// How long a prepared group waits for the next batch to be pulled before it is applied anyway (the next batch's
+/// preload would come after; what counts is that the group is acknowledged without delay when nothing more is coming).
 const NEXT_BATCH_WAIT: Duration = Duration::from_millis(2);
 
-/// One consumer session's fold. Pipelined: while one batch is applied to sled and flushed, the next is pulled and
-/// prepared (decoded, screened, written into its own sled batch); a batch is acknowledged once it is flushed. sled's
-/// reads wait while a batch is applied (it holds sled's write lock throughout), so what the next batch needs from sled
-/// is read first ([`StateCache::preload`]), between two applies: batch N is applied once batch N+1 is preloaded.
+/// Most batches preloaded and prepared together while the group before is applied. Under a backlog one apply is
+/// long (a checkpoint writes every dirty state: ~350 ms at 3M events) and the next preparation cannot read sled
+/// meanwhile; what was buffered is prepared during it, and the group grows to what arrived while the one before was
+/// applied.
+const GROUP_BATCHES: usize = 8;
+
+/// A pulled batch on its way to be prepared.
+struct Pulled {
+    inputs: Vec<(u64, bytes::Bytes)>,
+    checkpoint: bool,
+    last: jetstream::Message,
+    pending: u64,
+}
+
+/// One consumer session's fold. Pipelined: while one group of batches is applied to sled and flushed, the next group
+/// is pulled and prepared (decoded, screened, written into sled batches of their own); a group is acknowledged once
+/// it is flushed. sled's reads wait while a batch is applied (it holds sled's write lock throughout), so what a group
+/// needs from sled is read first ([`StateCache::preload`]), between two applies: the group before is applied once
+/// this one is preloaded.
 struct Pipeline<'a> {
     store: &'a Store,
     options: &'a FoldOptions,
     total: &'a AtomicU64,
     /// The states this session has folded but not yet written back; dropped with the session (the next one replays
-    /// from `states_at`). In the blocking task while a batch is prepared.
+    /// from `states_at`). In the blocking task while a group is prepared.
     cache: Option<StateCache>,
-    /// The batch being applied, flushed and acknowledged.
+    /// The group being applied, flushed and acknowledged.
     inflight: Option<Inflight>,
-    /// The batch prepared and not yet applied.
-    waiting: Option<Waiting>,
+    /// The batches prepared and not yet applied, in stream order.
+    waiting: Vec<Waiting>,
 }
 
 impl Pipeline<'_> {
-    /// Waits for the batch in flight (if any) to be applied, flushed and acknowledged.
+    /// Waits for the group in flight (if any) to be applied, flushed and acknowledged.
     async fn settle(&mut self) -> Result<(), FoldError> {
         let Some(done) = self.inflight.take() else {
             return Ok(());
@@ -330,38 +394,52 @@ impl Pipeline<'_> {
             .apply
             .await
             .map_err(|e| FoldError::Task(e.to_string()))??;
-        if let Some(cache) = self.cache.as_mut() {
+        let cache = self
+            .cache
+            .as_mut()
+            .ok_or_else(|| FoldError::Task("the fold's state cache was lost".into()))?;
+        for (applied, messages) in applied.iter().zip(done.messages) {
             applied.settle(cache);
-        }
-        if applied.stats.alerts > 0 {
-            if let Some(wake) = &self.options.wake {
-                wake.notify_one();
+            if applied.stats.alerts > 0 {
+                if let Some(wake) = &self.options.wake {
+                    wake.notify_one();
+                }
             }
+            self.total
+                .fetch_add(applied.stats.folded as u64, Ordering::Relaxed);
+            tracing::debug!(messages, stats = ?applied.stats, "batch folded");
         }
-        self.total
-            .fetch_add(applied.stats.folded as u64, Ordering::Relaxed);
-        tracing::debug!(messages = done.messages, stats = ?applied.stats, "batch folded");
         Ok(())
     }
 
-    /// Starts applying the waiting batch (if any), once the one in flight is done: applied, flushed, then acknowledged
-    /// at once (not when the next batch is done), so the server sees acks as soon as they are due.
+    /// Starts applying the waiting batches (if any), once the group in flight is done: applied in order, flushed,
+    /// then acknowledged at once (the last message acknowledges all), so the server sees acks as soon as they are due.
     async fn start_apply(&mut self) -> Result<(), FoldError> {
-        let Some(w) = self.waiting.take() else {
+        if self.waiting.is_empty() {
             return Ok(());
-        };
+        }
         self.settle().await?;
+        let group = std::mem::take(&mut self.waiting);
+        let messages = group.iter().map(|w| w.messages).collect();
         let store = self.store.clone();
         self.inflight = Some(Inflight {
             apply: tokio::spawn(async move {
-                let applied = apply_blocking(&store, w.prepared, w.flush).await?;
-                w.last
-                    .ack()
-                    .await
-                    .map_err(|e| FoldError::Bus(e.to_string()))?;
+                let flush = group.iter().any(|w| w.flush);
+                let mut last = None;
+                let mut prepared = Vec::with_capacity(group.len());
+                for w in group {
+                    prepared.push(w.prepared);
+                    last = Some(w.last);
+                }
+                let applied = apply_blocking(&store, prepared, flush).await?;
+                if let Some(last) = last {
+                    last.ack()
+                        .await
+                        .map_err(|e| FoldError::Bus(e.to_string()))?;
+                }
                 Ok(applied)
             }),
-            messages: w.messages,
+            messages,
         });
         Ok(())
     }
@@ -372,56 +450,109 @@ impl Pipeline<'_> {
         self.settle().await
     }
 
-    /// Prepares a batch off the async workers (CPU work: queries, heartbeats and acks go on meanwhile): once the batch
-    /// before is applied (sled is not being written), its states are preloaded, then the waiting batch is applied
-    /// while this one is prepared. The cache moves into the blocking task and back; a panicking fold takes it along
-    /// and stops the service.
-    async fn prepare(
-        &mut self,
-        inputs: Vec<(u64, bytes::Bytes)>,
-        checkpoint: bool,
-    ) -> Result<Prepared, FoldError> {
+    /// Prepares a group of batches off the async workers (CPU work: queries, heartbeats and acks go on meanwhile):
+    /// once the group before is applied (sled is not being written), the group's states are preloaded, then the
+    /// waiting batches are applied while this group is prepared. The cache moves into the blocking task and back; a
+    /// panicking fold takes it along and stops the service.
+    async fn prepare(&mut self, group: Vec<Pulled>) -> Result<(), FoldError> {
+        let started = Instant::now();
         self.settle().await?;
+        let settled = Instant::now();
         let store = self.store.clone();
         let folder = self.options.folder.clone();
         let mut taken = self
             .cache
             .take()
             .ok_or_else(|| FoldError::Task("the fold's state cache was lost".into()))?;
+        let batches: Vec<(Vec<(u64, bytes::Bytes)>, bool)> = group
+            .iter()
+            .map(|p| (p.inputs.clone(), p.checkpoint))
+            .collect();
         let (preloaded, done) = tokio::sync::oneshot::channel();
         let preparing = tokio::task::spawn_blocking(move || {
-            let messages: Vec<(u64, &[u8])> =
-                inputs.iter().map(|(s, p)| (*s, p.as_ref())).collect();
+            let messages: Vec<Vec<(u64, &[u8])>> = batches
+                .iter()
+                .map(|(inputs, _)| inputs.iter().map(|(s, p)| (*s, p.as_ref())).collect())
+                .collect();
+            let all: Vec<(u64, &[u8])> = messages.iter().flatten().copied().collect();
             // Room first, so what is preloaded is not what the preparation's eviction drops.
             taken.evict();
-            let result = taken.preload(&store, &messages).and_then(|()| {
-                let _ = preloaded.send(());
-                prepare(&store, &folder, &mut taken, &messages, checkpoint)
-            });
+            let result = taken
+                .preload(&store, folder.screener.as_deref(), &all)
+                .and_then(|answers| {
+                    let _ = preloaded.send(());
+                    messages
+                        .iter()
+                        .zip(&batches)
+                        .map(|(messages, (_, checkpoint))| {
+                            prepare_preloaded(
+                                &store,
+                                &folder,
+                                &mut taken,
+                                messages,
+                                *checkpoint,
+                                &answers,
+                            )
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                });
             (taken, result)
         });
         // A preload that failed says so when the preparation's result is taken.
         let _ = done.await;
+        let preloaded_at = Instant::now();
         self.start_apply().await?;
         let (taken, result) = preparing
             .await
             .map_err(|e| FoldError::Task(e.to_string()))?;
         self.cache = Some(taken);
-        Ok(result?)
+        // Where a group's time goes: waiting for the group before to be applied, preloading (nothing else runs), and
+        // preparing (beside the apply of the group before).
+        tracing::debug!(
+            batches = group.len(),
+            settle_us = settled.duration_since(started).as_micros(),
+            preload_us = preloaded_at.duration_since(settled).as_micros(),
+            prepare_us = preloaded_at.elapsed().as_micros(),
+            "group prepared"
+        );
+        for (prepared, pulled) in result?.into_iter().zip(group) {
+            self.waiting.push(Waiting {
+                prepared,
+                flush: self.options.flush_every_batch || pulled.checkpoint,
+                last: pulled.last,
+                messages: pulled.inputs.len(),
+            });
+        }
+        Ok(())
     }
 
     /// Applies everything prepared, then writes every dirty state back in a batch of its own, flushed.
     async fn write_back(&mut self) -> Result<(), FoldError> {
         self.drain().await?;
-        let prepared = self.prepare(Vec::new(), true).await?;
-        let applied = apply_blocking(self.store, prepared, true).await?;
-        applied.settle(self.cache.as_mut().expect("returned"));
-        tracing::debug!(stats = ?applied.stats, "states written back");
+        let store = self.store.clone();
+        let folder = self.options.folder.clone();
+        let mut taken = self
+            .cache
+            .take()
+            .ok_or_else(|| FoldError::Task("the fold's state cache was lost".into()))?;
+        let (taken, prepared) = tokio::task::spawn_blocking(move || {
+            let prepared = prepare(&store, &folder, &mut taken, &[], true);
+            (taken, prepared)
+        })
+        .await
+        .map_err(|e| FoldError::Task(e.to_string()))?;
+        self.cache = Some(taken);
+        let applied = apply_blocking(self.store, vec![prepared?], true).await?;
+        let cache = self.cache.as_mut().expect("returned");
+        for applied in &applied {
+            applied.settle(cache);
+            tracing::debug!(stats = ?applied.stats, "states written back");
+        }
         Ok(())
     }
 }
 
-/// A prepared batch not yet applied: it waits until the next batch's states are preloaded.
+/// A prepared batch not yet applied: it waits until the next group's states are preloaded.
 struct Waiting {
     prepared: Prepared,
     flush: bool,
@@ -454,25 +585,32 @@ impl Memory {
     }
 }
 
-/// A prepared batch being applied, flushed and acknowledged.
+/// A group of prepared batches being applied, flushed and acknowledged.
 struct Inflight {
-    apply: tokio::task::JoinHandle<Result<Applied, FoldError>>,
-    messages: usize,
+    apply: tokio::task::JoinHandle<Result<Vec<Applied>, FoldError>>,
+    /// Messages of each batch.
+    messages: Vec<usize>,
 }
 
-/// Applies a prepared batch off the async workers and, with `flush`, flushes the store (timed in its figures).
+/// Applies prepared batches in order off the async workers and, with `flush`, flushes the store once (timed in the
+/// last one's figures).
 async fn apply_blocking(
     store: &Store,
-    prepared: Prepared,
+    prepared: Vec<Prepared>,
     flush: bool,
-) -> Result<Applied, FoldError> {
+) -> Result<Vec<Applied>, FoldError> {
     let store = store.clone();
     Ok(tokio::task::spawn_blocking(move || {
-        let mut applied = prepared.apply(&store)?;
+        let mut applied = prepared
+            .into_iter()
+            .map(|p| p.apply(&store))
+            .collect::<Result<Vec<_>, _>>()?;
         if flush {
             let started = Instant::now();
             store.flush_blocking()?;
-            applied.stats.flush_us = crate::fold::micros_since(started);
+            if let Some(last) = applied.last_mut() {
+                last.stats.flush_us = crate::fold::micros_since(started);
+            }
         }
         Ok::<_, crate::store::StoreError>(applied)
     })
@@ -509,7 +647,10 @@ async fn ensure_consumer(
         },
         ack_policy: AckPolicy::All,
         ack_wait: Duration::from_secs(60),
-        max_ack_pending: 20_000,
+        // Room for a group being applied, the next being prepared and more buffered.
+        max_ack_pending: i64::try_from(options.batch.saturating_mul(GROUP_BATCHES * 3))
+            .unwrap_or(i64::MAX)
+            .max(20_000),
         filter_subjects: partition_filters(options.partitions.clone()),
         ..Default::default()
     };

@@ -19,7 +19,7 @@ use caselink_proto::v1::{Alert, AlertKind, CaseEvent};
 use caselink_screening::{FlagChange, Screener};
 use prost::Message;
 
-use crate::states::{CachePolicy, StateCache, Working};
+use crate::states::{CachePolicy, Preloaded, StateCache, Working};
 use crate::store::{
     dead_letter_key, event_index_key, outbox_key, FoldedAt, PersonRecord, Store, StoreError,
     Stored, Writes,
@@ -167,22 +167,29 @@ impl Prepared {
         Ok(Applied {
             stats,
             checkpoint: self.checkpoint,
+            ids: self.ids,
         })
     }
 }
 
 /// A prepared batch after it was applied.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Applied {
     pub stats: FoldStats,
     checkpoint: Option<u64>,
+    /// Its events, now in sled (and its seen-filter).
+    ids: Vec<uuid::Uuid>,
 }
 
 impl Applied {
-    /// Tells the cache that what the batch wrote is in the store.
+    /// Tells the cache that what the batch wrote is in the store: its checkpoint's states may leave the cache, and
+    /// its events are found in sled by later batches' duplicate checks.
     pub fn settle(&self, cache: &mut StateCache) {
         if let Some(generation) = self.checkpoint {
             cache.checkpoint_applied(generation);
+        }
+        for id in &self.ids {
+            cache.inflight_ids.remove(id);
         }
     }
 }
@@ -212,6 +219,26 @@ pub fn prepare(
     messages: &[(u64, &[u8])],
     checkpoint: bool,
 ) -> Result<Prepared, StoreError> {
+    prepare_preloaded(
+        store,
+        folder,
+        cache,
+        messages,
+        checkpoint,
+        &Preloaded::default(),
+    )
+}
+
+/// [`prepare`] after [`StateCache::preload`] of `messages` (or of messages that include them): the possible duplicates
+/// and replays are answered by what the preload read.
+pub(crate) fn prepare_preloaded(
+    store: &Store,
+    folder: &Folder,
+    cache: &mut StateCache,
+    messages: &[(u64, &[u8])],
+    checkpoint: bool,
+    preloaded: &Preloaded,
+) -> Result<Prepared, StoreError> {
     cache.evict();
     let position = cache.position;
     let states_at = cache.states_at;
@@ -226,8 +253,6 @@ pub fn prepare(
     let loads = cache.loads;
     let mut batch = Writes::appending_at(cache.log_end);
     let mut seen: HashSet<uuid::Uuid> = HashSet::default();
-    // What the preload (if any) read of this batch's possible duplicates and replays.
-    let preloaded = std::mem::take(&mut cache.folded);
     for &(sequence, bytes) in messages {
         if sequence <= states_at {
             stats.redelivered += 1;
@@ -279,7 +304,7 @@ pub fn prepare(
         if replay {
             // Only what the first fold applied: its timeline entry (or index entry) names the sequence it was
             // folded under.
-            let folded = match preloaded.get(&event_id) {
+            let folded = match preloaded.folded.get(&event_id) {
                 Some(&folded) => folded,
                 None => {
                     stats.looked_up_events += 1;
@@ -292,7 +317,7 @@ pub fn prepare(
             stats.replayed += 1;
         } else if !seen.insert(event_id)
             || cache.inflight_ids.contains(&event_id)
-            || match preloaded.get(&event_id) {
+            || match preloaded.folded.get(&event_id) {
                 Some(folded) => folded.is_some(),
                 None => {
                     stats.looked_up_events += u64::from(store.may_have_seen(&at));
@@ -363,9 +388,9 @@ pub fn prepare(
     (stats.prepare_cpu_us, stats.prepare_runq_us) = times.since();
     stats.loaded_persons = cache.loads.0 - loads.0;
     stats.loaded_relations = cache.loads.1 - loads.1;
-    // The next batch is prepared while this one is applied: its duplicate check must see these. (Once applied they
-    // are in sled too; holding them here a batch longer changes nothing.)
-    cache.inflight_ids.clone_from(&seen);
+    // Later batches are prepared while this one waits or is applied: their duplicate check must see these until it
+    // is applied ([`Applied::settle`]).
+    cache.inflight_ids.extend(seen.iter().copied());
     Ok(Prepared {
         batch,
         stats,

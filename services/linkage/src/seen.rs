@@ -241,11 +241,11 @@ impl TableFilter {
     /// Records keys (without their tag) as stored. Call it once their batch is applied or about to be; a key noted
     /// but never stored only costs a lookup.
     pub fn note<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) {
+        // The digests first, without the lock: the fold's preparation asks the filter while a batch (a checkpoint
+        // notes tens of thousands of keys) is applied and noted.
+        let digests: Vec<[u8; 16]> = keys.into_iter().filter_map(self.digest).collect();
         let mut layers = self.lock();
-        for key in keys {
-            let Some(d) = (self.digest)(key) else {
-                continue;
-            };
+        for d in digests {
             if layers.last().is_none_or(SeenFilter::is_full) {
                 let capacity = layers.last().map_or(0, |l| l.capacity() * 2);
                 tracing::debug!(capacity, "{} filter grows a layer", self.what);

@@ -133,14 +133,11 @@ pub struct StateCache {
     relations: HashMap<Vec<u8>, Box<Slot<RelationState>>>,
     /// Counter increments since the last checkpoint.
     counters: BatchCounters,
-    /// Ids of the events folded by the batch being applied meanwhile (the pipelined consumer): not yet in sled, so
-    /// the next batch's duplicate check asks here first.
+    /// Ids of the events of the batches prepared and not yet applied (the pipelined consumer): not yet in sled, so a
+    /// later batch's duplicate check asks here first. A batch's ids leave once it is applied ([`Applied::settle`]).
+    ///
+    /// [`Applied::settle`]: crate::fold::Applied::settle
     pub(crate) inflight_ids: HashSet<uuid::Uuid>,
-    /// What sled answered, at the preload, of the next batch's events the seen-filter may have seen (and of its
-    /// replays): the sequence each was folded under, if it was. Taken by the preparation that follows the preload: a
-    /// "maybe" of the filter (a duplicate, or about 1 % of new events) is looked up between two applies, not in the
-    /// middle of preparing, behind sled's write lock.
-    pub(crate) folded: HashMap<uuid::Uuid, Option<u64>>,
     /// The stored position and `states_at` as the next batch finds them (batches are prepared before the previous one
     /// is applied, so these are kept here, not read back from sled).
     pub(crate) position: u64,
@@ -173,7 +170,6 @@ impl StateCache {
             relations: HashMap::default(),
             counters: BatchCounters::default(),
             inflight_ids: HashSet::default(),
-            folded: HashMap::default(),
             position: store.position()?,
             states_at: store.states_at()?,
             states_through: store.states_at()?,
@@ -262,14 +258,16 @@ impl StateCache {
     /// relations of their phone, address and shared contacts, and those relations' other users. The fold calls it
     /// while no batch is being applied: sled's reads wait for a batch being applied (it holds sled's write lock
     /// throughout), so the reads are done here at once rather than in the middle of preparing. Loaded states are
-    /// clean (nothing to write back); a state missed here is read when the screener asks for it.
+    /// clean (nothing to write back); a state missed here is read when the screener asks for it. What it answers of
+    /// the events themselves ([`Preloaded`]) is for preparing these messages only.
     pub(crate) fn preload(
         &mut self,
         store: &Store,
+        screener: Option<&caselink_screening::Screener>,
         messages: &[(u64, &[u8])],
-    ) -> Result<(), StoreError> {
+    ) -> Result<Preloaded, StoreError> {
         let mut relations: Vec<RelationKey> = Vec::new();
-        self.folded.clear();
+        let mut preloaded = Preloaded::default();
         for &(sequence, bytes) in messages {
             if sequence <= self.states_at {
                 continue;
@@ -292,9 +290,9 @@ impl StateCache {
                 None => FoldedAt::Index(&id),
             };
             if sequence <= self.position || store.may_have_seen(&at) {
-                self.folded.insert(id, store.folded_sequence(&at)?);
+                preloaded.folded.insert(id, store.folded_sequence(&at)?);
             }
-            let (Some(subject), Some(key)) = (preview.subject, person) else {
+            let (Some(subject), Some(key)) = (&preview.subject, person) else {
                 continue;
             };
             let person = &self.person_slot(store, &key, false)?.value.screening;
@@ -313,13 +311,22 @@ impl StateCache {
                 ContactKind::Address as i32,
                 &subject.address_key,
             ));
+            if let Some(screener) = screener {
+                let uscc = preview.merchant.as_ref().map_or("", |m| m.uscc.as_str());
+                relations.extend(screener.text_relation(
+                    preview.complaint.is_some(),
+                    uscc,
+                    &preview.summary,
+                ));
+            }
         }
         relations.sort_unstable();
         relations.dedup();
         let mut users: Vec<PersonKey> = Vec::new();
         for key in relations {
             let relation = &self.relation_slot(store, key.to_bytes(), false)?.value;
-            if relation.persons.len() >= 2 {
+            // With one user too: the batch may bring the second, and the screener then reads the first.
+            if !relation.persons.is_empty() {
                 users.extend(
                     relation
                         .persons
@@ -331,7 +338,7 @@ impl StateCache {
         for user in users {
             self.person_slot(store, &user, false)?;
         }
-        Ok(())
+        Ok(preloaded)
     }
 
     /// The person's record, loaded from sled (`p`, as of `states_at`) on first use, marked dirty.
@@ -564,6 +571,16 @@ fn relist(
     record.listed_region = region;
 }
 
+/// What [`StateCache::preload`] read of the events themselves, for preparing the same messages
+/// ([`crate::fold::prepare_preloaded`]): the folded sequence (if any) of each event the seen-filter may have seen (a
+/// duplicate, or about 1 % of new events) and of each replay, so that a "maybe" is looked up between two applies, not
+/// in the middle of preparing, behind sled's write lock. Valid until a batch other than those messages is applied:
+/// it is dropped with their preparation.
+#[derive(Debug, Default)]
+pub(crate) struct Preloaded {
+    pub(crate) folded: HashMap<uuid::Uuid, Option<u64>>,
+}
+
 /// Of an encoded `CaseEvent`, only what [`StateCache::preload`] needs (the other fields are skipped undecoded).
 #[derive(Clone, PartialEq, prost::Message)]
 struct Preview {
@@ -571,7 +588,25 @@ struct Preview {
     event_id: String,
     #[prost(message, optional, tag = "8")]
     subject: Option<PreviewSubject>,
+    #[prost(message, optional, tag = "9")]
+    merchant: Option<PreviewMerchant>,
+    #[prost(string, tag = "10")]
+    summary: String,
+    /// Present when the payload is `complaint_received` (its fields are skipped).
+    #[prost(message, optional, tag = "100")]
+    complaint: Option<Present>,
 }
+
+/// Of `CaseEvent.merchant`: its credit code.
+#[derive(Clone, PartialEq, prost::Message)]
+struct PreviewMerchant {
+    #[prost(string, tag = "2")]
+    uscc: String,
+}
+
+/// A message only known to be there.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Present {}
 
 /// Of `CaseEvent.subject` (`Person`): its keys.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -674,7 +709,9 @@ mod tests {
         let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
         let next = [encoded(3, &a)];
         let batch = numbered(&next, 3);
-        cache.preload(&store, &batch).unwrap();
+        cache
+            .preload(&store, folder.screener.as_deref(), &batch)
+            .unwrap();
         assert_eq!(cache.loads, (2, 1), "A and B, and the phone's relation");
         assert_eq!(cache.dirty(), 0, "preloaded states are clean");
         let prepared = crate::fold::prepare(&store, &folder, &mut cache, &batch, true).unwrap();
@@ -686,6 +723,43 @@ mod tests {
             ),
             (0, 0),
             "the preparation found everything in the cache"
+        );
+    }
+
+    /// A complaint repeating a stored complaint's text on the same merchant joins that text's relation: the preload
+    /// reads it (and its users), so preparing reads nothing.
+    #[test]
+    fn preloading_reads_the_relation_of_a_repeated_complaint_text() {
+        use crate::testing::{complaint, numbered, screening};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, b) = (PersonKey([0xa4; 32]), PersonKey([0xb5; 32]));
+        let folder = screening();
+        let first = [complaint(1, &a, &"aa".repeat(32)).encode_to_vec()];
+        crate::fold::fold_batch(&store, &folder, &numbered(&first, 1)).unwrap();
+
+        let mut again = complaint(2, &b, &"bb".repeat(32));
+        let original = complaint(1, &a, "");
+        again.merchant = original.merchant;
+        again.summary = original.summary;
+        let next = [again.encode_to_vec()];
+        let batch = numbered(&next, 2);
+        let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
+        let preloaded = cache
+            .preload(&store, folder.screener.as_deref(), &batch)
+            .unwrap();
+        assert_eq!(cache.loads.1, 1, "the text's relation");
+        let prepared =
+            crate::fold::prepare_preloaded(&store, &folder, &mut cache, &batch, true, &preloaded)
+                .unwrap();
+        assert_eq!(prepared.stats.folded, 1);
+        assert_eq!(
+            (
+                prepared.stats.loaded_persons,
+                prepared.stats.loaded_relations
+            ),
+            (0, 0),
+            "the preparation found the text's relation and its user cached"
         );
     }
 
@@ -714,14 +788,52 @@ mod tests {
         );
 
         let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
-        cache.preload(&store, &batch).unwrap();
-        let prepared = crate::fold::prepare(&store, &folder, &mut cache, &batch, false).unwrap();
+        let preloaded = cache
+            .preload(&store, folder.screener.as_deref(), &batch)
+            .unwrap();
+        let prepared =
+            crate::fold::prepare_preloaded(&store, &folder, &mut cache, &batch, false, &preloaded)
+                .unwrap();
         assert_eq!((prepared.stats.duplicates, prepared.stats.folded), (1, 1));
         assert_eq!(prepared.stats.looked_up_events, 0);
-        assert!(
-            cache.folded.is_empty(),
-            "the preload's answers are for one preparation"
+    }
+
+    /// The consumer prepares a group of batches while the group before is applied: a duplicate of an event two
+    /// batches back, not yet applied, is still caught; once a batch is applied its events are found in sled.
+    #[test]
+    fn batches_prepared_ahead_see_every_unapplied_batch_and_then_sled() {
+        use crate::testing::{complaint, numbered, screening};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let person = PersonKey([0xc3; 32]);
+        let phone = "cd".repeat(32);
+        let encoded = |n| complaint(n, &person, &phone).encode_to_vec();
+        let folder = screening();
+        let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
+        let (a, b, c) = ([encoded(1)], [encoded(2)], [encoded(1)]);
+        let prepare = |cache: &mut StateCache, encoded: &[Vec<u8>], first| {
+            crate::fold::prepare(&store, &folder, cache, &numbered(encoded, first), false).unwrap()
+        };
+        let first = prepare(&mut cache, &a, 1);
+        let second = prepare(&mut cache, &b, 2);
+        let third = prepare(&mut cache, &c, 3);
+        assert_eq!(first.stats.folded, 1);
+        assert_eq!(second.stats.folded, 1);
+        assert_eq!(
+            (third.stats.folded, third.stats.duplicates),
+            (0, 1),
+            "the first batch's event, two batches back and not applied, is a duplicate"
         );
+        for prepared in [first, second, third] {
+            prepared.apply(&store).unwrap().settle(&mut cache);
+        }
+        assert!(
+            cache.inflight_ids.is_empty(),
+            "applied batches leave nothing in flight"
+        );
+        let again = prepare(&mut cache, &a, 4);
+        assert_eq!((again.stats.folded, again.stats.duplicates), (0, 1));
+        assert_eq!(again.stats.looked_up_events, 1, "found in sled");
     }
 
     #[test]

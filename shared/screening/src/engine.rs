@@ -156,6 +156,23 @@ pub struct Screener {
     rules: RuleSet,
 }
 
+impl Screener {
+    /// The complaint-text relation a record joins, if any: a complaint (`complaint`) on a merchant with a text, when
+    /// the rules compare texts (C4). The fold's preload asks it too, to read the relation before the record is folded.
+    pub fn text_relation(
+        &self,
+        complaint: bool,
+        merchant_uscc: &str,
+        summary: &str,
+    ) -> Option<RelationKey> {
+        (complaint
+            && self.rules.rules.c4.match_text
+            && !merchant_uscc.is_empty()
+            && !summary.trim().is_empty())
+        .then(|| RelationKey::Text(text_fingerprint(merchant_uscc, summary)))
+    }
+}
+
 /// Which person-local rules an event's facts touch.
 #[derive(Default)]
 struct Touched(Vec<RuleCode>);
@@ -372,12 +389,9 @@ impl Screener {
                 }
                 touched.add(RuleCode::C1);
                 touched.add(RuleCode::C6);
-                if self.rules.rules.c4.match_text
-                    && !uscc.is_empty()
-                    && !event.summary.trim().is_empty()
-                {
+                if let Some(key) = self.text_relation(true, uscc, &event.summary) {
                     uses.push(NewUse {
-                        key: RelationKey::Text(text_fingerprint(uscc, &event.summary)),
+                        key,
                         occurred_us: at,
                         event_id: eid.clone(),
                         merchant_uscc: uscc.to_owned(),
