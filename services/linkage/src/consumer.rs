@@ -460,10 +460,7 @@ impl Pipeline<'_> {
         let settled = Instant::now();
         let store = self.store.clone();
         let folder = self.options.folder.clone();
-        let mut taken = self
-            .cache
-            .take()
-            .ok_or_else(|| FoldError::Task("the fold's state cache was lost".into()))?;
+        let mut taken = self.take_cache()?;
         let batches: Vec<(Vec<(u64, bytes::Bytes)>, bool)> = group
             .iter()
             .map(|p| (p.inputs.clone(), p.checkpoint))
@@ -526,15 +523,19 @@ impl Pipeline<'_> {
         Ok(())
     }
 
+    /// The cache, to move into a blocking task (and back into `self.cache` after).
+    fn take_cache(&mut self) -> Result<StateCache, FoldError> {
+        self.cache
+            .take()
+            .ok_or_else(|| FoldError::Task("the fold's state cache was lost".into()))
+    }
+
     /// Applies everything prepared, then writes every dirty state back in a batch of its own, flushed.
     async fn write_back(&mut self) -> Result<(), FoldError> {
         self.drain().await?;
         let store = self.store.clone();
         let folder = self.options.folder.clone();
-        let mut taken = self
-            .cache
-            .take()
-            .ok_or_else(|| FoldError::Task("the fold's state cache was lost".into()))?;
+        let mut taken = self.take_cache()?;
         let (taken, prepared) = tokio::task::spawn_blocking(move || {
             let prepared = prepare(&store, &folder, &mut taken, &[], true);
             (taken, prepared)
