@@ -461,10 +461,13 @@ impl Pipeline<'_> {
         let store = self.store.clone();
         let folder = self.options.folder.clone();
         let mut taken = self.take_cache()?;
-        let batches: Vec<(Vec<(u64, bytes::Bytes)>, bool)> = group
-            .iter()
-            .map(|p| (p.inputs.clone(), p.checkpoint))
-            .collect();
+        // The inputs move into the task; what the batches are acknowledged and counted by stays here.
+        let mut batches = Vec::with_capacity(group.len());
+        let mut ends = Vec::with_capacity(group.len());
+        for p in group {
+            ends.push((p.last, p.inputs.len(), p.checkpoint));
+            batches.push((p.inputs, p.checkpoint));
+        }
         let (preloaded, done) = tokio::sync::oneshot::channel();
         let preparing = tokio::task::spawn_blocking(move || {
             let messages: Vec<Vec<(u64, &[u8])>> = batches
@@ -506,18 +509,18 @@ impl Pipeline<'_> {
         // Where a group's time goes: waiting for the group before to be applied, preloading (nothing else runs), and
         // preparing (beside the apply of the group before).
         tracing::debug!(
-            batches = group.len(),
+            batches = ends.len(),
             settle_us = settled.duration_since(started).as_micros(),
             preload_us = preloaded_at.duration_since(settled).as_micros(),
             prepare_us = preloaded_at.elapsed().as_micros(),
             "group prepared"
         );
-        for (prepared, pulled) in result?.into_iter().zip(group) {
+        for (prepared, (last, messages, checkpoint)) in result?.into_iter().zip(ends) {
             self.waiting.push(Waiting {
                 prepared,
-                flush: self.options.flush_every_batch || pulled.checkpoint,
-                last: pulled.last,
-                messages: pulled.inputs.len(),
+                flush: self.options.flush_every_batch || checkpoint,
+                last,
+                messages,
             });
         }
         Ok(())

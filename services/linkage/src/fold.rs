@@ -319,10 +319,12 @@ pub(crate) fn prepare_preloaded(
             || cache.inflight_ids.contains(&event_id)
             || match preloaded.folded.get(&event_id) {
                 Some(folded) => folded.is_some(),
-                None => {
-                    stats.looked_up_events += u64::from(store.may_have_seen(&at));
-                    store.has_event(&at)?
+                // Without a preload: sled is asked only on the seen-filter's "maybe".
+                None if store.may_have_seen(&at) => {
+                    stats.looked_up_events += 1;
+                    store.folded_sequence(&at)?.is_some()
                 }
+                None => false,
             }
         {
             stats.duplicates += 1;

@@ -567,6 +567,7 @@ impl Store {
     /// whatever time: the same record resubmitted with another time is still the same record); without a person,
     /// whether the event-id index does. The seen-filter answers "no" for almost every new event without reading
     /// sled; a "maybe" (a duplicate, or about 1 % of new events) reads the person's timeline chunks.
+    #[cfg(test)]
     pub(crate) fn has_event(&self, at: &FoldedAt<'_>) -> Result<bool, StoreError> {
         if !self.may_have_seen(at) {
             return Ok(false);
