@@ -477,10 +477,11 @@ impl Pipeline<'_> {
             let all: Vec<(u64, &[u8])> = messages.iter().flatten().copied().collect();
             // Room first, so what is preloaded is not what the preparation's eviction drops.
             taken.evict();
+            let before = taken.loads;
             let result = taken
                 .preload(&store, folder.screener.as_deref(), &all)
                 .and_then(|answers| {
-                    let _ = preloaded.send(());
+                    let _ = preloaded.send((taken.loads.0 - before.0, taken.loads.1 - before.1));
                     messages
                         .iter()
                         .zip(&batches)
@@ -499,7 +500,7 @@ impl Pipeline<'_> {
             (taken, result)
         });
         // A preload that failed says so when the preparation's result is taken.
-        let _ = done.await;
+        let (persons, relations) = done.await.unwrap_or_default();
         let preloaded_at = Instant::now();
         self.start_apply().await?;
         let (taken, result) = preparing
@@ -513,6 +514,8 @@ impl Pipeline<'_> {
             settle_us = settled.duration_since(started).as_micros(),
             preload_us = preloaded_at.duration_since(settled).as_micros(),
             prepare_us = preloaded_at.elapsed().as_micros(),
+            preloaded_persons = persons,
+            preloaded_relations = relations,
             "group prepared"
         );
         for (prepared, (last, messages, checkpoint)) in result?.into_iter().zip(ends) {

@@ -39,7 +39,7 @@ use prost::Message;
 use crate::situation::BatchCounters;
 use crate::store::{
     encode_person_row, flagged_key, identity_key, person_key, relation_key, CounterDay, CounterKey,
-    FlaggedEntry, FoldedAt, PersonRecord, Store, StoreError, Stored, Writes, PERSON,
+    FlaggedEntry, FoldedAt, PersonRecord, PersonRow, Store, StoreError, Stored, Writes, PERSON,
 };
 
 /// When the fold writes its states back, and how much it keeps in memory.
@@ -213,14 +213,7 @@ impl StateCache {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut().as_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
                 let loaded = store.load_person_row(key)?;
-                self.loads.0 += u64::from(loaded.is_some());
-                let (row, encoded) = loaded.unwrap_or_default();
-                let state = PersonState {
-                    record: row.record.unwrap_or_default(),
-                    screening: row.screening.unwrap_or_default(),
-                    sealed: None,
-                };
-                let slot = v.insert(Box::new(Slot::new(state, encoded, 0, generation)));
+                let slot = v.insert(person_slot_of(loaded, generation, &mut self.loads.0));
                 self.bytes += slot.bytes;
                 slot.as_mut()
             }
@@ -242,10 +235,13 @@ impl StateCache {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut().as_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
                 let loaded = store.load_relation(v.key())?;
-                self.loads.1 += u64::from(loaded.is_some());
-                let (value, encoded) = loaded.unwrap_or_default();
                 let key_heap = v.key().capacity();
-                let slot = v.insert(Box::new(Slot::new(value, encoded, key_heap, generation)));
+                let slot = v.insert(relation_slot_of(
+                    loaded,
+                    key_heap,
+                    generation,
+                    &mut self.loads.1,
+                ));
                 self.bytes += slot.bytes;
                 slot.as_mut()
             }
@@ -254,20 +250,55 @@ impl StateCache {
         Ok(slot)
     }
 
+    /// Reads the rows of those of `keys` not cached (several threads at once) and caches them, clean.
+    fn load_persons(&mut self, store: &Store, keys: &[PersonKey]) -> Result<(), StoreError> {
+        let absent: Vec<PersonKey> = keys
+            .iter()
+            .filter(|k| !self.persons.contains_key(*k))
+            .copied()
+            .collect();
+        let rows = read_all(&absent, |key| store.load_person_row(key))?;
+        for (key, loaded) in absent.into_iter().zip(rows) {
+            let slot = person_slot_of(loaded, self.generation, &mut self.loads.0);
+            self.bytes += slot.bytes;
+            self.persons.insert(key, slot);
+        }
+        Ok(())
+    }
+
+    /// [`StateCache::load_persons`] for relations.
+    fn load_relations(&mut self, store: &Store, keys: &[Vec<u8>]) -> Result<(), StoreError> {
+        let absent: Vec<&Vec<u8>> = keys
+            .iter()
+            .filter(|k| !self.relations.contains_key(k.as_slice()))
+            .collect();
+        let states = read_all(&absent, |key| store.load_relation(key))?;
+        for (key, loaded) in absent.into_iter().zip(states) {
+            let key = key.clone();
+            let slot = relation_slot_of(loaded, key.capacity(), self.generation, &mut self.loads.1);
+            self.bytes += slot.bytes;
+            self.relations.insert(key, slot);
+        }
+        Ok(())
+    }
+
     /// Reads into the cache the states `messages` will need that are stored but not cached: each subject's row, the
     /// relations of their phone, address and shared contacts, and those relations' other users. The fold calls it
     /// while no batch is being applied: sled's reads wait for a batch being applied (it holds sled's write lock
-    /// throughout), so the reads are done here at once rather than in the middle of preparing. Loaded states are
-    /// clean (nothing to write back); a state missed here is read when the screener asks for it. What it answers of
-    /// the events themselves ([`Preloaded`]) is for preparing these messages only.
+    /// throughout), so the reads are done here at once rather than in the middle of preparing, and on two threads
+    /// when there are many (nothing else runs meanwhile). Loaded states are clean (nothing to write back); a state
+    /// missed here is read when the screener asks for it. What it answers of the events themselves ([`Preloaded`])
+    /// is for preparing these messages only.
     pub(crate) fn preload(
         &mut self,
         store: &Store,
         screener: Option<&caselink_screening::Screener>,
         messages: &[(u64, &[u8])],
     ) -> Result<Preloaded, StoreError> {
+        // What the events themselves name: possible duplicates, subjects, and their phone, address and text relations.
+        let mut lookups: Vec<(uuid::Uuid, Option<PersonKey>)> = Vec::new();
+        let mut subjects: Vec<PersonKey> = Vec::new();
         let mut relations: Vec<RelationKey> = Vec::new();
-        let mut preloaded = Preloaded::default();
         for &(sequence, bytes) in messages {
             if sequence <= self.states_at {
                 continue;
@@ -285,24 +316,13 @@ impl StateCache {
                     Err(_) => continue,
                 },
             };
-            let at = match &person {
-                Some(person) => FoldedAt::Timeline { person, id: &id },
-                None => FoldedAt::Index(&id),
-            };
-            if sequence <= self.position || store.may_have_seen(&at) {
-                preloaded.folded.insert(id, store.folded_sequence(&at)?);
+            if sequence <= self.position || store.may_have_seen(&folded_at(&id, person.as_ref())) {
+                lookups.push((id, person));
             }
             let (Some(subject), Some(key)) = (&preview.subject, person) else {
                 continue;
             };
-            let person = &self.person_slot(store, &key, false)?.value.screening;
-            relations.extend(
-                person
-                    .contacts
-                    .iter()
-                    .filter(|c| c.shared)
-                    .filter_map(|c| RelationKey::of_contact(c.kind, &c.key)),
-            );
+            subjects.push(key);
             relations.extend(RelationKey::of_contact(
                 ContactKind::Phone as i32,
                 &subject.phone_key,
@@ -320,23 +340,49 @@ impl StateCache {
                 ));
             }
         }
+        let folded = read_all(&lookups, |(id, person)| {
+            store.folded_sequence(&folded_at(id, person.as_ref()))
+        })?;
+        let preloaded = Preloaded {
+            folded: lookups.iter().map(|(id, _)| *id).zip(folded).collect(),
+        };
+
+        // The subjects, then the relations of their shared contacts too.
+        subjects.sort_unstable();
+        subjects.dedup();
+        self.load_persons(store, &subjects)?;
+        for key in &subjects {
+            let person = &self.person_slot(store, key, false)?.value.screening;
+            relations.extend(
+                person
+                    .contacts
+                    .iter()
+                    .filter(|c| c.shared)
+                    .filter_map(|c| RelationKey::of_contact(c.kind, &c.key)),
+            );
+        }
         relations.sort_unstable();
         relations.dedup();
+        let relations: Vec<Vec<u8>> = relations.iter().map(RelationKey::to_bytes).collect();
+        self.load_relations(store, &relations)?;
+
+        // The relations' users (with one user too: the batch may bring the second, and the screener then reads the
+        // first).
         let mut users: Vec<PersonKey> = Vec::new();
         for key in relations {
-            let relation = &self.relation_slot(store, key.to_bytes(), false)?.value;
-            // With one user too: the batch may bring the second, and the screener then reads the first.
-            if !relation.persons.is_empty() {
-                users.extend(
-                    relation
-                        .persons
-                        .iter()
-                        .filter_map(|p| <[u8; 32]>::try_from(p.as_slice()).ok().map(PersonKey)),
-                );
-            }
+            let relation = &self.relation_slot(store, key, false)?.value;
+            users.extend(
+                relation
+                    .persons
+                    .iter()
+                    .filter_map(|p| <[u8; 32]>::try_from(p.as_slice()).ok().map(PersonKey)),
+            );
         }
-        for user in users {
-            self.person_slot(store, &user, false)?;
+        users.sort_unstable();
+        users.dedup();
+        self.load_persons(store, &users)?;
+        for user in &users {
+            self.person_slot(store, user, false)?;
         }
         Ok(preloaded)
     }
@@ -521,6 +567,68 @@ impl Cut {
         }
         kept
     }
+}
+
+/// Keys read on one thread at most; more are split between two (the preload's reads run with nothing beside them).
+const READS_PER_THREAD: usize = 64;
+
+/// `read` of every key, in order; on two threads when there are more than [`READS_PER_THREAD`] (sled's reads run in
+/// parallel: only a batch being applied holds them up).
+fn read_all<K: Sync, T: Send>(
+    keys: &[K],
+    read: impl Fn(&K) -> Result<T, StoreError> + Sync,
+) -> Result<Vec<T>, StoreError> {
+    if keys.len() <= READS_PER_THREAD {
+        return keys.iter().map(&read).collect();
+    }
+    let (mine, theirs) = keys.split_at(keys.len() / 2);
+    std::thread::scope(|scope| {
+        let read = &read;
+        let other = scope.spawn(move || theirs.iter().map(read).collect::<Result<Vec<T>, _>>());
+        let mut all: Vec<T> = mine.iter().map(read).collect::<Result<_, _>>()?;
+        let rest = other
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        all.extend(rest);
+        Ok(all)
+    })
+}
+
+/// Where the fold finds whether an event was folded: the person's timeline, or for an event without a person the
+/// event-id index.
+fn folded_at<'a>(id: &'a uuid::Uuid, person: Option<&'a PersonKey>) -> FoldedAt<'a> {
+    match person {
+        Some(person) => FoldedAt::Timeline { person, id },
+        None => FoldedAt::Index(id),
+    }
+}
+
+/// A cache slot for a person's row as read from sled (`None`: no row), counted in `loads` when there was one.
+fn person_slot_of(
+    loaded: Option<(PersonRow, usize)>,
+    generation: u64,
+    loads: &mut u64,
+) -> Box<Slot<PersonState>> {
+    *loads += u64::from(loaded.is_some());
+    let (row, encoded) = loaded.unwrap_or_default();
+    let state = PersonState {
+        record: row.record.unwrap_or_default(),
+        screening: row.screening.unwrap_or_default(),
+        sealed: None,
+    };
+    Box::new(Slot::new(state, encoded, 0, generation))
+}
+
+/// A cache slot for a relation as read from sled (`None`: default), under a key with `key_heap` heap bytes.
+fn relation_slot_of(
+    loaded: Option<(RelationState, usize)>,
+    key_heap: usize,
+    generation: u64,
+    loads: &mut u64,
+) -> Box<Slot<RelationState>> {
+    *loads += u64::from(loaded.is_some());
+    let (value, encoded) = loaded.unwrap_or_default();
+    Box::new(Slot::new(value, encoded, key_heap, generation))
 }
 
 /// A person's record and screening state: what their row `p` holds.
@@ -722,6 +830,71 @@ mod tests {
                 prepared.stats.loaded_relations
             ),
             (0, 0),
+            "the preparation found everything in the cache"
+        );
+    }
+
+    /// A batch naming more states than one thread reads: split between two threads, the preload still reads every
+    /// subject, relation, co-user and possible duplicate, each once, so preparing reads nothing.
+    #[test]
+    fn preloading_many_states_on_two_threads_reads_each_once_and_leaves_nothing_to_preparing() {
+        use crate::testing::{complaint, numbered, screening};
+        let pairs = 3 * READS_PER_THREAD as u8;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let person = |side: u8, i: u8| {
+            let mut key = [side; 32];
+            key[31] = i;
+            PersonKey(key)
+        };
+        let phone = |i: u8| format!("{i:02x}").repeat(32);
+        // Pair i (a_i, b_i) shares phone i.
+        let first: Vec<Vec<u8>> = (0..pairs)
+            .flat_map(|i| {
+                let n = 2 * u128::from(i);
+                [
+                    complaint(n + 1, &person(0xa0, i), &phone(i)).encode_to_vec(),
+                    complaint(n + 2, &person(0xb0, i), &phone(i)).encode_to_vec(),
+                ]
+            })
+            .collect();
+        let folder = screening();
+        crate::fold::fold_batch(&store, &folder, &numbered(&first, 1)).unwrap();
+
+        // A new session. Each a_i files again on the phone, and each of b_i's complaints comes again (a duplicate).
+        let mut next: Vec<Vec<u8>> = (0..pairs)
+            .map(|i| complaint(1000 + u128::from(i), &person(0xa0, i), &phone(i)).encode_to_vec())
+            .collect();
+        next.extend((0..pairs).map(|i| first[2 * usize::from(i) + 1].clone()));
+        let batch = numbered(&next, first.len() as u64 + 1);
+        let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
+        let preloaded = cache
+            .preload(&store, folder.screener.as_deref(), &batch)
+            .unwrap();
+        let pairs = u64::from(pairs);
+        assert_eq!(
+            cache.loads,
+            (2 * pairs, 2 * pairs),
+            "every a_i and b_i; every phone, and the text of every resubmitted complaint"
+        );
+        assert!(
+            preloaded.folded.len() as u64 >= pairs,
+            "every resubmitted complaint looked up"
+        );
+        let prepared =
+            crate::fold::prepare_preloaded(&store, &folder, &mut cache, &batch, true, &preloaded)
+                .unwrap();
+        assert_eq!(
+            (prepared.stats.folded, prepared.stats.duplicates),
+            (pairs as usize, pairs as usize)
+        );
+        assert_eq!(
+            (
+                prepared.stats.loaded_persons,
+                prepared.stats.loaded_relations,
+                prepared.stats.looked_up_events
+            ),
+            (0, 0, 0),
             "the preparation found everything in the cache"
         );
     }
