@@ -149,7 +149,10 @@ pub struct StateCache {
     /// Known stored values of situation counters, with the checkpoint that wrote them (no read per checkpoint, and
     /// correct while the previous checkpoint's batch is still being applied).
     counter_totals: HashMap<CounterKey, (CounterDay, u64)>,
-    dirty: usize,
+    /// The dirty states' keys, each once: a checkpoint visits these, not the whole cache (caught up, every small
+    /// batch is a checkpoint, and the cache holds hundreds of thousands of clean states).
+    dirty_persons: Vec<PersonKey>,
+    dirty_relations: Vec<Vec<u8>>,
     /// States read from sled (not in the cache, stored): persons, relations.
     pub(crate) loads: (u64, u64),
     /// Memory of the cached states ([`footprint`]), as last read or written.
@@ -176,7 +179,8 @@ impl StateCache {
             log_end: store.log_end(),
             loads: (0, 0),
             counter_totals: HashMap::default(),
-            dirty: 0,
+            dirty_persons: Vec::new(),
+            dirty_relations: Vec::new(),
             bytes: 0,
             generation: 0,
             applied: 0,
@@ -186,13 +190,13 @@ impl StateCache {
 
     /// Whether the next batch should carry a checkpoint although the fold is not caught up.
     pub fn checkpoint_due(&self) -> bool {
-        self.dirty >= self.policy.max_dirty
+        self.dirty() >= self.policy.max_dirty
             || self.last_checkpoint.elapsed() >= self.policy.checkpoint_every
     }
 
     /// States changed since the last checkpoint.
     pub fn dirty(&self) -> usize {
-        self.dirty
+        self.dirty_persons.len() + self.dirty_relations.len()
     }
 
     /// What the cached states take in memory, as the budget counts it.
@@ -218,7 +222,9 @@ impl StateCache {
                 slot.as_mut()
             }
         };
-        mark(slot, generation, dirty, &mut self.dirty);
+        if mark(slot, generation, dirty) {
+            self.dirty_persons.push(*key);
+        }
         Ok(slot)
     }
 
@@ -232,9 +238,17 @@ impl StateCache {
     ) -> Result<&mut Slot<RelationState>, StoreError> {
         let generation = self.generation;
         let slot = match self.relations.entry(key) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut().as_mut(),
+            std::collections::hash_map::Entry::Occupied(o) => {
+                if dirty && !o.get().dirty {
+                    self.dirty_relations.push(o.key().clone());
+                }
+                o.into_mut().as_mut()
+            }
             std::collections::hash_map::Entry::Vacant(v) => {
                 let loaded = store.load_relation(v.key())?;
+                if dirty {
+                    self.dirty_relations.push(v.key().clone());
+                }
                 let key_heap = v.key().capacity();
                 let slot = v.insert(relation_slot_of(
                     loaded,
@@ -246,7 +260,7 @@ impl StateCache {
                 slot.as_mut()
             }
         };
-        mark(slot, generation, dirty, &mut self.dirty);
+        mark(slot, generation, dirty);
         Ok(slot)
     }
 
@@ -436,28 +450,35 @@ impl StateCache {
         stored: &mut Stored,
     ) -> Result<u64, StoreError> {
         let generation = self.generation + 1;
-        for (key, slot) in self.persons.iter_mut().filter(|(_, s)| s.dirty) {
+        // Dirty states never leave the cache (`Slot::age`).
+        for key in std::mem::take(&mut self.dirty_persons) {
+            let Some(slot) = self.persons.get_mut(&key) else {
+                continue;
+            };
             // A cross-person rule may flag someone this interval has no event of: their row is written with the
             // listing too.
             let state = &mut slot.value;
-            relist(batch, key, &mut state.record, &state.screening);
+            relist(batch, &key, &mut state.record, &state.screening);
             let encoded = encode_person_row(&state.record, &state.screening);
             if let Some(sealed) = state.sealed.take() {
-                batch.insert(&identity_key(key)[..], sealed);
+                batch.insert(&identity_key(&key)[..], sealed);
             }
             slot.written(generation, encoded.len(), &mut self.bytes);
-            batch.insert(&person_key(PERSON, key)[..], encoded);
-            stored.persons.push(*key);
+            batch.insert(&person_key(PERSON, &key)[..], encoded);
+            stored.persons.push(key);
         }
-        for (key, slot) in self.relations.iter_mut().filter(|(_, s)| s.dirty) {
+        for key in std::mem::take(&mut self.dirty_relations) {
+            let Some(slot) = self.relations.get_mut(&key) else {
+                continue;
+            };
             // A relation looked up but never used stays absent (an empty state encodes to nothing).
             let encoded = slot.value.encode_to_vec();
             slot.written(generation, encoded.len(), &mut self.bytes);
             if encoded.is_empty() {
-                batch.remove(relation_key(key));
+                batch.remove(relation_key(&key));
             } else {
-                batch.insert(relation_key(key), encoded);
-                stored.relations.push(key.clone());
+                batch.insert(relation_key(&key), encoded);
+                stored.relations.push(key);
             }
         }
         for (key, adds) in std::mem::take(&mut self.counters).into_adds() {
@@ -471,7 +492,6 @@ impl StateCache {
             entry.1 = generation;
             batch.insert(&key[..], entry.0.encode_to_vec());
         }
-        self.dirty = 0;
         self.last_checkpoint = Instant::now();
         self.generation = generation;
         Ok(generation)
@@ -640,13 +660,12 @@ struct PersonState {
     sealed: Option<Vec<u8>>,
 }
 
-/// Marks a state used in `generation` (for eviction) and, with `dirty`, to be written back (counted in `dirty_count`).
-fn mark<T>(slot: &mut Slot<T>, generation: u64, dirty: bool, dirty_count: &mut usize) {
+/// Marks a state used in `generation` (for eviction) and, with `dirty`, to be written back; whether it became dirty.
+fn mark<T>(slot: &mut Slot<T>, generation: u64, dirty: bool) -> bool {
     slot.used = generation;
-    if dirty && !slot.dirty {
-        slot.dirty = true;
-        *dirty_count += 1;
-    }
+    let became = dirty && !slot.dirty;
+    slot.dirty |= dirty;
+    became
 }
 
 /// Keeps the person's entry in the flagged list (`f`) in step with their flags (and the record's listing region).
@@ -831,6 +850,45 @@ mod tests {
             ),
             (0, 0),
             "the preparation found everything in the cache"
+        );
+    }
+
+    /// A checkpoint writes the states changed since the one before, and only those.
+    #[test]
+    fn a_checkpoint_writes_the_states_changed_since_the_one_before_and_no_others() {
+        use crate::testing::{complaint, numbered, screening};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let folder = screening();
+        let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
+        let people: Vec<PersonKey> = (0..5u8).map(|i| PersonKey([0x10 + i; 32])).collect();
+        let phone = |i: usize| format!("{i:02x}").repeat(32);
+        let first: Vec<Vec<u8>> = people
+            .iter()
+            .enumerate()
+            .map(|(i, p)| complaint(i as u128 + 1, p, &phone(i)).encode_to_vec())
+            .collect();
+        let stats = crate::fold::fold_into(&store, &folder, &mut cache, &numbered(&first, 1), true)
+            .unwrap();
+        assert_eq!(
+            (stats.tables.entries(b'p'), stats.tables.entries(b'r')),
+            (5, 10),
+            "five rows, five phones and five texts"
+        );
+        // Only the third person files again: their row, their phone and the new text.
+        let again = [complaint(10, &people[2], &phone(2)).encode_to_vec()];
+        let stats = crate::fold::fold_into(&store, &folder, &mut cache, &numbered(&again, 6), true)
+            .unwrap();
+        assert_eq!(
+            (stats.tables.entries(b'p'), stats.tables.entries(b'r')),
+            (1, 2)
+        );
+        assert_eq!(cache.dirty(), 0);
+        // Nothing changed since: nothing written.
+        let stats = crate::fold::fold_into(&store, &folder, &mut cache, &[], true).unwrap();
+        assert_eq!(
+            (stats.tables.entries(b'p'), stats.tables.entries(b'r')),
+            (0, 0)
         );
     }
 

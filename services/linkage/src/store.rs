@@ -162,6 +162,13 @@ pub struct Writes {
 pub struct TableWrites([(u32, u32); 26]);
 
 impl TableWrites {
+    /// Entries written to the table `tag`.
+    pub fn entries(&self, tag: u8) -> u32 {
+        tag.checked_sub(b'a')
+            .and_then(|i| self.0.get(usize::from(i)))
+            .map_or(0, |slot| slot.0)
+    }
+
     fn add(&mut self, key: &[u8], bytes: usize) {
         if let Some(slot) = key
             .first()
