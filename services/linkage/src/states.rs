@@ -38,8 +38,9 @@ use prost::Message;
 
 use crate::situation::BatchCounters;
 use crate::store::{
-    encode_person_row, flagged_key, identity_key, person_key, relation_key, CounterDay, CounterKey,
-    FlaggedEntry, FoldedAt, PersonRecord, PersonRow, Store, StoreError, Stored, Writes, PERSON,
+    encode_person_row, encode_relation_home, flagged_key, home_key, identity_key, person_key,
+    relation_key, CounterDay, CounterKey, FlaggedEntry, FoldedAt, LoadedRelation, PersonRecord,
+    PersonRow, Store, StoreError, Stored, Writes, PERSON,
 };
 
 /// When the fold writes its states back, and how much it keeps in memory.
@@ -130,7 +131,7 @@ pub struct StateCache {
     policy: CachePolicy,
     /// Person records with their screening states: one row `p` each.
     persons: HashMap<PersonKey, Box<Slot<PersonState>>>,
-    relations: HashMap<Vec<u8>, Box<Slot<RelationState>>>,
+    relations: HashMap<Vec<u8>, Box<Slot<RelationEntry>>>,
     /// Counter increments since the last checkpoint.
     counters: BatchCounters,
     /// Ids of the events of the batches prepared and not yet applied (the pipelined consumer): not yet in sled, so a
@@ -235,7 +236,7 @@ impl StateCache {
         store: &Store,
         key: Vec<u8>,
         dirty: bool,
-    ) -> Result<&mut Slot<RelationState>, StoreError> {
+    ) -> Result<&mut Slot<RelationEntry>, StoreError> {
         let generation = self.generation;
         let slot = match self.relations.entry(key) {
             std::collections::hash_map::Entry::Occupied(o) => {
@@ -396,7 +397,7 @@ impl StateCache {
         // first).
         let mut users: Vec<PersonKey> = Vec::new();
         for key in relations {
-            let relation = &self.relation_slot(store, key, false)?.value;
+            let relation = &self.relation_slot(store, key, false)?.value.state;
             users.extend(
                 relation
                     .persons
@@ -483,15 +484,36 @@ impl StateCache {
             let Some(slot) = self.relations.get_mut(&key) else {
                 continue;
             };
+            let entry = &mut slot.value;
+            // A phone or address with one user is kept beside that user's row (whose own write it joins), with a
+            // pointer at `r` written when it first goes there; any other relation is kept at `r`.
+            let home = match (&entry.state.persons[..], key.first()) {
+                ([one], Some(b'p' | b'a')) => {
+                    <[u8; 32]>::try_from(one.as_slice()).ok().map(PersonKey)
+                }
+                _ => None,
+            };
             // A relation looked up but never used stays absent (an empty state encodes to nothing).
-            let encoded = slot.value.encode_to_vec();
-            slot.written(generation, encoded.len(), &mut self.bytes);
-            if encoded.is_empty() {
-                batch.remove(relation_key(&key));
-            } else {
-                batch.insert(relation_key(&key), encoded);
+            let encoded = entry.state.encode_to_vec();
+            let len = encoded.len();
+            if let Some(was) = entry.home.filter(|was| Some(*was) != home) {
+                batch.remove(home_key(&was, &key));
+            }
+            match home {
+                Some(person) => {
+                    if entry.home != Some(person) {
+                        batch.insert(relation_key(&key), encode_relation_home(&person));
+                    }
+                    batch.insert(home_key(&person, &key), encoded);
+                }
+                None if encoded.is_empty() => batch.remove(relation_key(&key)),
+                None => batch.insert(relation_key(&key), encoded),
+            }
+            if home.is_some() || len > 0 {
                 stored.relations.push(key);
             }
+            entry.home = home;
+            slot.written(generation, len, &mut self.bytes);
         }
         for (key, adds) in std::mem::take(&mut self.counters).into_adds() {
             let entry = match self.counter_totals.entry(key) {
@@ -653,14 +675,28 @@ fn person_slot_of(
 
 /// A cache slot for a relation as read from sled (`None`: default), under a key with `key_heap` heap bytes.
 fn relation_slot_of(
-    loaded: Option<(RelationState, usize)>,
+    loaded: Option<LoadedRelation>,
     key_heap: usize,
     generation: u64,
     loads: &mut u64,
-) -> Box<Slot<RelationState>> {
+) -> Box<Slot<RelationEntry>> {
     *loads += u64::from(loaded.is_some());
-    let (value, encoded) = loaded.unwrap_or_default();
-    Box::new(Slot::new(value, encoded, key_heap, generation))
+    let (state, encoded, home) = loaded.unwrap_or_default();
+    Box::new(Slot::new(
+        RelationEntry { state, home },
+        encoded,
+        key_heap,
+        generation,
+    ))
+}
+
+/// A relation's state, and where sled keeps it as of the last checkpoint that wrote it.
+#[derive(Debug, Default)]
+struct RelationEntry {
+    state: RelationState,
+    /// The person beside whose row it is (`p ‖ person ‖ r ‖ relation`, with a pointer at `r`); `None`: at `r`, or
+    /// not stored.
+    home: Option<PersonKey>,
 }
 
 /// A person's record and screening state: what their row `p` holds.
@@ -788,7 +824,8 @@ impl caselink_screening::ScreeningStore for Working<'_> {
         Ok(&mut self
             .cache
             .relation_slot(self.store, key.to_bytes(), true)?
-            .value)
+            .value
+            .state)
     }
 }
 
@@ -884,16 +921,17 @@ mod tests {
             .unwrap();
         assert_eq!(
             (stats.tables.entries(b'p'), stats.tables.entries(b'r')),
-            (5, 10),
-            "five rows, five phones and five texts"
+            (10, 10),
+            "five rows with their phones beside them; five pointers to those and five texts"
         );
-        // Only the third person files again: their row, their phone and the new text.
+        // Only the third person files again: their row and their phone beside it; the new text.
         let again = [complaint(10, &people[2], &phone(2)).encode_to_vec()];
         let stats = crate::fold::fold_into(&store, &folder, &mut cache, &numbered(&again, 6), true)
             .unwrap();
         assert_eq!(
             (stats.tables.entries(b'p'), stats.tables.entries(b'r')),
-            (1, 2)
+            (2, 1),
+            "the phone's pointer stays as it is"
         );
         assert_eq!(cache.dirty(), 0);
         // Nothing changed since: nothing written.
@@ -902,6 +940,88 @@ mod tests {
             (stats.tables.entries(b'p'), stats.tables.entries(b'r')),
             (0, 0)
         );
+    }
+
+    /// A phone with one user is kept beside that user's row, a pointer at `r`; the second user moves it to `r` and
+    /// the copy beside the row goes. Read back from sled (a fresh cache, another process) it is the same state
+    /// either way, and a third user's fold sees both earlier users.
+    #[test]
+    fn a_single_users_phone_lives_beside_their_row_until_a_second_user_moves_it_to_r() {
+        use crate::store::{home_key, relation_key};
+        use crate::testing::{complaint, numbered, screening};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let folder = screening();
+        let (a, b, c) = (
+            PersonKey([0x31; 32]),
+            PersonKey([0x32; 32]),
+            PersonKey([0x33; 32]),
+        );
+        let phone = "ab".repeat(32);
+        let relation = RelationKey::Phone(phone.clone()).to_bytes();
+        let fold =
+            |cache: &mut StateCache, events: &[caselink_proto::v1::CaseEvent], first: u64| {
+                let encoded: Vec<Vec<u8>> = events.iter().map(Message::encode_to_vec).collect();
+                crate::fold::fold_into(&store, &folder, cache, &numbered(&encoded, first), true)
+                    .unwrap()
+            };
+        let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
+        fold(
+            &mut cache,
+            &[complaint(1, &a, &phone), complaint(2, &a, &phone)],
+            1,
+        );
+        let home = store.tree().get(home_key(&a, &relation)).unwrap();
+        assert!(home.is_some(), "A's phone is beside A's row");
+        let pointer = store.tree().get(relation_key(&relation)).unwrap().unwrap();
+        assert!(
+            pointer.len() < 40,
+            "only a pointer at r: {} bytes",
+            pointer.len()
+        );
+        let beside = store.load_relation(&relation).unwrap().unwrap();
+        assert_eq!(
+            (beside.0.persons.len(), beside.0.uses.len(), beside.2),
+            (1, 2, Some(a))
+        );
+        assert_eq!(store.relation(&relation).unwrap().unwrap(), beside.0);
+
+        // B's record in a fresh cache: the state is found through the pointer, then moves to r.
+        let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
+        let stats = fold(&mut cache, &[complaint(3, &b, &phone)], 3);
+        assert_eq!(stats.folded, 1);
+        assert!(
+            store.tree().get(home_key(&a, &relation)).unwrap().is_none(),
+            "the copy beside A's row is gone"
+        );
+        let moved = store.load_relation(&relation).unwrap().unwrap();
+        assert_eq!(
+            (moved.0.persons.len(), moved.0.uses.len(), moved.2),
+            (2, 3, None)
+        );
+        let links = |p: &PersonKey| {
+            let s = store.screening(p).unwrap().unwrap();
+            s.links.iter().filter(|l| l.relation == relation).count()
+        };
+        assert_eq!(
+            (links(&a), links(&b)),
+            (1, 1),
+            "A and B are linked by the phone"
+        );
+
+        // C, in yet another cache, sees both.
+        let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
+        fold(&mut cache, &[complaint(4, &c, &phone)], 4);
+        let three = store.load_relation(&relation).unwrap().unwrap();
+        assert_eq!(
+            (three.0.persons.len(), three.0.uses.len(), three.2),
+            (3, 4, None)
+        );
+        assert_eq!(links(&c), 2);
+        // Nothing stays beside any row.
+        for p in [&a, &b, &c] {
+            assert!(store.tree().get(home_key(p, &relation)).unwrap().is_none());
+        }
     }
 
     /// A batch naming more states than one thread reads: split between two threads, the preload still reads every

@@ -34,7 +34,7 @@ use crate::eventlog::{EventLog, Extent, LogError, Pending};
 use crate::seen::TableFilter;
 
 /// Bump when the layout or meaning of any projection changes: start-up then rebuilds from the stream.
-pub const PROJECTION_VERSION: u32 = 16;
+pub const PROJECTION_VERSION: u32 = 17;
 
 pub(crate) const TIMELINE: u8 = b't';
 pub(crate) const EVENT_INDEX: u8 = b'e';
@@ -42,6 +42,9 @@ pub(crate) const PERSON: u8 = b'p';
 /// Suffix of a person's sealed identity key, `p ‖ person ‖ i`: beside the person's row, so the checkpoint that writes
 /// both touches one sled leaf.
 const IDENTITY_SUFFIX: u8 = b'i';
+/// Suffix of a phone or address relation with one user, kept beside that user's row: `p ‖ person ‖ r ‖ relation`
+/// (see [`RelationHome`]).
+const HOME_SUFFIX: u8 = b'r';
 pub(crate) const DEAD_LETTER: u8 = b'x';
 pub(crate) const OUTBOX: u8 = b'o';
 pub(crate) const RELATION: u8 = b'r';
@@ -112,6 +115,28 @@ pub(crate) fn encode_person_row(
     prost::encoding::message::encode(2, screening, &mut out);
     out
 }
+
+/// What `r ‖ relation` holds for a phone or address used by one person: where its state is, beside that person's row
+/// (`p ‖ person ‖ r ‖ relation`). Each of the person's records rewrites the relation, and their row is rewritten
+/// with it anyway: beside the row, the checkpoint touches one sled leaf for both, not a second one at random. The
+/// pointer itself is written once, when the relation appears; a second user moves the state to `r` (and removes the
+/// copy beside the row). Tag 15 is not a field of `RelationState`: decoded as one, a pointer is an empty state.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RelationHome {
+    #[prost(bytes = "vec", tag = "15")]
+    home: Vec<u8>,
+}
+
+/// The encoded pointer `r ‖ relation` → the state beside `person`'s row.
+pub(crate) fn encode_relation_home(person: &PersonKey) -> Vec<u8> {
+    RelationHome {
+        home: person.0.to_vec(),
+    }
+    .encode_to_vec()
+}
+
+/// A stored relation: its state, its encoded size, and the person beside whose row it is (`None`: at `r`).
+pub(crate) type LoadedRelation = (caselink_screening::RelationState, usize, Option<PersonKey>);
 
 /// One person in the flagged list.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -418,15 +443,43 @@ impl Store {
         self.load(&person_key(PERSON, key), "person")
     }
 
-    /// A stored relation state with its encoded size; `None` when absent (most often answered by the filter).
+    /// A stored relation state with its encoded size and where it is; `None` when absent (most often answered by the
+    /// filter). A pointer ([`RelationHome`]) is followed to the state beside its person's row.
     pub(crate) fn load_relation(
         &self,
         relation: &[u8],
-    ) -> Result<Option<(caselink_screening::RelationState, usize)>, StoreError> {
+    ) -> Result<Option<LoadedRelation>, StoreError> {
         if !self.relations.may_contain(relation) {
             return Ok(None);
         }
-        self.load(&relation_key(relation), "relation")
+        let Some(v) = self.tree.get(relation_key(relation))? else {
+            return Ok(None);
+        };
+        let corrupt = |why: String| StoreError::Corrupt {
+            table: "relation",
+            why,
+        };
+        let state = caselink_screening::RelationState::decode(v.as_ref())
+            .map_err(|e| corrupt(e.to_string()))?;
+        if !state.persons.is_empty() {
+            return Ok(Some((state, v.len(), None)));
+        }
+        let home = RelationHome::decode(v.as_ref()).map_err(|e| corrupt(e.to_string()))?;
+        let Ok(person) = <[u8; 32]>::try_from(home.home.as_slice()).map(PersonKey) else {
+            return Err(corrupt(format!(
+                "a relation with no users and no home ({} bytes)",
+                v.len()
+            )));
+        };
+        let Some((state, encoded)) = self
+            .load::<caselink_screening::RelationState>(&home_key(&person, relation), "relation")?
+        else {
+            return Err(corrupt(format!(
+                "the relation's home beside person {} is missing",
+                person.to_hex()
+            )));
+        };
+        Ok(Some((state, encoded, Some(person))))
     }
 
     /// Records event ids just folded (after their batch was applied).
@@ -621,12 +674,12 @@ impl Store {
         Ok(row.and_then(|r| r.screening))
     }
 
-    /// A relation's screening state.
+    /// A relation's screening state (wherever it is kept: see [`RelationHome`]).
     pub fn relation(
         &self,
         key: &[u8],
     ) -> Result<Option<caselink_screening::RelationState>, StoreError> {
-        decode_opt(self.tree.get(relation_key(key))?, "relation")
+        Ok(self.load_relation(key)?.map(|(state, _, _)| state))
     }
 
     /// Flagged persons whose listing region starts with `region_prefix`, from `after` (an exclusive key cursor).
@@ -995,6 +1048,15 @@ pub(crate) fn identity_key(key: &PersonKey) -> [u8; 34] {
     let mut k = [0u8; 34];
     k[..33].copy_from_slice(&person_key(PERSON, key));
     k[33] = IDENTITY_SUFFIX;
+    k
+}
+
+/// Key of a relation's state kept beside `person`'s row ([`RelationHome`]).
+pub(crate) fn home_key(person: &PersonKey, relation: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(34 + relation.len());
+    k.extend_from_slice(&person_key(PERSON, person));
+    k.push(HOME_SUFFIX);
+    k.extend_from_slice(relation);
     k
 }
 
