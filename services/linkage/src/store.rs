@@ -1467,8 +1467,10 @@ mod tests {
     fn the_relation_filter_knows_every_stored_relation_through_growth_and_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let key = |i: u32| format!("p{i:064x}").into_bytes();
+        // A stored state has a user (one without is a pointer to a state beside a row).
         let state = caselink_screening::RelationState {
             latest_us: 5,
+            persons: vec![vec![7; 32]],
             ..Default::default()
         };
         let n = 70_000; // past the filter's first capacity (65,536): it grows a layer while filling
