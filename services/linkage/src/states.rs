@@ -485,12 +485,13 @@ impl StateCache {
                 continue;
             };
             let entry = &mut slot.value;
-            // A phone or address with one user that is written again is kept beside that user's row (whose own write
-            // it joins), with a pointer at `r` written when it first goes there; any other relation, and a new one,
-            // is kept at `r`. A new relation at `r` costs one write, beside the row two (the state and the pointer):
-            // most relations of a bulk load are written once, and only those rewritten gain from the row's leaf.
+            // A phone or address with one user who used it more than once is kept beside that user's row (whose own
+            // write it joins), with a pointer at `r` written when it first goes there; any other relation, and one
+            // used once, is kept at `r`. At `r` a relation costs one write, beside the row first two (the state and the
+            // pointer): most relations of a bulk load are used once and never rewritten, and only those that are gain
+            // from the row's leaf. Where a relation lives depends on its state alone, not on when checkpoints fell.
             let home = match (&entry.state.persons[..], key.first()) {
-                ([one], Some(b'p' | b'a')) if entry.stored => {
+                ([one], Some(b'p' | b'a')) if entry.state.uses.len() > 1 => {
                     <[u8; 32]>::try_from(one.as_slice()).ok().map(PersonKey)
                 }
                 _ => None,
@@ -515,7 +516,6 @@ impl StateCache {
                 stored.relations.push(key);
             }
             entry.home = home;
-            entry.stored = len > 0;
             slot.written(generation, len, &mut self.bytes);
         }
         for (key, adds) in std::mem::take(&mut self.counters).into_adds() {
@@ -710,14 +710,9 @@ fn relation_slot_of(
     loads: &mut u64,
 ) -> Box<Slot<RelationEntry>> {
     *loads += u64::from(loaded.is_some());
-    let stored = loaded.is_some();
     let (state, encoded, home) = loaded.unwrap_or_default();
     Box::new(Slot::new(
-        RelationEntry {
-            state,
-            home,
-            stored,
-        },
+        RelationEntry { state, home },
         encoded,
         key_heap,
         generation,
@@ -731,8 +726,6 @@ struct RelationEntry {
     /// The person beside whose row it is (`p ‖ person ‖ r ‖ relation`, with a pointer at `r`); `None`: at `r`, or
     /// not stored.
     home: Option<PersonKey>,
-    /// Whether sled holds it (at `r` or beside a row): read from sled, or written by a checkpoint since.
-    stored: bool,
 }
 
 /// A person's record and screening state: what their row `p` holds.
@@ -958,10 +951,10 @@ mod tests {
         assert_eq!(
             (stats.tables.entries(b'p'), stats.tables.entries(b'r')),
             (5, 10),
-            "five rows; five new phones and five texts at r"
+            "five rows; five phones used once and five texts at r"
         );
-        // Only the third person files again: their row, their phone (rewritten, so it moves beside the row, leaving
-        // a pointer at r) and the new text.
+        // Only the third person files again: their row, their phone (used twice now, so it moves beside the row,
+        // leaving a pointer at r) and the new text.
         let again = [complaint(10, &people[2], &phone(2)).encode_to_vec()];
         let stats = crate::fold::fold_into(&store, &folder, &mut cache, &numbered(&again, 6), true)
             .unwrap();
@@ -988,8 +981,8 @@ mod tests {
         );
     }
 
-    /// A new phone is written at `r`; rewritten with one user, it moves beside that user's row, a pointer at `r`;
-    /// the second user moves it back to `r` and the copy beside the row goes. Read back from sled (a fresh cache,
+    /// A phone used once is written at `r`; used again by its one user, it moves beside that user's row, a pointer at
+    /// `r`; the second user moves it back to `r` and the copy beside the row goes. Read back from sled (a fresh cache,
     /// another process) it is the same state wherever it is, and a third user's fold sees both earlier users.
     #[test]
     fn a_phone_rewritten_with_one_user_moves_beside_their_row_and_a_second_user_moves_it_to_r() {
@@ -1012,23 +1005,19 @@ mod tests {
                     .unwrap()
             };
         let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
-        fold(
-            &mut cache,
-            &[complaint(1, &a, &phone), complaint(2, &a, &phone)],
-            1,
-        );
+        fold(&mut cache, &[complaint(1, &a, &phone)], 1);
         assert!(
             store.tree().get(home_key(&a, &relation)).unwrap().is_none(),
-            "a new phone is not beside A's row"
+            "a phone used once is not beside A's row"
         );
         let at_r = store.load_relation(&relation).unwrap().unwrap();
         assert_eq!(
             (at_r.0.persons.len(), at_r.0.uses.len(), at_r.2),
-            (1, 2, None)
+            (1, 1, None)
         );
         // A's next record, in a fresh cache (read from r): the phone moves beside the row.
         let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
-        fold(&mut cache, &[complaint(20, &a, &phone)], 3);
+        fold(&mut cache, &[complaint(2, &a, &phone)], 2);
         let home = store.tree().get(home_key(&a, &relation)).unwrap();
         assert!(home.is_some(), "A's phone is beside A's row");
         let pointer = store.tree().get(relation_key(&relation)).unwrap().unwrap();
@@ -1040,13 +1029,13 @@ mod tests {
         let beside = store.load_relation(&relation).unwrap().unwrap();
         assert_eq!(
             (beside.0.persons.len(), beside.0.uses.len(), beside.2),
-            (1, 3, Some(a))
+            (1, 2, Some(a))
         );
         assert_eq!(store.relation(&relation).unwrap().unwrap(), beside.0);
 
         // B's record in a fresh cache: the state is found through the pointer, then moves to r.
         let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
-        let stats = fold(&mut cache, &[complaint(3, &b, &phone)], 4);
+        let stats = fold(&mut cache, &[complaint(3, &b, &phone)], 3);
         assert_eq!(stats.folded, 1);
         assert!(
             store.tree().get(home_key(&a, &relation)).unwrap().is_none(),
@@ -1055,7 +1044,7 @@ mod tests {
         let moved = store.load_relation(&relation).unwrap().unwrap();
         assert_eq!(
             (moved.0.persons.len(), moved.0.uses.len(), moved.2),
-            (2, 4, None)
+            (2, 3, None)
         );
         let links = |p: &PersonKey| {
             let s = store.screening(p).unwrap().unwrap();
@@ -1069,11 +1058,11 @@ mod tests {
 
         // C, in yet another cache, sees both.
         let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
-        fold(&mut cache, &[complaint(4, &c, &phone)], 5);
+        fold(&mut cache, &[complaint(4, &c, &phone)], 4);
         let three = store.load_relation(&relation).unwrap().unwrap();
         assert_eq!(
             (three.0.persons.len(), three.0.uses.len(), three.2),
-            (3, 5, None)
+            (3, 4, None)
         );
         assert_eq!(links(&c), 2);
         // Nothing stays beside any row.

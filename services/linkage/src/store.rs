@@ -42,7 +42,7 @@ pub(crate) const PERSON: u8 = b'p';
 /// Suffix of a person's sealed identity key, `p ‖ person ‖ i`: beside the person's row, so the checkpoint that writes
 /// both touches one sled leaf.
 const IDENTITY_SUFFIX: u8 = b'i';
-/// Suffix of a phone or address relation with one user, kept beside that user's row once it is written again:
+/// Suffix of a phone or address relation with one user who used it more than once, kept beside that user's row:
 /// `p ‖ person ‖ r ‖ relation` (see [`RelationHome`]).
 const HOME_SUFFIX: u8 = b'r';
 pub(crate) const DEAD_LETTER: u8 = b'x';
@@ -119,9 +119,10 @@ pub(crate) fn encode_person_row(
 /// What `r ‖ relation` holds for a phone or address used by one person: where its state is, beside that person's row
 /// (`p ‖ person ‖ r ‖ relation`). Each of the person's records rewrites the relation, and their row is rewritten
 /// with it anyway: beside the row, the checkpoint touches one sled leaf for both, not a second one at random. The
-/// pointer itself is written once, when the relation is first written again (a new relation goes to `r` whole: one
-/// write, where beside the row it would take two); a second user moves the state to `r` (and removes the copy
-/// beside the row). Tag 15 is not a field of `RelationState`: decoded as one, a pointer is an empty state.
+/// pointer itself is written once, when the relation goes beside the row: once its one user has used it twice (one
+/// used once stays at `r` whole: one write, where beside the row it would take two; most relations of a bulk load are
+/// used once). A second user moves the state to `r` (and removes the copy beside the row). Where a relation lives is a
+/// function of its state, so every fold of the same stream stores the same keys. Tag 15 is not a field of `RelationState`: decoded as one, a pointer is an empty state.
 #[derive(Clone, PartialEq, prost::Message)]
 struct RelationHome {
     #[prost(bytes = "vec", tag = "15")]
