@@ -946,39 +946,34 @@ mod tests {
             .enumerate()
             .map(|(i, p)| complaint(i as u128 + 1, p, &phone(i)).encode_to_vec())
             .collect();
-        let stats = crate::fold::fold_into(&store, &folder, &mut cache, &numbered(&first, 1), true)
-            .unwrap();
+        // Folds `events` numbered from `first` as one checkpointed batch: the entries written to `p` and to `r`.
+        let mut fold = |events: &[Vec<u8>], first: u64| {
+            let stats =
+                crate::fold::fold_into(&store, &folder, &mut cache, &numbered(events, first), true)
+                    .unwrap();
+            (stats.tables.entries(b'p'), stats.tables.entries(b'r'))
+        };
         assert_eq!(
-            (stats.tables.entries(b'p'), stats.tables.entries(b'r')),
+            fold(&first, 1),
             (5, 10),
             "five rows; five phones used once and five texts at r"
         );
         // Only the third person files again: their row, their phone (used twice now, so it moves beside the row,
         // leaving a pointer at r) and the new text.
-        let again = [complaint(10, &people[2], &phone(2)).encode_to_vec()];
-        let stats = crate::fold::fold_into(&store, &folder, &mut cache, &numbered(&again, 6), true)
-            .unwrap();
         assert_eq!(
-            (stats.tables.entries(b'p'), stats.tables.entries(b'r')),
+            fold(&[complaint(10, &people[2], &phone(2)).encode_to_vec()], 6),
             (2, 2),
             "row and phone beside it; the phone's pointer and the new text"
         );
         // And once more: the phone is rewritten beside the row, its pointer stays as it is.
-        let again = [complaint(11, &people[2], &phone(2)).encode_to_vec()];
-        let stats = crate::fold::fold_into(&store, &folder, &mut cache, &numbered(&again, 7), true)
-            .unwrap();
         assert_eq!(
-            (stats.tables.entries(b'p'), stats.tables.entries(b'r')),
+            fold(&[complaint(11, &people[2], &phone(2)).encode_to_vec()], 7),
             (2, 1),
             "row and phone beside it; the new text only"
         );
-        assert_eq!(cache.dirty(), 0);
         // Nothing changed since: nothing written.
-        let stats = crate::fold::fold_into(&store, &folder, &mut cache, &[], true).unwrap();
-        assert_eq!(
-            (stats.tables.entries(b'p'), stats.tables.entries(b'r')),
-            (0, 0)
-        );
+        assert_eq!(fold(&[], 8), (0, 0));
+        assert_eq!(cache.dirty(), 0);
     }
 
     /// A phone used once is written at `r`; used again by its one user, it moves beside that user's row, a pointer at
@@ -1004,17 +999,18 @@ mod tests {
                 crate::fold::fold_into(&store, &folder, cache, &numbered(&encoded, first), true)
                     .unwrap()
             };
+        // The stored relation: its users, its uses, and beside whose row it is.
+        let stored = || {
+            let (state, _, home) = store.load_relation(&relation).unwrap().unwrap();
+            (state.persons.len(), state.uses.len(), home)
+        };
         let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
         fold(&mut cache, &[complaint(1, &a, &phone)], 1);
         assert!(
             store.tree().get(home_key(&a, &relation)).unwrap().is_none(),
             "a phone used once is not beside A's row"
         );
-        let at_r = store.load_relation(&relation).unwrap().unwrap();
-        assert_eq!(
-            (at_r.0.persons.len(), at_r.0.uses.len(), at_r.2),
-            (1, 1, None)
-        );
+        assert_eq!(stored(), (1, 1, None));
         // A's next record, in a fresh cache (read from r): the phone moves beside the row.
         let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
         fold(&mut cache, &[complaint(2, &a, &phone)], 2);
@@ -1026,12 +1022,11 @@ mod tests {
             "only a pointer at r: {} bytes",
             pointer.len()
         );
-        let beside = store.load_relation(&relation).unwrap().unwrap();
+        assert_eq!(stored(), (1, 2, Some(a)));
         assert_eq!(
-            (beside.0.persons.len(), beside.0.uses.len(), beside.2),
-            (1, 2, Some(a))
+            store.relation(&relation).unwrap().unwrap(),
+            store.load_relation(&relation).unwrap().unwrap().0
         );
-        assert_eq!(store.relation(&relation).unwrap().unwrap(), beside.0);
 
         // B's record in a fresh cache: the state is found through the pointer, then moves to r.
         let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
@@ -1041,11 +1036,7 @@ mod tests {
             store.tree().get(home_key(&a, &relation)).unwrap().is_none(),
             "the copy beside A's row is gone"
         );
-        let moved = store.load_relation(&relation).unwrap().unwrap();
-        assert_eq!(
-            (moved.0.persons.len(), moved.0.uses.len(), moved.2),
-            (2, 3, None)
-        );
+        assert_eq!(stored(), (2, 3, None));
         let links = |p: &PersonKey| {
             let s = store.screening(p).unwrap().unwrap();
             s.links.iter().filter(|l| l.relation == relation).count()
@@ -1059,11 +1050,7 @@ mod tests {
         // C, in yet another cache, sees both.
         let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
         fold(&mut cache, &[complaint(4, &c, &phone)], 4);
-        let three = store.load_relation(&relation).unwrap().unwrap();
-        assert_eq!(
-            (three.0.persons.len(), three.0.uses.len(), three.2),
-            (3, 4, None)
-        );
+        assert_eq!(stored(), (3, 4, None));
         assert_eq!(links(&c), 2);
         // Nothing stays beside any row.
         for p in [&a, &b, &c] {
