@@ -490,12 +490,7 @@ impl StateCache {
             // used once, is kept at `r`. At `r` a relation costs one write, beside the row first two (the state and the
             // pointer): most relations of a bulk load are used once and never rewritten, and only those that are gain
             // from the row's leaf. Where a relation lives depends on its state alone, not on when checkpoints fell.
-            let home = match (&entry.state.persons[..], key.first()) {
-                ([one], Some(b'p' | b'a')) if entry.state.uses.len() > 1 => {
-                    <[u8; 32]>::try_from(one.as_slice()).ok().map(PersonKey)
-                }
-                _ => None,
-            };
+            let home = home_of(&key, &entry.state);
             // A relation looked up but never used stays absent (an empty state encodes to nothing).
             let encoded = entry.state.encode_to_vec();
             let len = encoded.len();
@@ -602,6 +597,17 @@ impl StateCache {
             evict_us = started.elapsed().as_micros(),
             "fold cache: clean states dropped"
         );
+    }
+}
+
+/// Beside whose row the relation `key` is kept (`None`: at `r`): a phone or address (relation key tags `p`, `a`) whose
+/// one user has used it more than once. A function of the state alone, so every fold of a stream stores the same keys.
+fn home_of(key: &[u8], state: &RelationState) -> Option<PersonKey> {
+    match (&state.persons[..], key.first()) {
+        ([one], Some(b'p' | b'a')) if state.uses.len() > 1 => {
+            <[u8; 32]>::try_from(one.as_slice()).ok().map(PersonKey)
+        }
+        _ => None,
     }
 }
 
@@ -884,17 +890,30 @@ mod tests {
         for i in 0..n {
             let phone = RelationKey::Phone(format!("{i:064x}"));
             cache.screening_store(store).relation(&phone).unwrap();
-            let mut key = [0u8; 32];
-            key[..8].copy_from_slice(&(i as u64).to_be_bytes());
-            cache.record(store, &PersonKey(key)).unwrap().events += 1;
+            cache
+                .record(store, &numbered_person(i as u64))
+                .unwrap()
+                .events += 1;
         }
+        checkpoint_and_apply(store, cache);
+        cache.evict();
+    }
+
+    /// The person key with `i` in its first eight bytes.
+    fn numbered_person(i: u64) -> PersonKey {
+        let mut key = [0u8; 32];
+        key[..8].copy_from_slice(&i.to_be_bytes());
+        PersonKey(key)
+    }
+
+    /// A checkpoint of every dirty state, applied to the store as the fold applies one.
+    fn checkpoint_and_apply(store: &Store, cache: &mut StateCache) {
         let mut writes = Writes::appending_at(store.log_end());
         let mut stored = Stored::default();
         let generation = cache.checkpoint(store, &mut writes, &mut stored).unwrap();
         store.apply(writes).unwrap();
         store.note_stored(&stored);
         cache.checkpoint_applied(generation);
-        cache.evict();
     }
 
     #[test]
@@ -1305,11 +1324,7 @@ mod tests {
             },
         )
         .unwrap();
-        let key = |i: u64| {
-            let mut key = [0u8; 32];
-            key[..8].copy_from_slice(&i.to_be_bytes());
-            PersonKey(key)
-        };
+        let key = numbered_person;
         // Three checkpoint intervals, each using its own persons: A (0..100), B (100..200), C (200..250).
         let mut sizes = Vec::new();
         for range in [0..100u64, 100..200, 200..250] {
@@ -1317,12 +1332,7 @@ mod tests {
             for i in range {
                 cache.record(&store, &key(i)).unwrap().events += 1;
             }
-            let mut writes = Writes::appending_at(store.log_end());
-            let generation = cache
-                .checkpoint(&store, &mut writes, &mut Stored::default())
-                .unwrap();
-            store.apply(writes).unwrap();
-            cache.checkpoint_applied(generation);
+            checkpoint_and_apply(&store, &mut cache);
             sizes.push(cache.bytes - before);
         }
         // A budget whose three quarters leave room for C and half of B.

@@ -122,7 +122,8 @@ pub(crate) fn encode_person_row(
 /// pointer itself is written once, when the relation goes beside the row: once its one user has used it twice (one
 /// used once stays at `r` whole: one write, where beside the row it would take two; most relations of a bulk load are
 /// used once). A second user moves the state to `r` (and removes the copy beside the row). Where a relation lives is a
-/// function of its state, so every fold of the same stream stores the same keys. Tag 15 is not a field of `RelationState`: decoded as one, a pointer is an empty state.
+/// function of its state (`states::home_of`), so every fold of the same stream stores the same keys. Tag 15 is not a
+/// field of `RelationState`: decoded as one, a pointer is an empty state.
 #[derive(Clone, PartialEq, prost::Message)]
 struct RelationHome {
     #[prost(bytes = "vec", tag = "15")]
