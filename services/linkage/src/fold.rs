@@ -1,8 +1,9 @@
 //! The fold: one pulled batch of stream messages → one atomic sled batch.
 //!
 //! Exactly once: a message at or below the stored `states_at` was folded before (a redelivery after a crash between
-//! flush and ack) and is skipped; one at or below `position` was folded but its effect on the states was not yet
-//! written back, and is applied to the states only ([`crate::states`]); an event whose id its person's timeline
+//! flush and ack) and is skipped, as is one this session's states already took (delivered again after the ack
+//! wait); one at or below `position` was folded but its effect on the states was not yet written back, and is
+//! applied to the states only ([`crate::states`]); an event whose id its person's timeline
 //! already holds (or, for an event without a person, the event-id index: a duplicate that slipped past the bus's
 //! dedup window) is skipped. The timeline entries, the event-id index entries, the sealed identities, the alert
 //! outbox and the new position are written in the same `sled::Batch`, and with a
@@ -51,7 +52,7 @@ pub struct FoldStats {
     pub folded: usize,
     /// Events whose id was folded before (not counted again).
     pub duplicates: usize,
-    /// Messages at or below the stored position (redelivered).
+    /// Messages the states already hold (redelivered: at or below `states_at`, or taken before in this session).
     pub redelivered: usize,
     /// Messages that could not be decoded, kept aside under their sequence.
     pub dead_letters: usize,
@@ -254,7 +255,10 @@ pub(crate) fn prepare_preloaded(
     let mut batch = Writes::appending_at(cache.log_end);
     let mut seen: HashSet<uuid::Uuid> = HashSet::default();
     for &(sequence, bytes) in messages {
-        if sequence <= states_at {
+        // Already in the cached states: checkpointed before this session (a redelivery after a crash between flush
+        // and ack), or taken earlier in this session and delivered again after the ack wait. Only a message above
+        // them may be a replay, whose timeline entry an earlier session wrote (never a batch still being applied).
+        if sequence <= applied {
             stats.redelivered += 1;
             continue;
         }

@@ -316,7 +316,7 @@ impl StateCache {
         let mut lookups: Vec<(uuid::Uuid, Option<PersonKey>)> = Vec::new();
         let mut named: Vec<(u64, uuid::Uuid, PersonKey, Vec<RelationKey>)> = Vec::new();
         for &(sequence, bytes) in messages {
-            if sequence <= self.states_at {
+            if sequence <= self.states_through {
                 continue;
             }
             let Ok(preview) = Preview::decode(bytes) else {
@@ -538,8 +538,8 @@ impl StateCache {
 
     /// Drops clean states beyond the budget, least recently used first, down to three quarters of the budget; only
     /// those whose last write is applied (see [`Slot::written`]). Called before a batch is prepared, so its cost is
-    /// the fold's: the cut is found from the evictable bytes per generation (a few thousand generations, not a sort
-    /// of every slot), and the dropped states (tens of thousands of decoded trees of small allocations) are freed on a
+    /// the fold's: the cut is found from the evictable bytes per generation (a hash map of a few thousand
+    /// generations, sorted; not a sort of every slot, nor an ordered map's search per slot), and the dropped states (tens of thousands of decoded trees of small allocations) are freed on a
     /// thread of their own.
     pub(crate) fn evict(&mut self) {
         let applied = self.applied;
@@ -552,12 +552,14 @@ impl StateCache {
         }
         let started = Instant::now();
         let target = self.policy.budget_bytes / 4 * 3;
-        let mut by_generation: std::collections::BTreeMap<u64, usize> = Default::default();
+        let mut by_generation: HashMap<u64, usize> = HashMap::default();
         let ages = (self.persons.values().filter_map(|s| s.age(applied)))
             .chain(self.relations.values().filter_map(|s| s.age(applied)));
         for (used, bytes) in ages {
             *by_generation.entry(used).or_default() += bytes;
         }
+        let mut by_generation: Vec<(u64, usize)> = by_generation.into_iter().collect();
+        by_generation.sort_unstable();
         // Everything evictable used before the generation where the freed bytes reach the excess goes, and of that
         // generation as much as still exceeds (a burst within one checkpoint interval can exceed the budget alone).
         let excess = self.bytes - target;
@@ -1247,6 +1249,41 @@ mod tests {
         let again = prepare(&mut cache, &a, 4);
         assert_eq!((again.stats.folded, again.stats.duplicates), (0, 1));
         assert_eq!(again.stats.looked_up_events, 1, "found in sled");
+    }
+
+    /// A message this session already took, delivered again after the ack wait (at a sequence the session passed,
+    /// not yet checkpointed), is a redelivery: its batch applied or not, and its timeline entry naming its sequence,
+    /// the states do not take it twice.
+    #[test]
+    fn a_message_delivered_again_within_a_session_is_not_applied_twice() {
+        use crate::testing::{complaint, numbered, screening};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let person = PersonKey([0xd4; 32]);
+        let phone = "ef".repeat(32);
+        let encoded: Vec<Vec<u8>> = (1..=3)
+            .map(|n| complaint(n, &person, &phone).encode_to_vec())
+            .collect();
+        let folder = screening();
+        let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
+        let prepare = |cache: &mut StateCache, messages: &[(u64, &[u8])], checkpoint| {
+            crate::fold::prepare(&store, &folder, cache, messages, checkpoint).unwrap()
+        };
+        let first = prepare(&mut cache, &numbered(&encoded[..2], 1), false);
+        first.apply(&store).unwrap().settle(&mut cache);
+        // Sequence 2 again (applied, not checkpointed), then 3.
+        let again = [(2, encoded[1].as_slice()), (3, encoded[2].as_slice())];
+        let second = prepare(&mut cache, &again, true);
+        assert_eq!(
+            (
+                second.stats.redelivered,
+                second.stats.replayed,
+                second.stats.folded
+            ),
+            (1, 0, 1)
+        );
+        second.apply(&store).unwrap().settle(&mut cache);
+        assert_eq!(store.person(&person).unwrap().unwrap().events, 3);
     }
 
     #[test]
