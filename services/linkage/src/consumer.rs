@@ -348,8 +348,9 @@ async fn fold_session(
     }
 }
 
-/// How long a prepared group waits for the next batch to be pulled before it is applied anyway (the next batch's
-/// preload would come after; what counts is that the group is acknowledged without delay when nothing more is coming).
+/// How long a prepared group waits for the next batch to be pulled before it is applied anyway (the next group's
+/// preparation starts its apply; what counts is that the group is acknowledged without delay when nothing more is
+/// coming).
 const NEXT_BATCH_WAIT: Duration = Duration::from_millis(2);
 
 /// Most batches preloaded and prepared together while the group before is applied. Under a backlog one apply is
@@ -368,9 +369,9 @@ struct Pulled {
 
 /// One consumer session's fold. Pipelined: while one group of batches is applied to sled and flushed, the next group
 /// is pulled and prepared (decoded, screened, written into sled batches of their own); a group is acknowledged once
-/// it is flushed. sled's reads wait while a batch is applied (it holds sled's write lock throughout), so what a group
-/// needs from sled is read first ([`StateCache::preload`]), between two applies: the group before is applied once
-/// this one is preloaded.
+/// it is flushed. What a group needs from sled is read first ([`StateCache::preload`]), beside the apply of the group
+/// before (sled's reads do not wait for a batch being applied: `third_party/sled/CASELINK-PATCH.md`), so preparing
+/// reads nothing.
 struct Pipeline<'a> {
     store: &'a Store,
     options: &'a FoldOptions,
@@ -450,13 +451,15 @@ impl Pipeline<'_> {
         self.settle().await
     }
 
-    /// Prepares a group of batches off the async workers (CPU work: queries, heartbeats and acks go on meanwhile):
-    /// once the group before is applied (sled is not being written), the group's states are preloaded, then the
-    /// waiting batches are applied while this group is prepared. The cache moves into the blocking task and back; a
-    /// panicking fold takes it along and stops the service.
+    /// Prepares a group of batches off the async workers (CPU work: queries, heartbeats and acks go on meanwhile)
+    /// while the waiting batches are applied: their apply starts first (once the group before them is applied), then
+    /// this group's states are preloaded and the group prepared beside it. sled's reads do not wait for a batch being
+    /// applied (`third_party/sled/CASELINK-PATCH.md`), and what the preload reads is never what that batch writes:
+    /// every state it writes stays in the cache until it is applied, and the ids of its events are answered from
+    /// memory. The cache moves into the blocking task and back; a panicking fold takes it along and stops the service.
     async fn prepare(&mut self, group: Vec<Pulled>) -> Result<(), FoldError> {
         let started = Instant::now();
-        self.settle().await?;
+        self.start_apply().await?;
         let settled = Instant::now();
         let store = self.store.clone();
         let folder = self.options.folder.clone();
@@ -502,13 +505,12 @@ impl Pipeline<'_> {
         // A preload that failed says so when the preparation's result is taken.
         let (persons, relations) = done.await.unwrap_or_default();
         let preloaded_at = Instant::now();
-        self.start_apply().await?;
         let (taken, result) = preparing
             .await
             .map_err(|e| FoldError::Task(e.to_string()))?;
         self.cache = Some(taken);
-        // Where a group's time goes: waiting for the group before to be applied, preloading (nothing else runs), and
-        // preparing (beside the apply of the group before).
+        // Where a group's time goes: waiting for the group before the waiting one to be applied, then preloading and
+        // preparing (both beside the waiting group's apply).
         tracing::debug!(
             batches = ends.len(),
             settle_us = settled.duration_since(started).as_micros(),
@@ -559,7 +561,7 @@ impl Pipeline<'_> {
     }
 }
 
-/// A prepared batch not yet applied: it waits until the next group's states are preloaded.
+/// A prepared batch not yet applied: it waits until the next group's preparation starts (or [`NEXT_BATCH_WAIT`]).
 struct Waiting {
     prepared: Prepared,
     flush: bool,

@@ -333,6 +333,8 @@ pub struct Store {
     persons: std::sync::Arc<TableFilter>,
     /// The timeline's event bytes.
     log: std::sync::Arc<EventLog>,
+    /// Taken by every write to the sled Db, either tree ([`Store::exclusive`]).
+    writer: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 /// The seen-filter's digest of an event-id index key: the event id itself.
@@ -404,7 +406,20 @@ impl Store {
             relations: std::sync::Arc::new(relations),
             persons: std::sync::Arc::new(persons),
             log: std::sync::Arc::new(log),
+            writer: std::sync::Arc::default(),
         })
+    }
+
+    /// Runs `write` (writes to the sled Db, either tree) while no other write runs. The sled in use
+    /// (`third_party/sled/CASELINK-PATCH.md`) applies a batch without excluding readers, so the fold's preload and
+    /// the queries read beside a long batch; writes must still not interleave (two batches inside one log
+    /// reservation would not be recovered whole), and this lock is what keeps them apart.
+    pub(crate) fn exclusive<T, E>(&self, write: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        let _writing = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        write()
     }
 
     /// Applies `writes`: their event bytes are appended to the log and synced first, then the sled batch (with the
@@ -414,12 +429,14 @@ impl Store {
         // nothing more.
         writes.close_timelines();
         let Writes { mut batch, log, .. } = writes;
-        if !log.is_empty() {
-            self.log.append(&log)?;
-            batch.insert(META_LOG, &log.end().to_be_bytes()[..]);
-        }
-        self.tree.apply_batch(batch)?;
-        Ok(())
+        self.exclusive(|| {
+            if !log.is_empty() {
+                self.log.append(&log)?;
+                batch.insert(META_LOG, &log.end().to_be_bytes()[..]);
+            }
+            self.tree.apply_batch(batch)?;
+            Ok(())
+        })
     }
 
     /// The event log's end: where the next batch's event bytes go.
@@ -597,15 +614,17 @@ impl Store {
 
     /// Drops every projection and marks the store as of the current version at position 0.
     pub async fn reset(&self) -> Result<(), StoreError> {
-        self.tree.clear()?;
+        self.exclusive(|| self.tree.clear())?;
         // Durably nothing refers to the log before it is emptied.
         self.flush().await?;
         self.log.clear()?;
         self.seen.clear();
         self.relations.clear();
         self.persons.clear();
-        self.tree
-            .insert(META_VERSION, &PROJECTION_VERSION.to_be_bytes())?;
+        self.exclusive(|| {
+            self.tree
+                .insert(META_VERSION, &PROJECTION_VERSION.to_be_bytes())
+        })?;
         self.flush().await
     }
 
@@ -620,8 +639,10 @@ impl Store {
     /// Marks a fresh store with the current version.
     pub fn stamp_version(&self) -> Result<(), StoreError> {
         if self.version()?.is_none() {
-            self.tree
-                .insert(META_VERSION, &PROJECTION_VERSION.to_be_bytes())?;
+            self.exclusive(|| {
+                self.tree
+                    .insert(META_VERSION, &PROJECTION_VERSION.to_be_bytes())
+            })?;
         }
         Ok(())
     }
@@ -650,7 +671,7 @@ impl Store {
 
     /// Records the fingerprint of the screening rules (after a rebuild with them, or on a fresh store).
     pub fn set_rules_fingerprint(&self, fingerprint: &[u8]) -> Result<(), StoreError> {
-        self.tree.insert(META_RULES, fingerprint)?;
+        self.exclusive(|| self.tree.insert(META_RULES, fingerprint))?;
         Ok(())
     }
 
@@ -814,7 +835,7 @@ impl Store {
         for k in keys {
             batch.remove(k.as_slice());
         }
-        self.tree.apply_batch(batch)?;
+        self.exclusive(|| self.tree.apply_batch(batch))?;
         self.flush().await
     }
 

@@ -161,7 +161,8 @@ impl Referrals {
 
     /// Records that the overdue alert of the state entered at `version` was raised (flushed).
     pub async fn mark_alerted(&self, id: &str, version: u64) -> Result<(), StoreError> {
-        self.tree.insert(alerted_key(id, version), &[][..])?;
+        self.store
+            .exclusive(|| self.tree.insert(alerted_key(id, version), &[][..]))?;
         self.store.flush().await
     }
 
@@ -224,13 +225,13 @@ impl Referrals {
         if last > position {
             batch.insert(META_POSITION, &last.to_be_bytes()[..]);
         }
-        self.tree.apply_batch(batch)?;
+        self.store.exclusive(|| self.tree.apply_batch(batch))?;
         Ok(applied)
     }
 
     /// Drops the projection (rebuild).
     pub async fn reset(&self) -> Result<(), StoreError> {
-        self.tree.clear()?;
+        self.store.exclusive(|| self.tree.clear())?;
         self.store.flush().await
     }
 }
