@@ -604,11 +604,11 @@ impl StateCache {
     }
 }
 
-/// Beside whose row the relation `key` is kept (`None`: at `r`): a phone or address (relation key tags `p`, `a`) whose
+/// Beside whose row the relation `key` is kept (`None`: at `r`): a phone or address ([`RelationKey::is_contact`]) whose
 /// one user has used it more than once. A function of the state alone, so every fold of a stream stores the same keys.
 fn home_of(key: &[u8], state: &RelationState) -> Option<PersonKey> {
-    match (&state.persons[..], key.first()) {
-        ([one], Some(b'p' | b'a')) if state.uses.len() > 1 => {
+    match &state.persons[..] {
+        [one] if RelationKey::is_contact(key) && state.uses.len() > 1 => {
             <[u8; 32]>::try_from(one.as_slice()).ok().map(PersonKey)
         }
         _ => None,

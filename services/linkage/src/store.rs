@@ -9,7 +9,7 @@
 //! | `e` | event uuid (16) | stream seq (8): the event-id index, for events without a person only (an event with a person is found by its timeline key, which holds its id and sequence) |
 //! | `p` | person key (32) | `PersonRow` protobuf: the `PersonRecord` (masks, counts, regions: every query reads it) and the person's screening state (`caselink_screening::PersonScreening`, skipped undecoded when only the record is read) |
 //! | `i` | person key (32) | latest `SealedIdentity` protobuf (ciphertext only) |
-//! | `r` | relation key (tag ‖ hex of a phone, address or text key) | screening `RelationState` protobuf |
+//! | `r` | relation key (`RelationKey::to_bytes`: tag ‖ the bytes of a phone, address or text key) | screening `RelationState` protobuf |
 //! | `f` | region code (6) ‖ person key (32) | `FlaggedEntry`: the flagged-persons list, by region |
 //! | `c` | region code (6) ‖ China day (4, order-preserving) | `CounterDay`: the situation counters of that region and day, (tag, name) → count (`crate::situation`) |
 //! | `x` | stream seq (8) | why the message could not be folded (dead letter) |
@@ -34,7 +34,7 @@ use crate::eventlog::{EventLog, Extent, LogError, Pending};
 use crate::seen::TableFilter;
 
 /// Bump when the layout or meaning of any projection changes: start-up then rebuilds from the stream.
-pub const PROJECTION_VERSION: u32 = 17;
+pub const PROJECTION_VERSION: u32 = 18;
 
 pub(crate) const TIMELINE: u8 = b't';
 pub(crate) const EVENT_INDEX: u8 = b'e';

@@ -68,6 +68,18 @@ pub(crate) fn hex_lower(b: &[u8]) -> String {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// The bytes a non-empty, even-length lowercase hex string spells ([`hex_lower`] gives it back exactly); `None` for
+/// any other string.
+pub(crate) fn lower_hex_bytes(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() % 2 != 0 {
+        return None;
+    }
+    b.chunks_exact(2)
+        .map(|pair| Some((hex_val(pair[0])? << 4) | hex_val(pair[1])?))
+        .collect()
+}
+
 /// An event id back from its stored form.
 pub fn id_string(b: &[u8]) -> String {
     match b.len() {

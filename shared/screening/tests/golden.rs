@@ -30,6 +30,16 @@ struct Link {
     evidence: Vec<String>,
 }
 
+/// A relation key as the golden file was written: its tag and its text (the state now keeps hex keys as their bytes).
+fn as_text(key: RelationKey) -> Vec<u8> {
+    let (tag, text) = match key {
+        RelationKey::Phone(s) => (b'p', s),
+        RelationKey::Address(s) => (b'a', s),
+        RelationKey::Text(s) => (b'x', s),
+    };
+    [&[tag][..], text.as_bytes()].concat()
+}
+
 impl Link {
     /// The link as the person view shows it: a plain sharing link's evidence comes from its relation.
     fn of(l: &caselink_screening::Link, me: &[u8; 32], store: &MemoryStore) -> Link {
@@ -44,7 +54,8 @@ impl Link {
         Link {
             other: hex::encode(&l.other),
             reason: l.reason,
-            relation: l.relation.clone(),
+            relation: RelationKey::from_bytes(&l.relation)
+                .map_or_else(|| l.relation.clone(), as_text),
             evidence: shown
                 .iter()
                 .map(|e| caselink_screening::id_string(e))
