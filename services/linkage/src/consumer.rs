@@ -359,6 +359,12 @@ const NEXT_BATCH_WAIT: Duration = Duration::from_millis(2);
 /// applied.
 const GROUP_BATCHES: usize = 8;
 
+/// Prepared batches waiting for the apply before them at most; then preparing waits too. A checkpoint's apply takes
+/// as long as preparing several groups (a second of states at once, against a group of events), so preparing goes on
+/// beside it instead of idling, and the apply after it takes everything prepared meanwhile. Each waiting batch holds
+/// its sled writes (about a megabyte for a batch of 1,000 events).
+const MAX_WAITING_BATCHES: usize = 3 * GROUP_BATCHES;
+
 /// A pulled batch on its way to be prepared.
 struct Pulled {
     inputs: Vec<(u64, bytes::Bytes)>,
@@ -367,8 +373,8 @@ struct Pulled {
     pending: u64,
 }
 
-/// One consumer session's fold. Pipelined: while one group of batches is applied to sled and flushed, the next group
-/// is pulled and prepared (decoded, screened, written into sled batches of their own); a group is acknowledged once
+/// One consumer session's fold. Pipelined: while one group of batches is applied to sled and flushed, the next groups
+/// are pulled and prepared (decoded, screened, written into sled batches of their own); a group is acknowledged once
 /// it is flushed. What a group needs from sled is read first ([`StateCache::preload`]), beside the apply of the group
 /// before (sled's reads do not wait for a batch being applied: `third_party/sled/CASELINK-PATCH.md`), so preparing
 /// reads nothing.
@@ -452,14 +458,22 @@ impl Pipeline<'_> {
     }
 
     /// Prepares a group of batches off the async workers (CPU work: queries, heartbeats and acks go on meanwhile)
-    /// while the waiting batches are applied: their apply starts first (once the group before them is applied), then
-    /// this group's states are preloaded and the group prepared beside it. sled's reads do not wait for a batch being
+    /// beside an apply: the waiting batches' apply starts first if the one before them is done (otherwise this group
+    /// joins them, up to [`MAX_WAITING_BATCHES`]), then this group's states are preloaded and the group prepared. sled's reads do not wait for a batch being
     /// applied (`third_party/sled/CASELINK-PATCH.md`), and what the preload reads is never what that batch writes:
     /// every state it writes stays in the cache until it is applied, and the ids of its events are answered from
     /// memory. The cache moves into the blocking task and back; a panicking fold takes it along and stops the service.
     async fn prepare(&mut self, group: Vec<Pulled>) -> Result<(), FoldError> {
         let started = Instant::now();
-        self.start_apply().await?;
+        // While a long apply runs (a checkpoint's), this group is prepared too, rather than waiting for it: the
+        // waiting batches then go to sled together once it is done. Preparing waits only when too much is waiting.
+        let applying = self
+            .inflight
+            .as_ref()
+            .is_some_and(|inflight| !inflight.apply.is_finished());
+        if !applying || self.waiting.len() >= MAX_WAITING_BATCHES {
+            self.start_apply().await?;
+        }
         let settled = Instant::now();
         let store = self.store.clone();
         let folder = self.options.folder.clone();
