@@ -288,7 +288,10 @@ async fn fold_session(
                 pending = info.pending;
                 inputs.push((info.stream_sequence, m.payload.clone()));
             }
-            caught_up = pending == 0 || batch.len() < options.batch;
+            // Caught up when nothing more is pending at the server. A short batch with more pending is not: the
+            // pull ran dry for a moment (preparing ran ahead of delivery), and checkpointing it would write a second's
+            // states for a few events.
+            caught_up = pending == 0;
             // Caught up (or about to lose the session): write the states back with this batch; under a backlog, with
             // the group's last batch once a checkpoint is due.
             let checkpoint = caught_up
