@@ -240,6 +240,7 @@ async fn fold_session(
         cache: Some(StateCache::open(store, options.cache)?),
         inflight: None,
         waiting: Vec::new(),
+        unsettled: Vec::new(),
     };
     loop {
         // The group's first batch. Under a backlog it is already buffered; if it is not, what waits is applied now.
@@ -392,34 +393,55 @@ struct Pipeline<'a> {
     inflight: Option<Inflight>,
     /// The batches prepared and not yet applied, in stream order.
     waiting: Vec<Waiting>,
+    /// Groups applied (flushed and acknowledged) whose writes the cache has not been told of yet: it was away being
+    /// prepared with when they finished ([`Pipeline::settle_applied`]).
+    unsettled: Vec<(Vec<Applied>, Vec<usize>)>,
 }
 
 impl Pipeline<'_> {
-    /// Waits for the group in flight (if any) to be applied, flushed and acknowledged.
+    /// Waits for the group in flight (if any) to be applied, flushed and acknowledged, and tells the cache what every
+    /// applied group wrote.
     async fn settle(&mut self) -> Result<(), FoldError> {
-        let Some(done) = self.inflight.take() else {
-            return Ok(());
-        };
-        let applied = done
-            .apply
-            .await
-            .map_err(|e| FoldError::Task(e.to_string()))??;
+        if let Some(done) = self.inflight.take() {
+            let applied = done
+                .apply
+                .await
+                .map_err(|e| FoldError::Task(e.to_string()))??;
+            self.unsettled.push((applied, done.messages));
+        }
+        self.settle_applied()
+    }
+
+    /// Tells the cache what the applied groups wrote (their checkpoints' states may leave it, their events are in
+    /// sled), and counts and logs them.
+    fn settle_applied(&mut self) -> Result<(), FoldError> {
         let cache = self
             .cache
             .as_mut()
             .ok_or_else(|| FoldError::Task("the fold's state cache was lost".into()))?;
-        for (applied, messages) in applied.iter().zip(done.messages) {
+        for (applied, messages) in std::mem::take(&mut self.unsettled) {
+            Self::settle_group(cache, self.options, self.total, &applied, messages);
+        }
+        Ok(())
+    }
+
+    fn settle_group(
+        cache: &mut StateCache,
+        options: &FoldOptions,
+        total: &AtomicU64,
+        applied: &[Applied],
+        messages: Vec<usize>,
+    ) {
+        for (applied, messages) in applied.iter().zip(messages) {
             applied.settle(cache);
             if applied.stats.alerts > 0 {
-                if let Some(wake) = &self.options.wake {
+                if let Some(wake) = &options.wake {
                     wake.notify_one();
                 }
             }
-            self.total
-                .fetch_add(applied.stats.folded as u64, Ordering::Relaxed);
+            total.fetch_add(applied.stats.folded as u64, Ordering::Relaxed);
             tracing::debug!(messages, stats = ?applied.stats, "batch folded");
         }
-        Ok(())
     }
 
     /// Starts applying the waiting batches (if any), once the group in flight is done: applied in order, flushed,
@@ -429,6 +451,12 @@ impl Pipeline<'_> {
             return Ok(());
         }
         self.settle().await?;
+        self.begin_apply();
+        Ok(())
+    }
+
+    /// Starts applying the waiting batches; the group before them must be applied (successfully) already.
+    fn begin_apply(&mut self) {
         let group = std::mem::take(&mut self.waiting);
         let messages = group.iter().map(|w| w.messages).collect();
         let store = self.store.clone();
@@ -451,7 +479,6 @@ impl Pipeline<'_> {
             }),
             messages,
         });
-        Ok(())
     }
 
     /// Applies and acknowledges everything prepared.
@@ -489,7 +516,7 @@ impl Pipeline<'_> {
             batches.push((p.inputs, p.checkpoint));
         }
         let (preloaded, done) = tokio::sync::oneshot::channel();
-        let preparing = tokio::task::spawn_blocking(move || {
+        let mut preparing = tokio::task::spawn_blocking(move || {
             let messages: Vec<Vec<(u64, &[u8])>> = batches
                 .iter()
                 .map(|(inputs, _)| inputs.iter().map(|(s, p)| (*s, p.as_ref())).collect())
@@ -519,13 +546,35 @@ impl Pipeline<'_> {
                 });
             (taken, result)
         });
-        // A preload that failed says so when the preparation's result is taken.
-        let (persons, relations) = done.await.unwrap_or_default();
-        let preloaded_at = Instant::now();
-        let (taken, result) = preparing
-            .await
-            .map_err(|e| FoldError::Task(e.to_string()))?;
+        // While the group is prepared, sled stays busy: when the apply in flight is done, the batches waiting go next
+        // at once (not when this preparation ends). Telling the cache what was applied waits for the cache to come
+        // back; a failed apply starts nothing after it.
+        let mut done = std::pin::pin!(done);
+        let mut preloaded_at = None;
+        let mut loads = (0, 0);
+        let prepared = loop {
+            let chain = self.inflight.as_mut().filter(|_| !self.waiting.is_empty());
+            tokio::select! {
+                biased;
+                counts = &mut done, if preloaded_at.is_none() => {
+                    // A preload that failed says so when the preparation's result is taken.
+                    loads = counts.unwrap_or_default();
+                    preloaded_at = Some(Instant::now());
+                }
+                prepared = &mut preparing => break prepared,
+                applied = async { (&mut chain.expect("guarded").apply).await }, if chain.is_some() => {
+                    let inflight = self.inflight.take().expect("in flight");
+                    let applied = applied.map_err(|e| FoldError::Task(e.to_string()))??;
+                    self.unsettled.push((applied, inflight.messages));
+                    self.begin_apply();
+                }
+            }
+        };
+        let (persons, relations) = loads;
+        let preloaded_at = preloaded_at.unwrap_or_else(Instant::now);
+        let (taken, result) = prepared.map_err(|e| FoldError::Task(e.to_string()))?;
         self.cache = Some(taken);
+        self.settle_applied()?;
         // Where a group's time goes: waiting for the group before the waiting one to be applied, then preloading and
         // preparing (both beside the waiting group's apply).
         tracing::debug!(

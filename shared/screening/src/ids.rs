@@ -72,7 +72,7 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// any other string.
 pub(crate) fn lower_hex_bytes(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
-    if b.is_empty() || b.len() % 2 != 0 {
+    if b.is_empty() || !b.len().is_multiple_of(2) {
         return None;
     }
     b.chunks_exact(2)
