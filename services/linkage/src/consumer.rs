@@ -722,10 +722,16 @@ async fn ensure_consumer(
         },
         ack_policy: AckPolicy::All,
         ack_wait: Duration::from_secs(60),
-        // Room for a group being applied, the next being prepared and more buffered.
-        max_ack_pending: i64::try_from(options.batch.saturating_mul(GROUP_BATCHES * 3))
-            .unwrap_or(i64::MAX)
-            .max(20_000),
+        // Room for a group being applied, every batch prepared meanwhile, the group being prepared and two pulls
+        // buffered: at the limit the server stops delivering until the next acknowledgement, and the fold waits for
+        // messages (with three groups' room, the apply stood idle a third of a 3M bulk fold).
+        max_ack_pending: i64::try_from(
+            options
+                .batch
+                .saturating_mul(MAX_WAITING_BATCHES + 4 * GROUP_BATCHES),
+        )
+        .unwrap_or(i64::MAX)
+        .max(20_000),
         filter_subjects: partition_filters(options.partitions.clone()),
         ..Default::default()
     };
