@@ -402,14 +402,23 @@ impl Pipeline<'_> {
     /// Waits for the group in flight (if any) to be applied, flushed and acknowledged, and tells the cache what every
     /// applied group wrote.
     async fn settle(&mut self) -> Result<(), FoldError> {
-        if let Some(done) = self.inflight.take() {
-            let applied = done
-                .apply
-                .await
-                .map_err(|e| FoldError::Task(e.to_string()))??;
-            self.unsettled.push((applied, done.messages));
+        if let Some(mut done) = self.inflight.take() {
+            let applied = (&mut done.apply).await;
+            self.applied(applied, done)?;
         }
         self.settle_applied()
+    }
+
+    /// Keeps the outcome of the group `done` for [`Pipeline::settle_applied`], or returns its failure (and nothing
+    /// after it is applied).
+    fn applied(
+        &mut self,
+        outcome: Result<Result<Vec<Applied>, FoldError>, tokio::task::JoinError>,
+        done: Inflight,
+    ) -> Result<(), FoldError> {
+        let applied = outcome.map_err(|e| FoldError::Task(e.to_string()))??;
+        self.unsettled.push((applied, done.messages));
+        Ok(())
     }
 
     /// Tells the cache what the applied groups wrote (their checkpoints' states may leave it, their events are in
@@ -419,29 +428,19 @@ impl Pipeline<'_> {
             .cache
             .as_mut()
             .ok_or_else(|| FoldError::Task("the fold's state cache was lost".into()))?;
-        for (applied, messages) in std::mem::take(&mut self.unsettled) {
-            Self::settle_group(cache, self.options, self.total, &applied, messages);
-        }
-        Ok(())
-    }
-
-    fn settle_group(
-        cache: &mut StateCache,
-        options: &FoldOptions,
-        total: &AtomicU64,
-        applied: &[Applied],
-        messages: Vec<usize>,
-    ) {
-        for (applied, messages) in applied.iter().zip(messages) {
+        let groups = std::mem::take(&mut self.unsettled);
+        for (applied, messages) in groups.iter().flat_map(|(a, m)| a.iter().zip(m)) {
             applied.settle(cache);
             if applied.stats.alerts > 0 {
-                if let Some(wake) = &options.wake {
+                if let Some(wake) = &self.options.wake {
                     wake.notify_one();
                 }
             }
-            total.fetch_add(applied.stats.folded as u64, Ordering::Relaxed);
+            self.total
+                .fetch_add(applied.stats.folded as u64, Ordering::Relaxed);
             tracing::debug!(messages, stats = ?applied.stats, "batch folded");
         }
+        Ok(())
     }
 
     /// Starts applying the waiting batches (if any), once the group in flight is done: applied in order, flushed,
@@ -489,10 +488,10 @@ impl Pipeline<'_> {
 
     /// Prepares a group of batches off the async workers (CPU work: queries, heartbeats and acks go on meanwhile)
     /// beside an apply: the waiting batches' apply starts first if the one before them is done (otherwise this group
-    /// joins them, up to [`MAX_WAITING_BATCHES`]), then this group's states are preloaded and the group prepared. sled's reads do not wait for a batch being
-    /// applied (`third_party/sled/CASELINK-PATCH.md`), and what the preload reads is never what that batch writes:
-    /// every state it writes stays in the cache until it is applied, and the ids of its events are answered from
-    /// memory. The cache moves into the blocking task and back; a panicking fold takes it along and stops the service.
+    /// joins them, up to [`MAX_WAITING_BATCHES`]), then this group's states are preloaded and the group prepared.
+    /// sled's reads do not wait for a batch being applied (`third_party/sled/CASELINK-PATCH.md`), and what the
+    /// preload reads is never what that batch writes: every state it writes stays in the cache until it is applied,
+    /// and the ids of its events are answered from memory. The cache moves into the blocking task and back; a panicking fold takes it along and stops the service.
     async fn prepare(&mut self, group: Vec<Pulled>) -> Result<(), FoldError> {
         let started = Instant::now();
         // While a long apply runs (a checkpoint's), this group is prepared too, rather than waiting for it: the
@@ -563,9 +562,8 @@ impl Pipeline<'_> {
                 }
                 prepared = &mut preparing => break prepared,
                 applied = async { (&mut chain.expect("guarded").apply).await }, if chain.is_some() => {
-                    let inflight = self.inflight.take().expect("in flight");
-                    let applied = applied.map_err(|e| FoldError::Task(e.to_string()))??;
-                    self.unsettled.push((applied, inflight.messages));
+                    let done = self.inflight.take().expect("in flight");
+                    self.applied(applied, done)?;
                     self.begin_apply();
                 }
             }

@@ -245,7 +245,7 @@ pub async fn rebuild_into(
     // Nobody reads the projections meanwhile, and an interrupted rebuild resumes from its last checkpoint (or starts
     // over when run again): flush only with checkpoints, and pull larger batches. Checkpoints stay as frequent as the
     // fold's under a backlog: written only as memory required (200k dirty states), the rebuild was 13 % slower at 3M
-    // (dirty states cannot leave the cache, and one such checkpoint holds sled's write lock for seconds).
+    // (dirty states cannot leave the cache, and one such checkpoint's batch takes seconds).
     fold.flush_every_batch = false;
     fold.batch = fold.batch.max(REBUILD_BATCH);
     let started = std::time::Instant::now();

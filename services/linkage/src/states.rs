@@ -301,9 +301,8 @@ impl StateCache {
 
     /// Reads into the cache the states `messages` will need that are stored but not cached: each subject's row, the
     /// relations of their phone, address and shared contacts, and those relations' other users. The fold calls it
-    /// while no batch is being applied: sled's reads wait for a batch being applied (it holds sled's write lock
-    /// throughout), so the reads are done here at once rather than in the middle of preparing, and on two threads
-    /// when there are many (nothing else runs meanwhile). Loaded states are clean (nothing to write back); a state
+    /// beside the apply of the batches before (it reads nothing they write: their states are in the cache), so the
+    /// reads are done here at once rather than in the middle of preparing, and on two threads when there are many. Loaded states are clean (nothing to write back); a state
     /// missed here is read when the screener asks for it. What it answers of the events themselves ([`Preloaded`])
     /// is for preparing these messages only.
     pub(crate) fn preload(
@@ -782,8 +781,8 @@ fn relist(
 
 /// What [`StateCache::preload`] read of the events themselves, for preparing the same messages
 /// ([`crate::fold::prepare_preloaded`]): the folded sequence (if any) of each event the seen-filter may have seen (a
-/// duplicate, or about 1 % of new events) and of each replay, so that a "maybe" is looked up between two applies, not
-/// in the middle of preparing, behind sled's write lock. Valid until a batch other than those messages is applied:
+/// duplicate, or about 1 % of new events) and of each replay, so that a "maybe" is looked up with the preload's other
+/// reads, not one by one in the middle of preparing. Valid until a batch other than those messages is applied:
 /// it is dropped with their preparation.
 #[derive(Debug, Default)]
 pub(crate) struct Preloaded {
@@ -1179,7 +1178,7 @@ mod tests {
     }
 
     /// A resubmitted event (its id folded before) is a "maybe" of the seen-filter: the preload looks it up in sled, so
-    /// the preparation (which runs while the previous batch holds sled's write lock) does not.
+    /// the preparation does not.
     #[test]
     fn preloading_looks_up_possible_duplicates_so_preparing_does_not() {
         use crate::testing::{complaint, numbered, screening};

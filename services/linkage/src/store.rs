@@ -621,10 +621,7 @@ impl Store {
         self.seen.clear();
         self.relations.clear();
         self.persons.clear();
-        self.exclusive(|| {
-            self.tree
-                .insert(META_VERSION, &PROJECTION_VERSION.to_be_bytes())
-        })?;
+        self.write_version()?;
         self.flush().await
     }
 
@@ -639,11 +636,16 @@ impl Store {
     /// Marks a fresh store with the current version.
     pub fn stamp_version(&self) -> Result<(), StoreError> {
         if self.version()?.is_none() {
-            self.exclusive(|| {
-                self.tree
-                    .insert(META_VERSION, &PROJECTION_VERSION.to_be_bytes())
-            })?;
+            self.write_version()?;
         }
+        Ok(())
+    }
+
+    fn write_version(&self) -> Result<(), StoreError> {
+        self.exclusive(|| {
+            self.tree
+                .insert(META_VERSION, &PROJECTION_VERSION.to_be_bytes())
+        })?;
         Ok(())
     }
 
