@@ -99,6 +99,44 @@ pub fn police_case(source_id: &str, id: &str, occurred: i64) -> CaseEvent {
     }
 }
 
+/// A report about staff to discipline inspection, found untrue or not (rule R5, 三(五)).
+pub fn discipline_report(source_id: &str, id: &str, occurred: i64, untrue: bool) -> CaseEvent {
+    let mut event = complaint(source_id, id, occurred);
+    event.merchant = None;
+    event.summary = "举报工作人员不作为".into();
+    event.payload = Some(Payload::DisciplineReportNotified(
+        DisciplineReportNotified {
+            target_agency: "岳阳楼区市场监管局".into(),
+            found_untrue: untrue,
+            matter_ref: format!("JW-{source_id}"),
+        },
+    ));
+    event
+}
+
+/// Polls the joint view until it shows a flag of `rule` with at least `evidence` evidence events.
+pub async fn view_with_flag(c: &mut Cluster, id: &str, rule: &str, evidence: usize) -> PersonView {
+    let mut last = None;
+    for _ in 0..600 {
+        if let Ok(v) = c
+            .linkage
+            .get_person_view(GetPersonViewRequest { person: by_id(id) })
+            .await
+        {
+            let v = v.into_inner();
+            if v.flags
+                .iter()
+                .any(|f| f.rule == rule && f.evidence_event_ids.len() >= evidence)
+            {
+                return v;
+            }
+            last = Some(v);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no {rule} flag with {evidence} evidence events: {last:#?}");
+}
+
 /// A lookup by clear ID number.
 pub fn by_id(id: &str) -> Option<PersonLookup> {
     Some(PersonLookup {
@@ -619,6 +657,18 @@ impl Cluster {
             Bearer::new(&analyst, Some(TEST_PURPOSE)),
         );
         self.linkage_addr = addr;
+    }
+
+    /// A `Determination` client of this cluster's linkage sending a token changed by `edit` (from a market writer's).
+    pub async fn determination_client(
+        &self,
+        edit: impl FnOnce(&mut caselink_auth::Claims),
+    ) -> caselink_proto::v1::determination_client::DeterminationClient<Authed> {
+        let token = self.token(edit);
+        caselink_proto::v1::determination_client::DeterminationClient::with_interceptor(
+            channel(&self.linkage_addr).await,
+            Bearer::new(&token, Some(TEST_PURPOSE)),
+        )
     }
 
     /// A `Referral` client of this cluster's linkage sending a token changed by `edit` (from a market writer's; set

@@ -7,47 +7,9 @@
 use std::time::Duration;
 
 use caselink_e2e::*;
-use caselink_proto::v1::case_event::Payload;
 use caselink_proto::v1::linkage_client::LinkageClient;
 use caselink_proto::v1::*;
 use futures::StreamExt;
-
-/// A report about staff to discipline inspection, found untrue or not (rule R5, 三(五)).
-fn discipline_report(source_id: &str, id: &str, occurred: i64, untrue: bool) -> CaseEvent {
-    let mut event = complaint(source_id, id, occurred);
-    event.merchant = None;
-    event.summary = "举报工作人员不作为".into();
-    event.payload = Some(Payload::DisciplineReportNotified(
-        DisciplineReportNotified {
-            target_agency: "岳阳楼区市场监管局".into(),
-            found_untrue: untrue,
-            matter_ref: format!("JW-{source_id}"),
-        },
-    ));
-    event
-}
-
-async fn view_with_flag(c: &mut Cluster, id: &str, rule: &str, evidence: usize) -> PersonView {
-    let mut last = None;
-    for _ in 0..600 {
-        if let Ok(v) = c
-            .linkage
-            .get_person_view(GetPersonViewRequest { person: by_id(id) })
-            .await
-        {
-            let v = v.into_inner();
-            if v.flags
-                .iter()
-                .any(|f| f.rule == rule && f.evidence_event_ids.len() >= evidence)
-            {
-                return v;
-            }
-            last = Some(v);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no {rule} flag with {evidence} evidence events: {last:#?}");
-}
 
 async fn analyst_client(
     c: &Cluster,

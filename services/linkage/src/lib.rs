@@ -8,6 +8,7 @@
 pub mod alerts;
 pub mod audit_query;
 pub mod consumer;
+pub mod determination;
 pub mod eventlog;
 pub mod fold;
 pub mod outbox;
@@ -20,6 +21,7 @@ pub mod store;
 #[cfg(test)]
 mod testing;
 pub mod wire;
+pub mod workflow_fold;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -64,6 +66,8 @@ pub struct LinkageOptions {
     pub rules_file: Option<PathBuf>,
     /// The criminal-referral workflow: holiday calendar file, overdue scan interval.
     pub referral: referral::ReferralOptions,
+    /// Determination and the abnormal list: how long a confirmed entry is listed.
+    pub determination: determination::DeterminationOptions,
 }
 
 impl Default for LinkageOptions {
@@ -83,6 +87,7 @@ impl Default for LinkageOptions {
             partition_end: caselink_domain::PARTITIONS,
             rules_file: None,
             referral: referral::ReferralOptions::default(),
+            determination: determination::DeterminationOptions::default(),
         }
     }
 }
@@ -239,6 +244,7 @@ pub async fn rebuild_into(
     store.reset().await?;
     store.set_rules_fingerprint(&rules_fingerprint(fold)?)?;
     referral::projection::rebuild(store, js, cancel.clone()).await?;
+    determination::rebuild(store, js, cancel.clone()).await?;
     let mut fold = fold.clone();
     fold.folder.alerts = false;
     fold.wake = None;
@@ -330,6 +336,24 @@ pub async fn serve_with_clock(
         audit.clone(),
         &cancel,
     )?;
+    let secret = Arc::new(secret);
+    let rules = match &fold.folder.screener {
+        Some(screener) => Arc::new(screener.rules().clone()),
+        None => Arc::new(options.rules()?),
+    };
+    let (determination_service, determination_tasks) = determination::start(
+        &options.determination,
+        determination::Parts {
+            store: store.clone(),
+            secret: Arc::clone(&secret),
+            keyring: keyring.clone(),
+            rules,
+            audit: audit.clone(),
+        },
+        &js,
+        referral_service.shared().clock,
+        &cancel,
+    )?;
     let audit_js = js.clone();
     let query_js = js.clone();
     let (health, health_service) = caselink_runtime::health_reporter();
@@ -371,14 +395,9 @@ pub async fn serve_with_clock(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(wire::LinkageRoutes::new(
-            query::LinkageService::new(
-                store.clone(),
-                Arc::new(secret),
-                audit.clone(),
-                keyring,
-                query_js,
-            )
-            .with_referrals(referral_service.shared()),
+            query::LinkageService::new(store.clone(), secret, audit.clone(), keyring, query_js)
+                .with_referrals(referral_service.shared())
+                .with_determinations(determination_service.shared()),
         ))
         .add_service(caselink_proto::v1::audit_server::AuditServer::new(
             audit_query::AuditService::new(audit_js, audit),
@@ -386,6 +405,11 @@ pub async fn serve_with_clock(
         .add_service(caselink_proto::v1::referral_server::ReferralServer::new(
             referral_service,
         ))
+        .add_service(
+            caselink_proto::v1::determination_server::DeterminationServer::new(
+                determination_service,
+            ),
+        )
         .serve_with_incoming_shutdown(
             caselink_runtime::incoming(listener),
             cancel.clone().cancelled_owned(),
@@ -395,6 +419,7 @@ pub async fn serve_with_clock(
     cancel.cancel();
     let _ = outbox_task.await;
     referral_tasks.stopped().await?;
+    determination_tasks.stopped().await?;
     match fold_task.await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => return Err(e.into()),

@@ -36,7 +36,7 @@ pub enum QueryError {
 }
 
 impl QueryError {
-    fn invalid(field: &'static str, why: impl Into<String>) -> Self {
+    pub(crate) fn invalid(field: &'static str, why: impl Into<String>) -> Self {
         QueryError::InvalidArgument {
             field,
             why: why.into(),
@@ -77,6 +77,8 @@ pub struct LinkageService {
     js: Option<async_nats::jetstream::Context>,
     /// Shows a person's criminal referrals in the joint view.
     referrals: Option<crate::referral::Shared>,
+    /// Shows a person's determination, and the flags' statuses under it.
+    determinations: Option<crate::determination::Shared>,
 }
 
 impl LinkageService {
@@ -94,6 +96,7 @@ impl LinkageService {
             keyring,
             js: Some(js),
             referrals: None,
+            determinations: None,
         }
     }
 
@@ -101,6 +104,29 @@ impl LinkageService {
     pub fn with_referrals(mut self, referrals: crate::referral::Shared) -> Self {
         self.referrals = Some(referrals);
         self
+    }
+
+    /// Shows determinations (from the determination projection) in person views and flag statuses.
+    pub fn with_determinations(mut self, determinations: crate::determination::Shared) -> Self {
+        self.determinations = Some(determinations);
+        self
+    }
+
+    /// The person's determination as the projection holds it, and now (on the workflow's clock).
+    fn determination_of(
+        &self,
+        key: &PersonKey,
+    ) -> Result<
+        Option<(
+            caselink_workflow::determination::Determination,
+            time::OffsetDateTime,
+        )>,
+        QueryError,
+    > {
+        let Some(shared) = &self.determinations else {
+            return Ok(None);
+        };
+        Ok(shared.current(&key.to_hex())?.map(|d| (d, shared.now())))
     }
 
     /// A determiner may read only persons with records in its regions: checked on the record the answer is built
@@ -128,28 +154,15 @@ impl LinkageService {
         caller: Option<&caselink_auth::Caller>,
         key: &PersonKey,
     ) -> Result<Option<caselink_proto::v1::ClearIdentity>, QueryError> {
-        use caselink_auth::Visibility::Clear;
-        let (Some(caller), Some(keyring)) = (caller, &self.keyring) else {
+        let Some(caller) = caller else {
             return Ok(None);
         };
-        let view = caselink_auth::identity_view(caller.claims.role);
-        if !view.any_clear() {
-            return Ok(None);
-        }
-        let Some(sealed) = self.store.sealed_identity(key)? else {
-            return Ok(None);
-        };
-        let clear = keyring.open(&sealed, key).map_err(|e| {
-            tracing::error!(error = %e, person_key = %key, "sealed identity cannot be opened");
-            QueryError::Sealed
-        })?;
-        let pick = |v, s: String| if v == Clear { s } else { String::new() };
-        Ok(Some(caselink_proto::v1::ClearIdentity {
-            id_number: pick(view.id_number, clear.id_number),
-            name: pick(view.name, clear.name),
-            phone: pick(view.phone, clear.phone),
-            address: pick(view.address, clear.address),
-        }))
+        clear_identity(
+            &self.store,
+            self.keyring.as_deref(),
+            caller.claims.role,
+            key,
+        )
     }
 
     /// Records a person-level read; the answer waits for it (an act that cannot be audited is not done).
@@ -181,19 +194,7 @@ impl LinkageService {
 
     /// Resolves a lookup to a person key; the clear ID number is hashed and dropped at once.
     pub fn resolve(&self, lookup: Option<&PersonLookup>) -> Result<PersonKey, QueryError> {
-        match lookup.and_then(|l| l.lookup.as_ref()) {
-            None => Err(QueryError::invalid(
-                "person",
-                "required: set id_number or person_key",
-            )),
-            Some(Lookup::IdNumber(raw)) => {
-                let id = parse_id_number(raw)
-                    .map_err(|e| QueryError::invalid("person.id_number", e.to_string()))?;
-                Ok(person_key(&self.secret, &id))
-            }
-            Some(Lookup::PersonKey(hex)) => PersonKey::from_hex(hex)
-                .map_err(|e| QueryError::invalid("person.person_key", e.to_string())),
-        }
+        resolve(&self.secret, lookup)
     }
 
     /// The person's record; for a person first seen since the fold's last checkpoint (whose record is not written yet:
@@ -292,6 +293,72 @@ impl LinkageService {
             next_page_token,
             clear_identity: None,
         })
+    }
+}
+
+/// Resolves a lookup to a person key; the clear ID number is hashed and dropped at once.
+pub fn resolve(secret: &KeySecret, lookup: Option<&PersonLookup>) -> Result<PersonKey, QueryError> {
+    match lookup.and_then(|l| l.lookup.as_ref()) {
+        None => Err(QueryError::invalid(
+            "person",
+            "required: set id_number or person_key",
+        )),
+        Some(Lookup::IdNumber(raw)) => {
+            let id = parse_id_number(raw)
+                .map_err(|e| QueryError::invalid("person.id_number", e.to_string()))?;
+            Ok(person_key(secret, &id))
+        }
+        Some(Lookup::PersonKey(hex)) => PersonKey::from_hex(hex)
+            .map_err(|e| QueryError::invalid("person.person_key", e.to_string())),
+    }
+}
+
+/// A person's clear identity as `role` may see it (masking table: `caselink_auth::identity_view`): `None` when the role
+/// sees nothing in clear, no sealing key is configured here, or no identity is stored.
+pub(crate) fn clear_identity(
+    store: &Store,
+    keyring: Option<&caselink_domain::Keyring>,
+    role: caselink_auth::Role,
+    key: &PersonKey,
+) -> Result<Option<caselink_proto::v1::ClearIdentity>, QueryError> {
+    use caselink_auth::Visibility::Clear;
+    let Some(keyring) = keyring else {
+        return Ok(None);
+    };
+    let view = caselink_auth::identity_view(role);
+    if !view.any_clear() {
+        return Ok(None);
+    }
+    let Some(sealed) = store.sealed_identity(key)? else {
+        return Ok(None);
+    };
+    let clear = keyring.open(&sealed, key).map_err(|e| {
+        tracing::error!(error = %e, person_key = %key, "sealed identity cannot be opened");
+        QueryError::Sealed
+    })?;
+    let pick = |v, s: String| if v == Clear { s } else { String::new() };
+    Ok(Some(caselink_proto::v1::ClearIdentity {
+        id_number: pick(view.id_number, clear.id_number),
+        name: pick(view.name, clear.name),
+        phone: pick(view.phone, clear.phone),
+        address: pick(view.address, clear.address),
+    }))
+}
+
+/// The abnormal-list figures of a person's screening state (spec domain.md section 6).
+pub(crate) fn abnormal_figures(figures: &caselink_screening::Figures) -> AbnormalListFigures {
+    AbnormalListFigures {
+        complaints_and_reports: figures.complaints + figures.reports,
+        disclosure_requests: figures.disclosure_requests,
+        reconsiderations_and_suits: figures.reconsiderations_or_suits(),
+        discipline_reports: figures.discipline_reports,
+        main_issues: figures.main_issues(5).into_iter().map(|c| c.name).collect(),
+        categories: figures
+            .main_categories(5)
+            .into_iter()
+            .map(|c| c.name)
+            .collect(),
+        matters: figures.matters,
     }
 }
 
@@ -401,6 +468,7 @@ impl LinkageService {
         Self::check_region_scope(caller, row.as_ref().map(|(record, _)| record))?;
         let (record, screening) = row.ok_or(QueryError::NotFound)?;
         let figures = screening.figures.clone().unwrap_or_default();
+        let determination = self.determination_of(key)?;
         let mut counts: Vec<KindCount> = figures
             .by_kind
             .iter()
@@ -477,24 +545,23 @@ impl LinkageService {
             last_occurred_at: timestamp(record.last_occurred_micros),
             regions: record.regions.clone(),
             counts,
-            figures: Some(AbnormalListFigures {
-                complaints_and_reports: figures.complaints + figures.reports,
-                disclosure_requests: figures.disclosure_requests,
-                reconsiderations_and_suits: figures.reconsiderations_or_suits(),
-                discipline_reports: figures.discipline_reports,
-                main_issues: figures.main_issues(5).into_iter().map(|c| c.name).collect(),
-                categories: figures
-                    .main_categories(5)
-                    .into_iter()
-                    .map(|c| c.name)
-                    .collect(),
-                matters: figures.matters,
-            }),
-            flags: screening.flags.iter().map(flag_to_proto).collect(),
+            figures: Some(abnormal_figures(&figures)),
+            flags: screening
+                .flags
+                .iter()
+                .map(|flag| {
+                    let mut shown = flag_to_proto(flag);
+                    if let (true, Some((d, now))) = (flag.active, &determination) {
+                        shown.status = d.flag_status(&flag.rule, flag.revision, *now) as i32;
+                    }
+                    shown
+                })
+                .collect(),
             links,
             group_id,
             group_size,
             referrals: self.referrals_of(key)?,
+            determination: determination.map(|(d, now)| d.to_view(now, false)),
         })
     }
 
@@ -558,13 +625,6 @@ impl LinkageService {
         };
         let status = FlagStatus::try_from(request.status)
             .map_err(|_| QueryError::invalid("status", "not a FlagStatus"))?;
-        if !matches!(
-            status,
-            FlagStatus::Unspecified | FlagStatus::Open | FlagStatus::Withdrawn
-        ) {
-            // Determinations (confirm, clear) are not recorded yet: nothing has these statuses.
-            return Ok(ListFlaggedResponse::default());
-        }
         if let Some(regions) = regions {
             let inside = regions
                 .iter()
@@ -593,9 +653,14 @@ impl LinkageService {
         let mut next_page_token = String::new();
         for item in self.store.flagged(&request.region_prefix, after.as_deref()) {
             let (region, key, entry) = item?;
+            let with_status;
             let rules: &[String] = match status {
                 FlagStatus::Withdrawn => &entry.withdrawn,
-                _ => &entry.rules,
+                FlagStatus::Unspecified => &entry.rules,
+                wanted => {
+                    with_status = self.rules_with_status(&key, &entry.rules, wanted)?;
+                    &with_status
+                }
             };
             let wanted = match rule {
                 Some(r) => rules.iter().any(|x| x == r),
@@ -630,6 +695,37 @@ impl LinkageService {
         })
     }
 
+    /// Which of a person's active flags (`rules`) have `wanted` status (open, confirmed, cleared) under their
+    /// determination.
+    fn rules_with_status(
+        &self,
+        key: &PersonKey,
+        rules: &[String],
+        wanted: FlagStatus,
+    ) -> Result<Vec<String>, QueryError> {
+        let Some((determination, now)) = self.determination_of(key)? else {
+            // Never determined: every active flag is open.
+            return Ok(if wanted == FlagStatus::Open {
+                rules.to_vec()
+            } else {
+                Vec::new()
+            });
+        };
+        let screening = self.store.screening(key)?.unwrap_or_default();
+        Ok(rules
+            .iter()
+            .filter(|rule| {
+                let revision = screening
+                    .flags
+                    .iter()
+                    .find(|f| f.active && &f.rule == *rule)
+                    .map_or(0, |f| f.revision);
+                determination.flag_status(rule, revision, now) == wanted
+            })
+            .cloned()
+            .collect())
+    }
+
     /// A copy for a blocking task (no audit handle: the async side audits).
     fn reader(&self) -> LinkageService {
         LinkageService {
@@ -639,6 +735,7 @@ impl LinkageService {
             keyring: self.keyring.clone(),
             js: None,
             referrals: self.referrals.clone(),
+            determinations: self.determinations.clone(),
         }
     }
 
@@ -925,6 +1022,7 @@ mod tests {
             keyring: None,
             js: None,
             referrals: None,
+            determinations: None,
         }
     }
 

@@ -524,6 +524,11 @@ impl Store {
         Ok(self.db.open_tree("referrals")?)
     }
 
+    /// The tree of the determination projection ([`crate::determination::projection`]).
+    pub fn determinations_tree(&self) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree("determinations")?)
+    }
+
     /// [`Store::flush`] on the calling thread.
     pub(crate) fn flush_blocking(&self) -> Result<(), StoreError> {
         self.db.flush()?;

@@ -32,10 +32,15 @@ pub enum Rpc {
     ReferralGet,
     ReferralList,
     ReferralWatchLeads,
+    DeterminationConfirm,
+    DeterminationClear,
+    DeterminationRevoke,
+    DeterminationCheck,
+    DeterminationListAbnormal,
 }
 
 impl Rpc {
-    pub const ALL: [Rpc; 23] = [
+    pub const ALL: [Rpc; 28] = [
         Rpc::IngestSubmit,
         Rpc::IngestSubmitStream,
         Rpc::LinkageGetTimeline,
@@ -59,6 +64,11 @@ impl Rpc {
         Rpc::ReferralGet,
         Rpc::ReferralList,
         Rpc::ReferralWatchLeads,
+        Rpc::DeterminationConfirm,
+        Rpc::DeterminationClear,
+        Rpc::DeterminationRevoke,
+        Rpc::DeterminationCheck,
+        Rpc::DeterminationListAbnormal,
     ];
 
     /// The gRPC path.
@@ -87,6 +97,11 @@ impl Rpc {
             Rpc::ReferralGet => "/caselink.v1.Referral/Get",
             Rpc::ReferralList => "/caselink.v1.Referral/List",
             Rpc::ReferralWatchLeads => "/caselink.v1.Referral/WatchLeads",
+            Rpc::DeterminationConfirm => "/caselink.v1.Determination/Confirm",
+            Rpc::DeterminationClear => "/caselink.v1.Determination/Clear",
+            Rpc::DeterminationRevoke => "/caselink.v1.Determination/Revoke",
+            Rpc::DeterminationCheck => "/caselink.v1.Determination/Check",
+            Rpc::DeterminationListAbnormal => "/caselink.v1.Determination/ListAbnormal",
         }
     }
 
@@ -102,6 +117,7 @@ impl Rpc {
                 | Rpc::LinkageGetPersonView
                 | Rpc::LinkageListFlagged
                 | Rpc::LinkageWatchAlerts
+                | Rpc::DeterminationListAbnormal
         )
     }
 }
@@ -223,6 +239,46 @@ pub fn check(
                 Role::Analyst | Role::Determiner | Role::AgencyHead | Role::Police
             ) {
                 return deny(format!("role {} may not read referrals", role.name()));
+            }
+        }
+        // Determination (domain.md section 6): the market bureau of the person's region decides; the handler checks the
+        // deciding region and the person's records against the token's regions.
+        (
+            Rpc::DeterminationConfirm | Rpc::DeterminationClear | Rpc::DeterminationRevoke,
+            ServiceScope::Linkage,
+        ) => {
+            if role != Role::Determiner {
+                return deny(format!(
+                    "only a determiner confirms, clears or revokes, not role {}",
+                    role.name()
+                ));
+            }
+            if claims.regions.is_empty() {
+                return deny("the determiner's token names no regions".into());
+            }
+        }
+        // Every department's handling looks the list up (全链协同): yes or no, no purpose needed; the audit records it.
+        (Rpc::DeterminationCheck, ServiceScope::Linkage) => {
+            if role == Role::Auditor {
+                return deny("role auditor reads the audit trail, not the abnormal list".into());
+            }
+            if role == Role::Writer && claims.regions.is_empty() {
+                return deny("the token names no regions to work for".into());
+            }
+        }
+        // The list itself names persons: joint-meeting staff, determiners (their regions), police and agency heads.
+        (Rpc::DeterminationListAbnormal, ServiceScope::Linkage) => {
+            if !matches!(
+                role,
+                Role::Analyst | Role::Determiner | Role::Police | Role::AgencyHead
+            ) {
+                return deny(format!(
+                    "role {} may not read the abnormal list (Check answers whether a person is on it)",
+                    role.name()
+                ));
+            }
+            if role == Role::Determiner && claims.regions.is_empty() {
+                return deny("the determiner's token names no regions".into());
             }
         }
         _ => return deny(format!("{} is not served here", rpc.path())),

@@ -107,3 +107,41 @@ async fn concurrent_moves_from_one_version_have_exactly_one_winner() {
     assert_eq!((won, lost), (1, 15));
     assert_eq!(history(&js, "race").await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn a_stream_made_before_determinations_gains_their_subjects_and_keeps_its_referrals() {
+    use caselink_bus::workflow::{
+        append_determination, determination_history, ensure_workflow_stream,
+        workflow_stream_config, WORKFLOW_STREAM,
+    };
+    let server = NatsServer::start().expect("nats-server");
+    let js = jetstream(&server).await;
+    // The stream as an older release made it: referral subjects only.
+    let mut old = workflow_stream_config(1);
+    old.subjects = vec!["caselink.referral.>".into()];
+    js.create_stream(old).await.unwrap();
+    let s1 = append(&js, 0, &event("r-1", 1, approve("one")))
+        .await
+        .unwrap();
+    ensure_workflow_stream(&js, 1).await.unwrap();
+    let info = js.get_stream(WORKFLOW_STREAM).await.unwrap();
+    assert_eq!(
+        info.cached_info().config.subjects,
+        ["caselink.referral.>", "caselink.determination.>"]
+    );
+    assert!(info.cached_info().config.deny_purge, "other settings kept");
+    let key = "ab".repeat(32);
+    let determination = caselink_proto::v1::DeterminationEvent {
+        person_key: key.clone(),
+        version: 1,
+        actor_subject: "staff-1".into(),
+        ..Default::default()
+    };
+    let s2 = append_determination(&js, 0, &determination).await.unwrap();
+    assert!(s2 > s1);
+    assert_eq!(
+        determination_history(&js, &key).await.unwrap(),
+        [(s2, determination)]
+    );
+    assert_eq!(history(&js, "r-1").await.unwrap().len(), 1);
+}

@@ -33,4 +33,5 @@
 //! ```
 
 pub mod calendar;
+pub mod determination;
 pub mod referral;

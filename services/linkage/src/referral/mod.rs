@@ -298,8 +298,14 @@ pub fn start(
         let js = js.clone();
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            let result =
-                projection::run(referrals, js, Some(on_applied), false, cancel.clone()).await;
+            let result = crate::workflow_fold::run(
+                &referrals,
+                &js,
+                Some(&on_applied),
+                false,
+                cancel.clone(),
+            )
+            .await;
             if let Err(e) = &result {
                 tracing::error!(error = %e, "referral fold stopped; shutting down");
                 cancel.cancel();

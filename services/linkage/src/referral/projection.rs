@@ -6,18 +6,15 @@
 //! | `a` ‖ referral id ‖ `0` ‖ version (8) | an overdue alert was raised for the state entered at that version |
 //! | `mposition` | the last stream sequence folded (u64) |
 //!
-//! Fed by the durable pull consumer `linkage-referrals` exactly like the case-event fold: per pulled batch one
-//! `sled::Batch` (referrals + position), flush, then ack; the consumer is recreated from the stored position at every
-//! start. While folding, the police moves are published as police case events (`lead.received`, `case.registered`,
+//! Fed by the durable pull consumer `linkage-referrals` ([`crate::workflow_fold`]): per pulled batch one `sled::Batch`
+//! (referrals + position), flush, then ack; the consumer is recreated from the stored position at every start. While folding, the police moves are published as police case events (`lead.received`, `case.registered`,
 //! `case.declined`, `case.closed`) onto the events stream with deterministic ids, so each appears once in the person's
 //! timeline. Rebuildable: [`rebuild`] clears the tree and replays the stream (without republishing).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy, consumer::DeliverPolicy};
-use caselink_bus::workflow::{ensure_workflow_stream, referral_filter};
+use async_nats::jetstream;
+use caselink_bus::workflow::referral_filter;
 use caselink_proto::v1::referral_event::Action;
 use caselink_proto::v1::ReferralEvent;
 use caselink_runtime::Cancel;
@@ -34,7 +31,6 @@ const ALERTED: u8 = b'a';
 /// Index of referrals by person: `p` ‖ person key (hex) ‖ 0 ‖ referral id → ().
 const BY_PERSON: u8 = b'p';
 const META_POSITION: &[u8] = b"mposition";
-const BATCH: usize = 500;
 
 /// One referral as stored: its events, oldest first, and the stream sequence of each.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -97,12 +93,9 @@ impl Referrals {
 
     /// The last stream sequence folded.
     pub fn position(&self) -> Result<u64, StoreError> {
-        Ok(self.tree.get(META_POSITION)?.map_or(0, |v| {
-            let mut b = [0u8; 8];
-            let n = v.len().min(8);
-            b[..n].copy_from_slice(&v[..n]);
-            u64::from_be_bytes(b)
-        }))
+        Ok(crate::workflow_fold::decode_position(
+            self.tree.get(META_POSITION)?,
+        ))
     }
 
     /// One referral's stored events.
@@ -228,124 +221,37 @@ impl Referrals {
         self.store.exclusive(|| self.tree.apply_batch(batch))?;
         Ok(applied)
     }
+}
 
-    /// Drops the projection (rebuild).
-    pub async fn reset(&self) -> Result<(), StoreError> {
+impl crate::workflow_fold::WorkflowProjection for Referrals {
+    type Applied = (Option<Referral>, ReferralEvent);
+    const DURABLE: &'static str = DURABLE;
+    const NAME: &'static str = "referrals";
+
+    fn filter(&self) -> String {
+        referral_filter()
+    }
+
+    fn position(&self) -> Result<u64, StoreError> {
+        Referrals::position(self)
+    }
+
+    fn fold(&self, messages: &[(u64, &[u8])]) -> Result<Vec<Self::Applied>, StoreError> {
+        Referrals::fold(self, messages)
+    }
+
+    fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn reset(&self) -> Result<(), StoreError> {
         self.store.exclusive(|| self.tree.clear())?;
-        self.store.flush().await
+        Ok(())
     }
 }
 
-/// What is done with the police moves the fold applies.
-pub type OnApplied = std::sync::Arc<
-    dyn Fn(
-            Vec<(Option<Referral>, ReferralEvent)>,
-        ) -> futures::future::BoxFuture<'static, Result<(), FoldError>>
-        + Send
-        + Sync,
->;
-
-/// Folds the workflow stream into the projection until cancelled (or, with `caught_up`, until nothing is pending).
-/// Survives NATS outages by reconnecting.
-pub async fn run(
-    referrals: Referrals,
-    js: jetstream::Context,
-    on_applied: Option<OnApplied>,
-    caught_up: bool,
-    cancel: Cancel,
-) -> Result<u64, FoldError> {
-    let total = AtomicU64::new(0);
-    crate::consumer::reconnecting("referrals", &cancel, || {
-        session(
-            &referrals,
-            &js,
-            on_applied.as_ref(),
-            caught_up,
-            &cancel,
-            &total,
-        )
-    })
-    .await?;
-    Ok(total.into_inner())
-}
-
-async fn session(
-    referrals: &Referrals,
-    js: &jetstream::Context,
-    on_applied: Option<&OnApplied>,
-    caught_up: bool,
-    cancel: &Cancel,
-    total: &AtomicU64,
-) -> Result<(), FoldError> {
-    let bus = |e: &dyn std::fmt::Display| FoldError::Bus(e.to_string());
-    let stream = ensure_workflow_stream(js, 1).await.map_err(|e| bus(&e))?;
-    let position = referrals.position()?;
-    if stream.get_consumer::<pull::Config>(DURABLE).await.is_ok() {
-        stream.delete_consumer(DURABLE).await.map_err(|e| bus(&e))?;
-    }
-    let mut consumer = stream
-        .create_consumer(pull::Config {
-            durable_name: Some(DURABLE.into()),
-            description: Some("linkage referral fold: position mirrored in sled".into()),
-            deliver_policy: if position == 0 {
-                DeliverPolicy::All
-            } else {
-                DeliverPolicy::ByStartSequence {
-                    start_sequence: position + 1,
-                }
-            },
-            ack_policy: AckPolicy::All,
-            ack_wait: Duration::from_secs(60),
-            filter_subject: referral_filter(),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| bus(&e))?;
-    if caught_up {
-        let info = consumer.info().await.map_err(|e| bus(&e))?;
-        if info.num_pending == 0 {
-            return Ok(());
-        }
-    }
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(BATCH)
-        .heartbeat(Duration::from_secs(5))
-        .expires(Duration::from_secs(30))
-        .messages()
-        .await
-        .map_err(|e| bus(&e))?;
-    loop {
-        let Some((batch, failure)) =
-            crate::consumer::next_batch(&mut messages, BATCH, cancel, "referrals").await?
-        else {
-            return Ok(());
-        };
-        if let Some(last) = batch.last() {
-            let mut inputs = Vec::with_capacity(batch.len());
-            let mut pending = u64::MAX;
-            for m in &batch {
-                let info = m.info().map_err(|e| bus(&e))?;
-                pending = info.pending;
-                inputs.push((info.stream_sequence, m.payload.as_ref()));
-            }
-            let applied = referrals.fold(&inputs)?;
-            referrals.store.flush().await?;
-            total.fetch_add(applied.len() as u64, Ordering::Relaxed);
-            if let Some(on_applied) = on_applied {
-                // Before the ack: a failure redelivers the batch, and the derived events' ids make that harmless.
-                on_applied(applied).await?;
-            }
-            last.ack().await.map_err(|e| bus(&e))?;
-            if caught_up && pending == 0 {
-                return Ok(());
-            }
-        }
-        if let Some(e) = failure {
-            return Err(FoldError::Bus(e));
-        }
-    }
-}
+/// What is done with the police moves the fold applies (they become police case events).
+pub type OnApplied = crate::workflow_fold::OnApplied<(Option<Referral>, ReferralEvent)>;
 
 /// Drops the referral projection and replays the whole workflow stream into it; returns the events folded. Police
 /// case events are not published again (they are on the events stream already).
@@ -354,12 +260,5 @@ pub async fn rebuild(
     js: &jetstream::Context,
     cancel: Cancel,
 ) -> Result<u64, FoldError> {
-    let referrals = Referrals::open(store)?;
-    if let Ok(stream) = js.get_stream(caselink_bus::workflow::WORKFLOW_STREAM).await {
-        let _ = stream.delete_consumer(DURABLE).await;
-    }
-    referrals.reset().await?;
-    let folded = run(referrals, js.clone(), None, true, cancel).await?;
-    tracing::info!(folded, "referral projection rebuilt");
-    Ok(folded)
+    crate::workflow_fold::rebuild(&Referrals::open(store)?, js, cancel).await
 }
