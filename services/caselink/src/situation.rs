@@ -153,6 +153,11 @@ pub(crate) fn report(s: &Situation) -> String {
         s.flagged_persons,
         rules(&s.flagged_by_rule)
     );
+    let _ = writeln!(
+        out,
+        "\nabnormal list (异常名录)  {} listed now; this period {} confirmed, {} cleared, {} revoked",
+        s.listed_persons, s.confirmed_in_period, s.cleared_in_period, s.revoked_in_period
+    );
     let _ = writeln!(out, "\nreferrals  {}", s.referrals);
     for c in s.referral_states.iter().filter(|c| c.count > 0) {
         let _ = writeln!(out, "  {:<26} {:>6}", state_name(c.state), c.count);
@@ -171,11 +176,12 @@ pub(crate) fn report(s: &Situation) -> String {
     }
     let _ = writeln!(
         out,
-        "\nassessment (考核)            all matters               without flagged persons' ({})  target",
-        s.excluded_persons
+        "\nassessment (考核)            all matters               without listed persons' ({:<3}) without flagged persons' ({:<3}) target",
+        s.excluded_confirmed_persons, s.excluded_persons
     );
     let all = s.rates_all.clone().unwrap_or_default();
-    let without = s.rates_excluding_flagged.clone().unwrap_or_default();
+    let confirmed = s.rates_excluding_confirmed.clone().unwrap_or_default();
+    let flagged = s.rates_excluding_flagged.clone().unwrap_or_default();
     let rows: [(&str, Pick); 4] = [
         ("mediation success", |r| r.mediation_success.as_ref()),
         ("completion", |r| r.completion.as_ref()),
@@ -187,11 +193,13 @@ pub(crate) fn report(s: &Situation) -> String {
     for (name, pick) in rows {
         let _ = writeln!(
             out,
-            "  {name:<26} {:<18} {:<6} {:<18} {:<6} {}",
+            "  {name:<26} {:<18} {:<6} {:<18} {:<12} {:<18} {:<12} {}",
             percent(pick(&all)),
             verdict(pick(&all)),
-            percent(pick(&without)),
-            verdict(pick(&without)),
+            percent(pick(&confirmed)),
+            verdict(pick(&confirmed)),
+            percent(pick(&flagged)),
+            verdict(pick(&flagged)),
             target(pick(&all))
         );
     }
@@ -206,7 +214,7 @@ pub(crate) fn report(s: &Situation) -> String {
     }
     let _ = writeln!(
         out,
-        "  (flagged persons: an open screening flag now; confirmed-abusive needs the determination workflow)"
+        "  (listed: confirmed abusive by a determination and on the list now; flagged: an open screening flag now)"
     );
     out
 }
@@ -249,6 +257,12 @@ mod tests {
                 mediation_success: Some(rate("mediation_success", 1, 1, 80)),
                 ..AssessmentRates::default()
             }),
+            rates_excluding_confirmed: Some(AssessmentRates {
+                mediation_success: Some(rate("mediation_success", 2, 3, 80)),
+                ..AssessmentRates::default()
+            }),
+            listed_persons: 7,
+            revoked_in_period: 2,
             targets: vec![AssessmentTarget {
                 name: "first_call_connection".into(),
                 at_least_percent: 95,
@@ -266,5 +280,8 @@ mod tests {
         assert!(text.contains("100.0% (1/1)"), "{text}");
         assert!(text.contains("≥80%"), "{text}");
         assert!(text.contains("first call connection"), "{text}");
+        assert!(text.contains("66.7% (2/3)"), "{text}");
+        assert!(text.contains("7 listed now"), "{text}");
+        assert!(text.contains("2 revoked"), "{text}");
     }
 }

@@ -974,11 +974,14 @@ impl Linkage for LinkageService {
             .map(|c| c.claims.regions.clone());
         let store = self.store.clone();
         let shared = self.referrals.clone();
+        let determinations = self.determinations.clone();
         let result = tokio::task::spawn_blocking(move || {
             let shared = shared.ok_or(SituationError::Unavailable)?;
+            let determinations = determinations.ok_or(SituationError::Unavailable)?;
             situation(
                 &store,
                 &shared.referrals,
+                &determinations.determinations,
                 &shared.calendar,
                 shared.now(),
                 &request,

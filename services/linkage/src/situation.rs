@@ -306,6 +306,7 @@ fn rates(sums: &Sums) -> AssessmentRates {
 pub fn situation(
     store: &Store,
     referrals: &Referrals,
+    determinations: &crate::determination::projection::Determinations,
     calendar: &HolidayCalendar,
     now: OffsetDateTime,
     request: &GetSituationRequest,
@@ -378,46 +379,54 @@ pub fn situation(
 
     // The flagged persons' matters in the regions and period: listed anywhere (a person listed under another region
     // may have records here), with records in the regions.
-    let mut flagged_sums: Sums = HashMap::new();
-    let mut excluded_persons = 0;
+    let mut flagged = Vec::new();
     for item in store.flagged("", None) {
         let (_, key, entry) = item?;
-        if entry.rules.is_empty() {
-            continue;
-        }
-        let Some(record) = store.person(&key)? else {
-            continue;
-        };
-        let may_have = record.regions.len() >= crate::store::MAX_PERSON_REGIONS
-            || record.regions.iter().any(|r| r.starts_with(prefix));
-        if !may_have {
-            continue;
-        }
-        let mut any = false;
-        for row in store.timeline(&key, from_us, to_us, None) {
-            let event = row?.event;
-            if !event.region_code.starts_with(prefix) {
-                continue;
-            }
-            any = true;
-            if let Some(payload) = &event.payload {
-                metrics(payload, |m| *flagged_sums.entry(m).or_insert(0) += 1);
-            }
-        }
-        if any {
-            excluded_persons += 1;
+        if !entry.rules.is_empty() {
+            flagged.push(key);
         }
     }
-    let excluding: Sums = Metric::ALL
-        .into_iter()
-        .map(|m| {
-            let total = all.get(&m).copied().unwrap_or(0);
-            (
-                m,
-                total.saturating_sub(flagged_sums.get(&m).copied().unwrap_or(0)),
-            )
-        })
-        .collect();
+    let (excluding_flagged, excluded_persons) =
+        excluding(store, &all, flagged, prefix, from_us..to_us)?;
+
+    // The abnormal list: persons on it now (listed by any bureau: their matters leave the rates), those listed by the
+    // regions' bureaus, and the moves of the period.
+    let mut listed = Vec::new();
+    let mut listed_persons = 0;
+    for item in determinations.listed("", None) {
+        let (region, person, stored) = item?;
+        if !stored.replay().is_some_and(|d| d.is_listed(now)) {
+            continue;
+        }
+        if region.starts_with(prefix) {
+            listed_persons += 1;
+        }
+        if let Ok(key) = caselink_domain::PersonKey::from_hex(&person) {
+            listed.push(key);
+        }
+    }
+    let (excluding_confirmed, excluded_confirmed_persons) =
+        excluding(store, &all, listed, prefix, from_us..to_us)?;
+    let mut moves = [0u64; 3];
+    for item in determinations.scan() {
+        let (_, stored) = item?;
+        for event in &stored.events {
+            let at = event
+                .occurred_at
+                .as_ref()
+                .map_or(i64::MIN, caselink_domain::timestamp_micros);
+            if !event.region_code.starts_with(prefix) || !(from_us..to_us).contains(&at) {
+                continue;
+            }
+            use caselink_proto::v1::determination_event::Action;
+            match event.action {
+                Some(Action::Confirmed(_)) => moves[0] += 1,
+                Some(Action::Cleared(_)) => moves[1] += 1,
+                Some(Action::Revoked(_)) => moves[2] += 1,
+                None => {}
+            }
+        }
+    }
 
     // Referrals of the regions, by state now, and the overdue ones.
     let mut referral_count = 0;
@@ -497,8 +506,14 @@ pub fn situation(
         referral_states,
         overdue_referrals: overdue,
         rates_all: Some(rates(&all)),
-        rates_excluding_flagged: Some(rates(&excluding)),
+        rates_excluding_flagged: Some(rates(&excluding_flagged)),
         excluded_persons,
+        listed_persons,
+        confirmed_in_period: moves[0],
+        cleared_in_period: moves[1],
+        revoked_in_period: moves[2],
+        rates_excluding_confirmed: Some(rates(&excluding_confirmed)),
+        excluded_confirmed_persons,
         targets: TARGETS
             .iter()
             .map(|(name, at_least, measured)| AssessmentTarget {
@@ -508,6 +523,54 @@ pub fn situation(
             })
             .collect(),
     })
+}
+
+/// The metric sums `all` without the matters of `persons` in the regions of `prefix` and the period (µs), and how many
+/// of them had such matters.
+fn excluding(
+    store: &Store,
+    all: &Sums,
+    persons: Vec<caselink_domain::PersonKey>,
+    prefix: &str,
+    period: std::ops::Range<i64>,
+) -> Result<(Sums, u64), SituationError> {
+    let mut theirs: Sums = HashMap::new();
+    let mut excluded = 0;
+    for key in persons {
+        let Some(record) = store.person(&key)? else {
+            continue;
+        };
+        let may_have = record.regions.len() >= crate::store::MAX_PERSON_REGIONS
+            || record.regions.iter().any(|r| r.starts_with(prefix));
+        if !may_have {
+            continue;
+        }
+        let mut any = false;
+        for row in store.timeline(&key, period.start, period.end, None) {
+            let event = row?.event;
+            if !event.region_code.starts_with(prefix) {
+                continue;
+            }
+            any = true;
+            if let Some(payload) = &event.payload {
+                metrics(payload, |m| *theirs.entry(m).or_insert(0) += 1);
+            }
+        }
+        if any {
+            excluded += 1;
+        }
+    }
+    let rest = Metric::ALL
+        .into_iter()
+        .map(|m| {
+            let total = all.get(&m).copied().unwrap_or(0);
+            (
+                m,
+                total.saturating_sub(theirs.get(&m).copied().unwrap_or(0)),
+            )
+        })
+        .collect();
+    Ok((rest, excluded))
 }
 
 fn timestamp_of(at: OffsetDateTime) -> caselink_proto::Timestamp {
@@ -529,6 +592,7 @@ mod tests {
     use prost::Message;
 
     use super::*;
+    use crate::determination::projection::Determinations;
     use crate::fold::{fold_batch, Folder};
 
     /// 2025-01-01T00:00:00+08:00, in seconds.
@@ -580,6 +644,7 @@ mod tests {
 
     fn ask(store: &Store, prefix: &str, from: Option<i64>, to: Option<i64>) -> Situation {
         let referrals = Referrals::open(store).unwrap();
+        let determinations = Determinations::open(store).unwrap();
         let request = GetSituationRequest {
             region_prefix: prefix.into(),
             from: from.map(|seconds| caselink_proto::Timestamp { seconds, nanos: 0 }),
@@ -588,6 +653,7 @@ mod tests {
         situation(
             store,
             &referrals,
+            &determinations,
             &HolidayCalendar::china(),
             OffsetDateTime::UNIX_EPOCH,
             &request,
@@ -688,6 +754,111 @@ mod tests {
             );
         }
         assert!(of(untrue_report()).is_empty());
+    }
+
+    #[test]
+    fn the_abnormal_list_counts_its_changes_and_its_persons_matters_leave_the_rates() {
+        use caselink_proto::v1::determination_event::Action;
+        use caselink_proto::v1::{
+            DeterminationCleared, DeterminationConfirmed, DeterminationEvent, DeterminationRevoked,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (listed, revoked, ordinary) = (3u8, 4u8, 5u8);
+        fold(
+            &store,
+            &[
+                event(
+                    1,
+                    listed,
+                    "430602",
+                    T2025,
+                    ticket(Satisfaction::Unsatisfied),
+                ),
+                event(
+                    2,
+                    revoked,
+                    "430602",
+                    T2025,
+                    ticket(Satisfaction::Unsatisfied),
+                ),
+                event(
+                    3,
+                    ordinary,
+                    "430602",
+                    T2025,
+                    ticket(Satisfaction::Satisfied),
+                ),
+            ],
+        );
+        let at = |seconds| Some(caselink_proto::Timestamp { seconds, nanos: 0 });
+        let move_of = |person: u8, version: u64, region: &str, day: i64, action: Action| {
+            DeterminationEvent {
+                person_key: hex::encode([person; 32]),
+                version,
+                occurred_at: at(T2025 + day * DAY),
+                region_code: region.into(),
+                action: Some(action),
+                ..DeterminationEvent::default()
+            }
+            .encode_to_vec()
+        };
+        let confirmed = || {
+            Action::Confirmed(DeterminationConfirmed {
+                expires_at: at(T2025 + 365 * DAY),
+                ..DeterminationConfirmed::default()
+            })
+        };
+        let moves = [
+            move_of(listed, 1, "430602", 1, confirmed()),
+            move_of(revoked, 1, "430602", 1, confirmed()),
+            move_of(
+                revoked,
+                2,
+                "430602",
+                2,
+                Action::Revoked(DeterminationRevoked::default()),
+            ),
+            move_of(
+                ordinary,
+                1,
+                "110105",
+                1,
+                Action::Cleared(DeterminationCleared::default()),
+            ),
+        ];
+        let messages: Vec<(u64, &[u8])> = moves
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (i as u64 + 1, m.as_slice()))
+            .collect();
+        Determinations::open(&store)
+            .unwrap()
+            .fold(&messages)
+            .unwrap();
+
+        let s = ask(&store, "43", Some(T2025), Some(T2025 + 7 * DAY));
+        assert_eq!(s.listed_persons, 1);
+        assert_eq!(
+            (
+                s.confirmed_in_period,
+                s.cleared_in_period,
+                s.revoked_in_period
+            ),
+            (2, 0, 1)
+        );
+        assert_eq!(pair(&s.rates_all.as_ref().unwrap().satisfaction), (1, 3));
+        // Only the listed person's matters leave; the revoked one's stay.
+        let without = s.rates_excluding_confirmed.as_ref().unwrap();
+        assert_eq!(pair(&without.satisfaction), (1, 2));
+        assert_eq!(s.excluded_confirmed_persons, 1);
+        // The period before the moves: none of them; the list is as it stands now.
+        let before = ask(&store, "43", Some(T2025 - DAY), Some(T2025 + DAY));
+        assert_eq!(before.confirmed_in_period, 0);
+        assert_eq!(before.listed_persons, 1);
+        // Another region's bureau: its clearing only.
+        let beijing = ask(&store, "11", None, None);
+        assert_eq!((beijing.listed_persons, beijing.cleared_in_period), (0, 1));
     }
 
     #[test]
@@ -872,6 +1043,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let referrals = Referrals::open(&store).unwrap();
+        let determinations = Determinations::open(&store).unwrap();
         let run = |prefix: &str, from: Option<i64>, to: Option<i64>, regions: Option<&[String]>| {
             let request = GetSituationRequest {
                 region_prefix: prefix.into(),
@@ -881,6 +1053,7 @@ mod tests {
             situation(
                 &store,
                 &referrals,
+                &determinations,
                 &HolidayCalendar::china(),
                 OffsetDateTime::UNIX_EPOCH,
                 &request,

@@ -105,6 +105,20 @@ impl Determinations {
             .transpose()
     }
 
+    /// Every person's stored determination events, in person-key order.
+    pub fn scan(
+        &self,
+    ) -> impl Iterator<Item = Result<(String, StoredDetermination), StoreError>> + '_ {
+        self.tree.scan_prefix([DETERMINATION]).map(|item| {
+            let (k, v) = item?;
+            let person = String::from_utf8_lossy(&k[1..]).into_owned();
+            Ok((
+                person,
+                StoredDetermination::decode(v.as_ref()).map_err(corrupt)?,
+            ))
+        })
+    }
+
     /// The persons whose last move confirmed them, by region (of the bureau) then person key, from the regions starting
     /// with `region_prefix`, after the index key `after` (exclusive): (region, person key, stored events).
     pub fn listed(
