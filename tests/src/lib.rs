@@ -393,7 +393,7 @@ fn unreachable_client() -> LinkageClient<Authed> {
     )
 }
 
-async fn connect_retrying(addr: &str) -> Channel {
+pub async fn connect_retrying(addr: &str) -> Channel {
     for _ in 0..1200 {
         if let Ok(c) = tonic::transport::Endpoint::from_shared(addr.to_string())
             .unwrap()
@@ -416,8 +416,6 @@ pub async fn spawn_ingest<R: DepartmentRules>(
     clock: Arc<dyn Clock>,
     cancel: &Cancel,
 ) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = format!("http://{}", listener.local_addr().unwrap());
     let options = IngestOptions {
         nats_url: nats_url.into(),
         identity: identity.clone(),
@@ -428,6 +426,19 @@ pub async fn spawn_ingest<R: DepartmentRules>(
         ack_timeout_ms: 2_000,
         ..IngestOptions::default()
     };
+    serve_ingest(rules, options, clock, cancel).await
+}
+
+/// Serves a department with `options` on `127.0.0.1:0` until `cancel`; returns its address once it is ready (the events
+/// stream exists).
+pub async fn serve_ingest<R: DepartmentRules>(
+    rules: R,
+    options: IngestOptions,
+    clock: Arc<dyn Clock>,
+    cancel: &Cancel,
+) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
     let cancel = cancel.clone();
     tokio::spawn(async move {
         caselink_ingest::serve_on(rules, options, listener, clock, cancel)

@@ -34,6 +34,8 @@ pub struct IngestOptions {
     pub max_batch: usize,
     /// Stream replicas: 1 on a single node, 3 in a cluster.
     pub replicas: usize,
+    /// Where `GET /metrics` (Prometheus, OpenMetrics text) is served, e.g. `127.0.0.1:51051`; empty = not served.
+    pub metrics_listen: String,
 }
 
 impl Default for IngestOptions {
@@ -52,6 +54,7 @@ impl Default for IngestOptions {
             linger_micros: 1_000,
             max_batch: 1_000,
             replicas: 1,
+            metrics_listen: String::new(),
         }
     }
 }
@@ -72,6 +75,10 @@ pub struct IngestFlags {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nats_url: Option<String>,
+    /// Where to serve `GET /metrics` (Prometheus), e.g. 127.0.0.1:51051; unset = not served.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<String>,
 }
 
 impl IngestOptions {

@@ -16,6 +16,7 @@ use caselink_proto::v1::{
     CaseEvent, FieldViolation, Receipt, ReceiptStatus, SubmitRequest, SubmitResponse,
 };
 use caselink_proto::Timestamp;
+use caselink_runtime::metrics::{Counter, Family, Metrics};
 use caselink_runtime::Cancel as CancellationToken;
 use futures::stream::FuturesOrdered;
 use futures::{Stream, StreamExt};
@@ -47,6 +48,14 @@ struct Inner<R> {
     publisher: EventPublisher,
     ready: Arc<AtomicBool>,
     max_events: usize,
+    /// Receipts by status (registered for `GET /metrics` by [`IngestService::with_metrics`]).
+    receipts: Family<ReceiptLabel, Counter>,
+}
+
+/// A receipt's status, as metrics label it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct ReceiptLabel {
+    status: &'static str,
 }
 
 /// Events of one SubmitStream gathered before they go to the publisher together.
@@ -74,8 +83,19 @@ impl<R: DepartmentRules> IngestService<R> {
                 publisher,
                 ready,
                 max_events,
+                receipts: Family::default(),
             }),
         }
+    }
+
+    /// Counts the receipts in `metrics` (`caselink_ingest_receipts_total{status}`).
+    pub fn with_metrics(self, metrics: &Metrics) -> Self {
+        metrics.register(
+            "ingest_receipts",
+            "receipts answered, by status (accepted, duplicate, rejected)",
+            self.inner.receipts.clone(),
+        );
+        self
     }
 
     /// Validates and prepares one event: `Err` is its rejected receipt. `regions`: the caller's region scope, if any.
@@ -246,7 +266,7 @@ impl<R: DepartmentRules> Ingest for IngestService<R> {
             .submit(events, 0, &regions)
             .await
             .map_err(IngestError::into_status)?;
-        log_receipts(self.inner.rules.department(), count, &receipts);
+        self.inner.answered(count, &receipts);
         Ok(Response::new(SubmitResponse { receipts }))
     }
 
@@ -289,7 +309,7 @@ impl<R: DepartmentRules> Ingest for IngestService<R> {
                     Some(done) = in_flight.next(), if !in_flight.is_empty() => {
                         match done {
                             Ok(receipts) => {
-                                log_receipts(inner.rules.department(), receipts.len(), &receipts);
+                                inner.answered(receipts.len(), &receipts);
                                 for r in receipts {
                                     if tx.send(Ok(r)).await.is_err() { return; }
                                 }
@@ -310,16 +330,35 @@ impl<R: DepartmentRules> Ingest for IngestService<R> {
     }
 }
 
-fn log_receipts(department: caselink_proto::v1::Department, count: usize, receipts: &[Receipt]) {
-    let tally = |s: ReceiptStatus| receipts.iter().filter(|r| r.status == s as i32).count();
-    tracing::info!(
-        department = department_code(department),
-        events = count,
-        accepted = tally(ReceiptStatus::Accepted),
-        duplicate = tally(ReceiptStatus::Duplicate),
-        rejected = tally(ReceiptStatus::Rejected),
-        "submit answered"
-    );
+impl<R: DepartmentRules> Inner<R> {
+    /// Logs and counts the receipts of one answer.
+    fn answered(&self, count: usize, receipts: &[Receipt]) {
+        let tally = |s: ReceiptStatus| receipts.iter().filter(|r| r.status == s as i32).count();
+        let (accepted, duplicate, rejected) = (
+            tally(ReceiptStatus::Accepted),
+            tally(ReceiptStatus::Duplicate),
+            tally(ReceiptStatus::Rejected),
+        );
+        for (status, n) in [
+            ("accepted", accepted),
+            ("duplicate", duplicate),
+            ("rejected", rejected),
+        ] {
+            if n > 0 {
+                self.receipts
+                    .get_or_create(&ReceiptLabel { status })
+                    .inc_by(n as u64);
+            }
+        }
+        tracing::info!(
+            department = department_code(self.rules.department()),
+            events = count,
+            accepted,
+            duplicate,
+            rejected,
+            "submit answered"
+        );
+    }
 }
 
 /// Connects to NATS, keeps trying to create the events stream until it exists, and serves Ingest (with health and
@@ -416,6 +455,14 @@ pub async fn serve_on<R: DepartmentRules>(
         ready,
         options.max_events_per_request,
     );
+    let metrics = Metrics::new(department_code(department));
+    let service = service.with_metrics(&metrics);
+    let rpc_metrics = caselink_runtime::metrics::RpcMetricsLayer::new(&metrics, |path| {
+        caselink_auth::Rpc::from_path(path).is_some() || path.starts_with("/grpc.")
+    });
+    caselink_runtime::metrics::spawn(&options.metrics_listen, &metrics, &cancel)
+        .await
+        .map_err(|e| IngestError::Config(e.to_string()))?;
     let (reflection_v1, reflection_v1alpha) = caselink_runtime::reflection_services();
     let address = listener
         .local_addr()
@@ -423,6 +470,7 @@ pub async fn serve_on<R: DepartmentRules>(
     tracing::info!(department = department_code(department), %address, "ingest listening");
     caselink_runtime::server_builder(&options.tls)
         .map_err(|e| IngestError::Config(e.to_string()))?
+        .layer(rpc_metrics)
         .layer(caselink_auth::AuthLayer::new(
             verifier,
             caselink_auth::ServiceScope::Department(department_code(department).to_string()),

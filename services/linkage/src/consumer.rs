@@ -39,6 +39,8 @@ pub struct FoldOptions {
     /// Flush (and so acknowledge durably) every batch. A rebuild, which starts over if interrupted, flushes only the
     /// batches that carry a checkpoint.
     pub flush_every_batch: bool,
+    /// Where the fold's figures are kept for `GET /metrics` (none: not kept).
+    pub metrics: Option<Arc<crate::metrics::FoldMetrics>>,
 }
 
 impl Default for FoldOptions {
@@ -56,6 +58,7 @@ impl Default for FoldOptions {
             wake: None,
             cache: CachePolicy::default(),
             flush_every_batch: true,
+            metrics: None,
         }
     }
 }
@@ -233,6 +236,7 @@ async fn fold_session(
         .await
         .map_err(|e| bus(&e))?;
     let mut last_log = Instant::now();
+    let mut last_memory: Option<Instant> = None;
     let mut pipeline = Pipeline {
         store,
         options,
@@ -312,6 +316,24 @@ async fn fold_session(
         if !group.is_empty() {
             let pending = group.last().map_or(0, |p| p.pending);
             pipeline.prepare(group).await?;
+            if let Some(metrics) = &options.metrics {
+                use crate::metrics::gauge_value;
+                let c = pipeline.cache.as_ref().expect("returned");
+                metrics.position.set(gauge_value(c.position));
+                metrics.states_at.set(gauge_value(c.states_at));
+                metrics.pending.set(gauge_value(pending));
+                metrics.cache_bytes.set(gauge_value(c.bytes()));
+                metrics.dirty_states.set(gauge_value(c.dirty()));
+                metrics
+                    .waiting_batches
+                    .set(gauge_value(pipeline.waiting.len()));
+                if last_memory.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                    let memory = Memory::now();
+                    metrics.resident_bytes.set(gauge_value(memory.resident));
+                    metrics.allocated_bytes.set(gauge_value(memory.allocated));
+                    last_memory = Some(Instant::now());
+                }
+            }
             if last_log.elapsed() > Duration::from_secs(10) {
                 let c = pipeline.cache.as_ref().expect("returned");
                 let memory = Memory::now();
@@ -438,6 +460,10 @@ impl Pipeline<'_> {
             }
             self.total
                 .fetch_add(applied.stats.folded as u64, Ordering::Relaxed);
+            if let Some(metrics) = &self.options.metrics {
+                metrics.events.inc_by(applied.stats.folded as u64);
+                metrics.alerts.inc_by(applied.stats.alerts as u64);
+            }
             tracing::debug!(messages, stats = ?applied.stats, "batch folded");
         }
         Ok(())

@@ -11,6 +11,7 @@ pub mod consumer;
 pub mod determination;
 pub mod eventlog;
 pub mod fold;
+pub mod metrics;
 pub mod outbox;
 pub mod query;
 pub mod referral;
@@ -68,6 +69,8 @@ pub struct LinkageOptions {
     pub referral: referral::ReferralOptions,
     /// Determination and the abnormal list: how long a confirmed entry is listed.
     pub determination: determination::DeterminationOptions,
+    /// Where `GET /metrics` (Prometheus, OpenMetrics text) is served, e.g. `127.0.0.1:51050`; empty = not served.
+    pub metrics_listen: String,
 }
 
 impl Default for LinkageOptions {
@@ -88,6 +91,7 @@ impl Default for LinkageOptions {
             rules_file: None,
             referral: referral::ReferralOptions::default(),
             determination: determination::DeterminationOptions::default(),
+            metrics_listen: String::new(),
         }
     }
 }
@@ -128,6 +132,7 @@ impl LinkageOptions {
                 ..states::CachePolicy::default()
             },
             flush_every_batch: true,
+            metrics: None,
         })
     }
 
@@ -315,6 +320,15 @@ pub async fn serve_with_clock(
         Some(Arc::new(keys.seal))
     };
     let mut fold = options.fold_options()?;
+    let metrics = caselink_runtime::metrics::Metrics::new("linkage");
+    fold.metrics = Some(metrics::FoldMetrics::register(&metrics));
+    let workflow_metrics = metrics::WorkflowMetrics::register(&metrics);
+    let rpc_metrics = caselink_runtime::metrics::RpcMetricsLayer::new(&metrics, |path| {
+        caselink_auth::Rpc::from_path(path).is_some() || path.starts_with("/grpc.")
+    });
+    caselink_runtime::metrics::spawn(&options.metrics_listen, &metrics, &cancel)
+        .await
+        .map_err(|e| LinkageError::Config(e.to_string()))?;
     let js = connect(&options).await?;
     let store = open_store(&options, &js).await?;
     let wake = Arc::new(tokio::sync::Notify::new());
@@ -334,6 +348,7 @@ pub async fn serve_with_clock(
         &js,
         clock,
         audit.clone(),
+        Arc::clone(&workflow_metrics),
         &cancel,
     )?;
     let secret = Arc::new(secret);
@@ -352,6 +367,7 @@ pub async fn serve_with_clock(
         },
         &js,
         referral_service.shared().clock,
+        workflow_metrics,
         &cancel,
     )?;
     let audit_js = js.clone();
@@ -387,6 +403,7 @@ pub async fn serve_with_clock(
     );
     caselink_runtime::server_builder(&options.tls)
         .map_err(|e| LinkageError::Config(e.to_string()))?
+        .layer(rpc_metrics)
         .layer(caselink_auth::AuthLayer::new(
             verifier,
             caselink_auth::ServiceScope::Linkage,

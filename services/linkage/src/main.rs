@@ -29,6 +29,10 @@ struct Flags {
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     nats_url: Option<String>,
+    /// Where to serve `GET /metrics` (Prometheus), e.g. 127.0.0.1:51050; unset = not served.
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_listen: Option<String>,
     /// Directory of the sled projections.
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]

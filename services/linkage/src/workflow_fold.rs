@@ -10,6 +10,7 @@ use caselink_bus::workflow::{ensure_workflow_stream, WORKFLOW_STREAM};
 use caselink_runtime::Cancel;
 
 use crate::consumer::FoldError;
+use crate::metrics::WorkflowMetrics;
 use crate::store::{Store, StoreError};
 
 /// Messages per pulled batch.
@@ -48,11 +49,14 @@ pub async fn run<P: WorkflowProjection>(
     js: &jetstream::Context,
     on_applied: Option<&OnApplied<P::Applied>>,
     caught_up: bool,
+    metrics: Option<&WorkflowMetrics>,
     cancel: Cancel,
 ) -> Result<u64, FoldError> {
     let total = AtomicU64::new(0);
     crate::consumer::reconnecting(P::NAME, &cancel, || {
-        session(projection, js, on_applied, caught_up, &cancel, &total)
+        session(
+            projection, js, on_applied, caught_up, metrics, &cancel, &total,
+        )
     })
     .await?;
     Ok(total.into_inner())
@@ -63,6 +67,7 @@ async fn session<P: WorkflowProjection>(
     js: &jetstream::Context,
     on_applied: Option<&OnApplied<P::Applied>>,
     caught_up: bool,
+    metrics: Option<&WorkflowMetrics>,
     cancel: &Cancel,
     total: &AtomicU64,
 ) -> Result<(), FoldError> {
@@ -131,6 +136,9 @@ async fn session<P: WorkflowProjection>(
             let applied = projection.fold(&inputs)?;
             projection.store().flush().await?;
             total.fetch_add(applied.len() as u64, Ordering::Relaxed);
+            if let Some(metrics) = metrics {
+                metrics.folded(P::NAME, projection.position()?, applied.len());
+            }
             if let Some(on_applied) = on_applied {
                 // Before the ack: a failure redelivers the batch, and what the hook derives must be idempotent.
                 on_applied(applied).await?;
@@ -158,7 +166,7 @@ pub async fn rebuild<P: WorkflowProjection>(
     }
     projection.reset()?;
     projection.store().flush().await?;
-    let folded = run(projection, js, None, true, cancel).await?;
+    let folded = run(projection, js, None, true, None, cancel).await?;
     tracing::info!(folded, projection = P::NAME, "workflow projection rebuilt");
     Ok(folded)
 }

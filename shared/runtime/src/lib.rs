@@ -1,7 +1,10 @@
 //! What every caselink process shares: configuration layered defaults → TOML file → environment → flags, structured
-//! logs, the gRPC health and reflection services, graceful shutdown, and the identity keys' configuration.
+//! logs, metrics (`metrics`: the registry, `GET /metrics`, the per-RPC layer), the gRPC health and reflection services,
+//! graceful shutdown, and the identity keys' configuration.
 //!
 //! Never: business logic, or logging a secret or a clear personal datum.
+
+pub mod metrics;
 
 use std::path::Path;
 

@@ -257,6 +257,7 @@ pub fn start(
     parts: Parts,
     js: &async_nats::jetstream::Context,
     clock: Arc<dyn Clock>,
+    metrics: Arc<crate::metrics::WorkflowMetrics>,
     cancel: &caselink_runtime::Cancel,
 ) -> Result<(DeterminationService, Tasks), crate::LinkageError> {
     options.validate().map_err(crate::LinkageError::Config)?;
@@ -270,8 +271,15 @@ pub fn start(
         let js = js.clone();
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            let result =
-                crate::workflow_fold::run(&determinations, &js, None, false, cancel.clone()).await;
+            let result = crate::workflow_fold::run(
+                &determinations,
+                &js,
+                None,
+                false,
+                Some(&metrics),
+                cancel.clone(),
+            )
+            .await;
             if let Err(e) = &result {
                 tracing::error!(error = %e, "determination fold stopped; shutting down");
                 cancel.cancel();

@@ -279,6 +279,7 @@ pub fn start(
     js: &async_nats::jetstream::Context,
     clock: Arc<dyn Clock>,
     audit: caselink_bus::audit::AuditLog,
+    metrics: Arc<crate::metrics::WorkflowMetrics>,
     cancel: &caselink_runtime::Cancel,
 ) -> Result<(ReferralService, Tasks), crate::LinkageError> {
     let calendar = options.calendar().map_err(crate::LinkageError::Config)?;
@@ -303,6 +304,7 @@ pub fn start(
                 &js,
                 Some(&on_applied),
                 false,
+                Some(&metrics),
                 cancel.clone(),
             )
             .await;
