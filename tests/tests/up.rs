@@ -135,6 +135,26 @@ fn caselink_up_runs_the_whole_path_and_stops_cleanly() {
     );
     assert!(out.contains("3 events"), "{out}");
 
+    // Nobody has determined this person: not on the abnormal list (looked up by the key the timeline printed).
+    let person_key = out
+        .lines()
+        .find_map(|l| l.strip_prefix("person   "))
+        .unwrap()
+        .trim()
+        .to_string();
+    let (ok, out) = up.caselink(&[
+        "determination",
+        "check",
+        "--person-key",
+        &person_key,
+        "--addr",
+        &up.url(50050),
+        "--data-dir",
+        &data_dir,
+    ]);
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), "not listed");
+
     // A token issued with `caselink token issue` under the deployment's key works; a police token cannot read
     // timelines.
     let config = up.data.path().join("caselink.toml");

@@ -5,6 +5,7 @@
 
 mod audit;
 mod demo;
+mod determination;
 mod eval;
 mod gen;
 mod person;
@@ -45,9 +46,11 @@ enum Command {
     Timeline(timeline::TimelineArgs),
     /// Criminal referral 行刑衔接: draft, approve, transfer, receive, register, … get, list.
     Referral(referral::ReferralArgs),
+    /// Determination and the abnormal list 异常名录: confirm, clear, revoke (determiner); check, list.
+    Determination(determination::DeterminationArgs),
     /// Follow a police unit's incoming leads live (resume with --cursor).
     Leads(referral::LeadsArgs),
-    /// Show the joint view of a person: figures, flags with rule, clause and evidence, linked persons.
+    /// Show the joint view of a person: figures, flags (rule, clause, status, evidence), determination, links.
     Person(person::PersonArgs),
     /// Follow screening alerts of a region live (resumable with --cursor).
     Alerts(person::AlertsArgs),
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
             Command::Load(args) => submit::load(args).await,
             Command::Timeline(args) => timeline::run(args).await,
             Command::Referral(args) => referral::run(args).await,
+            Command::Determination(args) => determination::run(args).await,
             Command::Leads(args) => referral::leads(args).await,
             Command::Person(args) => person::person(args).await,
             Command::Alerts(args) => person::alerts(args).await,

@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use caselink_proto::v1::{
-    Alert, AlertKind, Flag, FlagStatus, GetPersonViewRequest, PersonView, WatchAlertsRequest,
+    Alert, AlertKind, DeterminationView, Flag, FlagStatus, GetPersonViewRequest, PersonView,
+    WatchAlertsRequest,
 };
 use futures::StreamExt;
 
@@ -104,6 +105,8 @@ fn print_view(view: &PersonView) {
     for flag in &view.flags {
         print_flag(flag);
     }
+    println!();
+    print!("{}", determination_text(view.determination.as_ref()));
     if !view.links.is_empty() {
         println!();
         println!(
@@ -124,18 +127,42 @@ fn print_view(view: &PersonView) {
     }
 }
 
-fn print_flag(flag: &Flag) {
-    let status = match flag.status() {
+/// Where the person's determination stands (`caselink determination` moves it).
+fn determination_text(determination: Option<&DeterminationView>) -> String {
+    match determination {
+        Some(d) => crate::determination::view_text(d),
+        None => {
+            "determination none (never determined; open flags await the bureau's determination)\n"
+                .to_string()
+        }
+    }
+}
+
+fn status_name(status: FlagStatus) -> &'static str {
+    match status {
         FlagStatus::Open => "open",
         FlagStatus::Confirmed => "confirmed",
         FlagStatus::Cleared => "cleared",
         FlagStatus::Withdrawn => "withdrawn",
         FlagStatus::Unspecified => "-",
-    };
-    println!(
-        "flag {} {} {} / {}  [{status}, revision {}]",
-        flag.rule, flag.clause, flag.title_zh, flag.title, flag.revision
-    );
+    }
+}
+
+/// A flag's heading: rule, clause, titles, and where it stands.
+fn flag_heading(flag: &Flag) -> String {
+    format!(
+        "flag {} {} {} / {}  [{}, revision {}]",
+        flag.rule,
+        flag.clause,
+        flag.title_zh,
+        flag.title,
+        status_name(flag.status()),
+        flag.revision
+    )
+}
+
+fn print_flag(flag: &Flag) {
+    println!("{}", flag_heading(flag));
     println!("  guideline {}", flag.guideline);
     println!(
         "  window    {} to {}",
@@ -242,4 +269,58 @@ fn print_alert(alert: &Alert) {
         flag.evidence_total,
         alert.person_key.get(..16).unwrap_or(&alert.person_key)
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use caselink_proto::v1::{DeterminationState, DeterminedFlag};
+
+    #[test]
+    fn a_flag_heading_says_where_the_flag_stands() {
+        let mut flag = Flag {
+            rule: "R5".into(),
+            clause: "三(五)".into(),
+            title_zh: "举报不实".into(),
+            title: "untrue reports".into(),
+            revision: 2,
+            status: FlagStatus::Open as i32,
+            ..Flag::default()
+        };
+        assert_eq!(
+            flag_heading(&flag),
+            "flag R5 三(五) 举报不实 / untrue reports  [open, revision 2]"
+        );
+        for (status, name) in [
+            (FlagStatus::Confirmed, "[confirmed,"),
+            (FlagStatus::Cleared, "[cleared,"),
+            (FlagStatus::Withdrawn, "[withdrawn,"),
+        ] {
+            flag.status = status as i32;
+            assert!(flag_heading(&flag).contains(name), "{status:?}");
+        }
+    }
+
+    #[test]
+    fn the_view_shows_the_determination_or_that_there_is_none() {
+        let none = determination_text(None);
+        assert!(none.starts_with("determination none"), "{none}");
+        let cleared = DeterminationView {
+            state: DeterminationState::Cleared as i32,
+            version: 3,
+            region_code: "430602".into(),
+            flags: vec![DeterminedFlag {
+                rule: "C1".into(),
+                clause: "二(一)".into(),
+                revision: 4,
+            }],
+            reason: "投诉均有实际消费".into(),
+            ..DeterminationView::default()
+        };
+        let text = determination_text(Some(&cleared));
+        assert!(text.contains("determination cleared, version 3"), "{text}");
+        assert!(text.contains("region    430602"), "{text}");
+        assert!(text.contains("rules     C1 二(一)"), "{text}");
+        assert!(text.contains("reason    投诉均有实际消费"), "{text}");
+    }
 }

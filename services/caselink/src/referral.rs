@@ -29,16 +29,17 @@ pub(crate) struct ReferralArgs {
     common: Common,
 }
 
+/// The options every workflow command shares (`referral`, `leads`, `determination`).
 #[derive(clap::Args, Clone)]
-struct Common {
+pub(crate) struct Common {
     /// Print proto3 JSON instead of readable lines.
     #[arg(long, global = true)]
-    json: bool,
+    pub(crate) json: bool,
     #[command(flatten)]
-    tokens: crate::tokens::TokenArgs,
+    pub(crate) tokens: crate::tokens::TokenArgs,
     /// The linkage service address.
     #[arg(long, global = true, default_value = "http://127.0.0.1:50050")]
-    addr: String,
+    pub(crate) addr: String,
 }
 
 /// The referral and the version the move expects (from the last answer or `get`).
