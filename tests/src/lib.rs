@@ -637,7 +637,8 @@ impl Drop for UpProcess {
 pub fn free_offset() -> u16 {
     let start = 1000 + (std::process::id() % 500) as u16 * 13;
     'search: for offset in (start..start + 8000).step_by(7) {
-        for port in 50050 + offset..50057 + offset {
+        // The gRPC ports, and the metrics ports `caselink up` puts 1000 above them.
+        for port in (50050 + offset..50057 + offset).chain(51050 + offset..51057 + offset) {
             if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
                 continue 'search;
             }

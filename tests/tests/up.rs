@@ -28,6 +28,10 @@ fn caselink_up_runs_the_whole_path_and_stops_cleanly() {
         banner.contains(&format!("127.0.0.1:{}", 50056 + up.offset)),
         "{banner}"
     );
+    assert!(
+        banner.contains(&format!("http://127.0.0.1:{}/metrics", 51050 + up.offset)),
+        "{banner}"
+    );
 
     // Records in through the CLI, as a clerk's script would.
     let id = id_number("19850312", 123);
@@ -218,6 +222,30 @@ fn caselink_up_runs_the_whole_path_and_stops_cleanly() {
         !ok && out.contains("--unit"),
         "a police token needs its unit: {out}"
     );
+
+    // Operators scrape every service: the market service counted the clerk's receipts, linkage its fold and calls.
+    let scrape = |port: u16| {
+        use std::io::{Read, Write};
+        let mut stream = TcpStream::connect(("127.0.0.1", port + up.offset)).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut body = String::new();
+        stream.read_to_string(&mut body).unwrap();
+        body
+    };
+    let market = scrape(51051);
+    assert!(
+        market.contains(r#"caselink_ingest_receipts_total{service="market",status="accepted"}"#),
+        "{market}"
+    );
+    let linkage = scrape(51050);
+    assert!(
+        linkage.contains(r#"caselink_fold_events_total{service="linkage"}"#)
+            && linkage.contains(r#"method="/caselink.v1.Linkage/GetTimeline",code="OK""#),
+        "{linkage}"
+    );
+    assert!(!market.contains(&id) && !linkage.contains(&id));
 
     // The reads above are in the audit trail, and its chains are intact.
     let nats = format!("nats://127.0.0.1:{}", up.nats_port);

@@ -130,6 +130,8 @@ async fn start_all(
             nats_url.clone().into(),
             "--listen".into(),
             format!("127.0.0.1:{port}").into(),
+            "--metrics-listen".into(),
+            format!("127.0.0.1:{}", metrics_port(*port)).into(),
         ];
         args.extend(extra.iter().map(Into::into));
         let child = spawn_logged(&binary, &args, &log)?;
@@ -377,6 +379,11 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     })
 }
 
+/// Where a service started by `up` serves `GET /metrics`: its gRPC port + 1000 (linkage 51050, market 51051, …).
+pub(crate) fn metrics_port(grpc_port: u16) -> u16 {
+    grpc_port.saturating_add(1000)
+}
+
 fn print_banner(
     data_dir: &Path,
     nats_url: &str,
@@ -393,6 +400,12 @@ fn print_banner(
         println!("  {name:<8} (Ingest)      127.0.0.1:{}", port + offset);
     }
     println!("  NATS                   {nats_url}");
+    println!(
+        "  metrics                http://127.0.0.1:{}/metrics (linkage; departments on {}–{})",
+        metrics_port(LINKAGE_PORT + offset),
+        metrics_port(DEPARTMENTS[0].1 + offset),
+        metrics_port(DEPARTMENTS[DEPARTMENTS.len() - 1].1 + offset)
+    );
     println!();
     println!("  data       {}", data_dir.display());
     println!("  logs       {}", data_dir.join("logs").display());
