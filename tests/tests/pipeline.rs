@@ -454,6 +454,9 @@ async fn every_server_answers_health_and_reflection() {
     for (addr, service) in [
         (market_addr, "caselink.v1.Ingest"),
         (c.linkage_addr.clone(), "caselink.v1.Linkage"),
+        (c.linkage_addr.clone(), "caselink.v1.Referral"),
+        (c.linkage_addr.clone(), "caselink.v1.Determination"),
+        (c.linkage_addr.clone(), "caselink.v1.Audit"),
     ] {
         let channel = tonic::transport::Channel::from_shared(addr.clone())
             .unwrap()

@@ -376,6 +376,17 @@ pub async fn serve_with_clock(
     health
         .set_serving::<LinkageServer<query::LinkageService>>()
         .await;
+    health
+        .set_serving::<caselink_proto::v1::referral_server::ReferralServer<referral::ReferralService>>()
+        .await;
+    health
+        .set_serving::<caselink_proto::v1::determination_server::DeterminationServer<
+            determination::DeterminationService,
+        >>()
+        .await;
+    health
+        .set_serving::<caselink_proto::v1::audit_server::AuditServer<audit_query::AuditService>>()
+        .await;
     let fold_task = {
         let store = store.clone();
         let cancel = cancel.clone();
