@@ -20,9 +20,6 @@ use crate::fold::{prepare, prepare_preloaded, Applied, Folder, Prepared};
 use crate::states::{CachePolicy, StateCache};
 use crate::store::Store;
 
-/// The preparing thread's default nice value ([`crate::prep_thread`]).
-pub const DEFAULT_PREPARE_NICE: i8 = 5;
-
 /// How long the fold waits for more messages before folding a partial batch.
 const BATCH_IDLE: Duration = Duration::from_millis(1);
 
@@ -44,8 +41,6 @@ pub struct FoldOptions {
     pub flush_every_batch: bool,
     /// Where the fold's figures are kept for `GET /metrics` (none: not kept).
     pub metrics: Option<Arc<crate::metrics::FoldMetrics>>,
-    /// The nice value of the thread preloading and preparing the groups, below the apply's (0: the same).
-    pub prepare_nice: i8,
 }
 
 impl Default for FoldOptions {
@@ -64,7 +59,6 @@ impl Default for FoldOptions {
             cache: CachePolicy::default(),
             flush_every_batch: true,
             metrics: None,
-            prepare_nice: DEFAULT_PREPARE_NICE,
         }
     }
 }
@@ -246,8 +240,6 @@ async fn fold_session(
     let mut pipeline = Pipeline {
         store,
         options,
-        prep: crate::prep_thread::PrepThread::start(options.prepare_nice)
-            .map_err(|e| FoldError::Task(format!("the fold's preparing thread: {e}")))?,
         total,
         cache: Some(StateCache::open(store, options.cache)?),
         inflight: None,
@@ -416,8 +408,6 @@ struct Pipeline<'a> {
     store: &'a Store,
     options: &'a FoldOptions,
     total: &'a AtomicU64,
-    /// Where groups are preloaded and prepared, below the apply's priority.
-    prep: crate::prep_thread::PrepThread,
     /// The states this session has folded but not yet written back; dropped with the session (the next one replays
     /// from `states_at`). In the blocking task while a group is prepared.
     cache: Option<StateCache>,
@@ -551,7 +541,7 @@ impl Pipeline<'_> {
             batches.push((p.inputs, p.checkpoint));
         }
         let (preloaded, done) = tokio::sync::oneshot::channel();
-        let mut preparing = std::pin::pin!(self.prep.run(move || {
+        let mut preparing = tokio::task::spawn_blocking(move || {
             let messages: Vec<Vec<(u64, &[u8])>> = batches
                 .iter()
                 .map(|(inputs, _)| inputs.iter().map(|(s, p)| (*s, p.as_ref())).collect())
@@ -580,7 +570,7 @@ impl Pipeline<'_> {
                         .collect::<Result<Vec<_>, _>>()
                 });
             (taken, result)
-        }));
+        });
         // While the group is prepared, sled stays busy: when the apply in flight is done, the batches waiting go next
         // at once (not when this preparation ends). Telling the cache what was applied waits for the cache to come
         // back; a failed apply starts nothing after it.

@@ -13,7 +13,6 @@ pub mod eventlog;
 pub mod fold;
 pub mod metrics;
 pub mod outbox;
-pub mod prep_thread;
 pub mod query;
 pub mod referral;
 pub mod seen;
@@ -72,9 +71,6 @@ pub struct LinkageOptions {
     pub determination: determination::DeterminationOptions,
     /// Where `GET /metrics` (Prometheus, OpenMetrics text) is served, e.g. `127.0.0.1:51050`; empty = not served.
     pub metrics_listen: String,
-    /// The nice value (0–19) of the fold's preparing thread: below the apply's, so the apply (the bottleneck) gets a
-    /// core first; 0 = the same priority.
-    pub prepare_nice: i8,
 }
 
 impl Default for LinkageOptions {
@@ -96,7 +92,6 @@ impl Default for LinkageOptions {
             referral: referral::ReferralOptions::default(),
             determination: determination::DeterminationOptions::default(),
             metrics_listen: String::new(),
-            prepare_nice: consumer::DEFAULT_PREPARE_NICE,
         }
     }
 }
@@ -118,12 +113,6 @@ impl LinkageOptions {
                 "fold_batch: must be at least 1".into(),
             ));
         }
-        if !(0..=19).contains(&self.prepare_nice) {
-            return Err(LinkageError::Config(format!(
-                "prepare_nice: {} is not a nice value from 0 to 19",
-                self.prepare_nice
-            )));
-        }
         if self.checkpoint_ms == 0 {
             return Err(LinkageError::Config(
                 "checkpoint_ms: must be at least 1".into(),
@@ -144,7 +133,6 @@ impl LinkageOptions {
             },
             flush_every_batch: true,
             metrics: None,
-            prepare_nice: self.prepare_nice,
         })
     }
 
