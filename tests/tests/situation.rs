@@ -16,21 +16,6 @@ use caselink_proto::v1::linkage_client::LinkageClient;
 use caselink_proto::v1::*;
 use tonic::Code;
 
-/// A report about staff to discipline inspection found untrue (two raise R5, 三(五)).
-fn untrue_discipline_report(source_id: &str, id: &str, occurred: i64) -> CaseEvent {
-    let mut event = complaint(source_id, id, occurred);
-    event.merchant = None;
-    event.summary = "举报工作人员不作为".into();
-    event.payload = Some(Payload::DisciplineReportNotified(
-        DisciplineReportNotified {
-            target_agency: "岳阳楼区市场监管局".into(),
-            found_untrue: true,
-            matter_ref: format!("JW-{source_id}"),
-        },
-    ));
-    event
-}
-
 fn mediation_closed(source_id: &str, id: &str, occurred: i64, success: bool) -> CaseEvent {
     let mut event = complaint(source_id, id, occurred);
     event.payload = Some(Payload::ComplaintMediationClosed(
@@ -157,8 +142,8 @@ async fn joint_meeting_figures_by_period_region_flags_rates_and_referrals() {
     events.extend(own(
         vec![
             complaint("S-B1", &claimant, T2025 + 5 * DAY),
-            untrue_discipline_report("S-B2", &claimant, T2025 + 5 * DAY),
-            untrue_discipline_report("S-B3", &claimant, T2025 + 6 * DAY),
+            discipline_report("S-B2", &claimant, T2025 + 5 * DAY, true),
+            discipline_report("S-B3", &claimant, T2025 + 6 * DAY, true),
             mediation_closed("S-B4", &claimant, T2025 + 7 * DAY, false),
         ],
         2,

@@ -17,14 +17,19 @@ use tonic::Status;
 /// The stream a `WatchAlerts` call answers with.
 pub type AlertStream = Pin<Box<dyn Stream<Item = Result<Alert, Status>> + Send>>;
 
-/// Checks a region prefix: digits only, at most 6.
-pub fn validate_region_prefix(field: &'static str, prefix: &str) -> Result<(), Status> {
+/// Checks a region prefix: digits only, at most 6. `Err` says why (without the field's name).
+pub fn check_region_prefix(prefix: &str) -> Result<(), String> {
     if prefix.len() > 6 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Status::invalid_argument(format!(
-            "{field}: {prefix:?} is not a region prefix (up to 6 digits, e.g. \"43\" or \"4306\")"
-        )));
+        return Err(format!(
+            "{prefix:?} is not a region prefix (up to 6 digits, e.g. \"43\" or \"4306\")"
+        ));
     }
     Ok(())
+}
+
+/// [`check_region_prefix`] as a gRPC status naming `field`.
+pub fn validate_region_prefix(field: &'static str, prefix: &str) -> Result<(), Status> {
+    check_region_prefix(prefix).map_err(|why| Status::invalid_argument(format!("{field}: {why}")))
 }
 
 /// Starts watching alerts of regions starting with `prefix`, after `cursor`.

@@ -119,6 +119,30 @@ impl Audit for AuditService {
     }
 }
 
+/// Appends the audit record of a call by `caller` ([`audit_record`]) and waits until it is stored; a failure is logged
+/// here, and the caller refuses the read (or reports the move's outcome anyway).
+pub async fn record(
+    log: &caselink_bus::audit::AuditLog,
+    caller: &caselink_auth::Caller,
+    rpc: &str,
+    person_keys: Vec<String>,
+    outcome: &str,
+    items: usize,
+    clear_identity: bool,
+) -> Result<(), caselink_bus::BusError> {
+    log.append(audit_record(
+        caller,
+        rpc,
+        person_keys,
+        outcome,
+        items,
+        clear_identity,
+    ))
+    .await
+    .map(|_| ())
+    .inspect_err(|e| tracing::error!(error = %e, rpc, "audit record not written"))
+}
+
 /// The audit record of a call by `caller` (who, role, scope, stated purpose, RPC, persons concerned, outcome): the one
 /// shape every read and workflow move of linkage writes.
 pub fn audit_record(

@@ -111,6 +111,17 @@ pub async fn run_fold(
     Ok(total.into_inner())
 }
 
+/// Where a consumer recreated from a stored position starts: after it (from the beginning for 0).
+pub(crate) fn deliver_after(position: u64) -> DeliverPolicy {
+    if position == 0 {
+        DeliverPolicy::All
+    } else {
+        DeliverPolicy::ByStartSequence {
+            start_sequence: position + 1,
+        }
+    }
+}
+
 /// Runs `session` (one consumer's life) until it ends cleanly, `cancel`, or a fatal error; after a bus error (NATS
 /// down, heartbeat lost, server restarted) it starts a new session a second later.
 pub(crate) async fn reconnecting<F, Fut>(
@@ -737,13 +748,7 @@ async fn ensure_consumer(
     let config = pull::Config {
         durable_name: Some(name.clone()),
         description: Some("linkage fold: position mirrored in sled".into()),
-        deliver_policy: if position == 0 {
-            DeliverPolicy::All
-        } else {
-            DeliverPolicy::ByStartSequence {
-                start_sequence: position + 1,
-            }
-        },
+        deliver_policy: deliver_after(position),
         ack_policy: AckPolicy::All,
         ack_wait: Duration::from_secs(60),
         // Room for a group being applied, every batch prepared meanwhile, the group being prepared and two pulls

@@ -178,16 +178,17 @@ impl LinkageService {
         let (Some(audit), Some(caller)) = (&self.audit, caller) else {
             return Ok(());
         };
-        let record = crate::audit_query::audit_record(
+        crate::audit_query::record(
+            audit,
             caller,
             rpc,
             person_keys,
             outcome,
             items,
             clear_identity,
-        );
-        audit.append(record).await.map(|_| ()).map_err(|e| {
-            tracing::error!(error = %e, "audit record not written; refusing the read");
+        )
+        .await
+        .map_err(|_| {
             Status::unavailable("the read could not be recorded in the audit trail; retry")
         })
     }
@@ -598,17 +599,8 @@ impl LinkageService {
         request: &ListFlaggedRequest,
         regions: Option<&[String]>,
     ) -> Result<ListFlaggedResponse, QueryError> {
-        if request.region_prefix.len() > 6
-            || !request.region_prefix.bytes().all(|b| b.is_ascii_digit())
-        {
-            return Err(QueryError::invalid(
-                "region_prefix",
-                format!(
-                    "{:?} is not a region prefix (up to 6 digits)",
-                    request.region_prefix
-                ),
-            ));
-        }
+        crate::alerts::check_region_prefix(&request.region_prefix)
+            .map_err(|why| QueryError::invalid("region_prefix", why))?;
         let rule = if request.rule.is_empty() {
             None
         } else {

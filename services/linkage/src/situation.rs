@@ -313,12 +313,10 @@ pub fn situation(
     regions: Option<&[String]>,
 ) -> Result<Situation, SituationError> {
     let prefix = request.region_prefix.as_str();
-    if prefix.len() > 6 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(SituationError::InvalidArgument {
-            field: "region_prefix",
-            why: format!("{prefix:?} is not a region prefix (up to 6 digits)"),
-        });
-    }
+    crate::alerts::check_region_prefix(prefix).map_err(|why| SituationError::InvalidArgument {
+        field: "region_prefix",
+        why,
+    })?;
     if let Some(regions) = regions {
         if !regions.iter().any(|r| prefix.starts_with(r.as_str())) {
             return Err(SituationError::OutOfScope);

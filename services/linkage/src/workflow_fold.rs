@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy, consumer::DeliverPolicy};
+use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy};
 use caselink_bus::workflow::{ensure_workflow_stream, WORKFLOW_STREAM};
 use caselink_runtime::Cancel;
 
@@ -91,13 +91,7 @@ async fn session<P: WorkflowProjection>(
                 "linkage {} fold: position mirrored in sled",
                 P::NAME
             )),
-            deliver_policy: if position == 0 {
-                DeliverPolicy::All
-            } else {
-                DeliverPolicy::ByStartSequence {
-                    start_sequence: position + 1,
-                }
-            },
+            deliver_policy: crate::consumer::deliver_after(position),
             ack_policy: AckPolicy::All,
             ack_wait: Duration::from_secs(60),
             filter_subject: projection.filter(),
@@ -150,6 +144,57 @@ async fn session<P: WorkflowProjection>(
         }
         if let Some(e) = failure {
             return Err(FoldError::Bus(e));
+        }
+    }
+}
+
+/// A workflow projection's fold running beside the services; a failure cancels everything (the service stops).
+pub struct FoldTask {
+    name: &'static str,
+    handle: tokio::task::JoinHandle<Result<u64, FoldError>>,
+}
+
+impl FoldTask {
+    /// Folds `projection` until `cancel`, with the `on_applied` hook and figures in `metrics`.
+    pub fn spawn<P: WorkflowProjection + 'static>(
+        projection: P,
+        js: jetstream::Context,
+        on_applied: Option<OnApplied<P::Applied>>,
+        metrics: std::sync::Arc<WorkflowMetrics>,
+        cancel: &Cancel,
+    ) -> FoldTask {
+        let cancel = cancel.clone();
+        let handle = tokio::spawn(async move {
+            let result = run(
+                &projection,
+                &js,
+                on_applied.as_ref(),
+                false,
+                Some(&metrics),
+                cancel.clone(),
+            )
+            .await;
+            if let Err(e) = &result {
+                tracing::error!(error = %e, projection = P::NAME, "workflow fold stopped; shutting down");
+                cancel.cancel();
+            }
+            result
+        });
+        FoldTask {
+            name: P::NAME,
+            handle,
+        }
+    }
+
+    /// Waits for the fold to stop (after the cancel).
+    pub async fn stopped(self) -> Result<(), crate::LinkageError> {
+        match self.handle.await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.into()),
+            Err(e) => Err(crate::LinkageError::Serve(format!(
+                "{} fold task panicked: {e}",
+                self.name
+            ))),
         }
     }
 }

@@ -223,24 +223,6 @@ impl Shared {
     }
 }
 
-/// The determination projection's fold, running beside the service.
-pub struct Tasks {
-    fold: tokio::task::JoinHandle<Result<u64, crate::consumer::FoldError>>,
-}
-
-impl Tasks {
-    /// Waits for the fold to stop (after the cancel).
-    pub async fn stopped(self) -> Result<(), crate::LinkageError> {
-        match self.fold.await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e.into()),
-            Err(e) => Err(crate::LinkageError::Serve(format!(
-                "determination fold task panicked: {e}"
-            ))),
-        }
-    }
-}
-
 /// What the service needs beside the stream: the store (persons, screening, sealed identities), the identity key, the
 /// sealing keys (clear view), the rules (clauses) and the audit trail.
 pub struct Parts {
@@ -251,7 +233,7 @@ pub struct Parts {
     pub audit: caselink_bus::audit::AuditLog,
 }
 
-/// Starts the determination projection's fold and builds the service.
+/// Starts the determination projection's fold (running beside the service until the cancel) and builds the service.
 pub fn start(
     options: &DeterminationOptions,
     parts: Parts,
@@ -259,7 +241,7 @@ pub fn start(
     clock: Arc<dyn Clock>,
     metrics: Arc<crate::metrics::WorkflowMetrics>,
     cancel: &caselink_runtime::Cancel,
-) -> Result<(DeterminationService, Tasks), crate::LinkageError> {
+) -> Result<(DeterminationService, crate::workflow_fold::FoldTask), crate::LinkageError> {
     options.validate().map_err(crate::LinkageError::Config)?;
     let determinations = Determinations::open(&parts.store)?;
     let shared = Shared {
@@ -267,33 +249,15 @@ pub fn start(
         determinations: determinations.clone(),
         clock,
     };
-    let fold = {
-        let js = js.clone();
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            let result = crate::workflow_fold::run(
-                &determinations,
-                &js,
-                None,
-                false,
-                Some(&metrics),
-                cancel.clone(),
-            )
-            .await;
-            if let Err(e) = &result {
-                tracing::error!(error = %e, "determination fold stopped; shutting down");
-                cancel.cancel();
-            }
-            result
-        })
-    };
+    let fold =
+        crate::workflow_fold::FoldTask::spawn(determinations, js.clone(), None, metrics, cancel);
     Ok((
         DeterminationService {
             shared,
             parts,
             valid_days: options.valid_days,
         },
-        Tasks { fold },
+        fold,
     ))
 }
 
@@ -369,22 +333,17 @@ impl DeterminationService {
         items: usize,
         clear_identity: bool,
     ) -> Result<(), DeterminationError> {
-        self.parts
-            .audit
-            .append(crate::audit_query::audit_record(
-                caller,
-                rpc,
-                person_keys,
-                outcome,
-                items,
-                clear_identity,
-            ))
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                tracing::error!(error = %e, rpc, "audit record not written");
-                DeterminationError::Audit
-            })
+        crate::audit_query::record(
+            &self.parts.audit,
+            caller,
+            rpc,
+            person_keys,
+            outcome,
+            items,
+            clear_identity,
+        )
+        .await
+        .map_err(|_| DeterminationError::Audit)
     }
 
     /// The deciding bureau's region: 6 digits, inside the caller's token.
@@ -642,29 +601,39 @@ impl DeterminationService {
         request: RevokeRequest,
     ) -> Result<DeterminationMoveResponse, DeterminationError> {
         let key = crate::query::resolve(&self.parts.secret, request.person.as_ref())?;
-        let person_key = key.to_hex();
-        // The entry's own region when none is named; the token must cover it either way.
-        let listed_region = self
-            .shared
-            .current(&person_key)?
-            .and_then(|d| d.history.last().map(|e| e.region_code.clone()))
-            .unwrap_or_default();
+        // The region of the person's last determination, as the stream has it (the projection may not hold the last
+        // move yet): the default deciding region, and one the token must cover. `apply` checks it again on what it
+        // loads, so a move made meanwhile cannot slip past.
+        let region_of = |current: Option<&Determination>| {
+            current
+                .and_then(|d| d.history.last())
+                .map(|e| e.region_code.clone())
+                .unwrap_or_default()
+        };
+        let (current, _) = self.shared.load(&key.to_hex()).await?;
         let region = if request.region_code.is_empty() {
-            listed_region.clone()
+            region_of(current.as_ref())
         } else {
             request.region_code.clone()
         };
         let decider = self.decider(caller, &region)?;
-        if !listed_region.is_empty() && !caller.claims.covers_region(&listed_region) {
-            return Err(DeterminationError::NotVisible(format!(
-                "the entry was determined in {listed_region}, outside the regions of your token"
-            )));
-        }
-        self.apply(&key, request.expected_version, &decider, |_, _| {
-            Ok(Command::Revoke {
-                reason: request.reason,
-            })
-        })
+        let claims = caller.claims.clone();
+        self.apply(
+            &key,
+            request.expected_version,
+            &decider,
+            move |current, _| {
+                let listed_region = region_of(current);
+                if !listed_region.is_empty() && !claims.covers_region(&listed_region) {
+                    return Err(DeterminationError::NotVisible(format!(
+                    "the entry was determined in {listed_region}, outside the regions of your token"
+                )));
+                }
+                Ok(Command::Revoke {
+                    reason: request.reason,
+                })
+            },
+        )
         .await
     }
 
@@ -673,17 +642,8 @@ impl DeterminationService {
         caller: &Caller,
         request: &ListAbnormalRequest,
     ) -> Result<ListAbnormalResponse, DeterminationError> {
-        if request.region_prefix.len() > 6
-            || !request.region_prefix.bytes().all(|b| b.is_ascii_digit())
-        {
-            return Err(DeterminationError::invalid(
-                "region_prefix",
-                format!(
-                    "{:?} is not a region prefix (up to 6 digits)",
-                    request.region_prefix
-                ),
-            ));
-        }
+        crate::alerts::check_region_prefix(&request.region_prefix)
+            .map_err(|why| DeterminationError::invalid("region_prefix", why))?;
         let page_size = match request.page_size as usize {
             0 => DEFAULT_PAGE,
             n => n.min(MAX_PAGE),

@@ -253,7 +253,7 @@ impl Shared {
 
 /// The referral projection's fold and the overdue scan, running beside the service.
 pub struct Tasks {
-    fold: tokio::task::JoinHandle<Result<u64, crate::consumer::FoldError>>,
+    fold: crate::workflow_fold::FoldTask,
     overdue: tokio::task::JoinHandle<()>,
 }
 
@@ -261,13 +261,7 @@ impl Tasks {
     /// Waits for both to stop (after the cancel).
     pub async fn stopped(self) -> Result<(), crate::LinkageError> {
         let _ = self.overdue.await;
-        match self.fold.await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e.into()),
-            Err(e) => Err(crate::LinkageError::Serve(format!(
-                "referral fold task panicked: {e}"
-            ))),
-        }
+        self.fold.stopped().await
     }
 }
 
@@ -295,26 +289,13 @@ pub fn start(
         let js = publish_js.clone();
         Box::pin(async move { timeline::publish(&js, &applied).await.map(|_| ()) })
     });
-    let fold = {
-        let js = js.clone();
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            let result = crate::workflow_fold::run(
-                &referrals,
-                &js,
-                Some(&on_applied),
-                false,
-                Some(&metrics),
-                cancel.clone(),
-            )
-            .await;
-            if let Err(e) = &result {
-                tracing::error!(error = %e, "referral fold stopped; shutting down");
-                cancel.cancel();
-            }
-            result
-        })
-    };
+    let fold = crate::workflow_fold::FoldTask::spawn(
+        referrals,
+        js.clone(),
+        Some(on_applied),
+        metrics,
+        cancel,
+    );
     let overdue = tokio::spawn(overdue::run(
         shared.clone(),
         std::time::Duration::from_millis(options.overdue_scan_ms),
@@ -347,21 +328,9 @@ impl ReferralService {
         outcome: &str,
         items: usize,
     ) -> Result<(), ReferralError> {
-        self.audit
-            .append(crate::audit_query::audit_record(
-                caller,
-                rpc,
-                person_keys,
-                outcome,
-                items,
-                false,
-            ))
+        crate::audit_query::record(&self.audit, caller, rpc, person_keys, outcome, items, false)
             .await
-            .map(|_| ())
-            .map_err(|e| {
-                tracing::error!(error = %e, rpc, "audit record not written");
-                ReferralError::Audit
-            })
+            .map_err(|_| ReferralError::Audit)
     }
 
     /// One move: load, check the version, decide, append with the expected subject sequence.
@@ -468,14 +437,12 @@ impl ReferralService {
                 })?;
             states.push(state);
         }
-        if request.region_prefix.len() > 6
-            || !request.region_prefix.bytes().all(|b| b.is_ascii_digit())
-        {
-            return Err(ReferralError::Invalid {
+        crate::alerts::check_region_prefix(&request.region_prefix).map_err(|why| {
+            ReferralError::Invalid {
                 field: "region_prefix",
-                why: "up to 6 digits, e.g. \"43\" or \"4306\"".into(),
-            });
-        }
+                why,
+            }
+        })?;
         if !request.police_unit.is_empty() {
             code("police_unit", &request.police_unit)?;
         }
