@@ -107,6 +107,7 @@ fn print_view(view: &PersonView) {
     }
     println!();
     print!("{}", determination_text(view.determination.as_ref()));
+    print!("{}", referrals_text(&view.referrals));
     if !view.links.is_empty() {
         println!();
         println!(
@@ -125,6 +126,18 @@ fn print_view(view: &PersonView) {
             );
         }
     }
+}
+
+/// The criminal referrals naming the person, one line each (`caselink referral get` shows one's history).
+fn referrals_text(referrals: &[caselink_proto::v1::ReferralView]) -> String {
+    if referrals.is_empty() {
+        return "referrals none\n".to_owned();
+    }
+    let mut text = format!("referrals {}\n", referrals.len());
+    for referral in referrals {
+        text.push_str(&format!("  {}\n", crate::referral::summary(referral)));
+    }
+    text
 }
 
 /// Where the person's determination stands (`caselink determination` moves it).
@@ -299,6 +312,26 @@ mod tests {
             flag.status = status as i32;
             assert!(flag_heading(&flag).contains(name), "{status:?}");
         }
+    }
+
+    #[test]
+    fn the_view_lists_the_persons_referrals() {
+        assert_eq!(referrals_text(&[]), "referrals none\n");
+        let referral = caselink_proto::v1::ReferralView {
+            referral_id: "R-2026-001".into(),
+            version: 3,
+            state: caselink_proto::v1::ReferralState::Transferred as i32,
+            police_unit: "gaj-430602".into(),
+            overdue: true,
+            ..Default::default()
+        };
+        let text = referrals_text(&[referral]);
+        assert!(text.starts_with("referrals 1\n"), "{text}");
+        assert!(
+            text.contains("R-2026-001 v3 transferred with gaj-430602"),
+            "{text}"
+        );
+        assert!(text.contains("OVERDUE"), "{text}");
     }
 
     #[test]

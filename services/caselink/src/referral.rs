@@ -596,7 +596,7 @@ fn state_name(view: &ReferralView) -> String {
         .to_ascii_lowercase()
 }
 
-fn summary(view: &ReferralView) -> String {
+pub(crate) fn summary(view: &ReferralView) -> String {
     let mut text = format!(
         "{} v{} {}",
         view.referral_id,
