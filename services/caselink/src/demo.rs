@@ -53,6 +53,14 @@ pub(crate) async fn seed(data_dir: &Path, port_offset: u16) -> anyhow::Result<()
             p.id_number,
             p.criteria.join(", ")
         );
+        println!(
+            "  caselink person --addr http://127.0.0.1:{linkage} --purpose demo --id-number {}   # the joint view: flags, links, determination",
+            p.id_number
+        );
+        println!(
+            "  caselink determination check --addr http://127.0.0.1:{linkage} --id {}   # on the abnormal list? (confirm with `caselink determination confirm`)",
+            p.id_number
+        );
     }
     if let Some(p) = escalating {
         println!(
