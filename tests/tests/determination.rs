@@ -1,13 +1,15 @@
 //! Determination and the abnormal list through the gRPC API: a screened person confirmed, looked up by every
 //! department, listed with what the guideline lists, shown in the joint view and the flagged list, revoked, cleared and
-//! reopened by new evidence; bad requests naming their field; two determiners at once; a rebuild from the stream. (The
-//! state × move table is unit-tested in `caselink-workflow`.)
+//! reopened by new evidence; bad requests naming their field; two determiners at once; a rebuild from the stream; an
+//! entry's period ending on an injected clock. (The state × move table is unit-tested in `caselink-workflow`.)
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use caselink_auth::Role;
+use caselink_domain::{ManualClock, SystemClock};
 use caselink_e2e::*;
 use caselink_proto::v1::determination_client::DeterminationClient;
 use caselink_proto::v1::*;
@@ -479,4 +481,61 @@ async fn of_two_determiners_deciding_at_once_exactly_one_wins() {
         codes.contains(&Code::Ok) && codes.contains(&Code::Aborted),
         "{codes:?}"
     );
+}
+
+#[tokio::test]
+async fn an_entry_leaves_the_list_when_its_period_ends_on_the_injected_clock() {
+    let clock = Arc::new(ManualClock::new(SystemTime::now()));
+    let mut c = Cluster::start_ingest_only(Arc::new(SystemClock)).await;
+    c.start_linkage_with_clock(clock.clone()).await;
+    let (id, _) = flagged_person(&mut c, 304).await;
+    let mut staff = determiner(&c, "staff-1", &["4306"]).await;
+    let mut writer = police_writer(&c).await;
+    let moved = staff
+        .confirm(ConfirmRequest {
+            valid_days: 30,
+            ..confirm_r5(&id, 0)
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let expires = moved.determination.unwrap().expires_at.unwrap();
+    check_until(&mut writer, &id, true).await;
+
+    // A day past the period: off the list, shown as expired only when asked for.
+    clock.advance(Duration::from_secs(31 * 86_400));
+    check_until(&mut writer, &id, false).await;
+    let list = |include_expired| ListAbnormalRequest {
+        include_expired,
+        ..ListAbnormalRequest::default()
+    };
+    let listed = staff.list_abnormal(list(false)).await.unwrap().into_inner();
+    assert!(listed.entries.is_empty(), "{listed:?}");
+    let all = staff.list_abnormal(list(true)).await.unwrap().into_inner();
+    assert_eq!(all.entries.len(), 1);
+    assert_eq!(all.entries[0].state(), DeterminationState::Expired);
+    assert_eq!(all.entries[0].expires_at, Some(expires));
+    view_with_status(&mut c, &id, "R5", FlagStatus::Open).await;
+    // An expired entry is not revoked; it may be confirmed for a new period.
+    let status = staff
+        .revoke(RevokeRequest {
+            person: by_id(&id),
+            expected_version: 1,
+            reason: "已过期".into(),
+            region_code: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(status.message().contains("expired"), "{}", status.message());
+    let again = staff
+        .confirm(confirm_r5(&id, 1))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        again.determination.unwrap().state(),
+        DeterminationState::Confirmed
+    );
+    check_until(&mut writer, &id, true).await;
 }
