@@ -12,7 +12,7 @@ use caselink_proto::v1::determination_client::DeterminationClient;
 use caselink_proto::v1::*;
 
 use crate::referral::Common;
-use crate::submit::code_name;
+use crate::submit::status_error as status;
 use crate::timeline::{format_time, lookup_of};
 
 #[derive(clap::Args)]
@@ -126,10 +126,6 @@ enum DeterminationCommand {
         #[arg(long)]
         all: bool,
     },
-}
-
-fn status(s: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{}: {}", code_name(s.code()), s.message())
 }
 
 pub(crate) async fn run(args: DeterminationArgs) -> anyhow::Result<ExitCode> {

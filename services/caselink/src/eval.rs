@@ -17,8 +17,6 @@ use caselink_proto::v1::ListFlaggedRequest;
 use caselink_screening::eval::{compare, TruthRow};
 use caselink_screening::RuleCode;
 
-use crate::submit::code_name;
-
 #[derive(clap::Args)]
 pub(crate) struct EvalArgs {
     /// A folder from `caselink gen` (department files and truth.json).
@@ -220,7 +218,7 @@ async fn flagged(args: &EvalArgs) -> anyhow::Result<BTreeMap<String, BTreeSet<Ru
         let page = client
             .list_flagged(request.clone())
             .await
-            .map_err(|s| anyhow::anyhow!("{}: {}", code_name(s.code()), s.message()))?
+            .map_err(crate::submit::status_error)?
             .into_inner();
         for p in page.persons {
             let rules = p.rules.iter().filter_map(|r| RuleCode::parse(r)).collect();

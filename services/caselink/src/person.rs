@@ -44,7 +44,7 @@ pub(crate) async fn person(args: PersonArgs) -> anyhow::Result<ExitCode> {
             person: Some(lookup),
         })
         .await
-        .map_err(|s| anyhow::anyhow!("{}: {}", code_name(s.code()), s.message()))?
+        .map_err(crate::submit::status_error)?
         .into_inner();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&view)?);

@@ -14,6 +14,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::submit::code_name;
+use crate::submit::status_error as status;
 
 /// China Standard Time, in which deadlines are written.
 const CST: UtcOffset = match UtcOffset::from_hms(8, 0, 0) {
@@ -222,10 +223,6 @@ pub(crate) struct LeadsArgs {
 
 /// The purpose sent with referral requests (recorded in the audit trail).
 const PURPOSE: &str = "criminal referral";
-
-fn status(s: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{}: {}", code_name(s.code()), s.message())
-}
 
 fn parse_enum<T>(
     field: &str,

@@ -6,7 +6,6 @@ use caselink_proto::v1::{
     AssessmentRates, GetSituationRequest, Rate, ReferralState, RuleCount, Situation,
 };
 
-use crate::submit::code_name;
 use crate::timeline::{format_time, parse_time};
 
 #[derive(clap::Args)]
@@ -49,7 +48,7 @@ pub(crate) async fn run(args: SituationArgs) -> anyhow::Result<ExitCode> {
     let situation = client
         .get_situation(request)
         .await
-        .map_err(|s| anyhow::anyhow!("{}: {}", code_name(s.code()), s.message()))?
+        .map_err(crate::submit::status_error)?
         .into_inner();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&situation)?);

@@ -352,18 +352,9 @@ fn record(receipt: &Receipt, line: Option<&Line>, report: &mut FileReport) {
     }
 }
 
-pub(crate) fn code_name(code: tonic::Code) -> &'static str {
-    match code {
-        tonic::Code::InvalidArgument => "INVALID_ARGUMENT",
-        tonic::Code::Unavailable => "UNAVAILABLE",
-        tonic::Code::NotFound => "NOT_FOUND",
-        tonic::Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        tonic::Code::PermissionDenied => "PERMISSION_DENIED",
-        tonic::Code::Unauthenticated => "UNAUTHENTICATED",
-        tonic::Code::Cancelled => "CANCELLED",
-        tonic::Code::Aborted => "ABORTED",
-        tonic::Code::FailedPrecondition => "FAILED_PRECONDITION",
-        tonic::Code::AlreadyExists => "ALREADY_EXISTS",
-        _ => "ERROR",
-    }
+pub(crate) use caselink_runtime::metrics::code_name;
+
+/// A refused call as the commands report it: `CODE: message`.
+pub(crate) fn status_error(s: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{}: {}", code_name(s.code()), s.message())
 }

@@ -10,8 +10,6 @@ use caselink_proto::Timestamp;
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
-use crate::submit::code_name;
-
 #[derive(clap::Args)]
 pub(crate) struct TimelineArgs {
     /// The person's 18-character ID number (hashed by the service, never stored).
@@ -83,7 +81,7 @@ pub(crate) async fn run(args: TimelineArgs) -> anyhow::Result<ExitCode> {
         let page = client
             .get_timeline(request.clone())
             .await
-            .map_err(|s| anyhow::anyhow!("{}: {}", code_name(s.code()), s.message()))?
+            .map_err(crate::submit::status_error)?
             .into_inner();
         if first && !args.json {
             let id = page.identity.clone().unwrap_or_default();

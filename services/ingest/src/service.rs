@@ -457,9 +457,8 @@ pub async fn serve_on<R: DepartmentRules>(
     );
     let metrics = Metrics::new(department_code(department));
     let service = service.with_metrics(&metrics);
-    let rpc_metrics = caselink_runtime::metrics::RpcMetricsLayer::new(&metrics, |path| {
-        caselink_auth::Rpc::from_path(path).is_some() || path.starts_with("/grpc.")
-    });
+    let rpc_metrics =
+        caselink_runtime::metrics::RpcMetricsLayer::new(&metrics, caselink_auth::served_path);
     caselink_runtime::metrics::spawn(&options.metrics_listen, &metrics, &cancel)
         .await
         .map_err(|e| IngestError::Config(e.to_string()))?;

@@ -323,9 +323,8 @@ pub async fn serve_with_clock(
     let metrics = caselink_runtime::metrics::Metrics::new("linkage");
     fold.metrics = Some(metrics::FoldMetrics::register(&metrics));
     let workflow_metrics = metrics::WorkflowMetrics::register(&metrics);
-    let rpc_metrics = caselink_runtime::metrics::RpcMetricsLayer::new(&metrics, |path| {
-        caselink_auth::Rpc::from_path(path).is_some() || path.starts_with("/grpc.")
-    });
+    let rpc_metrics =
+        caselink_runtime::metrics::RpcMetricsLayer::new(&metrics, caselink_auth::served_path);
     caselink_runtime::metrics::spawn(&options.metrics_listen, &metrics, &cancel)
         .await
         .map_err(|e| LinkageError::Config(e.to_string()))?;

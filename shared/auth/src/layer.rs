@@ -11,6 +11,11 @@ use crate::{AuthError, CachedVerifier, Caller, TokenVerifier, AUTHORIZATION, PUR
 /// Paths that stay open: health checks and reflection.
 const OPEN_PREFIXES: [&str; 2] = ["/grpc.health.v1.Health/", "/grpc.reflection."];
 
+/// Whether a gRPC path is one a caselink server answers: an RPC of the policy table, health or reflection.
+pub fn served_path(path: &str) -> bool {
+    Rpc::from_path(path).is_some() || OPEN_PREFIXES.iter().any(|p| path.starts_with(p))
+}
+
 /// Authenticates and authorises every request; see the crate docs.
 #[derive(Clone)]
 pub struct AuthLayer {

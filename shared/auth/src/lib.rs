@@ -11,7 +11,7 @@ pub mod layer;
 pub mod policy;
 mod token;
 
-pub use layer::AuthLayer;
+pub use layer::{served_path, AuthLayer};
 pub use policy::{identity_view, IdentityView, Rpc, ServiceScope, Visibility};
 pub use token::{
     generate_keys, AuthKeys, CachedVerifier, Claims, Role, TokenIssuer, TokenVerifier, ISSUER,

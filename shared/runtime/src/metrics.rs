@@ -151,7 +151,7 @@ struct RpcState {
 
 impl RpcMetricsLayer {
     /// Registers the RPC metrics in `metrics`; `known` says which paths are labelled by name (the rest are `other`,
-    /// so a caller cannot grow the label set).
+    /// so a caller cannot grow the label set): `caselink_auth::served_path`.
     pub fn new(metrics: &Metrics, known: fn(&str) -> bool) -> RpcMetricsLayer {
         let requests = metrics.register(
             "rpc_requests",
@@ -194,28 +194,41 @@ pub struct RpcMetricsService<S> {
     state: Arc<RpcState>,
 }
 
-/// The name of a gRPC status code as the `grpc-status` header carries it (a number).
-fn code_name(header: Option<&http::HeaderValue>) -> String {
+/// A gRPC status code's name as the gRPC specification writes it (`PERMISSION_DENIED`): the one table metrics and the
+/// command-line client use.
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code as C;
+    match code {
+        C::Ok => "OK",
+        C::Cancelled => "CANCELLED",
+        C::Unknown => "UNKNOWN",
+        C::InvalidArgument => "INVALID_ARGUMENT",
+        C::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        C::NotFound => "NOT_FOUND",
+        C::AlreadyExists => "ALREADY_EXISTS",
+        C::PermissionDenied => "PERMISSION_DENIED",
+        C::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        C::FailedPrecondition => "FAILED_PRECONDITION",
+        C::Aborted => "ABORTED",
+        C::OutOfRange => "OUT_OF_RANGE",
+        C::Unimplemented => "UNIMPLEMENTED",
+        C::Internal => "INTERNAL",
+        C::Unavailable => "UNAVAILABLE",
+        C::DataLoss => "DATA_LOSS",
+        C::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// The code of a response by its `grpc-status` header (a number); none means OK.
+fn header_code(header: Option<&http::HeaderValue>) -> &'static str {
     let Some(value) = header else {
-        return "OK".to_owned();
+        return "OK";
     };
-    let code = value
+    value
         .to_str()
         .ok()
         .and_then(|v| v.parse::<i32>().ok())
-        .map(tonic::Code::from_i32);
-    match code {
-        Some(code) => format!("{code:?}")
-            .chars()
-            .fold(String::new(), |mut out, c| {
-                if c.is_uppercase() && !out.is_empty() {
-                    out.push('_');
-                }
-                out.push(c.to_ascii_uppercase());
-                out
-            }),
-        None => "UNKNOWN".to_owned(),
-    }
+        .map_or("UNKNOWN", |n| code_name(tonic::Code::from_i32(n)))
 }
 
 impl<S, B, R> tower::Service<http::Request<B>> for RpcMetricsService<S>
@@ -245,8 +258,8 @@ where
         Box::pin(async move {
             let result = future.await;
             let code = match &result {
-                Ok(response) => code_name(response.headers().get("grpc-status")),
-                Err(_) => "INTERNAL".to_owned(),
+                Ok(response) => header_code(response.headers().get("grpc-status")),
+                Err(_) => "INTERNAL",
             };
             state
                 .seconds
@@ -256,7 +269,10 @@ where
                 .observe(started.elapsed().as_secs_f64());
             state
                 .requests
-                .get_or_create(&RpcLabels { method, code })
+                .get_or_create(&RpcLabels {
+                    method,
+                    code: code.to_owned(),
+                })
                 .inc();
             result
         })
@@ -270,8 +286,8 @@ mod tests {
 
     #[test]
     fn status_codes_are_named_as_grpc_names_them() {
-        let named = |v: &str| code_name(Some(&http::HeaderValue::from_str(v).unwrap()));
-        assert_eq!(code_name(None), "OK");
+        let named = |v: &str| header_code(Some(&http::HeaderValue::from_str(v).unwrap()));
+        assert_eq!(header_code(None), "OK");
         assert_eq!(named("0"), "OK");
         assert_eq!(named("7"), "PERMISSION_DENIED");
         assert_eq!(named("3"), "INVALID_ARGUMENT");
