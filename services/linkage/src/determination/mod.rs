@@ -461,24 +461,24 @@ impl DeterminationService {
         Ok(requested.to_vec())
     }
 
-    /// One move: load, check the version, decide, append with the expected subject sequence.
+    /// One move: load the person's determination as the stream has it, check the version, let `command` make the
+    /// move (and name who decides) from it, decide, append with the expected subject sequence.
     async fn apply(
         &self,
         key: &PersonKey,
         expected_version: u64,
-        decider: &Decider,
         command: impl FnOnce(
             Option<&Determination>,
             OffsetDateTime,
-        ) -> Result<Command, DeterminationError>,
+        ) -> Result<(Decider, Command), DeterminationError>,
     ) -> Result<DeterminationMoveResponse, DeterminationError> {
         let person_key = key.to_hex();
         let (current, last_sequence) = self.shared.load(&person_key).await?;
         check_expected_version(current.as_ref(), expected_version)?;
         let now = self.shared.now();
-        let command = command(current.as_ref(), now)?;
+        let (decider, command) = command(current.as_ref(), now)?;
         let action = command.name();
-        let event = decide(&person_key, current.as_ref(), command, decider, now)?;
+        let event = decide(&person_key, current.as_ref(), command, &decider, now)?;
         let sequence = bus::append_determination(&self.shared.js, last_sequence, &event).await?;
         let determination = evolve(current, &event);
         tracing::info!(
@@ -512,21 +512,25 @@ impl DeterminationService {
         }
         let flags = self.determined(&codes, &screening);
         let evidence = self.evidence(&key, &request.evidence_event_ids, &flags)?;
-        let figures =
-            crate::query::abnormal_figures(&screening.figures.clone().unwrap_or_default());
+        let figures = crate::query::abnormal_figures(
+            screening.figures.as_ref().unwrap_or(&Default::default()),
+        );
         let valid_days = match request.valid_days {
             0 => self.valid_days,
             n => n,
         };
         let flags = flags.into_iter().map(|(f, _)| f).collect();
-        self.apply(&key, request.expected_version, &decider, |_, _| {
-            Ok(Command::Confirm {
-                flags,
-                basis: request.basis,
-                evidence_event_ids: evidence,
-                valid_days,
-                figures,
-            })
+        self.apply(&key, request.expected_version, |_, _| {
+            Ok((
+                decider,
+                Command::Confirm {
+                    flags,
+                    basis: request.basis,
+                    evidence_event_ids: evidence,
+                    valid_days,
+                    figures,
+                },
+            ))
         })
         .await
     }
@@ -540,58 +544,57 @@ impl DeterminationService {
         let decider = self.decider(caller, &request.region_code)?;
         let (_, screening) = self.person_in_region(&key, &request.region_code)?;
         let codes = parse_rules(&request.rules)?;
-        let rules = Arc::clone(&self.parts.rules);
-        self.apply(
-            &key,
-            request.expected_version,
-            &decider,
-            move |current, now| {
-                // The flags still open under the current determination (a flag cleared before and not grown since is not).
-                let open = |flag: &caselink_screening::Flag| {
-                    flag.active
-                        && current.is_none_or(|d| {
-                            d.flag_status(&flag.rule, flag.revision, now)
-                                == caselink_proto::v1::FlagStatus::Open
-                        })
-                };
-                let mut flags = Vec::new();
-                if codes.is_empty() {
-                    for flag in screening.flags.iter().filter(|f| open(f)) {
-                        flags.push(DeterminedFlag {
-                            rule: flag.rule.clone(),
-                            clause: flag.clause.clone(),
-                            revision: flag.revision,
-                        });
-                    }
-                    if flags.is_empty() {
-                        return Err(DeterminationError::Nothing(
-                            "the person has no open flags to clear".into(),
-                        ));
-                    }
+        self.apply(&key, request.expected_version, move |current, now| {
+            // The flags still open under the current determination (one cleared and not grown since is not).
+            let open = |flag: &&caselink_screening::Flag| {
+                flag.active
+                    && current.is_none_or(|d| {
+                        d.flag_status(&flag.rule, flag.revision, now)
+                            == caselink_proto::v1::FlagStatus::Open
+                    })
+            };
+            let chosen: Vec<&caselink_screening::Flag> = if codes.is_empty() {
+                let all: Vec<_> = screening.flags.iter().filter(open).collect();
+                if all.is_empty() {
+                    return Err(DeterminationError::Nothing(
+                        "the person has no open flags to clear".into(),
+                    ));
                 }
+                all
+            } else {
+                let mut named = Vec::with_capacity(codes.len());
                 for (i, code) in codes.iter().enumerate() {
-                    let Some(flag) = screening
+                    let flag = screening
                         .flags
                         .iter()
-                        .find(|f| f.rule == code.as_str() && open(f))
-                    else {
-                        return Err(DeterminationError::Nothing(format!(
-                            "rules[{i}]: the person has no open flag of {}",
-                            code.as_str()
-                        )));
-                    };
-                    flags.push(DeterminedFlag {
-                        rule: flag.rule.clone(),
-                        clause: rules.meta(*code).clause.to_owned(),
-                        revision: flag.revision,
-                    });
+                        .filter(open)
+                        .find(|f| f.rule == code.as_str())
+                        .ok_or_else(|| {
+                            DeterminationError::Nothing(format!(
+                                "rules[{i}]: the person has no open flag of {}",
+                                code.as_str()
+                            ))
+                        })?;
+                    named.push(flag);
                 }
-                Ok(Command::Clear {
+                named
+            };
+            let flags = chosen
+                .into_iter()
+                .map(|flag| DeterminedFlag {
+                    rule: flag.rule.clone(),
+                    clause: flag.clause.clone(),
+                    revision: flag.revision,
+                })
+                .collect();
+            Ok((
+                decider,
+                Command::Clear {
                     flags,
                     reason: request.reason,
-                })
-            },
-        )
+                },
+            ))
+        })
         .await
     }
 
@@ -601,39 +604,31 @@ impl DeterminationService {
         request: RevokeRequest,
     ) -> Result<DeterminationMoveResponse, DeterminationError> {
         let key = crate::query::resolve(&self.parts.secret, request.person.as_ref())?;
-        // The region of the person's last determination, as the stream has it (the projection may not hold the last
-        // move yet): the default deciding region, and one the token must cover. `apply` checks it again on what it
-        // loads, so a move made meanwhile cannot slip past.
-        let region_of = |current: Option<&Determination>| {
-            current
+        // Judged on the determination as the stream has it (the projection may not hold the last move yet): the
+        // entry's region is the default deciding region, and one the token must cover.
+        self.apply(&key, request.expected_version, |current, _| {
+            let listed_region = current
                 .and_then(|d| d.history.last())
                 .map(|e| e.region_code.clone())
-                .unwrap_or_default()
-        };
-        let (current, _) = self.shared.load(&key.to_hex()).await?;
-        let region = if request.region_code.is_empty() {
-            region_of(current.as_ref())
-        } else {
-            request.region_code.clone()
-        };
-        let decider = self.decider(caller, &region)?;
-        let claims = caller.claims.clone();
-        self.apply(
-            &key,
-            request.expected_version,
-            &decider,
-            move |current, _| {
-                let listed_region = region_of(current);
-                if !listed_region.is_empty() && !claims.covers_region(&listed_region) {
-                    return Err(DeterminationError::NotVisible(format!(
+                .unwrap_or_default();
+            let region = if request.region_code.is_empty() {
+                &listed_region
+            } else {
+                &request.region_code
+            };
+            let decider = self.decider(caller, region)?;
+            if !listed_region.is_empty() && !caller.claims.covers_region(&listed_region) {
+                return Err(DeterminationError::NotVisible(format!(
                     "the entry was determined in {listed_region}, outside the regions of your token"
                 )));
-                }
-                Ok(Command::Revoke {
+            }
+            Ok((
+                decider,
+                Command::Revoke {
                     reason: request.reason,
-                })
-            },
-        )
+                },
+            ))
+        })
         .await
     }
 
