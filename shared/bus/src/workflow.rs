@@ -301,6 +301,29 @@ pub async fn determination_history(
     subject_history(js, &determination_subject(person_key)).await
 }
 
+/// An aggregate as the stream has it, with the stream sequence of its last event (0: none yet). `projected` is a
+/// projection's copy with the sequence of the last event it holds: it answers when that is the subject's last event;
+/// otherwise the subject's events are read back and folded by `replay`.
+pub async fn load_aggregate<M: Message + Default, A>(
+    js: &jetstream::Context,
+    subject: &str,
+    projected: Option<(u64, Option<A>)>,
+    replay: impl FnOnce(&[(u64, M)]) -> Option<A>,
+) -> Result<(Option<A>, u64), BusError> {
+    let last = last_subject_sequence(js, subject).await?;
+    if last == 0 {
+        return Ok((None, 0));
+    }
+    if let Some((held, aggregate)) = projected {
+        if held == last {
+            return Ok((aggregate, last));
+        }
+    }
+    let events = subject_history::<M>(js, subject).await?;
+    let last = events.last().map_or(0, |(s, _)| *s);
+    Ok((replay(&events), last))
+}
+
 /// Every event on `subject`, decoded, with its stream sequence, oldest first.
 async fn subject_history<M: Message + Default>(
     js: &jetstream::Context,

@@ -207,19 +207,19 @@ impl Shared {
         &self,
         person_key: &str,
     ) -> Result<(Option<Determination>, u64), DeterminationError> {
-        let last =
-            bus::last_subject_sequence(&self.js, &bus::determination_subject(person_key)).await?;
-        if last == 0 {
-            return Ok((None, 0));
-        }
-        if let Some(stored) = self.determinations.get(person_key)? {
-            if stored.last_sequence() == last {
-                return Ok((stored.replay(), last));
-            }
-        }
-        let events = bus::determination_history(&self.js, person_key).await?;
-        let last = events.last().map_or(0, |(s, _)| *s);
-        Ok((replay(events.iter().map(|(_, e)| e)), last))
+        let projected = self
+            .determinations
+            .get(person_key)?
+            .map(|stored| (stored.last_sequence(), stored.replay()));
+        Ok(bus::load_aggregate(
+            &self.js,
+            &bus::determination_subject(person_key),
+            projected,
+            |events: &[(u64, caselink_proto::v1::DeterminationEvent)]| {
+                replay(events.iter().map(|(_, e)| e))
+            },
+        )
+        .await?)
     }
 }
 

@@ -225,18 +225,19 @@ impl Shared {
     /// A referral as it stands on the stream, with the stream sequence of its last event (0: no such referral). The
     /// projection answers when it holds the referral's last event; otherwise the referral's subject is read.
     pub async fn load(&self, id: &str) -> Result<(Option<Referral>, u64), ReferralError> {
-        let last = bus::last_sequence(&self.js, id).await?;
-        if last == 0 {
-            return Ok((None, 0));
-        }
-        if let Some(stored) = self.referrals.get(id)? {
-            if stored.last_sequence() == last {
-                return Ok((stored.replay_first(usize::MAX), last));
-            }
-        }
-        let events = bus::history(&self.js, id).await?;
-        let last = events.last().map_or(0, |(s, _)| *s);
-        Ok((replay(events.iter().map(|(_, e)| e)), last))
+        let projected = self
+            .referrals
+            .get(id)?
+            .map(|stored| (stored.last_sequence(), stored.replay_first(usize::MAX)));
+        Ok(bus::load_aggregate(
+            &self.js,
+            &bus::referral_subject(id),
+            projected,
+            |events: &[(u64, caselink_proto::v1::ReferralEvent)]| {
+                replay(events.iter().map(|(_, e)| e))
+            },
+        )
+        .await?)
     }
 
     /// The view of `referral` now.
