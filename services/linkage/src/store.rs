@@ -721,34 +721,23 @@ impl Store {
     ) -> impl Iterator<Item = Result<(String, PersonKey, FlaggedEntry), StoreError>> + '_ {
         let mut prefix = vec![FLAGGED];
         prefix.extend_from_slice(region_prefix.as_bytes());
-        let start = match after {
-            Some(a) if a > prefix.as_slice() => {
-                let mut k = a.to_vec();
-                k.push(0);
-                k
-            }
-            _ => prefix.clone(),
-        };
-        self.tree
-            .range(start..)
-            .take_while(move |item| item.as_ref().map_or(true, |(k, _)| k.starts_with(&prefix)))
-            .map(|item| {
-                let (k, v) = item?;
-                if k.len() != 1 + 6 + 32 {
-                    return Err(StoreError::Corrupt {
-                        table: "flagged",
-                        why: "bad key length".into(),
-                    });
-                }
-                let region = String::from_utf8_lossy(&k[1..7]).into_owned();
-                let mut key = [0u8; 32];
-                key.copy_from_slice(&k[7..]);
-                let entry = FlaggedEntry::decode(v.as_ref()).map_err(|e| StoreError::Corrupt {
+        scan_after(&self.tree, prefix, after).map(|item| {
+            let (k, v) = item?;
+            if k.len() != 1 + 6 + 32 {
+                return Err(StoreError::Corrupt {
                     table: "flagged",
-                    why: e.to_string(),
-                })?;
-                Ok((region, PersonKey(key), entry))
-            })
+                    why: "bad key length".into(),
+                });
+            }
+            let region = String::from_utf8_lossy(&k[1..7]).into_owned();
+            let mut key = [0u8; 32];
+            key.copy_from_slice(&k[7..]);
+            let entry = FlaggedEntry::decode(v.as_ref()).map_err(|e| StoreError::Corrupt {
+                table: "flagged",
+                why: e.to_string(),
+            })?;
+            Ok((region, PersonKey(key), entry))
+        })
     }
 
     /// A region's stored situation counters of one day (empty when absent).
@@ -1003,6 +992,24 @@ fn place(micros: i64, event_id: &uuid::Uuid) -> [u8; 24] {
     place[..8].copy_from_slice(&encode_micros(micros));
     place[8..].copy_from_slice(event_id.as_bytes());
     place
+}
+
+/// The entries of `tree` whose keys start with `prefix`, after `after` (exclusive: the last key of a previous page).
+pub(crate) fn scan_after<'t>(
+    tree: &'t sled::Tree,
+    prefix: Vec<u8>,
+    after: Option<&[u8]>,
+) -> impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> + 't {
+    let start = match after {
+        Some(a) if a > prefix.as_slice() => {
+            let mut k = a.to_vec();
+            k.push(0);
+            k
+        }
+        _ => prefix.clone(),
+    };
+    tree.range(start..)
+        .take_while(move |item| item.as_ref().map_or(true, |(k, _)| k.starts_with(&prefix)))
 }
 
 /// One stored timeline entry.

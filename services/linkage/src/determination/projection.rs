@@ -128,29 +128,18 @@ impl Determinations {
     ) -> impl Iterator<Item = Result<(String, String, StoredDetermination), StoreError>> + '_ {
         let mut prefix = vec![LISTED];
         prefix.extend_from_slice(region_prefix.as_bytes());
-        let start = match after {
-            Some(a) if a > prefix.as_slice() => {
-                let mut k = a.to_vec();
-                k.push(0);
-                k
+        crate::store::scan_after(&self.tree, prefix, after).map(move |item| {
+            let (k, _) = item?;
+            if k.len() != 1 + REGION_LEN + KEY_HEX_LEN {
+                return Err(corrupt("a listing key of the wrong length"));
             }
-            _ => prefix.clone(),
-        };
-        self.tree
-            .range(start..)
-            .take_while(move |item| item.as_ref().map_or(true, |(k, _)| k.starts_with(&prefix)))
-            .map(move |item| {
-                let (k, _) = item?;
-                if k.len() != 1 + REGION_LEN + KEY_HEX_LEN {
-                    return Err(corrupt("a listing key of the wrong length"));
-                }
-                let region = String::from_utf8_lossy(&k[1..1 + REGION_LEN]).into_owned();
-                let person = String::from_utf8_lossy(&k[1 + REGION_LEN..]).into_owned();
-                let stored = self.get(&person)?.ok_or_else(|| {
-                    corrupt(format!("listed person {person} has no determination"))
-                })?;
-                Ok((region, person, stored))
-            })
+            let region = String::from_utf8_lossy(&k[1..1 + REGION_LEN]).into_owned();
+            let person = String::from_utf8_lossy(&k[1 + REGION_LEN..]).into_owned();
+            let stored = self
+                .get(&person)?
+                .ok_or_else(|| corrupt(format!("listed person {person} has no determination")))?;
+            Ok((region, person, stored))
+        })
     }
 
     /// Folds `messages` (stream sequence, encoded `DeterminationEvent`) into one atomic batch with the position;
