@@ -374,7 +374,7 @@ impl DeterminationService {
     ) -> Result<(PersonRecord, PersonScreening), DeterminationError> {
         let Some((record, screening)) = self.parts.store.person_row(key)? else {
             return Err(DeterminationError::NotFound(
-                "no records of this person have been folded yet".into(),
+                "person: no records of this person have been folded yet".into(),
             ));
         };
         let prefix = bureau_prefix(region_code);

@@ -209,9 +209,7 @@ impl crate::workflow_fold::WorkflowProjection for Determinations {
     }
 
     fn position(&self) -> Result<u64, StoreError> {
-        Ok(crate::workflow_fold::decode_position(
-            self.tree.get(META_POSITION)?,
-        ))
+        Determinations::position(self)
     }
 
     fn fold(&self, messages: &[(u64, &[u8])]) -> Result<Vec<DeterminationEvent>, StoreError> {
@@ -231,7 +229,9 @@ impl crate::workflow_fold::WorkflowProjection for Determinations {
 impl Determinations {
     /// The last stream sequence folded.
     pub fn position(&self) -> Result<u64, StoreError> {
-        crate::workflow_fold::WorkflowProjection::position(self)
+        Ok(crate::workflow_fold::decode_position(
+            self.tree.get(META_POSITION)?,
+        ))
     }
 }
 
