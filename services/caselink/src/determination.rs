@@ -13,7 +13,7 @@ use caselink_proto::v1::*;
 
 use crate::referral::Common;
 use crate::submit::status_error as status;
-use crate::timeline::{format_time, lookup_of};
+use crate::timeline::{format_time, PersonArg};
 
 #[derive(clap::Args)]
 pub(crate) struct DeterminationArgs {
@@ -26,29 +26,11 @@ pub(crate) struct DeterminationArgs {
     purpose: String,
 }
 
-/// The person: exactly one of `--id` or `--person-key`.
-#[derive(clap::Args)]
-#[group(required = true, multiple = false)]
-struct Person {
-    /// The person's 18-character ID number (hashed by the service, never stored).
-    #[arg(long, visible_alias = "id-number")]
-    id: Option<String>,
-    /// The person's pseudonymous key (64 hex characters).
-    #[arg(long)]
-    person_key: Option<String>,
-}
-
-impl Person {
-    fn lookup(&self) -> anyhow::Result<PersonLookup> {
-        lookup_of(self.id.as_deref(), self.person_key.as_deref())
-    }
-}
-
 /// The person and the version the move expects.
 #[derive(clap::Args)]
 struct Target {
     #[command(flatten)]
-    person: Person,
+    person: PersonArg,
     /// The person's determination version as you last saw it (the last move's answer or `caselink person`; 0 for a
     /// person never determined). A stale one is refused (ABORTED): reload and retry.
     #[arg(long)]
@@ -106,7 +88,7 @@ enum DeterminationCommand {
     /// Is the person on the abnormal list now?
     Check {
         #[command(flatten)]
-        person: Person,
+        person: PersonArg,
     },
     /// The abnormal list: confirmed entries by region, one line each.
     List {

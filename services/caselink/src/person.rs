@@ -9,20 +9,12 @@ use caselink_proto::v1::{
 use futures::StreamExt;
 
 use crate::submit::code_name;
-use crate::timeline::{format_time, lookup_of};
+use crate::timeline::{format_time, PersonArg};
 
 #[derive(clap::Args)]
 pub(crate) struct PersonArgs {
-    /// The person's 18-character ID number (hashed by the service, never stored).
-    #[arg(
-        long,
-        conflicts_with = "person_key",
-        required_unless_present = "person_key"
-    )]
-    id_number: Option<String>,
-    /// The person's pseudonymous key (64 hex characters).
-    #[arg(long)]
-    person_key: Option<String>,
+    #[command(flatten)]
+    person: PersonArg,
     /// Print the view as proto3 JSON.
     #[arg(long)]
     json: bool,
@@ -37,7 +29,7 @@ pub(crate) struct PersonArgs {
 }
 
 pub(crate) async fn person(args: PersonArgs) -> anyhow::Result<ExitCode> {
-    let lookup = lookup_of(args.id_number.as_deref(), args.person_key.as_deref())?;
+    let lookup = args.person.lookup()?;
     let mut client = args.tokens.linkage(&args.addr, Some(&args.purpose)).await?;
     let view = client
         .get_person_view(GetPersonViewRequest {

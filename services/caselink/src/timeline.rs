@@ -12,16 +12,8 @@ use time::{OffsetDateTime, UtcOffset};
 
 #[derive(clap::Args)]
 pub(crate) struct TimelineArgs {
-    /// The person's 18-character ID number (hashed by the service, never stored).
-    #[arg(
-        long,
-        conflicts_with = "person_key",
-        required_unless_present = "person_key"
-    )]
-    id_number: Option<String>,
-    /// The person's pseudonymous key (64 hex characters).
-    #[arg(long)]
-    person_key: Option<String>,
+    #[command(flatten)]
+    person: PersonArg,
     /// Only events on or after this date or time (2024-01-31 or RFC 3339).
     #[arg(long)]
     from: Option<String>,
@@ -51,7 +43,7 @@ const CST: UtcOffset = match UtcOffset::from_hms(8, 0, 0) {
 };
 
 pub(crate) async fn run(args: TimelineArgs) -> anyhow::Result<ExitCode> {
-    let lookup = lookup_of(args.id_number.as_deref(), args.person_key.as_deref())?;
+    let lookup = args.person.lookup()?;
     let mut departments = Vec::new();
     for d in &args.departments {
         let dep = department_from_code(d)
@@ -116,19 +108,30 @@ pub(crate) async fn run(args: TimelineArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The person to look up, from `--id-number` or `--person-key`.
-pub(crate) fn lookup_of(
-    id_number: Option<&str>,
-    person_key: Option<&str>,
-) -> anyhow::Result<PersonLookup> {
-    let lookup = match (id_number, person_key) {
-        (Some(id), _) => Lookup::IdNumber(id.to_string()),
-        (None, Some(key)) => Lookup::PersonKey(key.to_string()),
-        (None, None) => bail!("give --id-number or --person-key"),
-    };
-    Ok(PersonLookup {
-        lookup: Some(lookup),
-    })
+/// The person a command is about: exactly one of `--id-number` (alias `--id`) or `--person-key`.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct PersonArg {
+    /// The person's 18-character ID number (hashed by the service, never stored).
+    #[arg(long, visible_alias = "id")]
+    id_number: Option<String>,
+    /// The person's pseudonymous key (64 hex characters).
+    #[arg(long)]
+    person_key: Option<String>,
+}
+
+impl PersonArg {
+    /// The lookup the services take.
+    pub(crate) fn lookup(&self) -> anyhow::Result<PersonLookup> {
+        let lookup = match (&self.id_number, &self.person_key) {
+            (Some(id), _) => Lookup::IdNumber(id.clone()),
+            (None, Some(key)) => Lookup::PersonKey(key.clone()),
+            (None, None) => bail!("give --id-number or --person-key"),
+        };
+        Ok(PersonLookup {
+            lookup: Some(lookup),
+        })
+    }
 }
 
 /// A timestamp in China Standard Time, RFC 3339 (empty when unset).

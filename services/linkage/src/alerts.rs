@@ -66,43 +66,65 @@ pub async fn watch(
         loop {
             let next = tokio::select! {
                 _ = tx.closed() => return,
-                next = messages.next() => next,
+                next = next_decoded::<Alert, _, _>(&mut messages, "alert") => next,
             };
-            let item = match next {
-                None => Err(Status::unavailable(
-                    "the alert stream ended; reconnect with your cursor",
-                )),
-                Some(Err(e)) => Err(Status::unavailable(format!(
-                    "the alert stream failed ({e}); reconnect with your cursor"
-                ))),
-                Some(Ok(message)) => {
-                    let sequence = match message.info() {
-                        Ok(info) => info.stream_sequence,
-                        Err(e) => {
-                            let _ = tx.send(Err(Status::internal(e.to_string()))).await;
-                            return;
-                        }
-                    };
-                    match Alert::decode(message.payload.as_ref()) {
-                        Ok(mut alert) => {
-                            if !exact && !alert.region_code.starts_with(&prefix) {
-                                continue;
-                            }
-                            alert.cursor = sequence;
-                            Ok(alert)
-                        }
-                        Err(e) => {
-                            tracing::error!(sequence, error = %e, "undecodable alert skipped");
-                            continue;
-                        }
-                    }
+            let item = next.map(|(sequence, mut alert)| {
+                alert.cursor = sequence;
+                alert
+            });
+            if let Ok(alert) = &item {
+                if !exact && !alert.region_code.starts_with(&prefix) {
+                    continue;
                 }
-            };
-            let end = item.is_err();
-            if tx.send(item).await.is_err() || end {
+            }
+            if !forward(&tx, item).await {
                 return;
             }
         }
     });
     Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
+}
+
+/// The next message of a followed stream that decodes as `M`, with its stream sequence (the client's cursor). One that
+/// does not decode is logged and skipped; the stream's end or failure, and a message without its sequence, are an error
+/// for the client (`UNAVAILABLE`: reconnect with your cursor), naming the stream (`what`).
+pub(crate) async fn next_decoded<M, S, E>(messages: &mut S, what: &str) -> Result<(u64, M), Status>
+where
+    M: Message + Default,
+    S: Stream<Item = Result<jetstream::Message, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    loop {
+        let message = match messages.next().await {
+            None => {
+                return Err(Status::unavailable(format!(
+                    "the {what} stream ended; reconnect with your cursor"
+                )))
+            }
+            Some(Err(e)) => {
+                return Err(Status::unavailable(format!(
+                    "the {what} stream failed ({e}); reconnect with your cursor"
+                )))
+            }
+            Some(Ok(message)) => message,
+        };
+        let sequence = message
+            .info()
+            .map_err(|e| Status::internal(e.to_string()))?
+            .stream_sequence;
+        match M::decode(message.payload.as_ref()) {
+            Ok(decoded) => return Ok((sequence, decoded)),
+            Err(e) => tracing::error!(sequence, error = %e, "undecodable {what} event skipped"),
+        }
+    }
+}
+
+/// Sends `item` to the client; false when the stream is over (the client went away, or `item` was the error that
+/// ends it).
+pub(crate) async fn forward<T>(
+    tx: &mpsc::Sender<Result<T, Status>>,
+    item: Result<T, Status>,
+) -> bool {
+    let end = item.is_err();
+    tx.send(item).await.is_ok() && !end
 }

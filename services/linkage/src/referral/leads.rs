@@ -18,12 +18,12 @@ use caselink_auth::{Caller, Role};
 use caselink_bus::workflow::{ensure_workflow_stream, history, referral_filter};
 use caselink_proto::v1::{Lead, ReferralEvent};
 use caselink_workflow::referral::{evolve, lead_unit, replay, Referral};
-use futures::{Stream, StreamExt};
-use prost::Message;
+use futures::Stream;
 use tokio::sync::mpsc;
 use tonic::Status;
 
 use super::{code, ReferralError, Shared};
+use crate::alerts::{forward, next_decoded};
 
 /// The stream a `WatchLeads` call answers with.
 pub type LeadStream = Pin<Box<dyn Stream<Item = Result<Lead, Status>> + Send>>;
@@ -80,39 +80,17 @@ pub async fn watch(shared: Shared, unit: String, cursor: u64) -> Result<LeadStre
         loop {
             let next = tokio::select! {
                 _ = tx.closed() => return,
-                next = messages.next() => next,
+                next = next_decoded::<ReferralEvent, _, _>(&mut messages, "lead") => next,
             };
             let item = match next {
-                None => Err(Status::unavailable(
-                    "the lead stream ended; reconnect with your cursor",
-                )),
-                Some(Err(e)) => Err(Status::unavailable(format!(
-                    "the lead stream failed ({e}); reconnect with your cursor"
-                ))),
-                Some(Ok(message)) => {
-                    let sequence = match message.info() {
-                        Ok(info) => info.stream_sequence,
-                        Err(e) => {
-                            let _ = tx.send(Err(Status::internal(e.to_string()))).await;
-                            return;
-                        }
-                    };
-                    let event = match ReferralEvent::decode(message.payload.as_ref()) {
-                        Ok(e) => e,
-                        Err(e) => {
-                            tracing::error!(sequence, error = %e, "undecodable referral event skipped");
-                            continue;
-                        }
-                    };
-                    match watcher.lead(sequence, event).await {
-                        Ok(None) => continue,
-                        Ok(Some(lead)) => Ok(lead),
-                        Err(e) => Err(e.into_status()),
-                    }
-                }
+                Err(status) => Err(status),
+                Ok((sequence, event)) => match watcher.lead(sequence, event).await {
+                    Ok(None) => continue,
+                    Ok(Some(lead)) => Ok(lead),
+                    Err(e) => Err(e.into_status()),
+                },
             };
-            let end = item.is_err();
-            if tx.send(item).await.is_err() || end {
+            if !forward(&tx, item).await {
                 return;
             }
         }
