@@ -34,6 +34,10 @@ pub struct FoldRun {
     /// Rate over the last tenth of the stream (events 9N/10..N).
     pub last_tenth_per_second: Option<f64>,
     pub samples: usize,
+    /// CPU the aggregator process used over the fold, in cores (its user + system time ÷ the fold's wall time).
+    pub aggregator_cores: Option<f64>,
+    /// CPU the whole machine used meanwhile, in cores (nats-server and the bench's own watching included).
+    pub machine_cores: Option<f64>,
 }
 
 impl FoldRun {
@@ -57,11 +61,73 @@ pub async fn stream_last_sequence(js: &jetstream::Context) -> anyhow::Result<u64
         .last_sequence)
 }
 
-/// Watches the durable consumer of `fold` until its ack floor reaches `last_sequence`.
+/// Clock ticks per second of `/proc`'s CPU times (`USER_HZ`: 100 on Linux, whatever the kernel's own tick).
+const USER_HZ: f64 = 100.0;
+
+/// CPU time so far, in seconds: of process `pid` (user + system, `/proc/<pid>/stat`) and of the whole machine (every
+/// state but idle and I/O wait, `/proc/stat`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CpuTimes {
+    pub process: Option<f64>,
+    pub machine: Option<f64>,
+}
+
+impl CpuTimes {
+    pub fn now(pid: Option<u32>) -> CpuTimes {
+        let read = |path: String| std::fs::read_to_string(path).ok();
+        CpuTimes {
+            process: pid
+                .and_then(|pid| read(format!("/proc/{pid}/stat")))
+                .and_then(|stat| process_cpu_seconds(&stat)),
+            machine: read("/proc/stat".into()).and_then(|stat| machine_busy_seconds(&stat)),
+        }
+    }
+
+    /// Cores used between `self` and `later`, `seconds` apart: (process, machine).
+    pub fn cores_until(&self, later: &CpuTimes, seconds: f64) -> (Option<f64>, Option<f64>) {
+        let cores = |a: Option<f64>, b: Option<f64>| {
+            (seconds > 0.0)
+                .then_some(())
+                .and_then(|()| Some((b? - a?) / seconds))
+        };
+        (
+            cores(self.process, later.process),
+            cores(self.machine, later.machine),
+        )
+    }
+}
+
+/// User + system CPU seconds of a `/proc/<pid>/stat` line (fields 14 and 15, counted after the parenthesised name,
+/// which may hold spaces).
+pub fn process_cpu_seconds(stat: &str) -> Option<f64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state): utime is field 14, stime 15.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / USER_HZ)
+}
+
+/// Busy CPU seconds of the machine from `/proc/stat`'s `cpu` line: everything but idle (4th) and iowait (5th).
+pub fn machine_busy_seconds(stat: &str) -> Option<f64> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|t| t.parse().ok())
+        .collect::<Option<_>>()?;
+    // guest and guest_nice (9th, 10th) are already inside user and nice.
+    let total: f64 = ticks.iter().take(8).sum();
+    Some((total - ticks.get(3)? - ticks.get(4).unwrap_or(&0.0)) / USER_HZ)
+}
+
+/// Watches the durable consumer of `fold` until its ack floor reaches `last_sequence`; `aggregator` is the folding
+/// process, whose CPU is measured over the same span.
 pub async fn watch_fold(
     js: &jetstream::Context,
     fold: &FoldOptions,
     last_sequence: u64,
+    aggregator: Option<u32>,
     progress: &Progress,
 ) -> anyhow::Result<FoldRun> {
     let stream = js
@@ -70,7 +136,7 @@ pub async fn watch_fold(
         .context("reading the events stream")?;
     let name = fold.durable_name();
     let mut samples: Vec<(f64, u64)> = Vec::new();
-    let mut origin: Option<Instant> = None;
+    let mut origin: Option<(Instant, CpuTimes)> = None;
     let mut last_change = Instant::now();
     let mut last_floor = 0u64;
     let mut last_print = Instant::now();
@@ -91,7 +157,7 @@ pub async fn watch_fold(
             );
         }
         if floor > 0 {
-            let t0 = *origin.get_or_insert(now);
+            let (t0, _) = *origin.get_or_insert_with(|| (now, CpuTimes::now(aggregator)));
             samples.push(((now - t0).as_secs_f64(), floor));
         }
         if floor >= last_sequence {
@@ -109,6 +175,9 @@ pub async fn watch_fold(
     }
     let (t_end, n_end) = *samples.last().ok_or_else(|| anyhow!("no fold samples"))?;
     let (_, n_start) = samples[0];
+    let (aggregator_cores, machine_cores) = origin
+        .map(|(_, cpu)| cpu.cores_until(&CpuTimes::now(aggregator), t_end))
+        .unwrap_or((None, None));
     let tenth = last_sequence / 10;
     Ok(FoldRun {
         throughput: Throughput {
@@ -120,6 +189,8 @@ pub async fn watch_fold(
             .flatten(),
         last_tenth_per_second: rate_between(&samples, last_sequence - tenth, last_sequence),
         samples: samples.len(),
+        aggregator_cores,
+        machine_cores,
     })
 }
 
@@ -162,4 +233,44 @@ pub async fn rebuild(
         bail!("the rebuild folded {folded} events, the stream holds {expected}");
     }
     Ok(Throughput::new(folded, elapsed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_cpu_is_user_plus_system_after_a_name_with_spaces() {
+        // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
+        let stat = "4242 (caselink bench) S 1 4242 4242 0 -1 4194304 100 0 0 0 250 50 0 0 20 0 9 0";
+        assert_eq!(process_cpu_seconds(stat), Some(3.0));
+        assert_eq!(process_cpu_seconds("4242 (x) S 1 2"), None);
+    }
+
+    #[test]
+    fn machine_busy_leaves_out_idle_and_iowait() {
+        let stat = "cpu  100 20 30 1000 50 5 5 0 10 0\ncpu0 50 10 15 500 25 2 3 0 5 0\n";
+        // user + nice + system + irq + softirq + steal = 160 ticks; guest is inside user.
+        assert_eq!(machine_busy_seconds(stat), Some(1.6));
+        assert_eq!(machine_busy_seconds("intr 1 2 3\n"), None);
+    }
+
+    #[test]
+    fn cores_are_cpu_seconds_over_wall_seconds() {
+        let before = CpuTimes {
+            process: Some(10.0),
+            machine: Some(100.0),
+        };
+        let after = CpuTimes {
+            process: Some(21.0),
+            machine: Some(116.0),
+        };
+        assert_eq!(before.cores_until(&after, 10.0), (Some(1.1), Some(1.6)));
+        let unknown = CpuTimes {
+            process: None,
+            machine: Some(116.0),
+        };
+        assert_eq!(before.cores_until(&unknown, 10.0), (None, Some(1.6)));
+        assert_eq!(before.cores_until(&after, 0.0), (None, None));
+    }
 }

@@ -163,6 +163,17 @@ fn rate(t: Option<Throughput>) -> Option<f64> {
     t.map(|t| t.per_second())
 }
 
+/// Where the fold's CPU went: the aggregator's cores and the machine's (medians), or nothing if unmeasured.
+fn fold_cpu_note(reps: &[RepResult]) -> String {
+    let aggregator = med(reps, |r| r.fold.as_ref()?.aggregator_cores);
+    let machine = med(reps, |r| r.fold.as_ref()?.machine_cores);
+    match (aggregator, machine) {
+        (Some(a), Some(m)) => format!("CPU: aggregator {a:.2} cores, machine {m:.2}"),
+        (Some(a), None) => format!("CPU: aggregator {a:.2} cores"),
+        _ => String::new(),
+    }
+}
+
 /// Builds the table's rows from the repetitions.
 pub fn rows(reps: &[RepResult], scale_note: &str) -> Vec<Row> {
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
@@ -245,7 +256,8 @@ pub fn rows(reps: &[RepResult], scale_note: &str) -> Vec<Row> {
                 Some(r.fold.as_ref()?.throughput.per_second() / rate(r.sled)?)
             }),
         )
-        .bar(true, true, 0.5),
+        .bar(true, true, 0.5)
+        .note(fold_cpu_note(reps)),
         Row::new("freshness", "freshness p50 at 5,000 events/s", Unit::Millis)
             .value(med(reps, |r| Some(r.freshness.as_ref()?.latency.p50_ms))),
         Row::new("freshness", "freshness p99 at 5,000 events/s", Unit::Millis)

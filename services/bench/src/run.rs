@@ -491,16 +491,25 @@ async fn measure(
             errors,
             progress,
             &what,
-            fold::watch_fold(&js, &FoldOptions::default(), filled, progress),
+            fold::watch_fold(
+                &js,
+                &FoldOptions::default(),
+                filled,
+                aggregator.pid(),
+                progress,
+            ),
         )
         .await;
         if let Some(run) = &run {
             said(progress, Some(run.throughput));
             progress.note(&format!(
-                "first tenth {}/s, last tenth {}/s ({} samples)",
+                "first tenth {}/s, last tenth {}/s ({} samples); CPU: aggregator {} cores, machine {} of {}",
                 run.first_tenth_per_second.map_or("-".into(), thousands),
                 run.last_tenth_per_second.map_or("-".into(), thousands),
-                run.samples
+                run.samples,
+                run.aggregator_cores.map_or("-".into(), |c| format!("{c:.2}")),
+                run.machine_cores.map_or("-".into(), |c| format!("{c:.2}")),
+                std::thread::available_parallelism().map_or(0, usize::from),
             ));
         }
         r.fold = run;
