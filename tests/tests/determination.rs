@@ -13,6 +13,7 @@ use caselink_domain::{ManualClock, SystemClock};
 use caselink_e2e::*;
 use caselink_proto::v1::determination_client::DeterminationClient;
 use caselink_proto::v1::*;
+use caselink_proto::Timestamp;
 use tonic::Code;
 
 type Client = DeterminationClient<Authed>;
@@ -418,6 +419,22 @@ async fn bad_requests_name_the_field_and_determiners_stay_in_their_regions() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
+    let status = staff
+        .list_abnormal(ListAbnormalRequest {
+            expiring_before: Some(Timestamp {
+                seconds: 0,
+                nanos: -1,
+            }),
+            ..ListAbnormalRequest::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("expiring_before"),
+        "{}",
+        status.message()
+    );
     // Nothing above was recorded: the first good move is version 1. A rule without a flag rests on named evidence.
     let moved = staff
         .confirm(ConfirmRequest {
@@ -501,6 +518,23 @@ async fn an_entry_leaves_the_list_when_its_period_ends_on_the_injected_clock() {
         .into_inner();
     let expires = moved.determination.unwrap().expires_at.unwrap();
     check_until(&mut writer, &id, true).await;
+    // Entries to review before they lapse: this one ends within 31 days, not within 29.
+    let expiring = |seconds: i64| ListAbnormalRequest {
+        expiring_before: Some(Timestamp {
+            seconds: expires.seconds + seconds,
+            nanos: expires.nanos,
+        }),
+        ..ListAbnormalRequest::default()
+    };
+    let soon = staff.list_abnormal(expiring(1)).await.unwrap().into_inner();
+    assert_eq!(soon.entries.len(), 1, "{soon:?}");
+    assert_eq!(soon.entries[0].expires_at, Some(expires));
+    let later = staff
+        .list_abnormal(expiring(-86_400))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(later.entries.is_empty(), "{later:?}");
 
     // A day past the period: off the list, shown as expired only when asked for.
     clock.advance(Duration::from_secs(31 * 86_400));

@@ -107,6 +107,9 @@ enum DeterminationCommand {
         /// Every page, not just one.
         #[arg(long)]
         all: bool,
+        /// Only entries whose period ends within this many days from now: the ones to review before they lapse.
+        #[arg(long)]
+        expiring_within_days: Option<u32>,
     },
 }
 
@@ -199,12 +202,23 @@ pub(crate) async fn run(args: DeterminationArgs) -> anyhow::Result<ExitCode> {
             page_size,
             page_token,
             all,
+            expiring_within_days,
         } => {
+            let expiring_before = expiring_within_days.map(|days| {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                caselink_proto::Timestamp {
+                    seconds: i64::try_from(now + u64::from(days) * 86_400).unwrap_or(i64::MAX),
+                    nanos: 0,
+                }
+            });
             let mut request = ListAbnormalRequest {
                 region_prefix,
                 include_expired,
                 page_size,
                 page_token,
+                expiring_before,
             };
             let mut count = 0usize;
             loop {

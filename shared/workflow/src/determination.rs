@@ -163,6 +163,15 @@ impl Determination {
         self.last_confirmation().map(|(_, c)| c)
     }
 
+    /// When the listing ends: the expiry of the last move when it is a confirmation (past for an expired one); `None`
+    /// when the last move is not a confirmation.
+    pub fn listed_until(&self) -> Option<OffsetDateTime> {
+        match self.last().and_then(|e| e.action.as_ref()) {
+            Some(Action::Confirmed(c)) => c.expires_at.as_ref().and_then(from_timestamp),
+            _ => None,
+        }
+    }
+
     /// The status a screening flag of `rule` at `revision` has under this determination at `now`: confirmed while the
     /// person is listed under the rule; cleared when the last move cleared it at this revision or later (a flag that
     /// grew since is open again); otherwise open.
@@ -468,6 +477,7 @@ mod tests {
             view.expires_at.and_then(|t| from_timestamp(&t)),
             Some(NOW + Duration::days(365))
         );
+        assert_eq!(d.listed_until(), Some(NOW + Duration::days(365)));
     }
 
     #[test]
@@ -625,7 +635,12 @@ mod tests {
         // Grown since the clearing: open again.
         assert_eq!(d.flag_status("C6", 5, NOW), FlagStatus::Open);
         let (d, _) = run(vec![confirm(30), revoke()], NOW);
-        assert_eq!(d.unwrap().flag_status("C1", 2, NOW), FlagStatus::Open);
+        let d = d.unwrap();
+        assert_eq!(d.flag_status("C1", 2, NOW), FlagStatus::Open);
+        // Only a confirmation as the last move has an end; an expired one's is in the past.
+        assert_eq!(d.listed_until(), None);
+        let (d, _) = run(vec![confirm(30)], NOW);
+        assert_eq!(d.unwrap().listed_until(), Some(NOW + Duration::days(30)));
     }
 
     #[test]

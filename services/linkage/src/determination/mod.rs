@@ -665,6 +665,20 @@ impl DeterminationService {
                 request.region_prefix
             )));
         }
+        let expiring_before = request
+            .expiring_before
+            .as_ref()
+            .map(|t| {
+                caselink_domain::system_time_from_timestamp(t)
+                    .map(OffsetDateTime::from)
+                    .ok_or_else(|| {
+                        DeterminationError::invalid(
+                            "expiring_before",
+                            "not a valid instant (nanos must be 0 to 999,999,999)",
+                        )
+                    })
+            })
+            .transpose()?;
         let now = self.shared.now();
         let mut entries = Vec::new();
         let mut next_page_token = String::new();
@@ -687,6 +701,14 @@ impl DeterminationService {
                 && !(request.include_expired && state == DeterminationState::Expired)
             {
                 continue;
+            }
+            if let Some(before) = expiring_before {
+                if determination
+                    .listed_until()
+                    .is_none_or(|until| until >= before)
+                {
+                    continue;
+                }
             }
             if entries.len() == page_size {
                 next_page_token = hex::encode(&last_key);
