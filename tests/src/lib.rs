@@ -481,13 +481,24 @@ pub fn bin_dir() -> PathBuf {
     dir
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago, for a server that binds its own address. It comes from below the
+/// kernel's ephemeral range (32768 and up on Linux), which every `127.0.0.1:0` bind draws from: a port taken here is
+/// not handed to another listener between the check and the server's bind (a port of the ephemeral range, released
+/// after the check, often was: the next `:0` bind of the same test got it). Each call in a process gets another port;
+/// processes start at different places.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const FIRST: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let start = (std::process::id() % u32::from(SPAN)) as u16;
+    for _ in 0..SPAN {
+        let port = FIRST + (start + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN) % SPAN;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {FIRST}..{}", FIRST + SPAN);
 }
 
 /// The source ids of a timeline's entries, in order, for compact assertions.
