@@ -103,15 +103,17 @@ impl Audit for AuditService {
             if !request.person_key.is_empty() {
                 person_keys.push(request.person_key.clone());
             }
-            let record = audit_record(
+            record(
+                &self.audit,
                 &caller,
                 "/caselink.v1.Audit/List",
                 person_keys,
                 "OK",
                 response.records.len(),
                 false,
-            );
-            self.audit.append(record).await.map_err(|_| {
+            )
+            .await
+            .map_err(|_| {
                 Status::unavailable("the read could not be recorded in the audit trail; retry")
             })?;
         }
@@ -145,7 +147,7 @@ pub async fn record(
 
 /// The audit record of a call by `caller` (who, role, scope, stated purpose, RPC, persons concerned, outcome): the one
 /// shape every read and workflow move of linkage writes.
-pub fn audit_record(
+fn audit_record(
     caller: &caselink_auth::Caller,
     rpc: &str,
     person_keys: Vec<String>,
