@@ -121,8 +121,9 @@ impl Determination {
         self.history.last()
     }
 
-    /// The last confirmation, if the person was ever confirmed, with when.
-    fn last_confirmation(&self) -> Option<(&DeterminationEvent, &DeterminationConfirmed)> {
+    /// The last confirmation in the history (whatever came after it), with its event: if the person was ever
+    /// confirmed, with when.
+    pub fn last_confirmation(&self) -> Option<(&DeterminationEvent, &DeterminationConfirmed)> {
         self.history.iter().rev().find_map(|e| match &e.action {
             Some(Action::Confirmed(c)) => Some((e, c)),
             _ => None,
@@ -133,13 +134,8 @@ impl Determination {
     pub fn state(&self, now: OffsetDateTime) -> DeterminationState {
         match self.last().and_then(|e| e.action.as_ref()) {
             None => DeterminationState::Unspecified,
-            Some(Action::Confirmed(c)) => {
-                let expired = c
-                    .expires_at
-                    .as_ref()
-                    .and_then(from_timestamp)
-                    .is_none_or(|at| at <= now);
-                if expired {
+            Some(Action::Confirmed(_)) => {
+                if self.listed_until().is_none_or(|at| at <= now) {
                     DeterminationState::Expired
                 } else {
                     DeterminationState::Confirmed

@@ -736,14 +736,7 @@ impl DeterminationService {
             why: e.to_string(),
         })?;
         let view = determination.to_view(now, false);
-        let confirmation = determination
-            .history
-            .iter()
-            .rev()
-            .find_map(|e| match &e.action {
-                Some(caselink_proto::v1::determination_event::Action::Confirmed(c)) => Some(c),
-                _ => None,
-            });
+        let confirmation = determination.last_confirmation().map(|(_, c)| c);
         Ok(AbnormalEntry {
             person_key: person.to_owned(),
             identity: self
