@@ -21,6 +21,7 @@ pub mod states;
 pub mod store;
 #[cfg(test)]
 mod testing;
+pub(crate) mod texts;
 pub mod wire;
 pub mod workflow_fold;
 

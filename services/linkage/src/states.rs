@@ -481,11 +481,19 @@ impl StateCache {
             batch.insert(&person_key(PERSON, &key)[..], encoded);
             stored.persons.push(key);
         }
+        let mut runs = TextRuns::default();
         for key in std::mem::take(&mut self.dirty_relations) {
             let Some(slot) = self.relations.get_mut(&key) else {
                 continue;
             };
             let entry = &mut slot.value;
+            // A complaint text with one user goes into the checkpoint's text runs, not a key of its own.
+            if crate::texts::in_runs(&key, entry.state.persons.len()) {
+                let encoded = entry.state.encode_to_vec();
+                slot.written(generation, encoded.len(), &mut self.bytes);
+                runs.push(store, batch, stored, &key, &encoded);
+                continue;
+            }
             // A phone or address with one user who used it more than once is kept beside that user's row (whose own
             // write it joins), with a pointer at `r` written when it first goes there; any other relation, and one
             // used once, is kept at `r`. At `r` a relation costs one write, beside the row first two (the state and the
@@ -514,6 +522,7 @@ impl StateCache {
             entry.home = home;
             slot.written(generation, len, &mut self.bytes);
         }
+        runs.close(store, batch, stored);
         for (key, adds) in std::mem::take(&mut self.counters).into_adds() {
             let entry = match self.counter_totals.entry(key) {
                 std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
@@ -600,6 +609,39 @@ impl StateCache {
             evict_us = started.elapsed().as_micros(),
             "fold cache: clean states dropped"
         );
+    }
+}
+
+/// The text runs a checkpoint writes ([`crate::texts`]): each closed when full, and the last at the end.
+#[derive(Default)]
+struct TextRuns {
+    open: crate::texts::RunWriter,
+}
+
+impl TextRuns {
+    fn push(
+        &mut self,
+        store: &Store,
+        batch: &mut Writes,
+        stored: &mut Stored,
+        key: &[u8],
+        state: &[u8],
+    ) {
+        self.open.push(key, state);
+        if self.open.is_full() {
+            self.close(store, batch, stored);
+        }
+    }
+
+    fn close(&mut self, store: &Store, batch: &mut Writes, stored: &mut Stored) {
+        let run = std::mem::take(&mut self.open);
+        if run.is_empty() {
+            return;
+        }
+        let id = store.text_index().allocate();
+        let (value, digests) = run.finish();
+        batch.insert(&crate::texts::run_key(id)[..], value);
+        stored.runs.push((id, digests));
     }
 }
 
@@ -963,33 +1005,38 @@ mod tests {
             .enumerate()
             .map(|(i, p)| complaint(i as u128 + 1, p, &phone(i)).encode_to_vec())
             .collect();
-        // Folds `events` numbered from `first` as one checkpointed batch: the entries written to `p` and to `r`.
+        // Folds `events` numbered from `first` as one checkpointed batch: the entries written to `p`, to `r` and to
+        // the text runs `u`.
         let mut fold = |events: &[Vec<u8>], first: u64| {
             let stats =
                 crate::fold::fold_into(&store, &folder, &mut cache, &numbered(events, first), true)
                     .unwrap();
-            (stats.tables.entries(b'p'), stats.tables.entries(b'r'))
+            (
+                stats.tables.entries(b'p'),
+                stats.tables.entries(b'r'),
+                stats.tables.entries(b'u'),
+            )
         };
         assert_eq!(
             fold(&first, 1),
-            (5, 10),
-            "five rows; five phones used once and five texts at r"
+            (5, 5, 1),
+            "five rows; five phones used once at r; the five texts in one run"
         );
         // Only the third person files again: their row, their phone (used twice now, so it moves beside the row,
         // leaving a pointer at r) and the new text.
         assert_eq!(
             fold(&[complaint(10, &people[2], &phone(2)).encode_to_vec()], 6),
-            (2, 2),
-            "row and phone beside it; the phone's pointer and the new text"
+            (2, 1, 1),
+            "row and phone beside it; the phone's pointer; the new text in a run"
         );
         // And once more: the phone is rewritten beside the row, its pointer stays as it is.
         assert_eq!(
             fold(&[complaint(11, &people[2], &phone(2)).encode_to_vec()], 7),
-            (2, 1),
-            "row and phone beside it; the new text only"
+            (2, 0, 1),
+            "row and phone beside it; the new text in a run"
         );
         // Nothing changed since: nothing written.
-        assert_eq!(fold(&[], 8), (0, 0));
+        assert_eq!(fold(&[], 8), (0, 0, 0));
         assert_eq!(cache.dirty(), 0);
     }
 
@@ -1073,6 +1120,93 @@ mod tests {
         for p in [&a, &b, &c] {
             assert!(store.tree().get(home_key(p, &relation)).unwrap().is_none());
         }
+    }
+
+    /// A complaint text used by one person goes into a text run, not to a key at `r`. Read back through the runs'
+    /// index (a fresh cache; a reopened store, which rebuilds the index from the runs) it is the same state; used again
+    /// by its one user it goes into a newer run, which wins; a second user moves it to `r`, which wins over the runs.
+    #[test]
+    fn a_text_with_one_user_lives_in_a_run_and_a_second_user_moves_it_to_r() {
+        use crate::store::relation_key;
+        use crate::testing::{complaint, numbered, screening};
+        let dir = tempfile::tempdir().unwrap();
+        let folder = screening();
+        let (a, b) = (PersonKey([0x41; 32]), PersonKey([0x42; 32]));
+        let uscc = "91430600MA4L000777";
+        let summary = "商品标签与实物不符，要求十倍赔偿";
+        let relation =
+            RelationKey::Text(caselink_screening::text_fingerprint(uscc, summary)).to_bytes();
+        let same_text = |n: u128, person: &PersonKey| {
+            let mut e = complaint(n, person, &format!("{:02x}", n).repeat(32));
+            e.merchant = Some(caselink_proto::v1::Merchant {
+                uscc: uscc.into(),
+                ..Default::default()
+            });
+            e.summary = summary.into();
+            e
+        };
+        let fold = |store: &Store, event: caselink_proto::v1::CaseEvent, sequence: u64| {
+            let mut cache = StateCache::open(store, CachePolicy::default()).unwrap();
+            let encoded = vec![event.encode_to_vec()];
+            crate::fold::fold_into(
+                store,
+                &folder,
+                &mut cache,
+                &numbered(&encoded, sequence),
+                true,
+            )
+            .unwrap()
+        };
+        // The stored text: its users, its uses, and whether it is at `r`.
+        let stored = |store: &Store| {
+            let (state, _, home) = store.load_relation(&relation).unwrap().unwrap();
+            assert_eq!(home, None, "a text is never beside a row");
+            let at_r = store.tree().get(relation_key(&relation)).unwrap().is_some();
+            (state.persons.len(), state.uses.len(), at_r)
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let stats = fold(&store, same_text(1, &a), 1);
+            assert_eq!(stats.tables.entries(b'u'), 1, "one run");
+            assert_eq!(stored(&store), (1, 1, false), "in a run, not at r");
+            assert_eq!(store.indexed_texts(), 1);
+            // A again, in a fresh cache: the state is read from the run, and written to a newer one.
+            let stats = fold(&store, same_text(2, &a), 2);
+            assert_eq!(stats.loaded_relations, 1, "read from the run");
+            assert_eq!(stored(&store), (1, 2, false), "the newer run's state");
+            assert_eq!(store.indexed_texts(), 2, "in two runs");
+        }
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(store.indexed_texts(), 2, "the index rebuilt from the runs");
+            assert_eq!(stored(&store), (1, 2, false));
+            assert_eq!(
+                store.texts_in_runs().unwrap().get(&relation).cloned(),
+                Some(store.relation(&relation).unwrap().unwrap().encode_to_vec())
+            );
+            // B files the same text on the same merchant: the text moves to r with both.
+            fold(&store, same_text(3, &b), 3);
+            assert_eq!(stored(&store), (2, 3, true));
+            assert!(
+                !store.texts_in_runs().unwrap().contains_key(&relation),
+                "the runs' older states are superseded"
+            );
+            let links = |p: &PersonKey| {
+                let s = store.screening(p).unwrap().unwrap();
+                s.links.iter().filter(|l| l.relation == relation).count()
+            };
+            assert_eq!(
+                (links(&a), links(&b)),
+                (1, 1),
+                "A and B are linked by the text"
+            );
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            stored(&store),
+            (2, 3, true),
+            "r wins over the runs after a restart too"
+        );
     }
 
     /// A batch naming more states than one thread reads: split between two threads, the preload still reads every

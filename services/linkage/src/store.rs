@@ -9,14 +9,15 @@
 //! | `e` | event uuid (16) | stream seq (8): the event-id index, for events without a person only (an event with a person is found by its timeline key, which holds its id and sequence) |
 //! | `p` | person key (32) | `PersonRow` protobuf: the `PersonRecord` (masks, counts, regions: every query reads it) and the person's screening state (`caselink_screening::PersonScreening`, skipped undecoded when only the record is read) |
 //! | `i` | person key (32) | latest `SealedIdentity` protobuf (ciphertext only) |
-//! | `r` | relation key (`RelationKey::to_bytes`: tag ‖ the bytes of a phone, address or text key) | screening `RelationState` protobuf |
+//! | `r` | relation key (`RelationKey::to_bytes`: tag ‖ the bytes of a phone, address or text key) | screening `RelationState` protobuf (a complaint text with one user is in a run `u` instead) |
+//! | `u` | run id (4, big-endian) | a text run: complaint texts with one user and their `RelationState`s, a checkpoint's in a few values ([`crate::texts`]) |
 //! | `f` | region code (6) ‖ person key (32) | `FlaggedEntry`: the flagged-persons list, by region |
 //! | `c` | region code (6) ‖ China day (4, order-preserving) | `CounterDay`: the situation counters of that region and day, (tag, name) → count (`crate::situation`) |
 //! | `x` | stream seq (8) | why the message could not be folded (dead letter) |
 //! | `o` | stream seq (8) ‖ index (4) | `OutboxEntry`: an alert not yet acknowledged by the derived stream |
 //! | `m` | name | meta: `position` (u64), `states` (u64: `states_at`), `log` (u64: the event log's committed length), `version` (u32), `rules` (fingerprint) |
 //!
-//! `t`, `e`, `i`, `o` and `x` are written with every batch, up to `position`; `p`, `r`, `f` and `c` only at the fold's
+//! `t`, `e`, `i`, `o` and `x` are written with every batch, up to `position`; `p`, `r`, `u`, `f` and `c` only at the fold's
 //! checkpoints, exactly as of `states_at` ([`crate::states`]). (`s`, the screening states' own table until projection
 //! version 10, is in `p` now: one entry per person.)
 //!
@@ -32,9 +33,10 @@ use prost::Message;
 
 use crate::eventlog::{EventLog, Extent, LogError, Pending};
 use crate::seen::TableFilter;
+use crate::texts::{find_in_run, is_text, run_entries, run_key, TextIndex, TEXT_RUN};
 
 /// Bump when the layout or meaning of any projection changes: start-up then rebuilds from the stream.
-pub const PROJECTION_VERSION: u32 = 18;
+pub const PROJECTION_VERSION: u32 = 19;
 
 pub(crate) const TIMELINE: u8 = b't';
 pub(crate) const EVENT_INDEX: u8 = b'e';
@@ -318,6 +320,8 @@ pub enum StoreError {
 pub(crate) struct Stored {
     pub(crate) relations: Vec<Vec<u8>>,
     pub(crate) persons: Vec<PersonKey>,
+    /// Text runs written ([`crate::texts`]): each run's id and its keys' digests.
+    pub(crate) runs: Vec<(u32, Vec<u32>)>,
 }
 
 /// The projections of one aggregator.
@@ -333,6 +337,8 @@ pub struct Store {
     persons: std::sync::Arc<TableFilter>,
     /// The timeline's event bytes.
     log: std::sync::Arc<EventLog>,
+    /// Which text runs may hold a complaint text with one user ([`crate::texts`]).
+    texts: std::sync::Arc<std::sync::RwLock<TextIndex>>,
     /// Taken by every write to the sled Db, either tree ([`Store::exclusive`]).
     writer: std::sync::Arc<std::sync::Mutex<()>>,
 }
@@ -397,6 +403,7 @@ impl Store {
         )?;
         let relations = TableFilter::load(&tree, RELATION, relation_digest, "relation")?;
         let persons = TableFilter::load(&tree, PERSON, person_digest, "person")?;
+        let texts = TextIndex::load(&tree)?;
         let committed = tree.get(META_LOG)?.map(|v| be_u64(&v)).unwrap_or(0);
         let log = EventLog::open(dir, committed)?;
         Ok(Store {
@@ -406,6 +413,7 @@ impl Store {
             relations: std::sync::Arc::new(relations),
             persons: std::sync::Arc::new(persons),
             log: std::sync::Arc::new(log),
+            texts: std::sync::Arc::new(std::sync::RwLock::new(texts)),
             writer: std::sync::Arc::default(),
         })
     }
@@ -450,6 +458,83 @@ impl Store {
         self.relations
             .note(stored.relations.iter().map(Vec::as_slice));
         self.persons.note(stored.persons.iter().map(|p| &p.0[..]));
+        if !stored.runs.is_empty() {
+            let mut texts = self.text_index();
+            for (run, digests) in &stored.runs {
+                texts.note(*run, digests);
+            }
+        }
+    }
+
+    /// The text runs' index (a panic elsewhere while it was held leaves it whole: every change is one call).
+    pub(crate) fn text_index(&self) -> std::sync::RwLockWriteGuard<'_, TextIndex> {
+        self.texts
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Complaint texts in the runs' index.
+    pub fn indexed_texts(&self) -> usize {
+        self.texts
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    /// Every complaint text the runs hold and `r` does not, with its state as of `states_at` (the newest run's):
+    /// relation key → encoded `RelationState`. Reads every run: for checks and tests, not for serving.
+    pub fn texts_in_runs(
+        &self,
+    ) -> Result<std::collections::BTreeMap<Vec<u8>, Vec<u8>>, StoreError> {
+        let mut texts = std::collections::BTreeMap::new();
+        // Runs in id order: a newer run's state replaces an older one's.
+        for item in self.tree.scan_prefix([TEXT_RUN]) {
+            let (_, run) = item?;
+            for entry in run_entries(&run) {
+                let (key, state) = entry?;
+                texts.insert(key.to_vec(), state.to_vec());
+            }
+        }
+        let mut at_r = Vec::new();
+        for key in texts.keys() {
+            if self.tree.contains_key(relation_key(key))? {
+                at_r.push(key.clone());
+            }
+        }
+        for key in at_r {
+            texts.remove(&key);
+        }
+        Ok(texts)
+    }
+
+    /// A complaint text's state from the newest run that holds it, with its encoded size.
+    fn load_text_from_runs(
+        &self,
+        relation: &[u8],
+    ) -> Result<Option<(caselink_screening::RelationState, usize)>, StoreError> {
+        let runs = self
+            .texts
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .runs_of(relation);
+        for run in runs {
+            let Some(value) = self.tree.get(run_key(run))? else {
+                return Err(StoreError::Corrupt {
+                    table: "text run",
+                    why: format!("run {run} is indexed and missing"),
+                });
+            };
+            if let Some(state) = find_in_run(&value, relation)? {
+                let decoded = caselink_screening::RelationState::decode(state).map_err(|e| {
+                    StoreError::Corrupt {
+                        table: "text run",
+                        why: format!("run {run}: {e}"),
+                    }
+                })?;
+                return Ok(Some((decoded, state.len())));
+            }
+        }
+        Ok(None)
     }
 
     /// A stored person row with its encoded size; `None` when absent (most often answered by the filter).
@@ -469,11 +554,19 @@ impl Store {
         &self,
         relation: &[u8],
     ) -> Result<Option<LoadedRelation>, StoreError> {
-        if !self.relations.may_contain(relation) {
-            return Ok(None);
-        }
-        let Some(v) = self.tree.get(relation_key(relation))? else {
-            return Ok(None);
+        // A relation at `r` (a text that gained a second user too) is newer than any run holding it.
+        let at_r = if self.relations.may_contain(relation) {
+            self.tree.get(relation_key(relation))?
+        } else {
+            None
+        };
+        let Some(v) = at_r else {
+            return Ok(if is_text(relation) {
+                self.load_text_from_runs(relation)?
+                    .map(|(state, encoded)| (state, encoded, None))
+            } else {
+                None
+            });
         };
         let corrupt = |why: String| StoreError::Corrupt {
             table: "relation",
@@ -626,6 +719,7 @@ impl Store {
         self.seen.clear();
         self.relations.clear();
         self.persons.clear();
+        self.text_index().clear();
         self.write_version()?;
         self.flush().await
     }
@@ -1524,7 +1618,7 @@ mod tests {
                 store.tree().apply_batch(batch).unwrap();
                 store.note_stored(&Stored {
                     relations: keys,
-                    persons: Vec::new(),
+                    ..Stored::default()
                 });
             }
             assert!((0..n).all(|i| store.load_relation(&key(i)).unwrap().is_some()));

@@ -76,17 +76,25 @@ fn folder() -> Folder {
 
 /// Every entry of the store, with the timelines as what they hold: one entry per event (`t` ‖ person ‖ its place →
 /// its sequence and the event bytes it points to in the event log), however the fold's batches cut them into chunks
-/// (so two stores compare equal only if their timelines hold the same events, where their logs say).
+/// (so two stores compare equal only if their timelines hold the same events, where their logs say); and the text
+/// runs as the texts they hold (`u` ‖ relation key → state), however the checkpoints cut them into runs.
 fn contents(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
     let mut persons = std::collections::BTreeSet::new();
     for kv in store.entries() {
         let (k, v) = kv.unwrap();
-        if k[0] == b't' {
-            persons.insert(caselink_domain::PersonKey(k[1..33].try_into().unwrap()));
-        } else {
-            out.push((k.to_vec(), v.to_vec()));
+        match k[0] {
+            b't' => {
+                persons.insert(caselink_domain::PersonKey(k[1..33].try_into().unwrap()));
+            }
+            b'u' => {}
+            _ => out.push((k.to_vec(), v.to_vec())),
         }
+    }
+    for (key, state) in store.texts_in_runs().unwrap() {
+        let mut k = vec![b'u'];
+        k.extend_from_slice(&key);
+        out.push((k, state));
     }
     for person in persons {
         for row in store.timeline(&person, i64::MIN, i64::MAX, None) {
@@ -143,6 +151,14 @@ fn crashes_between_checkpoints_change_nothing() {
     assert!(
         expected.iter().any(|(k, _)| k[0] == b'f'),
         "persons flagged"
+    );
+    assert!(
+        expected.iter().any(|(k, _)| k[0] == b'u'),
+        "texts with one user in runs"
+    );
+    assert!(
+        expected.iter().any(|(k, _)| k.starts_with(b"rX")),
+        "texts shared by a ring at r"
     );
 
     // Checkpoints every 7th batch; the process "crashes" (its cache is lost, sled keeps what was applied) after

@@ -1,0 +1,315 @@
+//! Complaint texts with one user, kept in runs.
+//!
+//! Almost every complaint text is used once: C4 still needs its relation (a second claimant with the same text on
+//! the same merchant must find the first), but a sled key of its own per text, at a random place in the tree, was
+//! about 0.3 of the fold's ~1.05 sled writes per event and its costliest (a leaf pulled, linked and consolidated per
+//! text). So a checkpoint writes the text relations that have one user into **runs**: a few values of about
+//! [`RUN_BYTES`] each, `u ‖ run id` (4, big-endian), holding each text's key and `RelationState`. An in-memory
+//! [`TextIndex`] (8 bytes per text: a 32-bit digest of the key and the run id) finds them again.
+//!
+//! Runs are never rewritten. A text whose state changes while it still has one user goes into a newer run (the
+//! newest run holding a key is its state); a text that gains a second user goes to `r` like every other relation,
+//! and `r` is asked first. What a run holds as of a checkpoint is exactly that checkpoint's dirty one-user texts, so
+//! everything here is rebuildable from the stream like the rest of the projections.
+
+use crate::store::StoreError;
+
+/// Table tag of the runs.
+pub(crate) const TEXT_RUN: u8 = b'u';
+
+/// A run is closed once its entries reach this many bytes (a checkpoint of 40,000 events writes about 30 runs instead
+/// of 9,000 keys). Kept well under what sled stores inline in a leaf (a quarter of its 512 KiB segment).
+pub(crate) const RUN_BYTES: usize = 32 << 10;
+
+/// Entries the index gathers unsorted-merged (in an ordered set) before they are merged into its sorted vector.
+const RECENT_MAX: usize = 1 << 16;
+
+/// Whether a relation with this key and these users is kept in a run: a complaint text ([`is_text`]) with exactly one
+/// user. A function of the state alone, so every fold of a stream stores each state in the same table.
+pub(crate) fn in_runs(key: &[u8], persons: usize) -> bool {
+    persons == 1 && is_text(key)
+}
+
+/// Whether relation key bytes (`RelationKey::to_bytes`) name a complaint text.
+pub(crate) fn is_text(key: &[u8]) -> bool {
+    matches!(key.first(), Some(b'x' | b'X'))
+}
+
+/// The index's 32-bit digest of a relation key (FNV-1a): two texts may share one; the run holds the full key.
+pub(crate) fn digest(key: &[u8]) -> u32 {
+    key.iter().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// The sled key of run `id`.
+pub(crate) fn run_key(id: u32) -> [u8; 5] {
+    let mut k = [TEXT_RUN; 5];
+    k[1..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// One run's value: `n` (u32 LE), the `n` key digests (u32 LE each, for the index at open without reading the
+/// states), then `n` × (key length u32 LE, key, state length u32 LE, state).
+#[derive(Default)]
+pub(crate) struct RunWriter {
+    digests: Vec<u32>,
+    body: Vec<u8>,
+}
+
+impl RunWriter {
+    pub(crate) fn push(&mut self, key: &[u8], state: &[u8]) {
+        self.digests.push(digest(key));
+        for part in [key, state] {
+            let len = u32::try_from(part.len()).expect("a relation key or state under 4 GiB");
+            self.body.extend_from_slice(&len.to_le_bytes());
+            self.body.extend_from_slice(part);
+        }
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.body.len() >= RUN_BYTES
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.digests.is_empty()
+    }
+
+    /// The run's value, and the digests of its keys (for the index).
+    pub(crate) fn finish(self) -> (Vec<u8>, Vec<u32>) {
+        let n = u32::try_from(self.digests.len()).expect("a run of fewer than 4G entries");
+        let mut out = Vec::with_capacity(4 + 4 * self.digests.len() + self.body.len());
+        out.extend_from_slice(&n.to_le_bytes());
+        for d in &self.digests {
+            out.extend_from_slice(&d.to_le_bytes());
+        }
+        out.extend_from_slice(&self.body);
+        (out, self.digests)
+    }
+}
+
+fn corrupt(why: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        table: "text run",
+        why: why.into(),
+    }
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> Result<u32, StoreError> {
+    bytes
+        .get(at..at + 4)
+        .map(|b| u32::from_le_bytes(b.try_into().expect("four bytes")))
+        .ok_or_else(|| corrupt(format!("truncated at byte {at} of {}", bytes.len())))
+}
+
+/// The key digests a run's value begins with.
+pub(crate) fn run_digests(run: &[u8]) -> Result<Vec<u32>, StoreError> {
+    let n = u32_at(run, 0)? as usize;
+    (0..n).map(|i| u32_at(run, 4 + 4 * i)).collect()
+}
+
+/// A run's entries (key, state), in the order written; stops at the first that does not decode.
+pub(crate) fn run_entries(run: &[u8]) -> impl Iterator<Item = Result<(&[u8], &[u8]), StoreError>> {
+    let n = u32_at(run, 0);
+    let mut at = 4usize.saturating_add(n.as_ref().map_or(0, |n| 4 * *n as usize));
+    let mut left = n.as_ref().map_or(0, |n| *n);
+    let mut failed = n.err();
+    std::iter::from_fn(move || {
+        if let Some(e) = failed.take() {
+            left = 0;
+            return Some(Err(e));
+        }
+        if left == 0 {
+            return None;
+        }
+        left -= 1;
+        let mut part = || -> Result<&[u8], StoreError> {
+            let len = u32_at(run, at)? as usize;
+            let bytes = run
+                .get(at + 4..at + 4 + len)
+                .ok_or_else(|| corrupt(format!("an entry of {len} bytes past the end")))?;
+            at += 4 + len;
+            Ok(bytes)
+        };
+        let entry = part().and_then(|k| Ok((k, part()?)));
+        if entry.is_err() {
+            left = 0;
+        }
+        Some(entry)
+    })
+}
+
+/// The state of `key` in a run's value, if it holds one.
+pub(crate) fn find_in_run<'a>(run: &'a [u8], key: &[u8]) -> Result<Option<&'a [u8]>, StoreError> {
+    for entry in run_entries(run) {
+        let (k, state) = entry?;
+        if k == key {
+            return Ok(Some(state));
+        }
+    }
+    Ok(None)
+}
+
+/// Which runs may hold a text: (key digest, run id) pairs, a sorted vector with the newest entries in an ordered set
+/// beside it until there are many. 8 bytes a text (about 32 MB at 10M events), against a sled key each.
+#[derive(Debug, Default)]
+pub(crate) struct TextIndex {
+    sorted: Vec<u64>,
+    recent: std::collections::BTreeSet<u64>,
+    /// The id the next run gets.
+    next_run: u32,
+}
+
+fn pair(digest: u32, run: u32) -> u64 {
+    (u64::from(digest) << 32) | u64::from(run)
+}
+
+impl TextIndex {
+    /// The index of the runs in `tree` (read at open: only each run's digests are decoded).
+    pub(crate) fn load(tree: &sled::Tree) -> Result<TextIndex, StoreError> {
+        let started = std::time::Instant::now();
+        let mut index = TextIndex::default();
+        let mut runs = 0u64;
+        for item in tree.scan_prefix([TEXT_RUN]) {
+            let (k, v) = item?;
+            let id = k
+                .get(1..5)
+                .filter(|_| k.len() == 5)
+                .map(|b| u32::from_be_bytes(b.try_into().expect("four bytes")))
+                .ok_or_else(|| corrupt(format!("a run key of {} bytes", k.len())))?;
+            index
+                .sorted
+                .extend(run_digests(&v)?.into_iter().map(|d| pair(d, id)));
+            index.next_run = id + 1;
+            runs += 1;
+        }
+        index.sorted.sort_unstable();
+        tracing::info!(
+            runs,
+            texts = index.sorted.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "text runs indexed"
+        );
+        Ok(index)
+    }
+
+    /// A new run's id.
+    pub(crate) fn allocate(&mut self) -> u32 {
+        let id = self.next_run;
+        self.next_run = id.checked_add(1).expect("fewer than 4G text runs");
+        id
+    }
+
+    /// Records that run `run` holds keys of these digests (once its batch is applied).
+    pub(crate) fn note(&mut self, run: u32, digests: &[u32]) {
+        self.recent.extend(digests.iter().map(|d| pair(*d, run)));
+        if self.recent.len() >= RECENT_MAX {
+            let recent = std::mem::take(&mut self.recent);
+            let mut merged = Vec::with_capacity(self.sorted.len() + recent.len());
+            let mut old = std::mem::take(&mut self.sorted).into_iter().peekable();
+            for r in recent {
+                while let Some(o) = old.next_if(|o| *o < r) {
+                    merged.push(o);
+                }
+                merged.push(r);
+            }
+            merged.extend(old);
+            self.sorted = merged;
+        }
+    }
+
+    /// The runs that may hold `key`, newest first.
+    pub(crate) fn runs_of(&self, key: &[u8]) -> Vec<u32> {
+        let d = digest(key);
+        let (lo, hi) = (pair(d, 0), pair(d, u32::MAX));
+        let from = self.sorted.partition_point(|p| *p < lo);
+        let to = self.sorted.partition_point(|p| *p <= hi);
+        let mut runs: Vec<u32> = (self.sorted[from..to].iter())
+            .chain(self.recent.range(lo..=hi))
+            .map(|p| *p as u32)
+            .collect();
+        runs.sort_unstable_by(|a, b| b.cmp(a));
+        runs.dedup();
+        runs
+    }
+
+    /// Texts indexed (a text in several runs counts in each).
+    pub(crate) fn len(&self) -> usize {
+        self.sorted.len() + self.recent.len()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        *self = TextIndex::default();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_finds_each_of_its_keys_and_no_other() {
+        let mut run = RunWriter::default();
+        run.push(b"Xaaaa", b"one");
+        run.push(b"Xbbbb", b"");
+        run.push(b"Xcccc", b"three");
+        let (value, digests) = run.finish();
+        assert_eq!(
+            digests,
+            vec![digest(b"Xaaaa"), digest(b"Xbbbb"), digest(b"Xcccc")]
+        );
+        assert_eq!(run_digests(&value).unwrap(), digests);
+        assert_eq!(find_in_run(&value, b"Xaaaa").unwrap(), Some(&b"one"[..]));
+        assert_eq!(find_in_run(&value, b"Xbbbb").unwrap(), Some(&b""[..]));
+        assert_eq!(find_in_run(&value, b"Xcccc").unwrap(), Some(&b"three"[..]));
+        assert_eq!(find_in_run(&value, b"Xdddd").unwrap(), None);
+    }
+
+    #[test]
+    fn a_truncated_run_is_corrupt_not_a_panic() {
+        let mut run = RunWriter::default();
+        run.push(b"Xaaaa", b"state");
+        let (value, _) = run.finish();
+        for cut in 0..value.len() {
+            let short = &value[..cut];
+            assert!(
+                find_in_run(short, b"Xzzzz").is_err(),
+                "a run cut at {cut} of {} bytes",
+                value.len()
+            );
+        }
+    }
+
+    #[test]
+    fn the_index_answers_runs_newest_first_across_merges() {
+        let mut index = TextIndex::default();
+        let key = b"Xsame".to_vec();
+        let first = index.allocate();
+        index.note(first, &[digest(&key)]);
+        // Enough other texts to merge the recent entries into the sorted vector at least once.
+        for i in 0..(RECENT_MAX as u32 + 10) {
+            let run = index.allocate();
+            index.note(run, &[digest(format!("Xother{i}").as_bytes())]);
+        }
+        let last = index.allocate();
+        index.note(last, &[digest(&key)]);
+        assert!(index.sorted.len() >= RECENT_MAX, "merged at least once");
+        let runs = index.runs_of(&key);
+        assert_eq!(&runs[..2], &[last, first], "newest first: {runs:?}");
+        assert!(
+            index.runs_of(b"Xnever").len() <= 1,
+            "an unknown key matches at most a digest collision"
+        );
+    }
+
+    #[test]
+    fn only_a_text_with_one_user_goes_to_runs() {
+        assert!(in_runs(b"X0123", 1));
+        assert!(in_runs(b"xtext", 1));
+        assert!(!in_runs(b"X0123", 2));
+        assert!(!in_runs(b"X0123", 0));
+        assert!(!in_runs(b"P0123", 1));
+        assert!(!in_runs(b"A0123", 1));
+    }
+}
