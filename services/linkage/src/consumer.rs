@@ -338,6 +338,9 @@ async fn fold_session(
                 metrics
                     .waiting_batches
                     .set(gauge_value(pipeline.waiting.len()));
+                metrics
+                    .run_index_entries
+                    .set(gauge_value(store.run_index_entries()));
                 if last_memory.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
                     let memory = Memory::now();
                     metrics.resident_bytes.set(gauge_value(memory.resident));

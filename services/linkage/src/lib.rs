@@ -15,13 +15,13 @@ pub mod metrics;
 pub mod outbox;
 pub mod query;
 pub mod referral;
+pub(crate) mod runs;
 pub mod seen;
 pub mod situation;
 pub mod states;
 pub mod store;
 #[cfg(test)]
 mod testing;
-pub(crate) mod texts;
 pub mod wire;
 pub mod workflow_fold;
 

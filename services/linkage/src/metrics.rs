@@ -24,6 +24,8 @@ pub struct FoldMetrics {
     pub dirty_states: Gauge,
     /// Batches prepared and waiting for the apply.
     pub waiting_batches: Gauge,
+    /// Entries of the in-memory index of the relations kept in runs (8 bytes each).
+    pub run_index_entries: Gauge,
     /// The allocator's resident and allocated bytes (jemalloc), refreshed about once a second.
     pub resident_bytes: Gauge,
     pub allocated_bytes: Gauge,
@@ -70,6 +72,11 @@ impl FoldMetrics {
             waiting_batches: metrics.register(
                 "fold_waiting_batches",
                 "batches prepared and waiting to be applied",
+                Gauge::default(),
+            ),
+            run_index_entries: metrics.register(
+                "fold_run_index_entries",
+                "entries of the index of relations with one user kept in runs (8 bytes each)",
                 Gauge::default(),
             ),
             resident_bytes: metrics.register(

@@ -38,9 +38,9 @@ use prost::Message;
 
 use crate::situation::BatchCounters;
 use crate::store::{
-    encode_person_row, encode_relation_home, flagged_key, home_key, identity_key, person_key,
-    relation_key, CounterDay, CounterKey, FlaggedEntry, FoldedAt, LoadedRelation, PersonRecord,
-    PersonRow, Store, StoreError, Stored, Writes, PERSON,
+    encode_person_row, flagged_key, identity_key, person_key, relation_key, CounterDay, CounterKey,
+    FlaggedEntry, FoldedAt, LoadedRelation, PersonRecord, PersonRow, Store, StoreError, Stored,
+    Writes, PERSON,
 };
 
 /// When the fold writes its states back, and how much it keeps in memory.
@@ -133,7 +133,7 @@ pub struct StateCache {
     policy: CachePolicy,
     /// Person records with their screening states: one row `p` each.
     persons: HashMap<PersonKey, Slot<PersonState>>,
-    relations: HashMap<Vec<u8>, Slot<RelationEntry>>,
+    relations: HashMap<Vec<u8>, Slot<RelationState>>,
     /// Counter increments since the last checkpoint.
     counters: BatchCounters,
     /// Ids of the events of the batches prepared and not yet applied (the pipelined consumer): not yet in sled, so a
@@ -238,7 +238,7 @@ impl StateCache {
         store: &Store,
         key: Vec<u8>,
         dirty: bool,
-    ) -> Result<&mut Slot<RelationEntry>, StoreError> {
+    ) -> Result<&mut Slot<RelationState>, StoreError> {
         let generation = self.generation;
         let slot = match self.relations.entry(key) {
             std::collections::hash_map::Entry::Occupied(o) => {
@@ -398,7 +398,7 @@ impl StateCache {
         // first).
         let mut users: Vec<PersonKey> = Vec::new();
         for key in relations {
-            let relation = &self.relation_slot(store, key, false)?.value.state;
+            let relation = &*self.relation_slot(store, key, false)?.value;
             users.extend(
                 relation
                     .persons
@@ -481,46 +481,22 @@ impl StateCache {
             batch.insert(&person_key(PERSON, &key)[..], encoded);
             stored.persons.push(key);
         }
-        let mut runs = TextRuns::default();
+        let mut runs = Runs::default();
         for key in std::mem::take(&mut self.dirty_relations) {
             let Some(slot) = self.relations.get_mut(&key) else {
                 continue;
             };
-            let entry = &mut slot.value;
-            // A complaint text with one user goes into the checkpoint's text runs, not a key of its own.
-            if crate::texts::in_runs(&key, entry.state.persons.len()) {
-                let encoded = entry.state.encode_to_vec();
-                slot.written(generation, encoded.len(), &mut self.bytes);
+            // A relation with one user goes into the checkpoint's runs, not to a key of its own; one with more is at `r`
+            // (where it moves when its second user comes; it never has fewer). One looked up but never used stays
+            // absent (an empty state encodes to nothing).
+            let encoded = slot.value.encode_to_vec();
+            slot.written(generation, encoded.len(), &mut self.bytes);
+            if crate::runs::in_runs(slot.value.persons.len()) {
                 runs.push(store, batch, stored, &key, &encoded);
-                continue;
-            }
-            // A phone or address with one user who used it more than once is kept beside that user's row (whose own
-            // write it joins), with a pointer at `r` written when it first goes there; any other relation, and one
-            // used once, is kept at `r`. At `r` a relation costs one write, beside the row first two (the state and the
-            // pointer): most relations of a bulk load are used once and never rewritten, and only those that are gain
-            // from the row's leaf. Where a relation lives depends on its state alone, not on when checkpoints fell.
-            let home = home_of(&key, &entry.state);
-            // A relation looked up but never used stays absent (an empty state encodes to nothing).
-            let encoded = entry.state.encode_to_vec();
-            let len = encoded.len();
-            if let Some(was) = entry.home.filter(|was| Some(*was) != home) {
-                batch.remove(home_key(&was, &key));
-            }
-            match home {
-                Some(person) => {
-                    if entry.home != Some(person) {
-                        batch.insert(relation_key(&key), encode_relation_home(&person));
-                    }
-                    batch.insert(home_key(&person, &key), encoded);
-                }
-                None if encoded.is_empty() => batch.remove(relation_key(&key)),
-                None => batch.insert(relation_key(&key), encoded),
-            }
-            if home.is_some() || len > 0 {
+            } else if !encoded.is_empty() {
+                batch.insert(relation_key(&key), encoded);
                 stored.relations.push(key);
             }
-            entry.home = home;
-            slot.written(generation, len, &mut self.bytes);
         }
         runs.close(store, batch, stored);
         for (key, adds) in std::mem::take(&mut self.counters).into_adds() {
@@ -612,13 +588,13 @@ impl StateCache {
     }
 }
 
-/// The text runs a checkpoint writes ([`crate::texts`]): each closed when full, and the last at the end.
+/// The runs a checkpoint writes ([`crate::runs`]): each closed when full, and the last at the end.
 #[derive(Default)]
-struct TextRuns {
-    open: crate::texts::RunWriter,
+struct Runs {
+    open: crate::runs::RunWriter,
 }
 
-impl TextRuns {
+impl Runs {
     fn push(
         &mut self,
         store: &Store,
@@ -638,21 +614,10 @@ impl TextRuns {
         if run.is_empty() {
             return;
         }
-        let id = store.text_index().allocate();
+        let id = store.run_index().allocate();
         let (value, digests) = run.finish();
-        batch.insert(&crate::texts::run_key(id)[..], value);
+        batch.insert(&crate::runs::run_key(id)[..], value);
         stored.runs.push((id, digests));
-    }
-}
-
-/// Beside whose row the relation `key` is kept (`None`: at `r`): a phone or address ([`RelationKey::is_contact`]) whose
-/// one user has used it more than once. A function of the state alone, so every fold of a stream stores the same keys.
-fn home_of(key: &[u8], state: &RelationState) -> Option<PersonKey> {
-    match &state.persons[..] {
-        [one] if RelationKey::is_contact(key) && state.uses.len() > 1 => {
-            <[u8; 32]>::try_from(one.as_slice()).ok().map(PersonKey)
-        }
-        _ => None,
     }
 }
 
@@ -759,19 +724,10 @@ fn relation_slot_of(
     key_heap: usize,
     generation: u64,
     loads: &mut u64,
-) -> Slot<RelationEntry> {
+) -> Slot<RelationState> {
     *loads += u64::from(loaded.is_some());
-    let (state, encoded, home) = loaded.unwrap_or_default();
-    Slot::new(RelationEntry { state, home }, encoded, key_heap, generation)
-}
-
-/// A relation's state, and where sled keeps it as of the last checkpoint that wrote it.
-#[derive(Debug, Default)]
-struct RelationEntry {
-    state: RelationState,
-    /// The person beside whose row it is (`p ‖ person ‖ r ‖ relation`, with a pointer at `r`); `None`: at `r`, or
-    /// not stored.
-    home: Option<PersonKey>,
+    let (state, encoded) = loaded.unwrap_or_default();
+    Slot::new(state, encoded, key_heap, generation)
 }
 
 /// A person's record and screening state: what their row `p` holds.
@@ -899,8 +855,7 @@ impl caselink_screening::ScreeningStore for Working<'_> {
         Ok(&mut self
             .cache
             .relation_slot(self.store, key.to_bytes(), true)?
-            .value
-            .state)
+            .value)
     }
 }
 
@@ -1019,33 +974,26 @@ mod tests {
         };
         assert_eq!(
             fold(&first, 1),
-            (5, 5, 1),
-            "five rows; five phones used once at r; the five texts in one run"
+            (5, 0, 1),
+            "five rows; the five phones and five texts, each with one user, in one run"
         );
-        // Only the third person files again: their row, their phone (used twice now, so it moves beside the row,
-        // leaving a pointer at r) and the new text.
+        // Only the third person files again: their row, and their phone and the new text in a run.
         assert_eq!(
             fold(&[complaint(10, &people[2], &phone(2)).encode_to_vec()], 6),
-            (2, 1, 1),
-            "row and phone beside it; the phone's pointer; the new text in a run"
-        );
-        // And once more: the phone is rewritten beside the row, its pointer stays as it is.
-        assert_eq!(
-            fold(&[complaint(11, &people[2], &phone(2)).encode_to_vec()], 7),
-            (2, 0, 1),
-            "row and phone beside it; the new text in a run"
+            (1, 0, 1),
+            "the row; the phone and the new text in a run"
         );
         // Nothing changed since: nothing written.
         assert_eq!(fold(&[], 8), (0, 0, 0));
         assert_eq!(cache.dirty(), 0);
     }
 
-    /// A phone used once is written at `r`; used again by its one user, it moves beside that user's row, a pointer at
-    /// `r`; the second user moves it back to `r` and the copy beside the row goes. Read back from sled (a fresh cache,
-    /// another process) it is the same state wherever it is, and a third user's fold sees both earlier users.
+    /// A phone with one user is kept in runs however often they use it (each checkpoint that changes it writes it
+    /// into a newer run, which wins); the second user moves it to `r`. Read back from sled (a fresh cache, another
+    /// process) it is the same state wherever it is, and a third user's fold sees both earlier users.
     #[test]
-    fn a_phone_rewritten_with_one_user_moves_beside_their_row_and_a_second_user_moves_it_to_r() {
-        use crate::store::{home_key, relation_key};
+    fn a_phone_with_one_user_stays_in_runs_and_a_second_user_moves_it_to_r() {
+        use crate::store::relation_key;
         use crate::testing::{complaint, numbered, screening};
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
@@ -1063,44 +1011,30 @@ mod tests {
                 crate::fold::fold_into(&store, &folder, cache, &numbered(&encoded, first), true)
                     .unwrap()
             };
-        // The stored relation: its users, its uses, and beside whose row it is.
+        // The stored relation: its users, its uses, and whether it is at `r`.
         let stored = || {
-            let (state, _, home) = store.load_relation(&relation).unwrap().unwrap();
-            (state.persons.len(), state.uses.len(), home)
+            let (state, _) = store.load_relation(&relation).unwrap().unwrap();
+            let at_r = store.tree().get(relation_key(&relation)).unwrap().is_some();
+            (state.persons.len(), state.uses.len(), at_r)
         };
         let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
         fold(&mut cache, &[complaint(1, &a, &phone)], 1);
-        assert!(
-            store.tree().get(home_key(&a, &relation)).unwrap().is_none(),
-            "a phone used once is not beside A's row"
-        );
-        assert_eq!(stored(), (1, 1, None));
-        // A's next record, in a fresh cache (read from r): the phone moves beside the row.
+        assert_eq!(stored(), (1, 1, false), "used once: in a run");
+        // A's next record, in a fresh cache (read from the run): into a newer run.
         let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
-        fold(&mut cache, &[complaint(2, &a, &phone)], 2);
-        let home = store.tree().get(home_key(&a, &relation)).unwrap();
-        assert!(home.is_some(), "A's phone is beside A's row");
-        let pointer = store.tree().get(relation_key(&relation)).unwrap().unwrap();
-        assert!(
-            pointer.len() < 40,
-            "only a pointer at r: {} bytes",
-            pointer.len()
-        );
-        assert_eq!(stored(), (1, 2, Some(a)));
+        let stats = fold(&mut cache, &[complaint(2, &a, &phone)], 2);
+        assert_eq!(stats.tables.entries(b'r'), 0, "nothing at r");
+        assert_eq!(stored(), (1, 2, false), "the newer run's state");
         assert_eq!(
             store.relation(&relation).unwrap().unwrap(),
             store.load_relation(&relation).unwrap().unwrap().0
         );
 
-        // B's record in a fresh cache: the state is found through the pointer, then moves to r.
+        // B's record in a fresh cache: the state is found in the runs, then moves to r.
         let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
         let stats = fold(&mut cache, &[complaint(3, &b, &phone)], 3);
         assert_eq!(stats.folded, 1);
-        assert!(
-            store.tree().get(home_key(&a, &relation)).unwrap().is_none(),
-            "the copy beside A's row is gone"
-        );
-        assert_eq!(stored(), (2, 3, None));
+        assert_eq!(stored(), (2, 3, true));
         let links = |p: &PersonKey| {
             let s = store.screening(p).unwrap().unwrap();
             s.links.iter().filter(|l| l.relation == relation).count()
@@ -1114,15 +1048,15 @@ mod tests {
         // C, in yet another cache, sees both.
         let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
         fold(&mut cache, &[complaint(4, &c, &phone)], 4);
-        assert_eq!(stored(), (3, 4, None));
+        assert_eq!(stored(), (3, 4, true));
         assert_eq!(links(&c), 2);
-        // Nothing stays beside any row.
-        for p in [&a, &b, &c] {
-            assert!(store.tree().get(home_key(p, &relation)).unwrap().is_none());
-        }
+        assert!(
+            !store.relations_in_runs().unwrap().contains_key(&relation),
+            "r wins over the runs' older states"
+        );
     }
 
-    /// A complaint text used by one person goes into a text run, not to a key at `r`. Read back through the runs'
+    /// A complaint text used by one person goes into a run, not to a key at `r`. Read back through the runs'
     /// index (a fresh cache; a reopened store, which rebuilds the index from the runs) it is the same state; used again
     /// by its one user it goes into a newer run, which wins; a second user moves it to `r`, which wins over the runs.
     #[test]
@@ -1159,8 +1093,7 @@ mod tests {
         };
         // The stored text: its users, its uses, and whether it is at `r`.
         let stored = |store: &Store| {
-            let (state, _, home) = store.load_relation(&relation).unwrap().unwrap();
-            assert_eq!(home, None, "a text is never beside a row");
+            let (state, _) = store.load_relation(&relation).unwrap().unwrap();
             let at_r = store.tree().get(relation_key(&relation)).unwrap().is_some();
             (state.persons.len(), state.uses.len(), at_r)
         };
@@ -1169,26 +1102,30 @@ mod tests {
             let stats = fold(&store, same_text(1, &a), 1);
             assert_eq!(stats.tables.entries(b'u'), 1, "one run");
             assert_eq!(stored(&store), (1, 1, false), "in a run, not at r");
-            assert_eq!(store.indexed_texts(), 1);
+            assert_eq!(store.run_index().runs_of(&relation).len(), 1);
             // A again, in a fresh cache: the state is read from the run, and written to a newer one.
             let stats = fold(&store, same_text(2, &a), 2);
             assert_eq!(stats.loaded_relations, 1, "read from the run");
             assert_eq!(stored(&store), (1, 2, false), "the newer run's state");
-            assert_eq!(store.indexed_texts(), 2, "in two runs");
+            assert_eq!(store.run_index().runs_of(&relation).len(), 2, "in two runs");
         }
         {
             let store = Store::open(dir.path()).unwrap();
-            assert_eq!(store.indexed_texts(), 2, "the index rebuilt from the runs");
+            assert_eq!(
+                store.run_index().runs_of(&relation).len(),
+                2,
+                "the index rebuilt from the runs"
+            );
             assert_eq!(stored(&store), (1, 2, false));
             assert_eq!(
-                store.texts_in_runs().unwrap().get(&relation).cloned(),
+                store.relations_in_runs().unwrap().get(&relation).cloned(),
                 Some(store.relation(&relation).unwrap().unwrap().encode_to_vec())
             );
             // B files the same text on the same merchant: the text moves to r with both.
             fold(&store, same_text(3, &b), 3);
             assert_eq!(stored(&store), (2, 3, true));
             assert!(
-                !store.texts_in_runs().unwrap().contains_key(&relation),
+                !store.relations_in_runs().unwrap().contains_key(&relation),
                 "the runs' older states are superseded"
             );
             let links = |p: &PersonKey| {
@@ -1451,8 +1388,8 @@ mod tests {
             * (std::mem::size_of::<(PersonKey, Slot<PersonState>)>()
                 + std::mem::size_of::<PersonState>())
             + cache.relations.len()
-                * (std::mem::size_of::<(Vec<u8>, Slot<RelationEntry>)>()
-                    + std::mem::size_of::<RelationEntry>()
+                * (std::mem::size_of::<(Vec<u8>, Slot<RelationState>)>()
+                    + std::mem::size_of::<RelationState>()
                     + 65);
         assert!(
             entries <= budget,

@@ -9,8 +9,8 @@
 //! | `e` | event uuid (16) | stream seq (8): the event-id index, for events without a person only (an event with a person is found by its timeline key, which holds its id and sequence) |
 //! | `p` | person key (32) | `PersonRow` protobuf: the `PersonRecord` (masks, counts, regions: every query reads it) and the person's screening state (`caselink_screening::PersonScreening`, skipped undecoded when only the record is read) |
 //! | `i` | person key (32) | latest `SealedIdentity` protobuf (ciphertext only) |
-//! | `r` | relation key (`RelationKey::to_bytes`: tag ‖ the bytes of a phone, address or text key) | screening `RelationState` protobuf (a complaint text with one user is in a run `u` instead) |
-//! | `u` | run id (4, big-endian) | a text run: complaint texts with one user and their `RelationState`s, a checkpoint's in a few values ([`crate::texts`]) |
+//! | `r` | relation key (`RelationKey::to_bytes`: tag ‖ the bytes of a phone, address or text key) | screening `RelationState` protobuf of a relation with more than one user |
+//! | `u` | run id (4, big-endian) | a run: relations with one user and their `RelationState`s, a checkpoint's in a few values ([`crate::runs`]) |
 //! | `f` | region code (6) ‖ person key (32) | `FlaggedEntry`: the flagged-persons list, by region |
 //! | `c` | region code (6) ‖ China day (4, order-preserving) | `CounterDay`: the situation counters of that region and day, (tag, name) → count (`crate::situation`) |
 //! | `x` | stream seq (8) | why the message could not be folded (dead letter) |
@@ -32,11 +32,11 @@ use caselink_proto::v1::{CaseEvent, SealedIdentity};
 use prost::Message;
 
 use crate::eventlog::{EventLog, Extent, LogError, Pending};
+use crate::runs::{find_in_run, run_entries, run_key, RunIndex, RUN};
 use crate::seen::TableFilter;
-use crate::texts::{find_in_run, is_text, run_entries, run_key, TextIndex, TEXT_RUN};
 
 /// Bump when the layout or meaning of any projection changes: start-up then rebuilds from the stream.
-pub const PROJECTION_VERSION: u32 = 19;
+pub const PROJECTION_VERSION: u32 = 20;
 
 pub(crate) const TIMELINE: u8 = b't';
 pub(crate) const EVENT_INDEX: u8 = b'e';
@@ -44,9 +44,6 @@ pub(crate) const PERSON: u8 = b'p';
 /// Suffix of a person's sealed identity key, `p ‖ person ‖ i`: beside the person's row, so the checkpoint that writes
 /// both touches one sled leaf.
 const IDENTITY_SUFFIX: u8 = b'i';
-/// Suffix of a phone or address relation with one user who used it more than once, kept beside that user's row:
-/// `p ‖ person ‖ r ‖ relation` (see [`RelationHome`]).
-const HOME_SUFFIX: u8 = b'r';
 pub(crate) const DEAD_LETTER: u8 = b'x';
 pub(crate) const OUTBOX: u8 = b'o';
 pub(crate) const RELATION: u8 = b'r';
@@ -118,30 +115,8 @@ pub(crate) fn encode_person_row(
     out
 }
 
-/// What `r ‖ relation` holds for a phone or address used by one person: where its state is, beside that person's row
-/// (`p ‖ person ‖ r ‖ relation`). Each of the person's records rewrites the relation, and their row is rewritten
-/// with it anyway: beside the row, the checkpoint touches one sled leaf for both, not a second one at random. The
-/// pointer itself is written once, when the relation goes beside the row: once its one user has used it twice (one
-/// used once stays at `r` whole: one write, where beside the row it would take two; most relations of a bulk load are
-/// used once). A second user moves the state to `r` (and removes the copy beside the row). Where a relation lives is a
-/// function of its state (`states::home_of`), so every fold of the same stream stores the same keys. Tag 15 is not a
-/// field of `RelationState`: decoded as one, a pointer is an empty state.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RelationHome {
-    #[prost(bytes = "vec", tag = "15")]
-    home: Vec<u8>,
-}
-
-/// The encoded pointer `r ‖ relation` → the state beside `person`'s row.
-pub(crate) fn encode_relation_home(person: &PersonKey) -> Vec<u8> {
-    RelationHome {
-        home: person.0.to_vec(),
-    }
-    .encode_to_vec()
-}
-
-/// A stored relation: its state, its encoded size, and the person beside whose row it is (`None`: at `r`).
-pub(crate) type LoadedRelation = (caselink_screening::RelationState, usize, Option<PersonKey>);
+/// A stored relation: its state and its encoded size.
+pub(crate) type LoadedRelation = (caselink_screening::RelationState, usize);
 
 /// One person in the flagged list.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -320,7 +295,7 @@ pub enum StoreError {
 pub(crate) struct Stored {
     pub(crate) relations: Vec<Vec<u8>>,
     pub(crate) persons: Vec<PersonKey>,
-    /// Text runs written ([`crate::texts`]): each run's id and its keys' digests.
+    /// Runs written ([`crate::runs`]): each run's id and its keys' digests.
     pub(crate) runs: Vec<(u32, Vec<u32>)>,
 }
 
@@ -337,8 +312,8 @@ pub struct Store {
     persons: std::sync::Arc<TableFilter>,
     /// The timeline's event bytes.
     log: std::sync::Arc<EventLog>,
-    /// Which text runs may hold a complaint text with one user ([`crate::texts`]).
-    texts: std::sync::Arc<std::sync::RwLock<TextIndex>>,
+    /// Which runs may hold a relation with one user ([`crate::runs`]).
+    runs: std::sync::Arc<std::sync::RwLock<RunIndex>>,
     /// Taken by every write to the sled Db, either tree ([`Store::exclusive`]).
     writer: std::sync::Arc<std::sync::Mutex<()>>,
 }
@@ -403,7 +378,7 @@ impl Store {
         )?;
         let relations = TableFilter::load(&tree, RELATION, relation_digest, "relation")?;
         let persons = TableFilter::load(&tree, PERSON, person_digest, "person")?;
-        let texts = TextIndex::load(&tree)?;
+        let runs = RunIndex::load(&tree)?;
         let committed = tree.get(META_LOG)?.map(|v| be_u64(&v)).unwrap_or(0);
         let log = EventLog::open(dir, committed)?;
         Ok(Store {
@@ -413,7 +388,7 @@ impl Store {
             relations: std::sync::Arc::new(relations),
             persons: std::sync::Arc::new(persons),
             log: std::sync::Arc::new(log),
-            texts: std::sync::Arc::new(std::sync::RwLock::new(texts)),
+            runs: std::sync::Arc::new(std::sync::RwLock::new(runs)),
             writer: std::sync::Arc::default(),
         })
     }
@@ -459,36 +434,36 @@ impl Store {
             .note(stored.relations.iter().map(Vec::as_slice));
         self.persons.note(stored.persons.iter().map(|p| &p.0[..]));
         if !stored.runs.is_empty() {
-            let mut texts = self.text_index();
+            let mut index = self.run_index();
             for (run, digests) in &stored.runs {
-                texts.note(*run, digests);
+                index.note(*run, digests);
             }
         }
     }
 
-    /// The text runs' index (a panic elsewhere while it was held leaves it whole: every change is one call).
-    pub(crate) fn text_index(&self) -> std::sync::RwLockWriteGuard<'_, TextIndex> {
-        self.texts
+    /// The runs' index (a panic elsewhere while it was held leaves it whole: every change is one call).
+    pub(crate) fn run_index(&self) -> std::sync::RwLockWriteGuard<'_, RunIndex> {
+        self.runs
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Complaint texts in the runs' index.
-    pub fn indexed_texts(&self) -> usize {
-        self.texts
+    /// Entries of the runs' index (for the metrics).
+    pub fn run_index_entries(&self) -> usize {
+        self.runs
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .len()
     }
 
-    /// Every complaint text the runs hold and `r` does not, with its state as of `states_at` (the newest run's):
+    /// Every relation the runs hold and `r` does not, with its state as of `states_at` (the newest run's):
     /// relation key → encoded `RelationState`. Reads every run: for checks and tests, not for serving.
-    pub fn texts_in_runs(
+    pub fn relations_in_runs(
         &self,
     ) -> Result<std::collections::BTreeMap<Vec<u8>, Vec<u8>>, StoreError> {
         let mut texts = std::collections::BTreeMap::new();
         // Runs in id order: a newer run's state replaces an older one's.
-        for item in self.tree.scan_prefix([TEXT_RUN]) {
+        for item in self.tree.scan_prefix([RUN]) {
             let (_, run) = item?;
             for entry in run_entries(&run) {
                 let (key, state) = entry?;
@@ -507,27 +482,24 @@ impl Store {
         Ok(texts)
     }
 
-    /// A complaint text's state from the newest run that holds it, with its encoded size.
-    fn load_text_from_runs(
-        &self,
-        relation: &[u8],
-    ) -> Result<Option<(caselink_screening::RelationState, usize)>, StoreError> {
+    /// A relation's state from the newest run that holds it, with its encoded size.
+    fn load_from_runs(&self, relation: &[u8]) -> Result<Option<LoadedRelation>, StoreError> {
         let runs = self
-            .texts
+            .runs
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .runs_of(relation);
         for run in runs {
             let Some(value) = self.tree.get(run_key(run))? else {
                 return Err(StoreError::Corrupt {
-                    table: "text run",
+                    table: "relation run",
                     why: format!("run {run} is indexed and missing"),
                 });
             };
             if let Some(state) = find_in_run(&value, relation)? {
                 let decoded = caselink_screening::RelationState::decode(state).map_err(|e| {
                     StoreError::Corrupt {
-                        table: "text run",
+                        table: "relation run",
                         why: format!("run {run}: {e}"),
                     }
                 })?;
@@ -548,51 +520,20 @@ impl Store {
         self.load(&person_key(PERSON, key), "person")
     }
 
-    /// A stored relation state with its encoded size and where it is; `None` when absent (most often answered by the
-    /// filter). A pointer ([`RelationHome`]) is followed to the state beside its person's row.
+    /// A stored relation state with its encoded size; `None` when absent (most often answered by the filter and the
+    /// runs' index). A relation at `r` (with more than one user) is newer than any run holding it.
     pub(crate) fn load_relation(
         &self,
         relation: &[u8],
     ) -> Result<Option<LoadedRelation>, StoreError> {
-        // A relation at `r` (a text that gained a second user too) is newer than any run holding it.
-        let at_r = if self.relations.may_contain(relation) {
-            self.tree.get(relation_key(relation))?
-        } else {
-            None
-        };
-        let Some(v) = at_r else {
-            return Ok(if is_text(relation) {
-                self.load_text_from_runs(relation)?
-                    .map(|(state, encoded)| (state, encoded, None))
-            } else {
-                None
-            });
-        };
-        let corrupt = |why: String| StoreError::Corrupt {
-            table: "relation",
-            why,
-        };
-        let state = caselink_screening::RelationState::decode(v.as_ref())
-            .map_err(|e| corrupt(e.to_string()))?;
-        if !state.persons.is_empty() {
-            return Ok(Some((state, v.len(), None)));
+        if self.relations.may_contain(relation) {
+            if let Some(loaded) =
+                self.load::<caselink_screening::RelationState>(&relation_key(relation), "relation")?
+            {
+                return Ok(Some(loaded));
+            }
         }
-        let home = RelationHome::decode(v.as_ref()).map_err(|e| corrupt(e.to_string()))?;
-        let Ok(person) = <[u8; 32]>::try_from(home.home.as_slice()).map(PersonKey) else {
-            return Err(corrupt(format!(
-                "a relation with no users and no home ({} bytes)",
-                v.len()
-            )));
-        };
-        let Some((state, encoded)) = self
-            .load::<caselink_screening::RelationState>(&home_key(&person, relation), "relation")?
-        else {
-            return Err(corrupt(format!(
-                "the relation's home beside person {} is missing",
-                person.to_hex()
-            )));
-        };
-        Ok(Some((state, encoded, Some(person))))
+        self.load_from_runs(relation)
     }
 
     /// Records event ids just folded (after their batch was applied).
@@ -719,7 +660,7 @@ impl Store {
         self.seen.clear();
         self.relations.clear();
         self.persons.clear();
-        self.text_index().clear();
+        self.run_index().clear();
         self.write_version()?;
         self.flush().await
     }
@@ -799,12 +740,12 @@ impl Store {
         Ok(row.and_then(|r| r.screening))
     }
 
-    /// A relation's screening state (wherever it is kept: see [`RelationHome`]).
+    /// A relation's screening state (at `r`, or in a run: see [`crate::runs`]).
     pub fn relation(
         &self,
         key: &[u8],
     ) -> Result<Option<caselink_screening::RelationState>, StoreError> {
-        Ok(self.load_relation(key)?.map(|(state, _, _)| state))
+        Ok(self.load_relation(key)?.map(|(state, _)| state))
     }
 
     /// Flagged persons whose listing region starts with `region_prefix`, from `after` (an exclusive key cursor).
@@ -1180,15 +1121,6 @@ pub(crate) fn identity_key(key: &PersonKey) -> [u8; 34] {
     let mut k = [0u8; 34];
     k[..33].copy_from_slice(&person_key(PERSON, key));
     k[33] = IDENTITY_SUFFIX;
-    k
-}
-
-/// Key of a relation's state kept beside `person`'s row ([`RelationHome`]).
-pub(crate) fn home_key(person: &PersonKey, relation: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(34 + relation.len());
-    k.extend_from_slice(&person_key(PERSON, person));
-    k.push(HOME_SUFFIX);
-    k.extend_from_slice(relation);
     k
 }
 

@@ -91,7 +91,7 @@ fn contents(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
             _ => out.push((k.to_vec(), v.to_vec())),
         }
     }
-    for (key, state) in store.texts_in_runs().unwrap() {
+    for (key, state) in store.relations_in_runs().unwrap() {
         let mut k = vec![b'u'];
         k.extend_from_slice(&key);
         out.push((k, state));

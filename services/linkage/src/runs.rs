@@ -1,41 +1,36 @@
-//! Complaint texts with one user, kept in runs.
+//! Relations with one user, kept in runs.
 //!
-//! Almost every complaint text is used once: C4 still needs its relation (a second claimant with the same text on
-//! the same merchant must find the first), but a sled key of its own per text, at a random place in the tree, was
-//! about 0.3 of the fold's ~1.05 sled writes per event and its costliest (a leaf pulled, linked and consolidated per
-//! text). So a checkpoint writes the text relations that have one user into **runs**: a few values of about
-//! [`RUN_BYTES`] each, `u ‖ run id` (4, big-endian), holding each text's key and `RelationState`. An in-memory
-//! [`TextIndex`] (8 bytes per text: a 32-bit digest of the key and the run id) finds them again.
+//! Almost every relation the fold creates has one user: a complaint text used once, the phone and address of an
+//! ordinary consumer. C3–C5 still need them (a second person with the same phone, address or text must find the
+//! first), but a sled key of its own per relation, at a random place in the tree, was about half of the fold's ~1.05
+//! sled writes per event and the costliest of them (a leaf pulled, linked and consolidated per key). So a checkpoint
+//! writes the dirty relations that have one user into **runs**: a few values of about [`RUN_BYTES`] each,
+//! `u ‖ run id` (4, big-endian), holding each relation's key and `RelationState`. An in-memory [`RunIndex`] (8 bytes
+//! per entry: a 32-bit digest of the key and the run id) finds them again.
 //!
-//! Runs are never rewritten. A text whose state changes while it still has one user goes into a newer run (the
-//! newest run holding a key is its state); a text that gains a second user goes to `r` like every other relation,
-//! and `r` is asked first. What a run holds as of a checkpoint is exactly that checkpoint's dirty one-user texts, so
-//! everything here is rebuildable from the stream like the rest of the projections.
+//! Runs are never rewritten. A relation whose state changes while it still has one user goes into a newer run (the
+//! newest run holding a key has its state); one that gains a second user goes to `r`, and `r` is asked first. Where
+//! a relation lives is a function of its state, so every fold of a stream stores the same relations in the same
+//! table; which run holds one depends on when checkpoints fell, and nothing reads the runs but through the index.
 
 use crate::store::StoreError;
 
 /// Table tag of the runs.
-pub(crate) const TEXT_RUN: u8 = b'u';
+pub(crate) const RUN: u8 = b'u';
 
-/// A run is closed once its entries reach this many bytes (a checkpoint of 40,000 events writes about 30 runs instead
-/// of 9,000 keys). Kept well under what sled stores inline in a leaf (a quarter of its 512 KiB segment).
+/// A run is closed once its entries reach this many bytes (a checkpoint of 40,000 events writes about 60 runs instead
+/// of some 20,000 keys). Kept well under what sled stores inline in a leaf (a quarter of its 512 KiB segment).
 pub(crate) const RUN_BYTES: usize = 32 << 10;
 
-/// Entries the index gathers unsorted-merged (in an ordered set) before they are merged into its sorted vector.
+/// Entries the index gathers in an ordered set before they are merged into its sorted vector.
 const RECENT_MAX: usize = 1 << 16;
 
-/// Whether a relation with this key and these users is kept in a run: a complaint text ([`is_text`]) with exactly one
-/// user. A function of the state alone, so every fold of a stream stores each state in the same table.
-pub(crate) fn in_runs(key: &[u8], persons: usize) -> bool {
-    persons == 1 && is_text(key)
+/// Whether a relation with this many users is kept in a run (exactly one) rather than at `r`.
+pub(crate) fn in_runs(persons: usize) -> bool {
+    persons == 1
 }
 
-/// Whether relation key bytes (`RelationKey::to_bytes`) name a complaint text.
-pub(crate) fn is_text(key: &[u8]) -> bool {
-    matches!(key.first(), Some(b'x' | b'X'))
-}
-
-/// The index's 32-bit digest of a relation key (FNV-1a): two texts may share one; the run holds the full key.
+/// The index's 32-bit digest of a relation key (FNV-1a): two keys may share one; the run holds the full key.
 pub(crate) fn digest(key: &[u8]) -> u32 {
     key.iter().fold(0x811c_9dc5u32, |h, b| {
         (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
@@ -44,7 +39,7 @@ pub(crate) fn digest(key: &[u8]) -> u32 {
 
 /// The sled key of run `id`.
 pub(crate) fn run_key(id: u32) -> [u8; 5] {
-    let mut k = [TEXT_RUN; 5];
+    let mut k = [RUN; 5];
     k[1..].copy_from_slice(&id.to_be_bytes());
     k
 }
@@ -90,7 +85,7 @@ impl RunWriter {
 
 fn corrupt(why: impl Into<String>) -> StoreError {
     StoreError::Corrupt {
-        table: "text run",
+        table: "relation run",
         why: why.into(),
     }
 }
@@ -150,10 +145,10 @@ pub(crate) fn find_in_run<'a>(run: &'a [u8], key: &[u8]) -> Result<Option<&'a [u
     Ok(None)
 }
 
-/// Which runs may hold a text: (key digest, run id) pairs, a sorted vector with the newest entries in an ordered set
-/// beside it until there are many. 8 bytes a text (about 32 MB at 10M events), against a sled key each.
+/// Which runs may hold a relation: (key digest, run id) pairs, a sorted vector with the newest entries in an ordered
+/// set beside it until there are many. 8 bytes an entry (about 50 MB at 10M events), against a sled key each.
 #[derive(Debug, Default)]
-pub(crate) struct TextIndex {
+pub(crate) struct RunIndex {
     sorted: Vec<u64>,
     recent: std::collections::BTreeSet<u64>,
     /// The id the next run gets.
@@ -164,13 +159,13 @@ fn pair(digest: u32, run: u32) -> u64 {
     (u64::from(digest) << 32) | u64::from(run)
 }
 
-impl TextIndex {
+impl RunIndex {
     /// The index of the runs in `tree` (read at open: only each run's digests are decoded).
-    pub(crate) fn load(tree: &sled::Tree) -> Result<TextIndex, StoreError> {
+    pub(crate) fn load(tree: &sled::Tree) -> Result<RunIndex, StoreError> {
         let started = std::time::Instant::now();
-        let mut index = TextIndex::default();
+        let mut index = RunIndex::default();
         let mut runs = 0u64;
-        for item in tree.scan_prefix([TEXT_RUN]) {
+        for item in tree.scan_prefix([RUN]) {
             let (k, v) = item?;
             let id = k
                 .get(1..5)
@@ -186,9 +181,9 @@ impl TextIndex {
         index.sorted.sort_unstable();
         tracing::info!(
             runs,
-            texts = index.sorted.len(),
+            relations = index.sorted.len(),
             ms = started.elapsed().as_millis() as u64,
-            "text runs indexed"
+            "relation runs indexed"
         );
         Ok(index)
     }
@@ -196,7 +191,7 @@ impl TextIndex {
     /// A new run's id.
     pub(crate) fn allocate(&mut self) -> u32 {
         let id = self.next_run;
-        self.next_run = id.checked_add(1).expect("fewer than 4G text runs");
+        self.next_run = id.checked_add(1).expect("fewer than 4G runs");
         id
     }
 
@@ -233,13 +228,13 @@ impl TextIndex {
         runs
     }
 
-    /// Texts indexed (a text in several runs counts in each).
+    /// Entries indexed (a relation in several runs counts in each).
     pub(crate) fn len(&self) -> usize {
         self.sorted.len() + self.recent.len()
     }
 
     pub(crate) fn clear(&mut self) {
-        *self = TextIndex::default();
+        *self = RunIndex::default();
     }
 }
 
@@ -283,7 +278,7 @@ mod tests {
 
     #[test]
     fn the_index_answers_runs_newest_first_across_merges() {
-        let mut index = TextIndex::default();
+        let mut index = RunIndex::default();
         let key = b"Xsame".to_vec();
         let first = index.allocate();
         index.note(first, &[digest(&key)]);
@@ -304,12 +299,9 @@ mod tests {
     }
 
     #[test]
-    fn only_a_text_with_one_user_goes_to_runs() {
-        assert!(in_runs(b"X0123", 1));
-        assert!(in_runs(b"xtext", 1));
-        assert!(!in_runs(b"X0123", 2));
-        assert!(!in_runs(b"X0123", 0));
-        assert!(!in_runs(b"P0123", 1));
-        assert!(!in_runs(b"A0123", 1));
+    fn only_a_relation_with_one_user_goes_to_runs() {
+        assert!(in_runs(1));
+        assert!(!in_runs(0));
+        assert!(!in_runs(2));
     }
 }
