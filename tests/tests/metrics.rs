@@ -160,7 +160,7 @@ async fn a_department_and_linkage_expose_their_figures_without_personal_data() {
             r#"caselink_fold_events_total{service="linkage"} 1"#,
             r#"caselink_fold_position{service="linkage"} 1"#,
             r#"caselink_fold_pending{service="linkage"} 0"#,
-            r#"caselink_fold_run_index_entries{service="linkage"}"#,
+            r#"caselink_fold_run_entries{service="linkage"}"#,
             r#"method="/caselink.v1.Linkage/GetTimeline",code="OK"}"#,
             r#"caselink_allocator_resident_bytes{service="linkage"}"#,
         ],

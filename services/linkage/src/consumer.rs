@@ -338,9 +338,10 @@ async fn fold_session(
                 metrics
                     .waiting_batches
                     .set(gauge_value(pipeline.waiting.len()));
-                metrics
-                    .run_index_entries
-                    .set(gauge_value(store.run_index_entries()));
+                let (runs, entries, superseded) = store.run_stats();
+                metrics.runs.set(gauge_value(runs));
+                metrics.run_entries.set(gauge_value(entries));
+                metrics.run_superseded.set(gauge_value(superseded));
                 if last_memory.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
                     let memory = Memory::now();
                     metrics.resident_bytes.set(gauge_value(memory.resident));
@@ -351,6 +352,7 @@ async fn fold_session(
             if last_log.elapsed() > Duration::from_secs(10) {
                 let c = pipeline.cache.as_ref().expect("returned");
                 let memory = Memory::now();
+                let (runs, run_entries, run_superseded) = store.run_stats();
                 tracing::info!(
                     position = c.position,
                     states_at = c.states_at,
@@ -363,6 +365,9 @@ async fn fold_session(
                     metadata_mib = memory.metadata >> 20,
                     resident_mib = memory.resident >> 20,
                     folded_total = total.load(Ordering::Relaxed),
+                    runs,
+                    run_entries,
+                    run_superseded,
                     "fold progress"
                 );
                 last_log = Instant::now();

@@ -15,7 +15,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod query;
 pub mod referral;
-pub(crate) mod runs;
+pub mod runs;
 pub mod seen;
 pub mod situation;
 pub mod states;

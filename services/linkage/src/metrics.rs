@@ -24,8 +24,11 @@ pub struct FoldMetrics {
     pub dirty_states: Gauge,
     /// Batches prepared and waiting for the apply.
     pub waiting_batches: Gauge,
-    /// Entries of the in-memory index of the relations kept in runs (8 bytes each).
-    pub run_index_entries: Gauge,
+    /// The runs of relations with one user: runs stored, their entries (8 bytes each in memory), and of those the
+    /// superseded ones (compaction removes them).
+    pub runs: Gauge,
+    pub run_entries: Gauge,
+    pub run_superseded: Gauge,
     /// The allocator's resident and allocated bytes (jemalloc), refreshed about once a second.
     pub resident_bytes: Gauge,
     pub allocated_bytes: Gauge,
@@ -74,9 +77,19 @@ impl FoldMetrics {
                 "batches prepared and waiting to be applied",
                 Gauge::default(),
             ),
-            run_index_entries: metrics.register(
-                "fold_run_index_entries",
-                "entries of the index of relations with one user kept in runs (8 bytes each)",
+            runs: metrics.register(
+                "fold_runs",
+                "runs of relations with one user stored",
+                Gauge::default(),
+            ),
+            run_entries: metrics.register(
+                "fold_run_entries",
+                "entries of the runs of relations with one user (8 bytes each in memory)",
+                Gauge::default(),
+            ),
+            run_superseded: metrics.register(
+                "fold_run_superseded",
+                "entries of the runs superseded by newer ones, until compaction removes them",
                 Gauge::default(),
             ),
             resident_bytes: metrics.register(

@@ -153,6 +153,47 @@ pub(crate) struct RunIndex {
     recent: std::collections::BTreeSet<u64>,
     /// The id the next run gets.
     next_run: u32,
+    /// Every stored run, by id.
+    runs: std::collections::BTreeMap<u32, RunInfo>,
+    /// Entries of all runs, and of those the entries of superseded ones (a newer run holds their digest).
+    entries: u64,
+    dead: u64,
+}
+
+/// What the index knows of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RunInfo {
+    entries: u32,
+    /// Entries whose digest no newer run holds: an estimate of the entries still in use (a relation that moved to
+    /// `r` is not subtracted; two keys of one digest supersede each other). Compaction checks every entry exactly.
+    live: u32,
+    /// Chosen for compaction: its live entries are being copied, and it goes with a later checkpoint.
+    retiring: bool,
+}
+
+/// When runs are compacted ([`RunIndex::victims`]): runs mostly superseded once superseded entries are many, and
+/// small runs (those a caught-up fold writes, a checkpoint per batch) once there are many of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compaction {
+    /// Superseded entries in all runs before any run is compacted for them (and at least a quarter of all entries).
+    pub min_dead: u64,
+    /// A run of fewer entries is small.
+    pub small_entries: u32,
+    /// Small runs before they are merged.
+    pub min_small: usize,
+    /// Runs compacted by one checkpoint at most.
+    pub max_runs: usize,
+}
+
+impl Default for Compaction {
+    fn default() -> Self {
+        Compaction {
+            min_dead: 1 << 16,
+            small_entries: 64,
+            min_small: 256,
+            max_runs: 16,
+        }
+    }
 }
 
 fn pair(digest: u32, run: u32) -> u64 {
@@ -179,6 +220,25 @@ impl RunIndex {
             runs += 1;
         }
         index.sorted.sort_unstable();
+        // Each digest's newest run holds it live; its older runs are superseded.
+        for (i, p) in index.sorted.iter().enumerate() {
+            let newest = index
+                .sorted
+                .get(i + 1)
+                .is_none_or(|next| next >> 32 != p >> 32);
+            let info = index.runs.entry(*p as u32).or_insert(RunInfo {
+                entries: 0,
+                live: 0,
+                retiring: false,
+            });
+            info.entries += 1;
+            index.entries += 1;
+            if newest {
+                info.live += 1;
+            } else {
+                index.dead += 1;
+            }
+        }
         tracing::info!(
             runs,
             relations = index.sorted.len(),
@@ -195,8 +255,27 @@ impl RunIndex {
         id
     }
 
-    /// Records that run `run` holds keys of these digests (once its batch is applied).
+    /// Records that run `run` holds keys of these digests (once its batch is applied): what older runs held of
+    /// them is superseded.
     pub(crate) fn note(&mut self, run: u32, digests: &[u32]) {
+        for d in digests {
+            if let Some(info) = self.newest_of(*d).and_then(|old| self.runs.get_mut(&old)) {
+                if info.live > 0 {
+                    info.live -= 1;
+                    self.dead += 1;
+                }
+            }
+        }
+        let n = u32::try_from(digests.len()).unwrap_or(u32::MAX);
+        self.runs.insert(
+            run,
+            RunInfo {
+                entries: n,
+                live: n,
+                retiring: false,
+            },
+        );
+        self.entries += u64::from(n);
         self.recent.extend(digests.iter().map(|d| pair(*d, run)));
         if self.recent.len() >= RECENT_MAX {
             let recent = std::mem::take(&mut self.recent);
@@ -211,6 +290,70 @@ impl RunIndex {
             merged.extend(old);
             self.sorted = merged;
         }
+    }
+
+    /// The newest run holding digest `d`.
+    fn newest_of(&self, d: u32) -> Option<u32> {
+        let hi = pair(d, u32::MAX);
+        let sorted = self.sorted[..self.sorted.partition_point(|p| *p <= hi)].last();
+        let recent = self.recent.range(..=hi).next_back();
+        [sorted, recent]
+            .into_iter()
+            .flatten()
+            .filter(|p| *p >> 32 == u64::from(d))
+            .map(|p| *p as u32)
+            .max()
+    }
+
+    /// The runs a checkpoint should compact (marked retiring, so no later checkpoint picks them again): the most
+    /// superseded runs, when superseded entries are many; and the oldest small runs, when there are many.
+    pub(crate) fn victims(&mut self, policy: &Compaction) -> Vec<u32> {
+        let mut chosen: Vec<u32> = Vec::new();
+        if self.dead >= policy.min_dead && self.dead * 4 >= self.entries {
+            let mut worst: Vec<(u64, u32)> = (self.runs.iter())
+                .filter(|(_, i)| !i.retiring && u64::from(i.live) * 2 < u64::from(i.entries))
+                .map(|(id, i)| (u64::from(i.live) * 1024 / u64::from(i.entries.max(1)), *id))
+                .collect();
+            worst.sort_unstable();
+            chosen.extend(worst.iter().take(policy.max_runs).map(|(_, id)| *id));
+        }
+        let small: Vec<u32> = (self.runs.iter())
+            .filter(|(id, i)| {
+                !i.retiring && i.entries < policy.small_entries && !chosen.contains(id)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        if small.len() >= policy.min_small {
+            let room = policy.max_runs.saturating_sub(chosen.len()).max(2);
+            chosen.extend(small.into_iter().take(room));
+        }
+        for id in &chosen {
+            if let Some(info) = self.runs.get_mut(id) {
+                info.retiring = true;
+            }
+        }
+        chosen
+    }
+
+    /// Forgets runs that are gone from the store (once the batch removing them is applied).
+    pub(crate) fn forget(&mut self, gone: &[u32]) {
+        if gone.is_empty() {
+            return;
+        }
+        for id in gone {
+            if let Some(info) = self.runs.remove(id) {
+                self.entries -= u64::from(info.entries);
+                self.dead -= u64::from(info.entries - info.live);
+            }
+        }
+        let gone: std::collections::HashSet<u32> = gone.iter().copied().collect();
+        self.sorted.retain(|p| !gone.contains(&(*p as u32)));
+        self.recent.retain(|p| !gone.contains(&(*p as u32)));
+    }
+
+    /// Stored runs, and of their entries how many are superseded.
+    pub(crate) fn stats(&self) -> (usize, u64, u64) {
+        (self.runs.len(), self.entries, self.dead)
     }
 
     /// The runs that may hold `key`, newest first.
@@ -228,9 +371,10 @@ impl RunIndex {
         runs
     }
 
-    /// Entries indexed (a relation in several runs counts in each).
-    pub(crate) fn len(&self) -> usize {
-        self.sorted.len() + self.recent.len()
+    /// The id [`RunIndex::allocate`] would give next.
+    #[cfg(test)]
+    fn allocate_preview(&self) -> u32 {
+        self.next_run
     }
 
     pub(crate) fn clear(&mut self) {
@@ -296,6 +440,99 @@ mod tests {
             index.runs_of(b"Xnever").len() <= 1,
             "an unknown key matches at most a digest collision"
         );
+    }
+
+    /// Runs noted one by one: each digest's newest run holds it live, the older ones are superseded; a store's runs
+    /// indexed at open count the same.
+    #[test]
+    fn a_newer_run_supersedes_what_older_runs_held_of_its_digests() {
+        let mut index = RunIndex::default();
+        let (a, b, c) = (digest(b"Xa"), digest(b"Xb"), digest(b"Xc"));
+        let first = index.allocate();
+        index.note(first, &[a, b]);
+        let second = index.allocate();
+        index.note(second, &[b, c]);
+        let third = index.allocate();
+        index.note(third, &[b]);
+        assert_eq!(index.stats(), (3, 5, 2), "b twice superseded");
+        let live = |index: &RunIndex, id: u32| index.runs[&id].live;
+        assert_eq!(
+            (
+                live(&index, first),
+                live(&index, second),
+                live(&index, third)
+            ),
+            (1, 1, 1)
+        );
+
+        // The same runs in a tree, indexed at open.
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let tree = db.open_tree("t").unwrap();
+        let layout: [(u32, &[&str]); 3] = [
+            (first, &["Xa", "Xb"]),
+            (second, &["Xb", "Xc"]),
+            (third, &["Xb"]),
+        ];
+        for (id, keys) in layout {
+            let mut run = RunWriter::default();
+            for k in keys {
+                run.push(k.as_bytes(), b"state");
+            }
+            tree.insert(run_key(id), run.finish().0).unwrap();
+        }
+        let loaded = RunIndex::load(&tree).unwrap();
+        assert_eq!(loaded.stats(), index.stats());
+        assert_eq!(loaded.runs, index.runs);
+        assert_eq!(loaded.allocate_preview(), third + 1);
+
+        // Forgetting a run takes its entries and its superseded ones out.
+        index.forget(&[first]);
+        assert_eq!(index.stats(), (2, 3, 1));
+        assert_eq!(index.runs_of(b"Xa"), Vec::<u32>::new());
+        assert_eq!(index.runs_of(b"Xb"), vec![third, second]);
+    }
+
+    /// Mostly superseded runs are picked once superseded entries are many; small runs once there are many; a run
+    /// picked is not picked again.
+    #[test]
+    fn compaction_picks_superseded_runs_and_many_small_ones_once() {
+        let policy = Compaction {
+            min_dead: 4,
+            small_entries: 3,
+            min_small: 3,
+            max_runs: 8,
+        };
+        let mut index = RunIndex::default();
+        // A big run of 8, of which a later big run supersedes 6.
+        let keys: Vec<u32> = (0..8)
+            .map(|i| digest(format!("Xk{i}").as_bytes()))
+            .collect();
+        let old = index.allocate();
+        index.note(old, &keys);
+        assert_eq!(
+            index.victims(&policy),
+            Vec::<u32>::new(),
+            "nothing superseded yet"
+        );
+        let newer = index.allocate();
+        let mut others: Vec<u32> = (0..4)
+            .map(|i| digest(format!("Xo{i}").as_bytes()))
+            .collect();
+        others.extend_from_slice(&keys[..6]);
+        index.note(newer, &others);
+        assert_eq!(index.victims(&policy), vec![old], "6 of 8 superseded");
+        assert_eq!(index.victims(&policy), Vec::<u32>::new(), "picked once");
+        // Two small runs are not many; three are.
+        let small: Vec<u32> = (0..3)
+            .map(|i| {
+                let id = index.allocate();
+                index.note(id, &[digest(format!("Xs{i}").as_bytes())]);
+                id
+            })
+            .collect();
+        assert_eq!(index.victims(&policy), small);
+        assert_eq!(index.victims(&policy), Vec::<u32>::new());
     }
 
     #[test]

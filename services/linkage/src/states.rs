@@ -52,6 +52,8 @@ pub struct CachePolicy {
     pub max_dirty: usize,
     /// Approximate memory of the states kept across checkpoints ([`footprint`]).
     pub budget_bytes: usize,
+    /// When the checkpoints compact the runs of relations with one user.
+    pub compaction: crate::runs::Compaction,
 }
 
 impl Default for CachePolicy {
@@ -60,6 +62,7 @@ impl Default for CachePolicy {
             checkpoint_every: Duration::from_secs(1),
             max_dirty: 200_000,
             budget_bytes: 192 << 20,
+            compaction: crate::runs::Compaction::default(),
         }
     }
 }
@@ -165,6 +168,8 @@ pub struct StateCache {
     /// The last checkpoint whose batch was applied.
     applied: u64,
     last_checkpoint: Instant,
+    /// Runs whose live entries the last checkpoint copied: the next one removes them.
+    retired_runs: Vec<u32>,
 }
 
 impl StateCache {
@@ -188,6 +193,7 @@ impl StateCache {
             generation: 0,
             applied: 0,
             last_checkpoint: Instant::now(),
+            retired_runs: Vec::new(),
         })
     }
 
@@ -464,6 +470,8 @@ impl StateCache {
         stored: &mut Stored,
     ) -> Result<u64, StoreError> {
         let generation = self.generation + 1;
+        // Before the dirty relations: their runs must be newer than the copies.
+        self.compact_runs(store, batch, stored)?;
         // Dirty states never leave the cache (`Slot::age`).
         for key in std::mem::take(&mut self.dirty_persons) {
             let Some(slot) = self.persons.get_mut(&key) else {
@@ -513,6 +521,65 @@ impl StateCache {
         self.last_checkpoint = Instant::now();
         self.generation = generation;
         Ok(generation)
+    }
+
+    /// Compacts runs ([`crate::runs`]): removes the runs the checkpoint before copied, and copies the live entries of
+    /// the runs the index picks now into new runs (removed by the next checkpoint, so that a reader never finds a run
+    /// gone before its copies are indexed). An entry is live if its relation is in no newer run and not at `r`.
+    /// The cache answers for every relation it holds: a state written by a checkpoint not yet applied stays cached
+    /// until it is, so what the store says of a relation not cached is complete. A dirty one is written by this
+    /// checkpoint after the copies (so newer); a clean one with one user is copied as cached.
+    fn compact_runs(
+        &mut self,
+        store: &Store,
+        batch: &mut Writes,
+        stored: &mut Stored,
+    ) -> Result<(), StoreError> {
+        for id in std::mem::take(&mut self.retired_runs) {
+            batch.remove(&crate::runs::run_key(id)[..]);
+            stored.gone_runs.push(id);
+        }
+        let victims = store.run_index().victims(&self.policy.compaction);
+        if victims.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let mut copies = Runs::default();
+        let mut copied: HashSet<Vec<u8>> = HashSet::default();
+        let mut entries = 0usize;
+        for &id in &victims {
+            let Some(run) = store.run(id)? else {
+                continue;
+            };
+            for entry in crate::runs::run_entries(&run) {
+                let (key, state) = entry?;
+                entries += 1;
+                if copied.contains(key) {
+                    continue;
+                }
+                let live = match self.relations.get(key) {
+                    Some(slot) if slot.dirty || !crate::runs::in_runs(slot.value.persons.len()) => {
+                        None
+                    }
+                    Some(slot) => Some(slot.value.encode_to_vec()),
+                    None => (store.newest_run_of(key)? == Some(id)).then(|| state.to_vec()),
+                };
+                if let Some(live) = live {
+                    copies.push(store, batch, stored, key, &live);
+                    copied.insert(key.to_vec());
+                }
+            }
+        }
+        copies.close(store, batch, stored);
+        tracing::debug!(
+            runs = victims.len(),
+            entries,
+            copied = copied.len(),
+            compact_us = started.elapsed().as_micros() as u64,
+            "fold: runs compacted"
+        );
+        self.retired_runs = victims;
+        Ok(())
     }
 
     /// The batch carrying checkpoint `generation` was applied: what it wrote may now leave memory.
@@ -1144,6 +1211,89 @@ mod tests {
             (2, 3, true),
             "r wins over the runs after a restart too"
         );
+    }
+
+    /// Many small checkpoints (one record each) leave many small runs, which later checkpoints compact: a run whose
+    /// live entries were copied is gone after the next checkpoint, and every relation reads as in a store folded the
+    /// same way without compaction, before and after reopening.
+    #[test]
+    fn compacted_runs_keep_every_relation_and_leave_the_store() {
+        use crate::testing::{complaint, numbered, screening};
+        let folder = screening();
+        let compacting = CachePolicy {
+            compaction: crate::runs::Compaction {
+                min_dead: 1,
+                small_entries: 16,
+                min_small: 4,
+                max_runs: 4,
+            },
+            ..CachePolicy::default()
+        };
+        let never = CachePolicy {
+            compaction: crate::runs::Compaction {
+                min_dead: u64::MAX,
+                min_small: usize::MAX,
+                ..crate::runs::Compaction::default()
+            },
+            ..CachePolicy::default()
+        };
+        // Twelve persons' first records, then four of them again (superseding their earlier runs' entries), each
+        // record its own checkpoint.
+        let people: Vec<PersonKey> = (0..12u8).map(|i| PersonKey([0x60 + i; 32])).collect();
+        let events: Vec<Vec<u8>> = (0..16usize)
+            .map(|n| {
+                let i = n % 12;
+                complaint(n as u128 + 1, &people[i], &format!("{i:02x}").repeat(32)).encode_to_vec()
+            })
+            .collect();
+        let fold_all = |store: &Store, policy: CachePolicy| {
+            let mut cache = StateCache::open(store, policy).unwrap();
+            for (n, event) in events.iter().enumerate() {
+                let one = [event.clone()];
+                crate::fold::fold_into(
+                    store,
+                    &folder,
+                    &mut cache,
+                    &numbered(&one, n as u64 + 1),
+                    true,
+                )
+                .unwrap();
+            }
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let reference = Store::open(dir.path()).unwrap();
+        fold_all(&reference, never);
+        let expected = reference.relations_in_runs().unwrap();
+        assert_eq!(expected.len(), 12 + 16, "twelve phones, sixteen texts");
+        assert_eq!(reference.run_stats().0, 16, "a run per checkpoint");
+
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            fold_all(&store, compacting);
+            assert!(
+                store.run(0).unwrap().is_none(),
+                "the first run was compacted away"
+            );
+            let (runs, _, _) = store.run_stats();
+            assert!(runs < 16, "{runs} runs");
+            assert_eq!(store.relations_in_runs().unwrap(), expected);
+            for key in expected.keys() {
+                assert_eq!(
+                    store.relation(key).unwrap(),
+                    reference.relation(key).unwrap(),
+                    "every relation reads the same"
+                );
+            }
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.relations_in_runs().unwrap(), expected);
+        for key in expected.keys() {
+            assert_eq!(
+                store.relation(key).unwrap(),
+                reference.relation(key).unwrap()
+            );
+        }
     }
 
     /// A batch naming more states than one thread reads: split between two threads, the preload still reads every

@@ -297,6 +297,8 @@ pub(crate) struct Stored {
     pub(crate) persons: Vec<PersonKey>,
     /// Runs written ([`crate::runs`]): each run's id and its keys' digests.
     pub(crate) runs: Vec<(u32, Vec<u32>)>,
+    /// Runs removed (compacted).
+    pub(crate) gone_runs: Vec<u32>,
 }
 
 /// The projections of one aggregator.
@@ -433,11 +435,12 @@ impl Store {
         self.relations
             .note(stored.relations.iter().map(Vec::as_slice));
         self.persons.note(stored.persons.iter().map(|p| &p.0[..]));
-        if !stored.runs.is_empty() {
+        if !stored.runs.is_empty() || !stored.gone_runs.is_empty() {
             let mut index = self.run_index();
             for (run, digests) in &stored.runs {
                 index.note(*run, digests);
             }
+            index.forget(&stored.gone_runs);
         }
     }
 
@@ -448,12 +451,12 @@ impl Store {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Entries of the runs' index (for the metrics).
-    pub fn run_index_entries(&self) -> usize {
+    /// Runs stored, their entries, and how many of those are superseded (for the metrics and the log).
+    pub fn run_stats(&self) -> (usize, u64, u64) {
         self.runs
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len()
+            .stats()
     }
 
     /// Every relation the runs hold and `r` does not, with its state as of `states_at` (the newest run's):
@@ -484,6 +487,22 @@ impl Store {
 
     /// A relation's state from the newest run that holds it, with its encoded size.
     fn load_from_runs(&self, relation: &[u8]) -> Result<Option<LoadedRelation>, StoreError> {
+        let Some((run, value)) = self.newest_in_runs(relation)? else {
+            return Ok(None);
+        };
+        let state = find_in_run(&value, relation)?.unwrap_or_default();
+        let decoded =
+            caselink_screening::RelationState::decode(state).map_err(|e| StoreError::Corrupt {
+                table: "relation run",
+                why: format!("run {run}: {e}"),
+            })?;
+        Ok(Some((decoded, state.len())))
+    }
+
+    /// The newest run holding `relation`, and its value. A run the index names may be gone: compaction removes a run
+    /// one checkpoint after its live entries were copied into newer runs, and the index forgets it only once that
+    /// batch is applied; a reader between the two finds every live entry of it in a newer run first.
+    fn newest_in_runs(&self, relation: &[u8]) -> Result<Option<(u32, sled::IVec)>, StoreError> {
         let runs = self
             .runs
             .read()
@@ -491,22 +510,26 @@ impl Store {
             .runs_of(relation);
         for run in runs {
             let Some(value) = self.tree.get(run_key(run))? else {
-                return Err(StoreError::Corrupt {
-                    table: "relation run",
-                    why: format!("run {run} is indexed and missing"),
-                });
+                continue;
             };
-            if let Some(state) = find_in_run(&value, relation)? {
-                let decoded = caselink_screening::RelationState::decode(state).map_err(|e| {
-                    StoreError::Corrupt {
-                        table: "relation run",
-                        why: format!("run {run}: {e}"),
-                    }
-                })?;
-                return Ok(Some((decoded, state.len())));
+            if find_in_run(&value, relation)?.is_some() {
+                return Ok(Some((run, value)));
             }
         }
         Ok(None)
+    }
+
+    /// The run whose entry of `relation` is its stored state: the newest holding it, unless it is at `r`.
+    pub(crate) fn newest_run_of(&self, relation: &[u8]) -> Result<Option<u32>, StoreError> {
+        if self.relations.may_contain(relation) && self.tree.contains_key(relation_key(relation))? {
+            return Ok(None);
+        }
+        Ok(self.newest_in_runs(relation)?.map(|(run, _)| run))
+    }
+
+    /// Run `id`'s value, if it is stored.
+    pub(crate) fn run(&self, id: u32) -> Result<Option<sled::IVec>, StoreError> {
+        Ok(self.tree.get(run_key(id))?)
     }
 
     /// A stored person row with its encoded size; `None` when absent (most often answered by the filter).

@@ -1,6 +1,7 @@
-//! The fold's write-back of states (`states.rs`): however often it checkpoints and wherever it crashes between
-//! checkpoints, the store ends up byte for byte what one uninterrupted fold that writes everything with every batch
-//! makes: nothing lost, nothing counted twice, no alert written twice, duplicates skipped on replay too.
+//! The fold's write-back of states (`states.rs`): however often it checkpoints, wherever it crashes between
+//! checkpoints and however it compacts the runs of relations with one user, the store ends up byte for byte what one
+//! uninterrupted fold that writes everything with every batch makes (the runs compared as the relations they hold):
+//! nothing lost, nothing counted twice, no alert written twice, duplicates skipped on replay too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -76,8 +77,8 @@ fn folder() -> Folder {
 
 /// Every entry of the store, with the timelines as what they hold: one entry per event (`t` ‖ person ‖ its place →
 /// its sequence and the event bytes it points to in the event log), however the fold's batches cut them into chunks
-/// (so two stores compare equal only if their timelines hold the same events, where their logs say); and the text
-/// runs as the texts they hold (`u` ‖ relation key → state), however the checkpoints cut them into runs.
+/// (so two stores compare equal only if their timelines hold the same events, where their logs say); and the
+/// runs as the relations they hold (`u` ‖ relation key → state), however the checkpoints cut and compacted them.
 fn contents(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
     let mut persons = std::collections::BTreeSet::new();
@@ -134,6 +135,30 @@ fn numbered(messages: &[Vec<u8>]) -> Vec<(u64, &[u8])> {
 
 const BATCH: usize = 100;
 
+/// The cache's default policy, but compacting the runs at every checkpoint: every run counts as small, and two are
+/// enough to merge the oldest four.
+fn compacting() -> CachePolicy {
+    CachePolicy {
+        compaction: caselink_linkage::runs::Compaction {
+            min_dead: 1,
+            small_entries: u32::MAX,
+            min_small: 2,
+            max_runs: 4,
+        },
+        ..CachePolicy::default()
+    }
+}
+
+/// Compaction ran: the first run (id 0) is gone from the store.
+fn assert_compacted(store: &Store) {
+    let first = store
+        .entries()
+        .map(|kv| kv.unwrap().0)
+        .find(|k| k[0] == b'u')
+        .expect("runs stored");
+    assert_ne!(&first[1..], &[0, 0, 0, 0], "run 0 is still stored");
+}
+
 #[test]
 fn crashes_between_checkpoints_change_nothing() {
     let messages = messages();
@@ -154,7 +179,7 @@ fn crashes_between_checkpoints_change_nothing() {
     );
     assert!(
         expected.iter().any(|(k, _)| k[0] == b'u'),
-        "texts with one user in runs"
+        "relations with one user in runs"
     );
     assert!(
         expected.iter().any(|(k, _)| k.starts_with(b"rX")),
@@ -172,7 +197,7 @@ fn crashes_between_checkpoints_change_nothing() {
     let mut replayed = 0usize;
     let mut duplicates = 0usize;
     let mut crashes = 0usize;
-    let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
+    let mut cache = StateCache::open(&store, compacting()).unwrap();
     let mut next = 0usize;
     while next < all.len() {
         let end = (next + BATCH).min(all.len());
@@ -189,7 +214,7 @@ fn crashes_between_checkpoints_change_nothing() {
                 states_at < store.position().unwrap(),
                 "the crash after batch {batches} falls between checkpoints"
             );
-            cache = StateCache::open(&store, CachePolicy::default()).unwrap();
+            cache = StateCache::open(&store, compacting()).unwrap();
             crashes += 1;
             next = usize::try_from(states_at).unwrap();
         }
@@ -197,6 +222,7 @@ fn crashes_between_checkpoints_change_nothing() {
     assert_eq!(crashes, crash_points);
     assert!(replayed > 0, "the crashes replayed events into the states");
     assert!(duplicates > 0, "the copies were skipped as duplicates");
+    assert_compacted(&store);
     assert_same(&contents(&store), &expected);
 }
 
@@ -220,7 +246,7 @@ fn pipelined_batches_equal_one_at_a_time() {
 
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
+    let mut cache = StateCache::open(&store, compacting()).unwrap();
     let mut inflight: Option<caselink_linkage::fold::Prepared> = None;
     let mut duplicates = 0;
     for (i, chunk) in all.chunks(BATCH).enumerate() {
@@ -242,5 +268,6 @@ fn pipelined_batches_equal_one_at_a_time() {
         duplicates > n / 60,
         "copies caught while their originals were in flight: {duplicates}"
     );
+    assert_compacted(&store);
     assert_same(&contents(&store), &contents(&reference));
 }
