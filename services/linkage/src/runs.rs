@@ -22,8 +22,14 @@ pub(crate) const RUN: u8 = b'u';
 /// of some 20,000 keys). Kept well under what sled stores inline in a leaf (a quarter of its 512 KiB segment).
 pub(crate) const RUN_BYTES: usize = 32 << 10;
 
-/// Entries the index gathers in an ordered set before they are merged into its sorted vector.
-const RECENT_MAX: usize = 1 << 16;
+/// The index's shards (by a digest's top byte), so that no change to it costs more than one shard's entries.
+const SHARDS: usize = 256;
+
+/// Entries a shard gathers unsorted before they are merged into its sorted vector.
+const RECENT_MAX: usize = 64;
+
+/// Shards a change to the index sweeps of forgotten runs' entries.
+const SWEEP_SHARDS: usize = 4;
 
 /// Whether a relation with this many users is kept in a run (exactly one) rather than at `r`.
 pub(crate) fn in_runs(persons: usize) -> bool {
@@ -145,12 +151,16 @@ pub(crate) fn find_in_run<'a>(run: &'a [u8], key: &[u8]) -> Result<Option<&'a [u
     Ok(None)
 }
 
-/// Which runs may hold a relation: (key digest, run id) pairs, a sorted vector with the newest entries in an ordered
-/// set beside it until there are many. 8 bytes an entry (about 50 MB at 10M events), against a sled key each.
-#[derive(Debug, Default)]
+/// Which runs may hold a relation: (key digest, run id) pairs, 8 bytes an entry (about 50 MB at 10M events) against
+/// a sled key each. They are kept in [`SHARDS`] shards by the digest's top byte, each a sorted vector and a few
+/// newest entries beside it, so that noting a run, forgetting one or merging costs a shard's entries at most, never
+/// the whole index's (a merge of millions of entries would hold the fold's applying thread for tens of milliseconds).
+#[derive(Debug)]
 pub(crate) struct RunIndex {
-    sorted: Vec<u64>,
-    recent: std::collections::BTreeSet<u64>,
+    shards: Vec<Shard>,
+    /// Entries of forgotten runs still in the shards (skipped by every lookup), and the next shard to sweep of them.
+    stale: u64,
+    sweep: usize,
     /// The id the next run gets.
     next_run: u32,
     /// Every stored run, by id.
@@ -200,6 +210,76 @@ fn pair(digest: u32, run: u32) -> u64 {
     (u64::from(digest) << 32) | u64::from(run)
 }
 
+fn run_of(pair: u64) -> u32 {
+    pair as u32
+}
+
+/// One shard of the index: sorted pairs, and up to [`RECENT_MAX`] newer ones unsorted.
+#[derive(Debug, Default)]
+struct Shard {
+    sorted: Vec<u64>,
+    recent: Vec<u64>,
+}
+
+impl Shard {
+    fn of(shards: &[Shard], digest: u32) -> &Shard {
+        &shards[(digest >> 24) as usize % SHARDS]
+    }
+
+    fn of_mut(shards: &mut [Shard], digest: u32) -> &mut Shard {
+        &mut shards[(digest >> 24) as usize % SHARDS]
+    }
+
+    fn insert(&mut self, p: u64) {
+        self.recent.push(p);
+        if self.recent.len() >= RECENT_MAX {
+            self.recent.sort_unstable();
+            let mut merged = Vec::with_capacity(self.sorted.len() + self.recent.len());
+            let mut old = self.sorted.iter().copied().peekable();
+            for r in self.recent.drain(..) {
+                while let Some(o) = old.next_if(|o| *o < r) {
+                    merged.push(o);
+                }
+                merged.push(r);
+            }
+            merged.extend(old);
+            self.sorted = merged;
+        }
+    }
+
+    /// The pairs of `digest`.
+    fn pairs(&self, digest: u32) -> impl Iterator<Item = u64> + '_ {
+        let (lo, hi) = (pair(digest, 0), pair(digest, u32::MAX));
+        let from = self.sorted.partition_point(|p| *p < lo);
+        let to = self.sorted.partition_point(|p| *p <= hi);
+        (self.sorted[from..to].iter())
+            .chain(self.recent.iter().filter(move |p| (lo..=hi).contains(*p)))
+            .copied()
+    }
+
+    /// Drops the pairs `keep` refuses; how many.
+    fn retain(&mut self, keep: impl Fn(u64) -> bool) -> usize {
+        let before = self.sorted.len() + self.recent.len();
+        self.sorted.retain(|p| keep(*p));
+        self.recent.retain(|p| keep(*p));
+        before - self.sorted.len() - self.recent.len()
+    }
+}
+
+impl Default for RunIndex {
+    fn default() -> Self {
+        RunIndex {
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            stale: 0,
+            sweep: 0,
+            next_run: 0,
+            runs: std::collections::BTreeMap::new(),
+            entries: 0,
+            dead: 0,
+        }
+    }
+}
+
 impl RunIndex {
     /// The index of the runs in `tree` (read at open: only each run's digests are decoded).
     pub(crate) fn load(tree: &sled::Tree) -> Result<RunIndex, StoreError> {
@@ -213,35 +293,34 @@ impl RunIndex {
                 .filter(|_| k.len() == 5)
                 .map(|b| u32::from_be_bytes(b.try_into().expect("four bytes")))
                 .ok_or_else(|| corrupt(format!("a run key of {} bytes", k.len())))?;
-            index
-                .sorted
-                .extend(run_digests(&v)?.into_iter().map(|d| pair(d, id)));
+            for d in run_digests(&v)? {
+                Shard::of_mut(&mut index.shards, d).sorted.push(pair(d, id));
+            }
             index.next_run = id + 1;
             runs += 1;
         }
-        index.sorted.sort_unstable();
-        // Each digest's newest run holds it live; its older runs are superseded.
-        for (i, p) in index.sorted.iter().enumerate() {
-            let newest = index
-                .sorted
-                .get(i + 1)
-                .is_none_or(|next| next >> 32 != p >> 32);
-            let info = index.runs.entry(*p as u32).or_insert(RunInfo {
-                entries: 0,
-                live: 0,
-                retiring: false,
-            });
-            info.entries += 1;
-            index.entries += 1;
-            if newest {
-                info.live += 1;
-            } else {
-                index.dead += 1;
+        for shard in &mut index.shards {
+            shard.sorted.sort_unstable();
+            // Each digest's newest run holds it live; its older runs are superseded.
+            for (i, p) in shard.sorted.iter().enumerate() {
+                let newest = (shard.sorted.get(i + 1)).is_none_or(|next| next >> 32 != p >> 32);
+                let info = index.runs.entry(run_of(*p)).or_insert(RunInfo {
+                    entries: 0,
+                    live: 0,
+                    retiring: false,
+                });
+                info.entries += 1;
+                index.entries += 1;
+                if newest {
+                    info.live += 1;
+                } else {
+                    index.dead += 1;
+                }
             }
         }
         tracing::info!(
             runs,
-            relations = index.sorted.len(),
+            relations = index.entries,
             ms = started.elapsed().as_millis() as u64,
             "relation runs indexed"
         );
@@ -276,32 +355,17 @@ impl RunIndex {
             },
         );
         self.entries += u64::from(n);
-        self.recent.extend(digests.iter().map(|d| pair(*d, run)));
-        if self.recent.len() >= RECENT_MAX {
-            let recent = std::mem::take(&mut self.recent);
-            let mut merged = Vec::with_capacity(self.sorted.len() + recent.len());
-            let mut old = std::mem::take(&mut self.sorted).into_iter().peekable();
-            for r in recent {
-                while let Some(o) = old.next_if(|o| *o < r) {
-                    merged.push(o);
-                }
-                merged.push(r);
-            }
-            merged.extend(old);
-            self.sorted = merged;
+        for d in digests {
+            Shard::of_mut(&mut self.shards, *d).insert(pair(*d, run));
         }
+        self.sweep();
     }
 
     /// The newest run holding digest `d`.
     fn newest_of(&self, d: u32) -> Option<u32> {
-        let hi = pair(d, u32::MAX);
-        let sorted = self.sorted[..self.sorted.partition_point(|p| *p <= hi)].last();
-        let recent = self.recent.range(..=hi).next_back();
-        [sorted, recent]
-            .into_iter()
-            .flatten()
-            .filter(|p| *p >> 32 == u64::from(d))
-            .map(|p| *p as u32)
+        (Shard::of(&self.shards, d).pairs(d))
+            .map(run_of)
+            .filter(|run| self.runs.contains_key(run))
             .max()
     }
 
@@ -344,11 +408,30 @@ impl RunIndex {
             if let Some(info) = self.runs.remove(id) {
                 self.entries -= u64::from(info.entries);
                 self.dead -= u64::from(info.entries - info.live);
+                self.stale += u64::from(info.entries);
             }
         }
-        let gone: std::collections::HashSet<u32> = gone.iter().copied().collect();
-        self.sorted.retain(|p| !gone.contains(&(*p as u32)));
-        self.recent.retain(|p| !gone.contains(&(*p as u32)));
+        // Their entries leave the shards a few shards at a time, with the changes to come.
+        self.sweep();
+    }
+
+    /// Drops forgotten runs' entries from the next [`SWEEP_SHARDS`] shards, while there are any.
+    fn sweep(&mut self) {
+        for _ in 0..SWEEP_SHARDS {
+            if self.stale == 0 {
+                return;
+            }
+            let runs = &self.runs;
+            let removed = self.shards[self.sweep].retain(|p| runs.contains_key(&run_of(p)));
+            self.stale = self.stale.saturating_sub(removed as u64);
+            self.sweep = (self.sweep + 1) % SHARDS;
+        }
+    }
+
+    /// Entries of forgotten runs not yet swept out of the shards.
+    #[cfg(test)]
+    fn stale(&self) -> u64 {
+        self.stale
     }
 
     /// Stored runs, and of their entries how many are superseded.
@@ -359,12 +442,9 @@ impl RunIndex {
     /// The runs that may hold `key`, newest first.
     pub(crate) fn runs_of(&self, key: &[u8]) -> Vec<u32> {
         let d = digest(key);
-        let (lo, hi) = (pair(d, 0), pair(d, u32::MAX));
-        let from = self.sorted.partition_point(|p| *p < lo);
-        let to = self.sorted.partition_point(|p| *p <= hi);
-        let mut runs: Vec<u32> = (self.sorted[from..to].iter())
-            .chain(self.recent.range(lo..=hi))
-            .map(|p| *p as u32)
+        let mut runs: Vec<u32> = (Shard::of(&self.shards, d).pairs(d))
+            .map(run_of)
+            .filter(|run| self.runs.contains_key(run))
             .collect();
         runs.sort_unstable_by(|a, b| b.cmp(a));
         runs.dedup();
@@ -426,14 +506,15 @@ mod tests {
         let key = b"Xsame".to_vec();
         let first = index.allocate();
         index.note(first, &[digest(&key)]);
-        // Enough other texts to merge the recent entries into the sorted vector at least once.
-        for i in 0..(RECENT_MAX as u32 + 10) {
+        // Enough other texts to merge every shard's recent entries into its sorted vector at least once.
+        for i in 0..(4 * (SHARDS * RECENT_MAX) as u32) {
             let run = index.allocate();
             index.note(run, &[digest(format!("Xother{i}").as_bytes())]);
         }
         let last = index.allocate();
         index.note(last, &[digest(&key)]);
-        assert!(index.sorted.len() >= RECENT_MAX, "merged at least once");
+        let shard = Shard::of(&index.shards, digest(&key));
+        assert!(!shard.sorted.is_empty(), "merged at least once");
         let runs = index.runs_of(&key);
         assert_eq!(&runs[..2], &[last, first], "newest first: {runs:?}");
         assert!(
@@ -486,9 +567,24 @@ mod tests {
         assert_eq!(loaded.runs, index.runs);
         assert_eq!(loaded.allocate_preview(), third + 1);
 
-        // Forgetting a run takes its entries and its superseded ones out.
+        // Forgetting a run takes its entries and its superseded ones out; the shards let go of them as later changes
+        // sweep them.
         index.forget(&[first]);
         assert_eq!(index.stats(), (2, 3, 1));
+        for _ in 0..SHARDS {
+            index.note(index.next_run, &[]);
+            index.next_run += 1;
+        }
+        assert_eq!(index.stale(), 0, "swept");
+        assert_eq!(
+            index
+                .shards
+                .iter()
+                .map(|s| s.sorted.len() + s.recent.len())
+                .sum::<usize>(),
+            3,
+            "only the two stored runs' entries"
+        );
         assert_eq!(index.runs_of(b"Xa"), Vec::<u32>::new());
         assert_eq!(index.runs_of(b"Xb"), vec![third, second]);
     }
