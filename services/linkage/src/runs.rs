@@ -12,15 +12,27 @@
 //! newest run holding a key has its state); one that gains a second user goes to `r`, and `r` is asked first. Where
 //! a relation lives is a function of its state, so every fold of a stream stores the same relations in the same
 //! table; which run holds one depends on when checkpoints fell, and nothing reads the runs but through the index.
+//!
+//! Checkpoints compact the runs ([`RunIndex::victims`], `StateCache::compact_runs`). The index counts each run's
+//! entries whose digest no newer run holds; once superseded entries are many, the most superseded runs, and once
+//! small runs are many (a caught-up fold writes one per batch), the oldest of them, have their live entries copied
+//! into new runs written before the checkpoint's own, and the next checkpoint removes them. A reader that still finds
+//! such a run in the index after it is gone skips it: every live entry of it is in a newer run by then.
 
 use crate::store::StoreError;
 
 /// Table tag of the runs.
 pub(crate) const RUN: u8 = b'u';
 
-/// A run is closed once its entries reach this many bytes (a checkpoint of 40,000 events writes about 60 runs instead
-/// of some 20,000 keys). Kept well under what sled stores inline in a leaf (a quarter of its 512 KiB segment).
-pub(crate) const RUN_BYTES: usize = 32 << 10;
+/// A run is closed once its entries reach this many bytes (a checkpoint of 40,000 events writes about 500 runs
+/// instead of some 20,000 keys). sled keeps up to 16 keys in a leaf whatever their size, reads a leaf whole and
+/// rewrites it whole when it consolidates it: with 32 KB runs a leaf was 512 KB, and a caught-up fold, appending a
+/// run or two per batch to the last leaf, spent ~100 ms of sled per batch.
+pub(crate) const RUN_BYTES: usize = 4 << 10;
+
+/// A relation whose state encodes to more than this stays at `r` even with one user (a heavy claimant's phone,
+/// rewritten with each of their records): in a run it would fill runs by itself and be copied by every compaction.
+pub(crate) const MAX_ENTRY_BYTES: usize = 1 << 10;
 
 /// The index's shards (by a digest's top byte), so that no change to it costs more than one shard's entries.
 const SHARDS: usize = 256;
@@ -31,9 +43,10 @@ const RECENT_MAX: usize = 64;
 /// Shards a change to the index sweeps of forgotten runs' entries.
 const SWEEP_SHARDS: usize = 4;
 
-/// Whether a relation with this many users is kept in a run (exactly one) rather than at `r`.
-pub(crate) fn in_runs(persons: usize) -> bool {
-    persons == 1
+/// Whether a relation with this many users and a state of this many bytes is kept in a run (one user, a state of
+/// at most [`MAX_ENTRY_BYTES`]) rather than at `r`.
+pub(crate) fn in_runs(persons: usize, encoded: usize) -> bool {
+    persons == 1 && encoded <= MAX_ENTRY_BYTES
 }
 
 /// The index's 32-bit digest of a relation key (FNV-1a): two keys may share one; the run holds the full key.
@@ -165,9 +178,12 @@ pub(crate) struct RunIndex {
     next_run: u32,
     /// Every stored run, by id.
     runs: std::collections::BTreeMap<u32, RunInfo>,
-    /// Entries of all runs, and of those the entries of superseded ones (a newer run holds their digest).
+    /// Entries of all runs, and of those the entries of superseded ones (a newer run holding their digest).
     entries: u64,
     dead: u64,
+    /// Runs not retiring with fewer entries than `small_below` (the policy's, as of the last [`RunIndex::victims`]).
+    small: usize,
+    small_below: u32,
 }
 
 /// What the index knows of one run.
@@ -199,7 +215,7 @@ impl Default for Compaction {
     fn default() -> Self {
         Compaction {
             min_dead: 1 << 16,
-            small_entries: 64,
+            small_entries: 8,
             min_small: 256,
             max_runs: 16,
         }
@@ -276,6 +292,8 @@ impl Default for RunIndex {
             runs: std::collections::BTreeMap::new(),
             entries: 0,
             dead: 0,
+            small: 0,
+            small_below: 0,
         }
     }
 }
@@ -346,6 +364,9 @@ impl RunIndex {
             }
         }
         let n = u32::try_from(digests.len()).unwrap_or(u32::MAX);
+        if n < self.small_below {
+            self.small += 1;
+        }
         self.runs.insert(
             run,
             RunInfo {
@@ -372,8 +393,19 @@ impl RunIndex {
     /// The runs a checkpoint should compact (marked retiring, so no later checkpoint picks them again): the most
     /// superseded runs, when superseded entries are many; and the oldest small runs, when there are many.
     pub(crate) fn victims(&mut self, policy: &Compaction) -> Vec<u32> {
+        if policy.small_entries != self.small_below {
+            self.small_below = policy.small_entries;
+            self.small = (self.runs.values())
+                .filter(|i| !i.retiring && i.entries < self.small_below)
+                .count();
+        }
+        let superseded = self.dead >= policy.min_dead && self.dead * 4 >= self.entries;
+        // Most checkpoints: neither, and nothing scanned.
+        if !superseded && self.small < policy.min_small {
+            return Vec::new();
+        }
         let mut chosen: Vec<u32> = Vec::new();
-        if self.dead >= policy.min_dead && self.dead * 4 >= self.entries {
+        if superseded {
             let mut worst: Vec<(u64, u32)> = (self.runs.iter())
                 .filter(|(_, i)| !i.retiring && u64::from(i.live) * 2 < u64::from(i.entries))
                 .map(|(id, i)| (u64::from(i.live) * 1024 / u64::from(i.entries.max(1)), *id))
@@ -393,6 +425,9 @@ impl RunIndex {
         }
         for id in &chosen {
             if let Some(info) = self.runs.get_mut(id) {
+                if info.entries < self.small_below {
+                    self.small -= 1;
+                }
                 info.retiring = true;
             }
         }
@@ -406,6 +441,9 @@ impl RunIndex {
         }
         for id in gone {
             if let Some(info) = self.runs.remove(id) {
+                if !info.retiring && info.entries < self.small_below {
+                    self.small -= 1;
+                }
                 self.entries -= u64::from(info.entries);
                 self.dead -= u64::from(info.entries - info.live);
                 self.stale += u64::from(info.entries);
@@ -633,8 +671,10 @@ mod tests {
 
     #[test]
     fn only_a_relation_with_one_user_goes_to_runs() {
-        assert!(in_runs(1));
-        assert!(!in_runs(0));
-        assert!(!in_runs(2));
+        assert!(in_runs(1, 100));
+        assert!(in_runs(1, MAX_ENTRY_BYTES));
+        assert!(!in_runs(1, MAX_ENTRY_BYTES + 1), "a big state stays at r");
+        assert!(!in_runs(0, 0));
+        assert!(!in_runs(2, 100));
     }
 }

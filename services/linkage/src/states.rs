@@ -494,12 +494,16 @@ impl StateCache {
             let Some(slot) = self.relations.get_mut(&key) else {
                 continue;
             };
-            // A relation with one user goes into the checkpoint's runs, not to a key of its own; one with more is at `r`
-            // (where it moves when its second user comes; it never has fewer). One looked up but never used stays
-            // absent (an empty state encodes to nothing).
+            // A relation with one user and a small state goes into the checkpoint's runs, not to a key of its own; one
+            // with more users (it moves when its second user comes; it never has fewer) or a big state is at `r`. One
+            // looked up but never used stays absent (an empty state encodes to nothing).
             let encoded = slot.value.encode_to_vec();
             slot.written(generation, encoded.len(), &mut self.bytes);
-            if crate::runs::in_runs(slot.value.persons.len()) {
+            if crate::runs::in_runs(slot.value.persons.len(), encoded.len()) {
+                // Had it been big once, its older state at `r` would win over the runs.
+                if store.may_be_at_r(&key) {
+                    batch.remove(relation_key(&key));
+                }
                 runs.push(store, batch, stored, &key, &encoded);
             } else if !encoded.is_empty() {
                 batch.insert(relation_key(&key), encoded);
@@ -558,10 +562,9 @@ impl StateCache {
                     continue;
                 }
                 let live = match self.relations.get(key) {
-                    Some(slot) if slot.dirty || !crate::runs::in_runs(slot.value.persons.len()) => {
-                        None
-                    }
-                    Some(slot) => Some(slot.value.encode_to_vec()),
+                    Some(slot) if slot.dirty => None,
+                    Some(slot) => Some(slot.value.encode_to_vec())
+                        .filter(|e| crate::runs::in_runs(slot.value.persons.len(), e.len())),
                     None => (store.newest_run_of(key)? == Some(id)).then(|| state.to_vec()),
                 };
                 if let Some(live) = live {
@@ -1121,6 +1124,33 @@ mod tests {
             !store.relations_in_runs().unwrap().contains_key(&relation),
             "r wins over the runs' older states"
         );
+    }
+
+    /// A relation with one user whose state grows past [`crate::runs::MAX_ENTRY_BYTES`] (a heavy claimant's phone)
+    /// is kept at `r`, not in runs; read back it is the same state.
+    #[test]
+    fn a_relation_with_one_user_and_a_big_state_stays_at_r() {
+        use crate::store::relation_key;
+        use crate::testing::{complaint, numbered, screening};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let folder = screening();
+        let a = PersonKey([0x51; 32]);
+        let phone = "cd".repeat(32);
+        let relation = RelationKey::Phone(phone.clone()).to_bytes();
+        let events: Vec<Vec<u8>> = (1..=40u128)
+            .map(|n| complaint(n, &a, &phone).encode_to_vec())
+            .collect();
+        let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
+        crate::fold::fold_into(&store, &folder, &mut cache, &numbered(&events, 1), true).unwrap();
+        let (state, encoded) = store.load_relation(&relation).unwrap().unwrap();
+        assert_eq!((state.persons.len(), state.uses.len()), (1, 40));
+        assert!(encoded > crate::runs::MAX_ENTRY_BYTES, "{encoded} bytes");
+        assert!(
+            store.tree().get(relation_key(&relation)).unwrap().is_some(),
+            "at r"
+        );
+        assert!(!store.relations_in_runs().unwrap().contains_key(&relation));
     }
 
     /// A complaint text used by one person goes into a run, not to a key at `r`. Read back through the runs'

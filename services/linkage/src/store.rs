@@ -487,10 +487,10 @@ impl Store {
 
     /// A relation's state from the newest run that holds it, with its encoded size.
     fn load_from_runs(&self, relation: &[u8]) -> Result<Option<LoadedRelation>, StoreError> {
-        let Some((run, value)) = self.newest_in_runs(relation)? else {
+        let Some((run, value, state)) = self.newest_in_runs(relation)? else {
             return Ok(None);
         };
-        let state = find_in_run(&value, relation)?.unwrap_or_default();
+        let state = &value[state];
         let decoded =
             caselink_screening::RelationState::decode(state).map_err(|e| StoreError::Corrupt {
                 table: "relation run",
@@ -499,10 +499,14 @@ impl Store {
         Ok(Some((decoded, state.len())))
     }
 
-    /// The newest run holding `relation`, and its value. A run the index names may be gone: compaction removes a run
-    /// one checkpoint after its live entries were copied into newer runs, and the index forgets it only once that
-    /// batch is applied; a reader between the two finds every live entry of it in a newer run first.
-    fn newest_in_runs(&self, relation: &[u8]) -> Result<Option<(u32, sled::IVec)>, StoreError> {
+    /// The newest run holding `relation`: its id, its value and where the relation's state is in it. A run the index
+    /// names may be gone: compaction removes a run one checkpoint after its live entries were copied into newer runs,
+    /// and the index forgets it only once that batch is applied; a reader between the two finds every live entry of
+    /// it in a newer run first.
+    fn newest_in_runs(
+        &self,
+        relation: &[u8],
+    ) -> Result<Option<(u32, sled::IVec, std::ops::Range<usize>)>, StoreError> {
         let runs = self
             .runs
             .read()
@@ -512,11 +516,18 @@ impl Store {
             let Some(value) = self.tree.get(run_key(run))? else {
                 continue;
             };
-            if find_in_run(&value, relation)?.is_some() {
-                return Ok(Some((run, value)));
+            if let Some(state) = find_in_run(&value, relation)? {
+                let start = state.as_ptr() as usize - value.as_ptr() as usize;
+                let range = start..start + state.len();
+                return Ok(Some((run, value, range)));
             }
         }
         Ok(None)
+    }
+
+    /// Whether `relation` may have a state at `r` (the filter's answer: "no" is certain).
+    pub(crate) fn may_be_at_r(&self, relation: &[u8]) -> bool {
+        self.relations.may_contain(relation)
     }
 
     /// The run whose entry of `relation` is its stored state: the newest holding it, unless it is at `r`.
@@ -524,7 +535,7 @@ impl Store {
         if self.relations.may_contain(relation) && self.tree.contains_key(relation_key(relation))? {
             return Ok(None);
         }
-        Ok(self.newest_in_runs(relation)?.map(|(run, _)| run))
+        Ok(self.newest_in_runs(relation)?.map(|(run, _, _)| run))
     }
 
     /// Run `id`'s value, if it is stored.

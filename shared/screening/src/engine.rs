@@ -103,11 +103,6 @@ impl RelationKey {
         }
     }
 
-    /// Whether `bytes` ([`RelationKey::to_bytes`]) name a phone or an address (not a text).
-    pub fn is_contact(bytes: &[u8]) -> bool {
-        matches!(bytes.first().map(u8::to_ascii_lowercase), Some(b'p' | b'a'))
-    }
-
     /// E.g. `phone 3fa2…` (keys are hashes: safe to show).
     pub fn label(&self) -> String {
         let (what, s) = match self {
@@ -1366,16 +1361,7 @@ mod tests {
             assert_eq!(bytes, [b"a".as_slice(), odd.as_bytes()].concat());
             assert_eq!(RelationKey::from_bytes(&bytes), Some(address));
         }
-        assert!(RelationKey::is_contact(&phone_bytes("ab")));
-        assert!(RelationKey::is_contact(b"pnot-hex"));
-        assert!(!RelationKey::is_contact(
-            &RelationKey::Text("ab".into()).to_bytes()
-        ));
         assert_eq!(RelationKey::from_bytes(b"q0f"), None);
-    }
-
-    fn phone_bytes(hex: &str) -> Vec<u8> {
-        RelationKey::Phone(hex.into()).to_bytes()
     }
 
     #[test]
