@@ -19,6 +19,8 @@
 //! into new runs written before the checkpoint's own, and the next checkpoint removes them. A reader that still finds
 //! such a run in the index after it is gone skips it: every live entry of it is in a newer run by then.
 
+use std::ops::Range;
+
 use crate::store::StoreError;
 
 /// Table tag of the runs.
@@ -124,6 +126,13 @@ pub(crate) fn run_digests(run: &[u8]) -> Result<Vec<u32>, StoreError> {
 
 /// A run's entries (key, state), in the order written; stops at the first that does not decode.
 pub(crate) fn run_entries(run: &[u8]) -> impl Iterator<Item = Result<(&[u8], &[u8]), StoreError>> {
+    entry_ranges(run).map(|entry| entry.map(|(k, state)| (&run[k], &run[state])))
+}
+
+/// [`run_entries`] as where each key and state is in the run.
+fn entry_ranges(
+    run: &[u8],
+) -> impl Iterator<Item = Result<(Range<usize>, Range<usize>), StoreError>> + '_ {
     let n = u32_at(run, 0);
     let mut at = 4usize.saturating_add(n.as_ref().map_or(0, |n| 4 * *n as usize));
     let mut left = n.as_ref().map_or(0, |n| *n);
@@ -137,13 +146,14 @@ pub(crate) fn run_entries(run: &[u8]) -> impl Iterator<Item = Result<(&[u8], &[u
             return None;
         }
         left -= 1;
-        let mut part = || -> Result<&[u8], StoreError> {
+        let mut part = || -> Result<Range<usize>, StoreError> {
             let len = u32_at(run, at)? as usize;
-            let bytes = run
-                .get(at + 4..at + 4 + len)
-                .ok_or_else(|| corrupt(format!("an entry of {len} bytes past the end")))?;
-            at += 4 + len;
-            Ok(bytes)
+            let range = at + 4..at + 4 + len;
+            if range.end > run.len() {
+                return Err(corrupt(format!("an entry of {len} bytes past the end")));
+            }
+            at = range.end;
+            Ok(range)
         };
         let entry = part().and_then(|k| Ok((k, part()?)));
         if entry.is_err() {
@@ -153,11 +163,11 @@ pub(crate) fn run_entries(run: &[u8]) -> impl Iterator<Item = Result<(&[u8], &[u
     })
 }
 
-/// The state of `key` in a run's value, if it holds one.
-pub(crate) fn find_in_run<'a>(run: &'a [u8], key: &[u8]) -> Result<Option<&'a [u8]>, StoreError> {
-    for entry in run_entries(run) {
+/// Where the state of `key` is in a run's value, if it holds one.
+pub(crate) fn find_in_run(run: &[u8], key: &[u8]) -> Result<Option<Range<usize>>, StoreError> {
+    for entry in entry_ranges(run) {
         let (k, state) = entry?;
-        if k == key {
+        if run[k] == *key {
             return Ok(Some(state));
         }
     }
@@ -517,9 +527,10 @@ mod tests {
             vec![digest(b"Xaaaa"), digest(b"Xbbbb"), digest(b"Xcccc")]
         );
         assert_eq!(run_digests(&value).unwrap(), digests);
-        assert_eq!(find_in_run(&value, b"Xaaaa").unwrap(), Some(&b"one"[..]));
-        assert_eq!(find_in_run(&value, b"Xbbbb").unwrap(), Some(&b""[..]));
-        assert_eq!(find_in_run(&value, b"Xcccc").unwrap(), Some(&b"three"[..]));
+        let state = |key: &[u8]| find_in_run(&value, key).unwrap().map(|r| value[r].to_vec());
+        assert_eq!(state(b"Xaaaa"), Some(b"one".to_vec()));
+        assert_eq!(state(b"Xbbbb"), Some(Vec::new()));
+        assert_eq!(state(b"Xcccc"), Some(b"three".to_vec()));
         assert_eq!(find_in_run(&value, b"Xdddd").unwrap(), None);
     }
 

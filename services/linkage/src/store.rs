@@ -464,25 +464,22 @@ impl Store {
     pub fn relations_in_runs(
         &self,
     ) -> Result<std::collections::BTreeMap<Vec<u8>, Vec<u8>>, StoreError> {
-        let mut texts = std::collections::BTreeMap::new();
+        let mut relations = std::collections::BTreeMap::new();
         // Runs in id order: a newer run's state replaces an older one's.
         for item in self.tree.scan_prefix([RUN]) {
             let (_, run) = item?;
             for entry in run_entries(&run) {
                 let (key, state) = entry?;
-                texts.insert(key.to_vec(), state.to_vec());
+                relations.insert(key.to_vec(), state.to_vec());
             }
         }
-        let mut at_r = Vec::new();
-        for key in texts.keys() {
-            if self.tree.contains_key(relation_key(key))? {
-                at_r.push(key.clone());
+        let mut in_runs = std::collections::BTreeMap::new();
+        for (key, state) in relations {
+            if !self.tree.contains_key(relation_key(&key))? {
+                in_runs.insert(key, state);
             }
         }
-        for key in at_r {
-            texts.remove(&key);
-        }
-        Ok(texts)
+        Ok(in_runs)
     }
 
     /// A relation's state from the newest run that holds it, with its encoded size.
@@ -517,9 +514,7 @@ impl Store {
                 continue;
             };
             if let Some(state) = find_in_run(&value, relation)? {
-                let start = state.as_ptr() as usize - value.as_ptr() as usize;
-                let range = start..start + state.len();
-                return Ok(Some((run, value, range)));
+                return Ok(Some((run, value, state)));
             }
         }
         Ok(None)
@@ -532,7 +527,7 @@ impl Store {
 
     /// The run whose entry of `relation` is its stored state: the newest holding it, unless it is at `r`.
     pub(crate) fn newest_run_of(&self, relation: &[u8]) -> Result<Option<u32>, StoreError> {
-        if self.relations.may_contain(relation) && self.tree.contains_key(relation_key(relation))? {
+        if self.may_be_at_r(relation) && self.tree.contains_key(relation_key(relation))? {
             return Ok(None);
         }
         Ok(self.newest_in_runs(relation)?.map(|(run, _, _)| run))
@@ -560,7 +555,7 @@ impl Store {
         &self,
         relation: &[u8],
     ) -> Result<Option<LoadedRelation>, StoreError> {
-        if self.relations.may_contain(relation) {
+        if self.may_be_at_r(relation) {
             if let Some(loaded) =
                 self.load::<caselink_screening::RelationState>(&relation_key(relation), "relation")?
             {
