@@ -74,8 +74,8 @@ pub struct Dataset {
     pub rejected: u64,
     /// Per department: the submit-form file and its event count.
     pub submit_files: Vec<(Department, PathBuf, u64)>,
-    /// The bus-form files, in publishing order.
-    pub bus_files: Vec<PathBuf>,
+    /// The bus-form files with their event counts, published interleaved in [`EPOCHS`] slices ([`stream_bus`]).
+    pub bus_files: Vec<(PathBuf, u64)>,
     /// Mean size of a bus-form payload (encoded, pseudonymised, sealed `CaseEvent`).
     pub mean_payload_bytes: f64,
     /// Person keys (hex) with timelines closest to [`QUERY_TIMELINE_EVENTS`] events, with their event counts.
@@ -152,7 +152,7 @@ pub async fn prepare(
         events += part.events;
         rejected += part.rejected;
         submit_files.push((part.department, part.submit_file, part.events));
-        bus_files.push(part.bus_file);
+        bus_files.push((part.bus_file, part.events));
         fresh_candidates.extend(part.fresh);
     }
     if events == 0 {
@@ -524,47 +524,63 @@ fn read_bus_record(r: &mut impl Read) -> io::Result<Option<OutgoingEvent>> {
     }))
 }
 
-/// Streams the bus-form events of `files` (at most `limit`) in chunks of `chunk`, read on their own thread.
+/// The departments' files are published (and submitted, `crate::ingest`) in this many equal slices each, slice k of
+/// every department before slice k + 1 of any, so that every stretch of the stream holds the departments in the
+/// population's proportions, as live traffic from six agencies does. File after file (or, through ingest, each
+/// department as fast as it could go), the stream ended with one department's records alone: the fold's first and last
+/// tenths then measured two different mixes of events, not two sizes of store (cost growth).
+pub const EPOCHS: u64 = 100;
+
+/// The last index (exclusive) of slice `epoch` (1-based) of a file of `count` events.
+pub fn epoch_end(count: u64, epoch: u64) -> u64 {
+    count * epoch / EPOCHS
+}
+
+/// Streams the bus-form events of `files` (each with its event count; at most `limit` in all) in chunks of `chunk`,
+/// interleaved in [`EPOCHS`] slices, read on their own thread.
 pub fn stream_bus(
-    files: &[PathBuf],
+    files: &[(PathBuf, u64)],
     chunk: usize,
     limit: u64,
 ) -> mpsc::Receiver<io::Result<Vec<OutgoingEvent>>> {
     let files = files.to_vec();
     let (tx, rx) = mpsc::channel(8);
     std::thread::spawn(move || {
-        let mut sent = 0u64;
-        let mut batch = Vec::with_capacity(chunk);
-        for path in files {
-            let mut r = match File::open(&path) {
-                Ok(f) => BufReader::with_capacity(1 << 20, f),
+        let mut readers = Vec::with_capacity(files.len());
+        for (path, count) in &files {
+            match File::open(path) {
+                Ok(f) => readers.push((BufReader::with_capacity(1 << 20, f), *count, 0u64)),
                 Err(e) => {
                     let _ = tx.blocking_send(Err(e));
                     return;
                 }
-            };
-            loop {
-                if sent >= limit {
-                    break;
-                }
-                match read_bus_record(&mut r) {
-                    Ok(Some(event)) => {
-                        batch.push(event);
-                        sent += 1;
-                        if batch.len() == chunk
-                            && tx
-                                .blocking_send(Ok(std::mem::replace(
-                                    &mut batch,
-                                    Vec::with_capacity(chunk),
-                                )))
-                                .is_err()
-                        {
+            }
+        }
+        let mut sent = 0u64;
+        let mut batch = Vec::with_capacity(chunk);
+        for epoch in 1..=EPOCHS {
+            for (r, count, read) in &mut readers {
+                while *read < epoch_end(*count, epoch) && sent < limit {
+                    match read_bus_record(r) {
+                        Ok(Some(event)) => {
+                            batch.push(event);
+                            *read += 1;
+                            sent += 1;
+                        }
+                        Ok(None) => *read = *count,
+                        Err(e) => {
+                            let _ = tx.blocking_send(Err(e));
                             return;
                         }
                     }
-                    Ok(None) => break,
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e));
+                    if batch.len() == chunk
+                        && tx
+                            .blocking_send(Ok(std::mem::replace(
+                                &mut batch,
+                                Vec::with_capacity(chunk),
+                            )))
+                            .is_err()
+                    {
                         return;
                     }
                 }
@@ -639,5 +655,57 @@ mod tests {
         assert!(read_bus_record(&mut r).expect("clean end").is_none());
         let mut truncated = io::Cursor::new(vec![9u8, 0, 0, 0, 1]);
         assert!(read_bus_record(&mut truncated).is_err());
+    }
+
+    fn bus_file(dir: &Path, name: &str, count: u64) -> (PathBuf, u64) {
+        let path = dir.join(name);
+        let mut bytes = Vec::new();
+        for i in 0..count {
+            for record in [name.as_bytes(), format!("{name}-{i}").as_bytes(), b"p"] {
+                write_frame(&mut bytes, record).expect("write");
+            }
+        }
+        std::fs::write(&path, bytes).expect("write the file");
+        (path, count)
+    }
+
+    #[test]
+    fn the_bus_stream_keeps_the_departments_in_proportion_and_each_file_in_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let files = [
+            bus_file(dir.path(), "big", 3 * EPOCHS),
+            bus_file(dir.path(), "small", EPOCHS),
+            bus_file(dir.path(), "tiny", 2),
+        ];
+        let mut chunks = stream_bus(&files, 7, u64::MAX);
+        let mut events = Vec::new();
+        while let Some(chunk) = chunks.blocking_recv() {
+            events.extend(chunk.expect("a chunk"));
+        }
+        assert_eq!(events.len() as u64, 4 * EPOCHS + 2, "every event once");
+        // Every tenth of the stream holds three of "big" to one of "small".
+        for tenth in events.chunks(events.len() / 10).take(10) {
+            let big = tenth.iter().filter(|e| e.subject == "big").count();
+            let small = tenth.iter().filter(|e| e.subject == "small").count();
+            assert!(
+                big.abs_diff(3 * small) <= 4,
+                "{big} big, {small} small in one tenth"
+            );
+        }
+        for name in ["big", "small", "tiny"] {
+            let ids: Vec<&str> = events
+                .iter()
+                .filter(|e| e.subject == name)
+                .map(|e| e.msg_id.as_str())
+                .collect();
+            let expected: Vec<String> = (0..ids.len()).map(|i| format!("{name}-{i}")).collect();
+            assert_eq!(ids, expected, "{name}'s events in file order");
+        }
+        let mut limited = stream_bus(&files, 7, 10);
+        let mut n = 0;
+        while let Some(chunk) = limited.blocking_recv() {
+            n += chunk.expect("a chunk").len();
+        }
+        assert_eq!(n, 10, "at most the limit");
     }
 }

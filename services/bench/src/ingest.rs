@@ -1,7 +1,9 @@
 //! The ingest figure: events per second accepted through `Ingest.SubmitStream` of the six real department services
-//! (the ingest library's `serve_on` on `127.0.0.1:0`, in this process), each streaming its department's records at
-//! once, answered only after JetStream acknowledged them.
+//! (the ingest library's `serve_on` on `127.0.0.1:0`, in this process), all six streaming their department's records at
+//! once, answered only after JetStream acknowledged them. The six keep pace with each other ([`EPOCHS`]), so every
+//! stretch of the stream holds the departments in the population's proportions, as live traffic from six agencies does.
 
+use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,13 +12,14 @@ use anyhow::{anyhow, bail, Context};
 use caselink_domain::{department_code, SystemClock};
 use caselink_ingest::{DepartmentRules, IngestOptions};
 use caselink_proto::v1::ingest_client::IngestClient;
-use caselink_proto::v1::{Department, ReceiptStatus, SubmitRequest};
+use caselink_proto::v1::{CaseEvent, Department, ReceiptStatus, SubmitRequest};
 use caselink_runtime::{Cancel, IdentityConfig};
 use futures::StreamExt;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
 use crate::access::{Access, Authed};
-use crate::data::{stream_submit, Dataset, DEPARTMENTS};
+use crate::data::{epoch_end, stream_submit, Dataset, DEPARTMENTS, EPOCHS};
 use crate::progress::Progress;
 use crate::stats::Throughput;
 
@@ -132,8 +135,37 @@ async fn spawn<R: DepartmentRules>(
     }
 }
 
-/// Streams every department's submit-form file through its service's `SubmitStream`, all six at once; the time is
-/// from the first event sent to the last receipt. Fails unless every event is accepted.
+/// `events` (`count` of them) in [`EPOCHS`] slices, waiting at `barrier` after each slice for the other departments to
+/// send theirs. Every caller waits exactly [`EPOCHS`] times, whatever happens to its own stream (a failed read is passed
+/// on and ends the sending; so does a closed request), so one department's failure cannot leave the others waiting.
+fn in_step(
+    mut events: mpsc::Receiver<io::Result<CaseEvent>>,
+    count: u64,
+    barrier: Arc<tokio::sync::Barrier>,
+) -> mpsc::Receiver<io::Result<CaseEvent>> {
+    let (tx, rx) = mpsc::channel(4096);
+    tokio::spawn(async move {
+        let mut sent = 0u64;
+        let mut sending = true;
+        for epoch in 1..=EPOCHS {
+            let end = epoch_end(count, epoch);
+            while sending && sent < end {
+                let Some(item) = events.recv().await else {
+                    sending = false;
+                    break;
+                };
+                let failed = item.is_err();
+                sending = tx.send(item).await.is_ok() && !failed;
+                sent += 1;
+            }
+            barrier.wait().await;
+        }
+    });
+    rx
+}
+
+/// Streams every department's submit-form file through its service's `SubmitStream`, all six at once and in step
+/// ([`EPOCHS`]); the time is from the first event sent to the last receipt. Fails unless every event is accepted.
 pub async fn submit_all(
     fleet: &IngestFleet,
     data: &Dataset,
@@ -143,15 +175,14 @@ pub async fn submit_all(
     let ticker = progress.ticker("ingested", data.events, Arc::clone(&answered));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for (department, file, count) in &data.submit_files {
-        if *count == 0 {
-            continue;
-        }
+    let sending = data.submit_files.iter().filter(|(_, _, count)| *count > 0);
+    let barrier = Arc::new(tokio::sync::Barrier::new(sending.clone().count()));
+    for (department, file, count) in sending {
         let mut client = fleet
             .client(*department)
             .await?
             .max_decoding_message_size(16 * 1024 * 1024);
-        let events = stream_submit(file);
+        let events = in_step(stream_submit(file), *count, Arc::clone(&barrier));
         let answered = Arc::clone(&answered);
         let department = *department;
         tasks.push(tokio::spawn(async move {
