@@ -402,8 +402,9 @@ pub async fn sled_write(
     Ok(Throughput::new(written, timed))
 }
 
-/// A bus-form event as a full-size sled record: key `t ‖ person key ‖ occurred µs ‖ event id` (the fold's timeline
-/// key), value `sequence ‖ event without its sealed identity`.
+/// A bus-form event as a full-size sled record: key `t ‖ person key ‖ occurred µs ‖ event id` (one timeline key per
+/// event at a random place in the tree, as the fold stored them until session 5), value `sequence ‖ event without its
+/// sealed identity`.
 fn timeline_record(sequence: u64, payload: &[u8]) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
     let mut event = CaseEvent::decode(payload).context("a bus-form event that does not decode")?;
     let person = event

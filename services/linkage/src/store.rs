@@ -5,10 +5,10 @@
 //!
 //! | tag | key | value |
 //! | --- | --- | --- |
-//! | `t` | person key (32) ‖ its first entry's place: occurred_at µs (8, order-preserving) ‖ event uuid (16) | a timeline chunk: the person's events of one fold batch, each occurred µs (8) ‖ event uuid (16) ‖ stream seq (8) ‖ where the `CaseEvent` protobuf is in the event log (offset 8, length 4, CRC-32 4: [`crate::eventlog`]), in place order |
 //! | `e` | event uuid (16) | stream seq (8): the event-id index, for events without a person only (an event with a person is found by its timeline key, which holds its id and sequence) |
 //! | `p` | person key (32) | `PersonRow` protobuf: the `PersonRecord` (masks, counts, regions: every query reads it) and the person's screening state (`caselink_screening::PersonScreening`, skipped undecoded when only the record is read) |
-//! | `i` | person key (32) | latest `SealedIdentity` protobuf (ciphertext only) |
+//! | `p` | person key (32) ‖ `i` | latest `SealedIdentity` protobuf (ciphertext only) |
+//! | `p` | person key (32) ‖ `t` ‖ its first entry's place: occurred_at µs (8, order-preserving) ‖ event uuid (16) | a timeline chunk: the person's events of one fold batch, each occurred µs (8) ‖ event uuid (16) ‖ stream seq (8) ‖ where the `CaseEvent` protobuf is in the event log (offset 8, length 4, CRC-32 4: [`crate::eventlog`]), in place order |
 //! | `r` | relation key (`RelationKey::to_bytes`: tag ‖ the bytes of a phone, address or text key) | screening `RelationState` protobuf of a relation with more than one user |
 //! | `u` | run id (4, big-endian) | a run: relations with one user and their `RelationState`s, a checkpoint's in a few values ([`crate::runs`]) |
 //! | `f` | region code (6) ‖ person key (32) | `FlaggedEntry`: the flagged-persons list, by region |
@@ -17,11 +17,16 @@
 //! | `o` | stream seq (8) ‖ index (4) | `OutboxEntry`: an alert not yet acknowledged by the derived stream |
 //! | `m` | name | meta: `position` (u64), `states` (u64: `states_at`), `log` (u64: the event log's committed length), `version` (u32), `rules` (fingerprint) |
 //!
-//! `t`, `e`, `i`, `o` and `x` are written with every batch, up to `position`; `p`, `r`, `u`, `f` and `c` only at the fold's
-//! checkpoints, exactly as of `states_at` ([`crate::states`]). (`s`, the screening states' own table until projection
-//! version 10, is in `p` now: one entry per person.)
+//! Timeline chunks, `e`, identities, `o` and `x` are written with every batch, up to `position`; person rows, `r`, `u`,
+//! `f` and `c` only at the fold's checkpoints, exactly as of `states_at` ([`crate::states`]). (`s`, the screening
+//! states' own table until projection version 10, is in `p` now: one entry per person.)
 //!
-//! A timeline is one range scan over `t ‖ person key` (the chunks that begin before the range's end), its entries
+//! A person's row, identity and timeline chunks are one run of keys, `p ‖ person key …`: the fold reads the row before
+//! it folds the person's events (preloading), so the sled leaf the new chunk and the row's write-back go into is the
+//! one just read, not a second leaf to pull from disk (until projection version 20 the chunks were a table of their
+//! own, `t ‖ person`, and once the store outgrew sled's cache each chunk insert paged in a leaf of its own).
+//!
+//! A timeline is one range scan over `p ‖ person key ‖ t` (the chunks that begin before the range's end), its entries
 //! sorted by place, then one read of the event log per entry: the events' bytes live in `timeline.log` beside sled
 //! ([`crate::eventlog`]), appended and synced before the sled batch that refers to them is applied. A person's events
 //! of one batch share one chunk, so a claimant filing many records at once (or a department loading its history,
@@ -36,14 +41,17 @@ use crate::runs::{find_in_run, run_entries, run_key, RunIndex, RUN};
 use crate::seen::TableFilter;
 
 /// Bump when the layout or meaning of any projection changes: start-up then rebuilds from the stream.
-pub const PROJECTION_VERSION: u32 = 20;
+pub const PROJECTION_VERSION: u32 = 21;
 
-pub(crate) const TIMELINE: u8 = b't';
 pub(crate) const EVENT_INDEX: u8 = b'e';
 pub(crate) const PERSON: u8 = b'p';
 /// Suffix of a person's sealed identity key, `p ‖ person ‖ i`: beside the person's row, so the checkpoint that writes
 /// both touches one sled leaf.
 const IDENTITY_SUFFIX: u8 = b'i';
+/// Suffix of a person's timeline chunks, `p ‖ person ‖ t ‖ place`: after the row and identity (see the module docs).
+pub(crate) const TIMELINE: u8 = b't';
+/// Length of a timeline chunk's key: `p` ‖ person (32) ‖ `t` ‖ place (24).
+const CHUNK_KEY_LEN: usize = 1 + 32 + 1 + 24;
 pub(crate) const DEAD_LETTER: u8 = b'x';
 pub(crate) const OUTBOX: u8 = b'o';
 pub(crate) const RELATION: u8 = b'r';
@@ -162,7 +170,8 @@ pub struct Writes {
     pub tables: TableWrites,
 }
 
-/// Entries and bytes written, by table tag (`a`..=`z`; the fold's debug log shows where a batch's writes go).
+/// Entries and bytes written, by table tag (`a`..=`z`; the fold's debug log shows where a batch's writes go). Timeline
+/// chunks count as `t`, though their keys are in `p`.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub struct TableWrites([(u32, u32); 26]);
 
@@ -175,8 +184,12 @@ impl TableWrites {
     }
 
     fn add(&mut self, key: &[u8], bytes: usize) {
-        if let Some(slot) = key
-            .first()
+        let tag = if is_chunk_key(key, true) {
+            Some(&TIMELINE)
+        } else {
+            key.first()
+        };
+        if let Some(slot) = tag
             .and_then(|t| t.checked_sub(b'a'))
             .and_then(|i| self.0.get_mut(usize::from(i)))
         {
@@ -330,9 +343,26 @@ fn index_event_digests(key: &[u8], _value: &[u8], out: &mut Vec<[u8; 16]>) {
     out.extend(event_digest(key));
 }
 
-/// The seen-filter's digests of a timeline chunk: its events' ids. A chunk that does not decode cannot be read
-/// either (its timeline fails with "corrupt"); it is named here, at start, with the way out.
+/// Whether `key` is a timeline chunk's (`p ‖ person ‖ t ‖ place`), with its tag or (`tagged` false) without it.
+pub(crate) fn is_chunk_key(key: &[u8], tagged: bool) -> bool {
+    let key = if tagged {
+        match key.split_first() {
+            Some((&PERSON, rest)) => rest,
+            _ => return false,
+        }
+    } else {
+        key
+    };
+    key.len() == CHUNK_KEY_LEN - 1 && key[32] == TIMELINE
+}
+
+/// The seen-filter's digests of an entry of `p` that is a timeline chunk (rows and identities give none): its events'
+/// ids. A chunk that does not decode cannot be read either (its timeline fails with "corrupt"); it is named here, at
+/// start, with the way out.
 fn chunk_event_digests(key: &[u8], value: &[u8], out: &mut Vec<[u8; 16]>) {
+    if !is_chunk_key(key, false) {
+        return;
+    }
     match TimelineEntry::decode_all(value) {
         Some(entries) => out.extend(entries.iter().map(TimelineEntry::id)),
         None => tracing::error!(
@@ -372,7 +402,7 @@ impl Store {
         let seen = TableFilter::load_entries(
             &tree,
             &[
-                (TIMELINE, chunk_event_digests),
+                (PERSON, chunk_event_digests),
                 (EVENT_INDEX, index_event_digests),
             ],
             event_digest,
@@ -1122,11 +1152,12 @@ impl FoldedAt<'_> {
     }
 }
 
-/// `t ‖ person key`: where the person's chunks are, each keyed further by its first place (occurred µs ‖ event id).
+/// `p ‖ person key ‖ t`: where the person's chunks are, each keyed further by its first place (occurred µs ‖ event id).
 fn timeline_prefix(person: &PersonKey) -> Vec<u8> {
-    let mut k = Vec::with_capacity(1 + 32 + 24);
-    k.push(TIMELINE);
+    let mut k = Vec::with_capacity(CHUNK_KEY_LEN);
+    k.push(PERSON);
     k.extend_from_slice(&person.0);
+    k.push(TIMELINE);
     k
 }
 
@@ -1401,7 +1432,12 @@ mod tests {
             write(&store, &[9, 1, 5], 1);
             write(&store, &[7, 3], 4);
             assert_eq!(
-                store.tree().scan_prefix([TIMELINE]).count(),
+                store
+                    .tree()
+                    .scan_prefix([PERSON])
+                    .keys()
+                    .filter(|k| is_chunk_key(k.as_ref().expect("key"), true))
+                    .count(),
                 2,
                 "one chunk per batch"
             );

@@ -85,7 +85,8 @@ fn contents(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
     for kv in store.entries() {
         let (k, v) = kv.unwrap();
         match k[0] {
-            b't' => {
+            // A timeline chunk: `p` ‖ person ‖ `t` ‖ its first place.
+            b'p' if k.len() == 58 && k[33] == b't' => {
                 persons.insert(caselink_domain::PersonKey(k[1..33].try_into().unwrap()));
             }
             b'u' => {}
