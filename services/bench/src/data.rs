@@ -99,12 +99,18 @@ pub async fn prepare(
     nats_url: &str,
     progress: &Progress,
 ) -> anyhow::Result<Dataset> {
-    let dir = tempfile::Builder::new()
-        .prefix("caselink-bench-")
-        .tempdir()
-        .context("creating the run's temporary folder")?;
+    // The folder is shared with the threads that write into it: if the run is interrupted (this future dropped), it is
+    // removed once the last of them has stopped, not while one still writes, which would leave it behind.
+    let dir = Arc::new(
+        tempfile::Builder::new()
+            .prefix("caselink-bench-")
+            .tempdir()
+            .context("creating the run's temporary folder")?,
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_when_dropped = StopWhenDropped(Arc::clone(&stop));
     let gen_dir = dir.path().join("population");
-    let (people, counts) = generate_enough(params, &gen_dir, progress).await?;
+    let (people, counts) = generate_enough(params, &dir, &gen_dir, progress).await?;
     let generated: u64 = counts.iter().sum();
     let quotas = quotas(&counts, params.events);
 
@@ -126,15 +132,17 @@ pub async fn prepare(
         "preparing {} events in submit and bus form",
         crate::stats::thousands(total as f64)
     ));
-    let out_dir = dir.path().to_path_buf();
+    let out_dir = Arc::clone(&dir);
     let done = Arc::new(AtomicU64::new(0));
     let ticker = progress.ticker("prepared", total, Arc::clone(&done));
     let prepared = tokio::task::spawn_blocking(move || {
-        prepare_all(&gen_dir, &out_dir, &quotas, preparers, &done)
+        prepare_all(&gen_dir, out_dir.path(), &quotas, preparers, &done, &stop)
     })
     .await
     .context("the preparing task failed")??;
     ticker.stop().await;
+    let dir = Arc::try_unwrap(dir)
+        .map_err(|_| anyhow::anyhow!("the run's temporary folder is still in use"))?;
     let _ = std::fs::remove_dir_all(dir.path().join("population"));
 
     let mut persons: HashMap<PersonKey, u32> = HashMap::new();
@@ -192,9 +200,26 @@ pub async fn prepare(
     })
 }
 
+/// What the preparing threads share with the run: events prepared so far (progress), and whether to stop.
+#[derive(Clone, Copy)]
+struct Watch<'a> {
+    done: &'a AtomicU64,
+    stop: &'a AtomicBool,
+}
+
+/// Sets its flag when dropped: the preparing threads stop when the run that waits for them is interrupted.
+struct StopWhenDropped(Arc<AtomicBool>);
+
+impl Drop for StopWhenDropped {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Runs the generator until it wrote at least `params.events` events (or once, if the persons were given).
 async fn generate_enough(
     params: &DataParams,
+    run_dir: &Arc<tempfile::TempDir>,
     gen_dir: &Path,
     progress: &Progress,
 ) -> anyhow::Result<(usize, Vec<u64>)> {
@@ -220,10 +245,13 @@ async fn generate_enough(
         };
         let dir = gen_dir.to_path_buf();
         let counter = Arc::clone(&written);
+        let keep = Arc::clone(run_dir);
         tokio::task::spawn_blocking(move || {
-            caselink_population::generate(&gen_params, &dir, &mut |n| {
+            let generated = caselink_population::generate(&gen_params, &dir, &mut |n| {
                 counter.store(n, Ordering::Relaxed);
-            })
+            });
+            drop(keep);
+            generated
         })
         .await
         .context("the generator task failed")?
@@ -359,6 +387,7 @@ fn prepare_all(
     quotas: &[u64],
     preparers: Vec<PrepareFn>,
     done: &AtomicU64,
+    stop: &AtomicBool,
 ) -> anyhow::Result<Vec<DepartmentPart>> {
     let jobs: Mutex<Vec<(usize, PrepareFn)>> =
         Mutex::new(preparers.into_iter().enumerate().rev().collect());
@@ -379,7 +408,7 @@ fn prepare_all(
                     quotas[i],
                     &prepare,
                     fresh_per_department,
-                    done,
+                    Watch { done, stop },
                 );
                 results
                     .lock()
@@ -400,7 +429,7 @@ fn prepare_department(
     quota: u64,
     prepare: &PrepareFn,
     fresh_limit: usize,
-    done: &AtomicU64,
+    watch: Watch<'_>,
 ) -> anyhow::Result<DepartmentPart> {
     use std::io::BufRead;
     let code = department_code(department);
@@ -423,6 +452,9 @@ fn prepare_department(
     for (index, line) in reader.lines().enumerate() {
         if part.events + part.rejected >= quota {
             break;
+        }
+        if watch.stop.load(Ordering::Relaxed) {
+            bail!("interrupted");
         }
         let line = line.with_context(|| format!("reading {}", source.display()))?;
         let event: CaseEvent = serde_json::from_str(&line)
@@ -447,7 +479,7 @@ fn prepare_department(
                 }
             }
         }
-        done.fetch_add(1, Ordering::Relaxed);
+        watch.done.fetch_add(1, Ordering::Relaxed);
     }
     submit.finish()?;
     bus.finish()?;

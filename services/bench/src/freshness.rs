@@ -3,7 +3,10 @@
 //!
 //! Load: every [`TICK`] the departments' systems submit the tick's share of the offered rate, one `Submit` per
 //! department with that department's events (open loop: a slow answer does not slow the offer). The events are
-//! copies of generated records of persons with short timelines, under new source ids (so new event ids).
+//! copies of generated records of persons with short timelines, under new source ids (so new event ids), dated within
+//! the last minute: live traffic, records of what just happened. (Kept at their generated dates, spread over the
+//! population's years, every event fell on a different region and day and rewrote that day's situation counters: a
+//! department loading its history at 5,000 events/s, which is not what freshness is about.)
 //! Tracing: the first event of one `Submit` every [`TRACE_EVERY`] ticks is followed: once its `Submit` returned, its
 //! person's timeline is read every [`POLL_EVERY`] (by clear ID number, as a clerk would) until the event is in it.
 //! Only a sample is traced so that the polling stays a small part of the load it measures.
@@ -88,6 +91,7 @@ pub async fn freshness(
             let mut event = pool[next % pool.len()].clone();
             event.source_id = format!("bench-{round}-{next}");
             event.event_id.clear();
+            event.occurred_at = Some(just_before(std::time::SystemTime::now(), next));
             next += 1;
             let d = DEPARTMENTS
                 .iter()
@@ -206,6 +210,16 @@ impl BacklogWatch {
     }
 }
 
+/// A time up to a minute before `now`, spread by `n`: when a live record's event happened.
+fn just_before(now: std::time::SystemTime, n: usize) -> Timestamp {
+    let at = now - Duration::from_millis((n as u64 % 600) * 100);
+    let since = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Timestamp {
+        seconds: i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(since.subsec_nanos()).unwrap_or(0),
+    }
+}
+
 /// Reads the person's timeline, narrowed to the event's own `occurred_at` instant (so the answer stays small however
 /// long the timeline is), until `event_id` is in it; the time from `since`, or `None` after [`GIVE_UP`].
 async fn visible_after(
@@ -246,5 +260,29 @@ async fn visible_after(
             return Ok(None);
         }
         tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_copies_are_dated_within_the_last_minute() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let now_s = 1_800_000_000i64;
+        for n in [0, 1, 599, 600, 12_345] {
+            let t = just_before(now, n);
+            let back = (now_s - t.seconds) as f64 - f64::from(t.nanos) / 1e9;
+            assert!(
+                (0.0..60.0).contains(&back),
+                "event {n} is {back} s before now"
+            );
+        }
+        assert_ne!(
+            just_before(now, 1),
+            just_before(now, 2),
+            "spread, not one instant"
+        );
     }
 }

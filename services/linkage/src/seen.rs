@@ -149,23 +149,6 @@ impl SeenFilter {
 /// What of a key (without its table tag) goes into a filter; `None`: not one of the keys filtered.
 pub type KeyDigest = fn(&[u8]) -> Option<[u8; 16]>;
 
-/// What of a stored entry (key without its tag, value) goes into a filter, added to the digests.
-pub type EntryDigests = fn(&[u8], &[u8], &mut Vec<[u8; 16]>);
-
-/// Adds what `of_entry` takes from each entry of table `tag` (key without its tag, value) to `digests`.
-fn gather(
-    tree: &sled::Tree,
-    tag: u8,
-    digests: &mut Vec<[u8; 16]>,
-    of_entry: impl Fn(&[u8], &[u8], &mut Vec<[u8; 16]>),
-) -> sled::Result<()> {
-    for item in tree.scan_prefix([tag]) {
-        let (k, v) = item?;
-        of_entry(&k[1..], &v, digests);
-    }
-    Ok(())
-}
-
 /// [`SeenFilter`]s over the keys of one sled table (one tag byte), shared by the fold and the store: loaded from the
 /// table at open, sized for twice what is there; when the newest filter is full a new one twice its size takes the
 /// new keys (a lookup asks each). Growing never rescans the table: at 8.4M events a rescan of the event-id index held
@@ -189,28 +172,16 @@ impl TableFilter {
     ) -> sled::Result<TableFilter> {
         let started = std::time::Instant::now();
         let mut digests = Vec::new();
-        gather(tree, tag, &mut digests, |k, _, out| out.extend(digest(k)))?;
-        Ok(TableFilter::of(&digests, digest, what, started))
-    }
-
-    /// A filter loaded from the entries of several tables, each `(tag, what of an entry goes in)`; later keys are
-    /// [`TableFilter::note`]d through `digest`. (The folded event ids are in the timeline's chunks and, for events
-    /// without a person, in the event-id index.)
-    pub fn load_entries(
-        tree: &sled::Tree,
-        sources: &[(u8, EntryDigests)],
-        digest: KeyDigest,
-        what: &'static str,
-    ) -> sled::Result<TableFilter> {
-        let started = std::time::Instant::now();
-        let mut digests = Vec::new();
-        for &(tag, of_entry) in sources {
-            gather(tree, tag, &mut digests, of_entry)?;
+        for item in tree.scan_prefix([tag]) {
+            let (k, _) = item?;
+            digests.extend(digest(&k[1..]));
         }
         Ok(TableFilter::of(&digests, digest, what, started))
     }
 
-    fn of(
+    /// A filter of `digests`, gathered by the caller (several filters from one scan of a table, say); later keys are
+    /// [`TableFilter::note`]d through `digest`. `started` is when the gathering began, for the log.
+    pub fn of(
         digests: &[[u8; 16]],
         digest: KeyDigest,
         what: &'static str,

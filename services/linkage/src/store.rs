@@ -399,17 +399,22 @@ impl Store {
             .cache_capacity(cache_bytes)
             .open()?;
         let tree = db.open_tree("projections")?;
-        let seen = TableFilter::load_entries(
-            &tree,
-            &[
-                (PERSON, chunk_event_digests),
-                (EVENT_INDEX, index_event_digests),
-            ],
-            event_digest,
-            "seen",
-        )?;
+        // The persons' table holds their rows (the person filter's keys) and their timeline chunks (the events folded
+        // with a person, for the seen filter): one scan gathers both.
+        let started = std::time::Instant::now();
+        let (mut folded, mut persons) = (Vec::new(), Vec::new());
+        for item in tree.scan_prefix([PERSON]) {
+            let (k, v) = item?;
+            persons.extend(person_digest(&k[1..]));
+            chunk_event_digests(&k[1..], &v, &mut folded);
+        }
+        let persons = TableFilter::of(&persons, person_digest, "person", started);
+        for item in tree.scan_prefix([EVENT_INDEX]) {
+            let (k, v) = item?;
+            index_event_digests(&k[1..], &v, &mut folded);
+        }
+        let seen = TableFilter::of(&folded, event_digest, "seen", started);
         let relations = TableFilter::load(&tree, RELATION, relation_digest, "relation")?;
-        let persons = TableFilter::load(&tree, PERSON, person_digest, "person")?;
         let runs = RunIndex::load(&tree)?;
         let committed = tree.get(META_LOG)?.map(|v| be_u64(&v)).unwrap_or(0);
         let log = EventLog::open(dir, committed)?;
