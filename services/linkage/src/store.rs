@@ -21,10 +21,10 @@
 //! `f` and `c` only at the fold's checkpoints, exactly as of `states_at` ([`crate::states`]). (`s`, the screening
 //! states' own table until projection version 10, is in `p` now: one entry per person.)
 //!
-//! A person's row, identity and timeline chunks are one run of keys, `p ‖ person key …`: the fold reads the row before
-//! it folds the person's events (preloading), so the sled leaf the new chunk and the row's write-back go into is the
-//! one just read, not a second leaf to pull from disk (until projection version 20 the chunks were a table of their
-//! own, `t ‖ person`, and once the store outgrew sled's cache each chunk insert paged in a leaf of its own).
+//! A person's row, identity and timeline chunks are one run of keys, `p ‖ person key …`: folding a person's events
+//! inserts a chunk, writes the row back at the next checkpoint and, if the row was not cached, reads it just before,
+//! all in one sled leaf, so a store bigger than sled's cache pulls one leaf from disk for them rather than two (until
+//! projection version 20 the chunks were a table of their own, `t ‖ person`).
 //!
 //! A timeline is one range scan over `p ‖ person key ‖ t` (the chunks that begin before the range's end), its entries
 //! sorted by place, then one read of the event log per entry: the events' bytes live in `timeline.log` beside sled
