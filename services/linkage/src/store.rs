@@ -184,7 +184,7 @@ impl TableWrites {
     }
 
     fn add(&mut self, key: &[u8], bytes: usize) {
-        let tag = if is_chunk_key(key, true) {
+        let tag = if is_chunk_key(key) {
             Some(&TIMELINE)
         } else {
             key.first()
@@ -343,16 +343,13 @@ fn index_event_digests(key: &[u8], _value: &[u8], out: &mut Vec<[u8; 16]>) {
     out.extend(event_digest(key));
 }
 
-/// Whether `key` is a timeline chunk's (`p ‖ person ‖ t ‖ place`), with its tag or (`tagged` false) without it.
-pub(crate) fn is_chunk_key(key: &[u8], tagged: bool) -> bool {
-    let key = if tagged {
-        match key.split_first() {
-            Some((&PERSON, rest)) => rest,
-            _ => return false,
-        }
-    } else {
-        key
-    };
+/// Whether `key` (with its tag) is a timeline chunk's: `p ‖ person ‖ t ‖ place`.
+fn is_chunk_key(key: &[u8]) -> bool {
+    key.first() == Some(&PERSON) && is_chunk_of_person(&key[1..])
+}
+
+/// [`is_chunk_key`] of a key of `p` without its tag: `person ‖ t ‖ place`, not a row or an identity.
+fn is_chunk_of_person(key: &[u8]) -> bool {
     key.len() == CHUNK_KEY_LEN - 1 && key[32] == TIMELINE
 }
 
@@ -360,7 +357,7 @@ pub(crate) fn is_chunk_key(key: &[u8], tagged: bool) -> bool {
 /// ids. A chunk that does not decode cannot be read either (its timeline fails with "corrupt"); it is named here, at
 /// start, with the way out.
 fn chunk_event_digests(key: &[u8], value: &[u8], out: &mut Vec<[u8; 16]>) {
-    if !is_chunk_key(key, false) {
+    if !is_chunk_of_person(key) {
         return;
     }
     match TimelineEntry::decode_all(value) {
@@ -1441,7 +1438,7 @@ mod tests {
                     .tree()
                     .scan_prefix([PERSON])
                     .keys()
-                    .filter(|k| is_chunk_key(k.as_ref().expect("key"), true))
+                    .filter(|k| is_chunk_key(k.as_ref().expect("key")))
                     .count(),
                 2,
                 "one chunk per batch"
