@@ -15,6 +15,10 @@
 //! length: [`EventLog::open`] cuts them off, and the events are folded again from the stream. A log shorter than the
 //! stored length cannot come from a crash (the disk lost synced data, or the file was changed): opening refuses it,
 //! naming the rebuild that repairs it. Like every projection, the log is rebuilt from the stream.
+//!
+//! The relations' runs ([`crate::runs`]) live here too, each in whole blocks of its own ([`BLOCK`]): a run the
+//! compaction removed is given back to the file system ([`EventLog::punch`], a hole in the file) once the sled batch
+//! that removed it is flushed. Event bytes are never removed (events are facts).
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -23,6 +27,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The file's name in the data folder.
 pub const FILE_NAME: &str = "timeline.log";
+
+/// The file system's block: a run starts at a multiple of it and nothing else shares its last block, so removing it
+/// frees whole blocks.
+pub const BLOCK: u64 = 4096;
 
 /// Event-log failures, each naming the file.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +81,11 @@ impl Extent {
         out.extend_from_slice(&self.crc.to_be_bytes());
     }
 
+    /// The whole blocks from this extent's start (which is a block's) to the block its last byte is in: a run's.
+    pub fn blocks(&self) -> std::ops::Range<u64> {
+        self.offset..(self.offset + u64::from(self.len)).next_multiple_of(BLOCK)
+    }
+
     /// `None` unless `bytes` is exactly [`Extent::LEN`] long.
     pub fn decode(bytes: &[u8]) -> Option<Extent> {
         let bytes: &[u8; Extent::LEN] = bytes.try_into().ok()?;
@@ -112,6 +125,22 @@ impl Pending {
             len: u32::try_from(written.len()).expect("an event is far below 4 GiB"),
             crc: crc32fast::hash(written),
         }
+    }
+
+    /// Adds `bytes` in blocks of their own: zeros up to the next block first, and after them up to the block's end
+    /// (see [`Extent::blocks`]).
+    pub fn push_blocks(&mut self, bytes: &[u8]) -> Extent {
+        self.pad();
+        let extent = self.push(|out| out.extend_from_slice(bytes));
+        self.pad();
+        extent
+    }
+
+    fn pad(&mut self) {
+        let end = self.end();
+        let padded = end.next_multiple_of(BLOCK);
+        self.bytes
+            .resize(self.bytes.len() + (padded - end) as usize, 0);
     }
 
     /// The log's end after this append.
@@ -219,6 +248,28 @@ impl EventLog {
         Ok(bytes)
     }
 
+    /// Gives the blocks of `extents` (runs nothing refers to any more, durably) back to the file system: they read as
+    /// zeros after this, and the file keeps its length. A file system without holes keeps the blocks; that is said
+    /// once and costs only disk.
+    pub fn punch(&self, extents: &[Extent]) -> Result<(), LogError> {
+        for extent in extents {
+            let blocks = extent.blocks();
+            if !punch_hole(&self.file, blocks.start, blocks.end - blocks.start)
+                .map_err(|source| self.io(source))?
+            {
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(|| {
+                    tracing::warn!(
+                        path = %self.path.display(),
+                        "event log: the file system cannot punch holes; removed runs keep their disk space"
+                    );
+                });
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
     /// Empties the log (the projections were cleared first, so nothing refers to it).
     pub fn clear(&self) -> Result<(), LogError> {
         self.file
@@ -235,6 +286,28 @@ impl EventLog {
             source,
         }
     }
+}
+
+/// Deallocates `len` bytes at `offset` of `file` (`fallocate` with `FALLOC_FL_PUNCH_HOLE`); `false` where the file
+/// system or platform has no holes.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn punch_hole(file: &File, offset: u64, len: u64) -> std::io::Result<bool> {
+    use rustix::fs::FallocateFlags;
+    match rustix::fs::fallocate(
+        file,
+        FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE,
+        offset,
+        len,
+    ) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::OPNOTSUPP) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn punch_hole(_file: &File, _offset: u64, _len: u64) -> std::io::Result<bool> {
+    Ok(false)
 }
 
 #[cfg(test)]
@@ -339,5 +412,49 @@ mod tests {
         log.clear().unwrap();
         assert_eq!(log.end(), 0);
         assert_eq!(append(&log, &[b"again"])[0].offset, 0);
+    }
+
+    #[test]
+    fn blocks_pushed_apart_are_punched_without_touching_their_neighbours() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path(), 0).unwrap();
+        let mut pending = Pending::at(log.end());
+        let before = pending.push(|out| out.extend_from_slice(b"an event"));
+        let run = pending.push_blocks(&vec![7u8; 3 * BLOCK as usize + 5]);
+        let after = pending.push(|out| out.extend_from_slice(b"the next event"));
+        log.append(&pending).unwrap();
+        assert_eq!(run.offset, BLOCK, "a run starts at a block");
+        assert_eq!(run.blocks(), BLOCK..5 * BLOCK);
+        assert_eq!(after.offset, 5 * BLOCK, "nothing shares a run's last block");
+        let allocated = || {
+            std::fs::metadata(dir.path().join(FILE_NAME))
+                .unwrap()
+                .blocks()
+        };
+        let full = allocated();
+
+        log.punch(&[run]).unwrap();
+        assert_eq!(log.read(before).unwrap(), b"an event");
+        assert_eq!(log.read(after).unwrap(), b"the next event");
+        let mut hole = vec![1u8; run.len as usize];
+        log.file.read_exact_at(&mut hole, run.offset).unwrap();
+        assert!(hole.iter().all(|b| *b == 0), "a punched run reads as zeros");
+        assert!(
+            matches!(log.read(run), Err(LogError::Checksum { .. })),
+            "and fails its checksum"
+        );
+        // `st_blocks` counts 512-byte units: the run's four blocks were given back.
+        assert!(
+            allocated() + 4 * BLOCK / 512 <= full,
+            "{} of {full}",
+            allocated()
+        );
+        assert_eq!(log.end(), 5 * BLOCK + 14);
+        assert_eq!(
+            std::fs::metadata(dir.path().join(FILE_NAME)).unwrap().len(),
+            5 * BLOCK + 14,
+            "the file keeps its length"
+        );
     }
 }

@@ -372,7 +372,6 @@ pub(crate) fn prepare_preloaded(
     }
     batch.close_timelines();
     cache.states_through = applied;
-    cache.log_end = batch.log_end();
     let mut generation = None;
     let mut stored = Stored::default();
     if checkpoint {
@@ -385,6 +384,8 @@ pub(crate) fn prepare_preloaded(
         cache.states_at = applied;
         stats.checkpoint = true;
     }
+    // After the checkpoint: its runs go into the event log too.
+    cache.log_end = batch.log_end();
     if stats.position > position {
         let (k, v) = Store::position_entry(stats.position);
         batch.insert(k, &v[..]);

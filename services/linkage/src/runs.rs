@@ -4,9 +4,15 @@
 //! ordinary consumer. C3–C5 still need them (a second person with the same phone, address or text must find the
 //! first), but a sled key of its own per relation, at a random place in the tree, was about half of the fold's ~1.05
 //! sled writes per event and the costliest of them (a leaf pulled, linked and consolidated per key). So a checkpoint
-//! writes the dirty relations that have one user into **runs**: a few values of about [`RUN_BYTES`] each,
-//! `u ‖ run id` (4, big-endian), holding each relation's key and `RelationState`. An in-memory [`RunIndex`] (8 bytes
-//! per entry: a 32-bit digest of the key and the run id) finds them again.
+//! writes the dirty relations that have one user into **runs** of at most [`RUN_BYTES`] each, holding each
+//! relation's key and `RelationState`. A run's bytes are in the event log beside sled, in a block of their own
+//! ([`crate::eventlog`]); sled holds `u ‖ run id` (4, big-endian) → where they are and the digests of their keys (about
+//! 200 bytes). An in-memory [`RunIndex`] (8 bytes per entry: a 32-bit digest of the key and the run id) finds them
+//! again, and reading one relation reads one block (`pread`) and sled's small entry.
+//!
+//! Why not in sled: sled keeps up to 16 keys in a leaf whatever their size and reads a leaf whole, so a cold read of one
+//! ~100-byte entry pulled 64 KB of runs into sled's cache (20-50 ms of preloading for a batch of cold persons), and
+//! runs took most of that cache from the persons' rows and chunks.
 //!
 //! Runs are never rewritten. A relation whose state changes while it still has one user goes into a newer run (the
 //! newest run holding a key has its state); one that gains a second user goes to `r`, and `r` is asked first. Where
@@ -21,16 +27,15 @@
 
 use std::ops::Range;
 
+use crate::eventlog::Extent;
 use crate::store::StoreError;
 
 /// Table tag of the runs.
 pub(crate) const RUN: u8 = b'u';
 
-/// A run is closed once its entries reach this many bytes (a checkpoint of 40,000 events writes about 500 runs
-/// instead of some 20,000 keys). sled keeps up to 16 keys in a leaf whatever their size, reads a leaf whole and
-/// rewrites it whole when it consolidates it: with 32 KB runs a leaf was 512 KB, and a caught-up fold, appending a
-/// run or two per batch to the last leaf, spent ~100 ms of sled per batch.
-pub(crate) const RUN_BYTES: usize = 4 << 10;
+/// A run holds entries while its encoding stays within this many bytes, one block of the event log: reading a
+/// relation reads its run whole, and a removed run frees its block.
+pub(crate) const RUN_BYTES: usize = crate::eventlog::BLOCK as usize;
 
 /// A relation whose state encodes to more than this stays at `r` even with one user (a heavy claimant's phone,
 /// rewritten with each of their records): in a run it would fill runs by itself and be copied by every compaction.
@@ -83,8 +88,10 @@ impl RunWriter {
         }
     }
 
-    pub(crate) fn is_full(&self) -> bool {
-        self.body.len() >= RUN_BYTES
+    /// Whether an entry of `key` and `state` keeps the run within [`RUN_BYTES`] (an empty run takes any entry).
+    pub(crate) fn fits(&self, key: &[u8], state: &[u8]) -> bool {
+        let encoded = 4 + 4 * self.digests.len() + self.body.len();
+        self.is_empty() || encoded + 12 + key.len() + state.len() <= RUN_BYTES
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -118,10 +125,33 @@ fn u32_at(bytes: &[u8], at: usize) -> Result<u32, StoreError> {
         .ok_or_else(|| corrupt(format!("truncated at byte {at} of {}", bytes.len())))
 }
 
-/// The key digests a run's value begins with.
+/// The key digests a run's bytes begin with.
 pub(crate) fn run_digests(run: &[u8]) -> Result<Vec<u32>, StoreError> {
     let n = u32_at(run, 0)? as usize;
     (0..n).map(|i| u32_at(run, 4 + 4 * i)).collect()
+}
+
+/// A run's sled value: where its bytes are in the event log, then the head of its bytes (their count and digests).
+pub(crate) fn run_ref(extent: Extent, run: &[u8]) -> Vec<u8> {
+    let head = 4 + 4 * u32_at(run, 0).map_or(0, |n| n as usize);
+    let mut value = Vec::with_capacity(Extent::LEN + head);
+    extent.encode(&mut value);
+    value.extend_from_slice(&run[..head.min(run.len())]);
+    value
+}
+
+/// Where a run's bytes are, from its sled value.
+pub(crate) fn ref_extent(value: &[u8]) -> Result<Extent, StoreError> {
+    value
+        .get(..Extent::LEN)
+        .and_then(Extent::decode)
+        .ok_or_else(|| corrupt(format!("a run's reference of {} bytes", value.len())))
+}
+
+/// The key digests of a run, from its sled value.
+pub(crate) fn ref_digests(value: &[u8]) -> Result<Vec<u32>, StoreError> {
+    ref_extent(value)?;
+    run_digests(&value[Extent::LEN..])
 }
 
 /// A run's entries (key, state), in the order written; stops at the first that does not decode.
@@ -309,7 +339,7 @@ impl Default for RunIndex {
 }
 
 impl RunIndex {
-    /// The index of the runs in `tree` (read at open: only each run's digests are decoded).
+    /// The index of the runs in `tree` (read at open from sled's references alone; the runs' bytes are not read).
     pub(crate) fn load(tree: &sled::Tree) -> Result<RunIndex, StoreError> {
         let started = std::time::Instant::now();
         let mut index = RunIndex::default();
@@ -321,7 +351,7 @@ impl RunIndex {
                 .filter(|_| k.len() == 5)
                 .map(|b| u32::from_be_bytes(b.try_into().expect("four bytes")))
                 .ok_or_else(|| corrupt(format!("a run key of {} bytes", k.len())))?;
-            for d in run_digests(&v)? {
+            for d in ref_digests(&v)? {
                 Shard::of_mut(&mut index.shards, d).sorted.push(pair(d, id));
             }
             index.next_run = id + 1;
@@ -535,6 +565,27 @@ mod tests {
     }
 
     #[test]
+    fn a_run_takes_entries_while_it_stays_within_one_block() {
+        let mut run = RunWriter::default();
+        let state = [5u8; 100];
+        let mut n = 0u32;
+        while run.fits(&n.to_be_bytes(), &state) {
+            run.push(&n.to_be_bytes(), &state);
+            n += 1;
+        }
+        let (bytes, digests) = run.finish();
+        assert!(bytes.len() <= RUN_BYTES, "{} bytes", bytes.len());
+        assert!(
+            bytes.len() + 4 + 12 + 4 + 100 > RUN_BYTES,
+            "full at {}",
+            bytes.len()
+        );
+        assert_eq!(digests.len(), n as usize);
+        // An entry bigger than a block still gets a run of its own.
+        assert!(RunWriter::default().fits(b"k", &[0u8; 2 * RUN_BYTES]));
+    }
+
+    #[test]
     fn a_truncated_run_is_corrupt_not_a_panic() {
         let mut run = RunWriter::default();
         run.push(b"Xaaaa", b"state");
@@ -609,7 +660,13 @@ mod tests {
             for k in keys {
                 run.push(k.as_bytes(), b"state");
             }
-            tree.insert(run_key(id), run.finish().0).unwrap();
+            let extent = Extent {
+                offset: u64::from(id) * crate::eventlog::BLOCK,
+                len: 1,
+                crc: 0,
+            };
+            tree.insert(run_key(id), run_ref(extent, &run.finish().0))
+                .unwrap();
         }
         let loaded = RunIndex::load(&tree).unwrap();
         assert_eq!(loaded.stats(), index.stats());

@@ -169,7 +169,7 @@ pub struct StateCache {
     applied: u64,
     last_checkpoint: Instant,
     /// Runs whose live entries the last checkpoint copied: the next one removes them.
-    retired_runs: Vec<u32>,
+    retired_runs: Vec<(u32, crate::eventlog::Extent)>,
 }
 
 impl StateCache {
@@ -539,9 +539,10 @@ impl StateCache {
         batch: &mut Writes,
         stored: &mut Stored,
     ) -> Result<(), StoreError> {
-        for id in std::mem::take(&mut self.retired_runs) {
+        for (id, extent) in std::mem::take(&mut self.retired_runs) {
             batch.remove(&crate::runs::run_key(id)[..]);
             stored.gone_runs.push(id);
+            stored.freed.push(extent);
         }
         let victims = store.run_index().victims(&self.policy.compaction);
         if victims.is_empty() {
@@ -551,10 +552,12 @@ impl StateCache {
         let mut copies = Runs::default();
         let mut copied: HashSet<Vec<u8>> = HashSet::default();
         let mut entries = 0usize;
+        let mut retired = Vec::with_capacity(victims.len());
         for &id in &victims {
-            let Some(run) = store.run(id)? else {
+            let Some((extent, run)) = store.run(id)? else {
                 continue;
             };
+            retired.push((id, extent));
             for entry in crate::runs::run_entries(&run) {
                 let (key, state) = entry?;
                 entries += 1;
@@ -581,7 +584,7 @@ impl StateCache {
             compact_us = started.elapsed().as_micros() as u64,
             "fold: runs compacted"
         );
-        self.retired_runs = victims;
+        self.retired_runs = retired;
         Ok(())
     }
 
@@ -673,10 +676,10 @@ impl Runs {
         key: &[u8],
         state: &[u8],
     ) {
-        self.open.push(key, state);
-        if self.open.is_full() {
+        if !self.open.fits(key, state) {
             self.close(store, batch, stored);
         }
+        self.open.push(key, state);
     }
 
     fn close(&mut self, store: &Store, batch: &mut Writes, stored: &mut Stored) {
@@ -685,8 +688,12 @@ impl Runs {
             return;
         }
         let id = store.run_index().allocate();
-        let (value, digests) = run.finish();
-        batch.insert(&crate::runs::run_key(id)[..], value);
+        let (bytes, digests) = run.finish();
+        let extent = batch.run(&bytes);
+        batch.insert(
+            &crate::runs::run_key(id)[..],
+            crate::runs::run_ref(extent, &bytes),
+        );
         stored.runs.push((id, digests));
     }
 }
@@ -1304,6 +1311,20 @@ mod tests {
             assert!(
                 store.run(0).unwrap().is_none(),
                 "the first run was compacted away"
+            );
+            // The removed runs' blocks go back to the file system once their removal is flushed, not before.
+            let log = dir.path().join(crate::eventlog::FILE_NAME);
+            let unallocated = || {
+                use std::os::unix::fs::MetadataExt;
+                let meta = std::fs::metadata(&log).unwrap();
+                meta.len().next_multiple_of(crate::eventlog::BLOCK) - 512 * meta.blocks()
+            };
+            let before = unallocated();
+            store.flush_blocking().unwrap();
+            let after = unallocated();
+            assert!(
+                after >= before + crate::eventlog::BLOCK,
+                "removed runs punched out of the log: {before} → {after} bytes unallocated"
             );
             let (runs, _, _) = store.run_stats();
             assert!(runs < 16, "{runs} runs");

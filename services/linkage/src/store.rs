@@ -10,7 +10,7 @@
 //! | `p` | person key (32) ‖ `i` | latest `SealedIdentity` protobuf (ciphertext only) |
 //! | `p` | person key (32) ‖ `t` ‖ its first entry's place: occurred_at µs (8, order-preserving) ‖ event uuid (16) | a timeline chunk: the person's events of one fold batch, each occurred µs (8) ‖ event uuid (16) ‖ stream seq (8) ‖ where the `CaseEvent` protobuf is in the event log (offset 8, length 4, CRC-32 4: [`crate::eventlog`]), in place order |
 //! | `r` | relation key (`RelationKey::to_bytes`: tag ‖ the bytes of a phone, address or text key) | screening `RelationState` protobuf of a relation with more than one user |
-//! | `u` | run id (4, big-endian) | a run: relations with one user and their `RelationState`s, a checkpoint's in a few values ([`crate::runs`]) |
+//! | `u` | run id (4, big-endian) | a run of relations with one user: where its bytes (their keys and `RelationState`s) are in the event log (offset 8, length 4, CRC-32 4), then its entries' count and key digests ([`crate::runs`]) |
 //! | `f` | region code (6) ‖ person key (32) | `FlaggedEntry`: the flagged-persons list, by region |
 //! | `c` | region code (6) ‖ China day (4, order-preserving) | `CounterDay`: the situation counters of that region and day, (tag, name) → count (`crate::situation`) |
 //! | `x` | stream seq (8) | why the message could not be folded (dead letter) |
@@ -37,11 +37,11 @@ use caselink_proto::v1::{CaseEvent, SealedIdentity};
 use prost::Message;
 
 use crate::eventlog::{EventLog, Extent, LogError, Pending};
-use crate::runs::{find_in_run, run_entries, run_key, RunIndex, RUN};
+use crate::runs::{find_in_run, ref_extent, run_entries, run_key, RunIndex, RUN};
 use crate::seen::TableFilter;
 
 /// Bump when the layout or meaning of any projection changes: start-up then rebuilds from the stream.
-pub const PROJECTION_VERSION: u32 = 21;
+pub const PROJECTION_VERSION: u32 = 22;
 
 pub(crate) const EVENT_INDEX: u8 = b'e';
 pub(crate) const PERSON: u8 = b'p';
@@ -243,6 +243,11 @@ impl Writes {
             });
     }
 
+    /// A run's bytes ([`crate::runs`]), appended to the event log in blocks of their own; returns where they will be.
+    pub(crate) fn run(&mut self, bytes: &[u8]) -> Extent {
+        self.log.push_blocks(bytes)
+    }
+
     /// Writes the timeline entries gathered so far: one chunk per person, keyed by its first place.
     pub(crate) fn close_timelines(&mut self) {
         for (person, mut entries) in std::mem::take(&mut self.timelines) {
@@ -303,6 +308,9 @@ pub enum StoreError {
     Log(#[from] LogError),
 }
 
+/// A relation found in a run: the run's id, its bytes, and where the relation's state is in them.
+type FoundInRun = (u32, Vec<u8>, std::ops::Range<usize>);
+
 /// What a checkpoint stored that the store's filters must learn once its batch is applied.
 #[derive(Debug, Default)]
 pub(crate) struct Stored {
@@ -312,6 +320,8 @@ pub(crate) struct Stored {
     pub(crate) runs: Vec<(u32, Vec<u32>)>,
     /// Runs removed (compacted).
     pub(crate) gone_runs: Vec<u32>,
+    /// Where the removed runs' bytes are: given back once the removal is flushed ([`Store::flush`]).
+    pub(crate) freed: Vec<Extent>,
 }
 
 /// The projections of one aggregator.
@@ -331,6 +341,9 @@ pub struct Store {
     runs: std::sync::Arc<std::sync::RwLock<RunIndex>>,
     /// Taken by every write to the sled Db, either tree ([`Store::exclusive`]).
     writer: std::sync::Arc<std::sync::Mutex<()>>,
+    /// Runs' bytes that applied batches stopped referring to: punched out of the event log after the next flush
+    /// (a crash before it recovers a store that still refers to them).
+    freed: std::sync::Arc<std::sync::Mutex<Vec<Extent>>>,
 }
 
 /// The seen-filter's digest of an event-id index key: the event id itself.
@@ -424,6 +437,7 @@ impl Store {
             log: std::sync::Arc::new(log),
             runs: std::sync::Arc::new(std::sync::RwLock::new(runs)),
             writer: std::sync::Arc::default(),
+            freed: std::sync::Arc::default(),
         })
     }
 
@@ -474,6 +488,12 @@ impl Store {
             }
             index.forget(&stored.gone_runs);
         }
+        if !stored.freed.is_empty() {
+            self.freed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend_from_slice(&stored.freed);
+        }
     }
 
     /// The runs' index (a panic elsewhere while it was held leaves it whole: every change is one call).
@@ -499,7 +519,8 @@ impl Store {
         let mut relations = std::collections::BTreeMap::new();
         // Runs in id order: a newer run's state replaces an older one's.
         for item in self.tree.scan_prefix([RUN]) {
-            let (_, run) = item?;
+            let (_, reference) = item?;
+            let run = self.log.read(ref_extent(&reference)?)?;
             for entry in run_entries(&run) {
                 let (key, state) = entry?;
                 relations.insert(key.to_vec(), state.to_vec());
@@ -532,17 +553,14 @@ impl Store {
     /// names may be gone: compaction removes a run one checkpoint after its live entries were copied into newer runs,
     /// and the index forgets it only once that batch is applied; a reader between the two finds every live entry of
     /// it in a newer run first.
-    fn newest_in_runs(
-        &self,
-        relation: &[u8],
-    ) -> Result<Option<(u32, sled::IVec, std::ops::Range<usize>)>, StoreError> {
+    fn newest_in_runs(&self, relation: &[u8]) -> Result<Option<FoundInRun>, StoreError> {
         let runs = self
             .runs
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .runs_of(relation);
         for run in runs {
-            let Some(value) = self.tree.get(run_key(run))? else {
+            let Some((_, value)) = self.run(run)? else {
                 continue;
             };
             if let Some(state) = find_in_run(&value, relation)? {
@@ -565,9 +583,19 @@ impl Store {
         Ok(self.newest_in_runs(relation)?.map(|(run, _, _)| run))
     }
 
-    /// Run `id`'s value, if it is stored.
-    pub(crate) fn run(&self, id: u32) -> Result<Option<sled::IVec>, StoreError> {
-        Ok(self.tree.get(run_key(id))?)
+    /// Run `id`'s bytes and where they are in the event log, if it is stored.
+    pub(crate) fn run(&self, id: u32) -> Result<Option<(Extent, Vec<u8>)>, StoreError> {
+        let Some(reference) = self.tree.get(run_key(id))? else {
+            return Ok(None);
+        };
+        let extent = ref_extent(&reference)?;
+        match self.log.read(extent) {
+            Ok(bytes) => Ok(Some((extent, bytes))),
+            // Removed, flushed and punched between the two reads (a compacted run: its live entries are in newer
+            // runs): as if it were gone.
+            Err(LogError::Checksum { .. }) if !self.tree.contains_key(run_key(id))? => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A stored person row with its encoded size; `None` when absent (most often answered by the filter).
@@ -626,13 +654,34 @@ impl Store {
 
     /// [`Store::flush`] on the calling thread.
     pub(crate) fn flush_blocking(&self) -> Result<(), StoreError> {
+        let freed = self.take_freed();
         self.db.flush()?;
-        Ok(())
+        self.punch(&freed)
     }
 
-    /// Durably writes everything applied so far.
+    /// Durably writes everything applied so far; then gives back the blocks of the runs that batches applied before
+    /// removed (nothing durable refers to them now).
     pub async fn flush(&self) -> Result<(), StoreError> {
+        let freed = self.take_freed();
         self.db.flush_async().await?;
+        self.punch(&freed)
+    }
+
+    /// The runs' extents batches applied so far removed. Should the flush after fail, they are not punched: the disk
+    /// keeps a few blocks nothing reads.
+    fn take_freed(&self) -> Vec<Extent> {
+        std::mem::take(
+            &mut self
+                .freed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    fn punch(&self, freed: &[Extent]) -> Result<(), StoreError> {
+        if !freed.is_empty() {
+            self.log.punch(freed)?;
+        }
         Ok(())
     }
 
