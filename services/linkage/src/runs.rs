@@ -47,9 +47,6 @@ const SHARDS: usize = 256;
 /// Entries a shard gathers unsorted before they are merged into its sorted vector.
 const RECENT_MAX: usize = 64;
 
-/// Shards a change to the index sweeps of forgotten runs' entries.
-const SWEEP_SHARDS: usize = 4;
-
 /// Whether a relation with this many users and a state of this many bytes is kept in a run (one user, a state of
 /// at most [`MAX_ENTRY_BYTES`]) rather than at `r`.
 pub(crate) fn in_runs(persons: usize, encoded: usize) -> bool {
@@ -206,14 +203,14 @@ pub(crate) fn find_in_run(run: &[u8], key: &[u8]) -> Result<Option<Range<usize>>
 
 /// Which runs may hold a relation: (key digest, run id) pairs, 8 bytes an entry (about 50 MB at 10M events) against
 /// a sled key each. They are kept in [`SHARDS`] shards by the digest's top byte, each a sorted vector and a few
-/// newest entries beside it, so that noting a run, forgetting one or merging costs a shard's entries at most, never
-/// the whole index's (a merge of millions of entries would hold the fold's applying thread for tens of milliseconds).
+/// newest entries beside it, so that a merge costs a shard's entries at most, never the whole index's (a merge of
+/// millions of entries would hold the fold's applying thread for tens of milliseconds). Noting a run costs a search
+/// per entry, and so does forgetting one: it is told the run's digests. (Sweeping forgotten runs' entries out of a few
+/// shards per change, as before, cost ~5 ms a change at 10M events, and after one compaction every change paid it
+/// until all shards were swept: a caught-up fold stalled 365 ms on one batch.)
 #[derive(Debug)]
 pub(crate) struct RunIndex {
     shards: Vec<Shard>,
-    /// Entries of forgotten runs still in the shards (skipped by every lookup), and the next shard to sweep of them.
-    stale: u64,
-    sweep: usize,
     /// The id the next run gets.
     next_run: u32,
     /// Every stored run, by id.
@@ -313,12 +310,12 @@ impl Shard {
             .copied()
     }
 
-    /// Drops the pairs `keep` refuses; how many.
-    fn retain(&mut self, keep: impl Fn(u64) -> bool) -> usize {
-        let before = self.sorted.len() + self.recent.len();
-        self.sorted.retain(|p| keep(*p));
-        self.recent.retain(|p| keep(*p));
-        before - self.sorted.len() - self.recent.len()
+    /// Drops every copy of pair `p` (a run may hold two keys of one digest).
+    fn remove(&mut self, p: u64) {
+        let from = self.sorted.partition_point(|q| *q < p);
+        let to = from + self.sorted[from..].partition_point(|q| *q == p);
+        self.sorted.drain(from..to);
+        self.recent.retain(|q| *q != p);
     }
 }
 
@@ -326,8 +323,6 @@ impl Default for RunIndex {
     fn default() -> Self {
         RunIndex {
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
-            stale: 0,
-            sweep: 0,
             next_run: 0,
             runs: std::collections::BTreeMap::new(),
             entries: 0,
@@ -419,7 +414,6 @@ impl RunIndex {
         for d in digests {
             Shard::of_mut(&mut self.shards, *d).insert(pair(*d, run));
         }
-        self.sweep();
     }
 
     /// The newest run holding digest `d`.
@@ -474,42 +468,21 @@ impl RunIndex {
         chosen
     }
 
-    /// Forgets runs that are gone from the store (once the batch removing them is applied).
-    pub(crate) fn forget(&mut self, gone: &[u32]) {
-        if gone.is_empty() {
-            return;
-        }
-        for id in gone {
+    /// Forgets runs that are gone from the store (once the batch removing them is applied): each run's id and the
+    /// digests it holds, whose entries leave their shards (a search in each, not a scan of any).
+    pub(crate) fn forget(&mut self, gone: &[(u32, Vec<u32>)]) {
+        for (id, digests) in gone {
             if let Some(info) = self.runs.remove(id) {
                 if !info.retiring && info.entries < self.small_below {
                     self.small -= 1;
                 }
                 self.entries -= u64::from(info.entries);
                 self.dead -= u64::from(info.entries - info.live);
-                self.stale += u64::from(info.entries);
+            }
+            for d in digests {
+                Shard::of_mut(&mut self.shards, *d).remove(pair(*d, *id));
             }
         }
-        // Their entries leave the shards a few shards at a time, with the changes to come.
-        self.sweep();
-    }
-
-    /// Drops forgotten runs' entries from the next [`SWEEP_SHARDS`] shards, while there are any.
-    fn sweep(&mut self) {
-        for _ in 0..SWEEP_SHARDS {
-            if self.stale == 0 {
-                return;
-            }
-            let runs = &self.runs;
-            let removed = self.shards[self.sweep].retain(|p| runs.contains_key(&run_of(p)));
-            self.stale = self.stale.saturating_sub(removed as u64);
-            self.sweep = (self.sweep + 1) % SHARDS;
-        }
-    }
-
-    /// Entries of forgotten runs not yet swept out of the shards.
-    #[cfg(test)]
-    fn stale(&self) -> u64 {
-        self.stale
     }
 
     /// Stored runs, and of their entries how many are superseded.
@@ -621,6 +594,19 @@ mod tests {
             index.runs_of(b"Xnever").len() <= 1,
             "an unknown key matches at most a digest collision"
         );
+        // Forgetting the first run takes its entry out of the sorted vector it was merged into.
+        let held = |index: &RunIndex| {
+            let shard = Shard::of(&index.shards, digest(&key));
+            shard.sorted.len() + shard.recent.len()
+        };
+        let before = held(&index);
+        assert!(Shard::of(&index.shards, digest(&key))
+            .sorted
+            .contains(&pair(digest(&key), first)));
+        index.forget(&[(first, vec![digest(&key)])]);
+        assert_eq!(held(&index), before - 1);
+        assert!(!index.runs_of(&key).contains(&first));
+        assert!(index.runs_of(&key).contains(&last));
     }
 
     /// Runs noted one by one: each digest's newest run holds it live, the older ones are superseded; a store's runs
@@ -673,15 +659,9 @@ mod tests {
         assert_eq!(loaded.runs, index.runs);
         assert_eq!(loaded.allocate_preview(), third + 1);
 
-        // Forgetting a run takes its entries and its superseded ones out; the shards let go of them as later changes
-        // sweep them.
-        index.forget(&[first]);
+        // Forgetting a run takes its entries and its superseded ones out, and its entries out of the shards at once.
+        index.forget(&[(first, vec![digest(b"Xa"), digest(b"Xb")])]);
         assert_eq!(index.stats(), (2, 3, 1));
-        for _ in 0..SHARDS {
-            index.note(index.next_run, &[]);
-            index.next_run += 1;
-        }
-        assert_eq!(index.stale(), 0, "swept");
         assert_eq!(
             index
                 .shards

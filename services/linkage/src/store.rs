@@ -318,8 +318,8 @@ pub(crate) struct Stored {
     pub(crate) persons: Vec<PersonKey>,
     /// Runs written ([`crate::runs`]): each run's id and its keys' digests.
     pub(crate) runs: Vec<(u32, Vec<u32>)>,
-    /// Runs removed (compacted).
-    pub(crate) gone_runs: Vec<u32>,
+    /// Runs removed (compacted): each run's id and its keys' digests.
+    pub(crate) gone_runs: Vec<(u32, Vec<u32>)>,
     /// Where the removed runs' bytes are: given back once the removal is flushed ([`Store::flush`]).
     pub(crate) freed: Vec<Extent>,
 }
@@ -395,6 +395,31 @@ fn relation_digest(key: &[u8]) -> Option<[u8; 16]> {
     Some(crate::seen::SeenFilter::digest(key))
 }
 
+/// Opens sled in `dir`. sled's file lock outlives the last handle of a closed Db by a moment (its thread pool
+/// finishes writes it was handed), so a lock held is asked again for up to a second before it counts as another
+/// process's.
+fn open_db(dir: &std::path::Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+    let open = || {
+        sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            .cache_capacity(cache_bytes)
+            .open()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            opened => return Ok(opened?),
+        }
+    }
+}
+
 impl Store {
     /// Opens (or creates) the store in `dir`. Fails if another process has it open.
     pub fn open(dir: &std::path::Path) -> Result<Store, StoreError> {
@@ -403,11 +428,7 @@ impl Store {
 
     /// [`Store::open`] with sled's page cache of `cache_bytes`.
     pub fn open_with(dir: &std::path::Path, cache_bytes: u64) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .mode(sled::Mode::HighThroughput)
-            .cache_capacity(cache_bytes)
-            .open()?;
+        let db = open_db(dir, cache_bytes)?;
         let tree = db.open_tree("projections")?;
         // The persons' table holds their rows (the person filter's keys) and their timeline chunks (the events folded
         // with a person, for the seen filter): one scan gathers both.
