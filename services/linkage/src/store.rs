@@ -308,6 +308,9 @@ pub enum StoreError {
     Log(#[from] LogError),
 }
 
+/// Timeline entries whose bytes are read together ([`Store::timeline_raw`]).
+const READ_STRETCH: usize = 32;
+
 /// A relation found in a run: the run's id, its bytes, and where the relation's state is in them.
 type FoundInRun = (u32, Vec<u8>, std::ops::Range<usize>);
 
@@ -1061,16 +1064,33 @@ impl Store {
             Ok(entries) => (entries, None),
             Err(e) => (Vec::new(), Some(e)),
         };
-        failed
-            .into_iter()
-            .map(Err)
-            .chain(entries.into_iter().map(|entry| {
-                Ok(RawTimelineRow {
-                    sequence: entry.sequence,
-                    event: self.log.read(entry.extent)?,
-                    cursor: entry.place.to_vec(),
-                })
-            }))
+        // A stretch of entries at a time (a page may stop early), each stretch's bytes read with as few reads as lie
+        // end to end in the log; after an error, nothing more.
+        let mut entries = entries.into_iter();
+        let mut ready: std::collections::VecDeque<Result<RawTimelineRow, StoreError>> =
+            failed.into_iter().map(Err).collect();
+        std::iter::from_fn(move || {
+            if ready.is_empty() {
+                let stretch: Vec<TimelineEntry> = entries.by_ref().take(READ_STRETCH).collect();
+                let extents: Vec<Extent> = stretch.iter().map(|e| e.extent).collect();
+                match self.log.read_all(&extents) {
+                    Ok(events) => {
+                        ready.extend(stretch.into_iter().zip(events).map(|(entry, event)| {
+                            Ok(RawTimelineRow {
+                                sequence: entry.sequence,
+                                event,
+                                cursor: entry.place.to_vec(),
+                            })
+                        }));
+                    }
+                    Err(e) => {
+                        entries = Vec::new().into_iter();
+                        ready.push_back(Err(e.into()));
+                    }
+                }
+            }
+            ready.pop_front()
+        })
     }
 
     /// The person's timeline entries with `from_micros <= occurred < to_micros` and a place after `after`, in place
