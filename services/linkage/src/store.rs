@@ -1448,6 +1448,60 @@ mod tests {
             .collect()
     }
 
+    /// The lock of a store held open is asked again for a moment, then refused naming the lock.
+    #[test]
+    fn a_store_held_open_elsewhere_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = Store::open(dir.path()).unwrap();
+        match Store::open(dir.path()) {
+            Ok(_) => panic!("opened a store held open"),
+            Err(e) => assert!(e.to_string().contains("could not acquire lock"), "{e}"),
+        }
+    }
+
+    /// More entries than one read stretch: every one read back in order; a corrupt byte in the log ends the
+    /// timeline with an error at that entry (the stretches before it are whole), never with wrong bytes.
+    #[test]
+    fn a_timeline_longer_than_a_read_stretch_reads_whole_and_stops_at_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let n = 2 * READ_STRETCH as u64 + 5;
+        let mut writes = Writes::appending_at(store.log_end());
+        for i in 0..n {
+            push_event(&mut writes, i);
+        }
+        store.apply(writes).unwrap();
+        let expected: Vec<String> = (0..n).map(|i| format!("record {i}")).collect();
+        assert_eq!(summaries(&store), expected);
+
+        let bad = READ_STRETCH + 3;
+        let entry = store
+            .timeline_entries(&PersonKey([3; 32]), i64::MIN, i64::MAX, None)
+            .unwrap()[bad];
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join(crate::eventlog::FILE_NAME))
+            .unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&file, b"\xff", entry.extent.offset + 2).unwrap();
+        let rows: Vec<_> = store
+            .timeline(&PersonKey([3; 32]), i64::MIN, i64::MAX, None)
+            .collect();
+        assert_eq!(
+            rows.len(),
+            READ_STRETCH + 1,
+            "a stretch whole, then the error"
+        );
+        assert!(rows[..READ_STRETCH].iter().all(Result::is_ok));
+        assert!(
+            matches!(
+                rows[READ_STRETCH],
+                Err(StoreError::Log(LogError::Checksum { offset, .. })) if offset == entry.extent.offset
+            ),
+            "{:?}",
+            rows[READ_STRETCH].as_ref().err()
+        );
+    }
+
     #[tokio::test]
     async fn event_bytes_of_a_batch_sled_never_committed_are_cut_at_open() {
         let dir = tempfile::tempdir().unwrap();
