@@ -234,6 +234,15 @@ struct RunInfo {
     retiring: bool,
 }
 
+/// A run compacted by one checkpoint and removed by the next: what the index (its digests' entries) and the event
+/// log (its block, once the removal is flushed) let go of.
+#[derive(Debug, Clone)]
+pub(crate) struct GoneRun {
+    pub(crate) id: u32,
+    pub(crate) digests: Vec<u32>,
+    pub(crate) extent: Extent,
+}
+
 /// When runs are compacted ([`RunIndex::victims`]): runs mostly superseded once superseded entries are many, and
 /// small runs (those a caught-up fold writes, a checkpoint per batch) once there are many of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -470,8 +479,8 @@ impl RunIndex {
 
     /// Forgets runs that are gone from the store (once the batch removing them is applied): each run's id and the
     /// digests it holds, whose entries leave their shards (a search in each, not a scan of any).
-    pub(crate) fn forget(&mut self, gone: &[(u32, Vec<u32>)]) {
-        for (id, digests) in gone {
+    pub(crate) fn forget(&mut self, gone: &[GoneRun]) {
+        for GoneRun { id, digests, .. } in gone {
             if let Some(info) = self.runs.remove(id) {
                 if !info.retiring && info.entries < self.small_below {
                     self.small -= 1;
@@ -517,6 +526,19 @@ impl RunIndex {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// Run `id`, gone, with these digests (its extent does not matter to the index).
+    fn gone(id: u32, digests: &[u32]) -> GoneRun {
+        GoneRun {
+            id,
+            digests: digests.to_vec(),
+            extent: Extent {
+                offset: 0,
+                len: 0,
+                crc: 0,
+            },
+        }
+    }
 
     #[test]
     fn a_run_finds_each_of_its_keys_and_no_other() {
@@ -603,7 +625,7 @@ mod tests {
         assert!(Shard::of(&index.shards, digest(&key))
             .sorted
             .contains(&pair(digest(&key), first)));
-        index.forget(&[(first, vec![digest(&key)])]);
+        index.forget(&[gone(first, &[digest(&key)])]);
         assert_eq!(held(&index), before - 1);
         assert!(!index.runs_of(&key).contains(&first));
         assert!(index.runs_of(&key).contains(&last));
@@ -660,7 +682,7 @@ mod tests {
         assert_eq!(loaded.allocate_preview(), third + 1);
 
         // Forgetting a run takes its entries and its superseded ones out, and its entries out of the shards at once.
-        index.forget(&[(first, vec![digest(b"Xa"), digest(b"Xb")])]);
+        index.forget(&[gone(first, &[digest(b"Xa"), digest(b"Xb")])]);
         assert_eq!(index.stats(), (2, 3, 1));
         assert_eq!(
             index

@@ -169,7 +169,7 @@ pub struct StateCache {
     applied: u64,
     last_checkpoint: Instant,
     /// Runs whose live entries the last checkpoint copied: the next one removes them.
-    retired_runs: Vec<Retired>,
+    retired_runs: Vec<crate::runs::GoneRun>,
 }
 
 impl StateCache {
@@ -539,15 +539,9 @@ impl StateCache {
         batch: &mut Writes,
         stored: &mut Stored,
     ) -> Result<(), StoreError> {
-        for Retired {
-            id,
-            digests,
-            extent,
-        } in std::mem::take(&mut self.retired_runs)
-        {
-            batch.remove(&crate::runs::run_key(id)[..]);
-            stored.gone_runs.push((id, digests));
-            stored.freed.push(extent);
+        for gone in std::mem::take(&mut self.retired_runs) {
+            batch.remove(&crate::runs::run_key(gone.id)[..]);
+            stored.gone_runs.push(gone);
         }
         let victims = store.run_index().victims(&self.policy.compaction);
         if victims.is_empty() {
@@ -562,7 +556,7 @@ impl StateCache {
             let Some((extent, run)) = store.run(id)? else {
                 continue;
             };
-            retired.push(Retired {
+            retired.push(crate::runs::GoneRun {
                 id,
                 digests: crate::runs::run_digests(&run)?,
                 extent,
@@ -668,16 +662,6 @@ impl StateCache {
             "fold cache: clean states dropped"
         );
     }
-}
-
-/// A run compacted by one checkpoint, removed by the next.
-#[derive(Debug)]
-struct Retired {
-    id: u32,
-    /// Its keys' digests: the index's entries to drop.
-    digests: Vec<u32>,
-    /// Its bytes in the event log, punched once the removal is flushed.
-    extent: crate::eventlog::Extent,
 }
 
 /// The runs a checkpoint writes ([`crate::runs`]): each closed when full, and the last at the end.

@@ -37,7 +37,7 @@ use caselink_proto::v1::{CaseEvent, SealedIdentity};
 use prost::Message;
 
 use crate::eventlog::{EventLog, Extent, LogError, Pending};
-use crate::runs::{find_in_run, ref_extent, run_entries, run_key, RunIndex, RUN};
+use crate::runs::{find_in_run, ref_extent, run_entries, run_key, GoneRun, RunIndex, RUN};
 use crate::seen::TableFilter;
 
 /// Bump when the layout or meaning of any projection changes: start-up then rebuilds from the stream.
@@ -321,10 +321,8 @@ pub(crate) struct Stored {
     pub(crate) persons: Vec<PersonKey>,
     /// Runs written ([`crate::runs`]): each run's id and its keys' digests.
     pub(crate) runs: Vec<(u32, Vec<u32>)>,
-    /// Runs removed (compacted): each run's id and its keys' digests.
-    pub(crate) gone_runs: Vec<(u32, Vec<u32>)>,
-    /// Where the removed runs' bytes are: given back once the removal is flushed ([`Store::flush`]).
-    pub(crate) freed: Vec<Extent>,
+    /// Runs removed (compacted); their blocks are given back once the removal is flushed ([`Store::flush`]).
+    pub(crate) gone_runs: Vec<GoneRun>,
 }
 
 /// The projections of one aggregator.
@@ -512,11 +510,11 @@ impl Store {
             }
             index.forget(&stored.gone_runs);
         }
-        if !stored.freed.is_empty() {
+        if !stored.gone_runs.is_empty() {
             self.freed
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .extend_from_slice(&stored.freed);
+                .extend(stored.gone_runs.iter().map(|gone| gone.extent));
         }
     }
 
