@@ -355,8 +355,9 @@ pub(crate) fn prepare_preloaded(
                 }
             }
             if !replay {
+                let number = cache.number(store, &key, &mut batch)?;
                 // The bus bytes without the sealed identity (kept apart, above): spliced, not re-encoded.
-                batch.timeline(&key, micros, &event_id, sequence, |out| {
+                batch.timeline(number, micros, &event_id, sequence, |out| {
                     if crate::wire::without_sealed(bytes, out).is_err() {
                         event.encode(out).expect("a Vec grows as needed");
                     }

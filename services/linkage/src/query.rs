@@ -1034,8 +1034,9 @@ mod tests {
             ..PersonRecord::default()
         };
         let mut writes = crate::store::Writes::appending_at(store.log_end());
+        let number = writes.number_for_test(key);
         writes.insert(
-            &crate::store::person_key(crate::store::PERSON, key)[..],
+            &crate::store::row_key(number)[..],
             crate::store::encode_person_row(&record, &Default::default()),
         );
         for i in 0..40u64 {
@@ -1075,7 +1076,7 @@ mod tests {
                 payload,
                 ..CaseEvent::default()
             };
-            writes.timeline(key, micros, &id, 1_000 + i, |out| {
+            writes.timeline(number, micros, &id, 1_000 + i, |out| {
                 event.encode(out).unwrap()
             });
         }
@@ -1091,7 +1092,7 @@ mod tests {
         let (_dir, store) = store_with_timeline(&key);
         store
             .tree()
-            .remove(crate::store::person_key(crate::store::PERSON, &key))
+            .remove(crate::store::row_key(store.number(&key).unwrap().unwrap()))
             .unwrap();
         let service = service(store.clone());
         let request = GetTimelineRequest {

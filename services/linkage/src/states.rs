@@ -38,9 +38,9 @@ use prost::Message;
 
 use crate::situation::BatchCounters;
 use crate::store::{
-    encode_person_row, flagged_key, identity_key, person_key, relation_key, CounterDay, CounterKey,
-    FlaggedEntry, FoldedAt, LoadedRelation, PersonRecord, PersonRow, Store, StoreError, Stored,
-    Writes, PERSON,
+    encode_person_row, flagged_key, identity_key, relation_key, row_key, CounterDay, CounterKey,
+    FlaggedEntry, FoldedAt, LoadedPerson, LoadedRelation, PersonNumber, PersonRecord, Store,
+    StoreError, Stored, Writes,
 };
 
 /// When the fold writes its states back, and how much it keeps in memory.
@@ -152,6 +152,8 @@ pub struct StateCache {
     pub(crate) states_through: u64,
     /// The event log's end once the batches prepared so far are applied: where the next batch's event bytes go.
     pub(crate) log_end: u64,
+    /// The number the next new person gets, once the batches prepared so far are applied ([`PersonNumber`]).
+    next_number: u64,
     /// Known stored values of situation counters, with the checkpoint that wrote them (no read per checkpoint, and
     /// correct while the previous checkpoint's batch is still being applied).
     counter_totals: HashMap<CounterKey, (CounterDay, u64)>,
@@ -185,6 +187,7 @@ impl StateCache {
             states_at: store.states_at()?,
             states_through: store.states_at()?,
             log_end: store.log_end(),
+            next_number: store.next_number()?,
             loads: (0, 0),
             counter_totals: HashMap::default(),
             dirty_persons: Vec::new(),
@@ -421,6 +424,26 @@ impl StateCache {
         Ok(preloaded)
     }
 
+    /// The person's number ([`PersonNumber`]): the stored one, or the next one, given in `batch`. A person keeps theirs
+    /// in the cache until that batch is applied: whoever gets a number has an event folded, and is dirty until a later
+    /// checkpoint is applied.
+    pub(crate) fn number(
+        &mut self,
+        store: &Store,
+        key: &PersonKey,
+        batch: &mut Writes,
+    ) -> Result<PersonNumber, StoreError> {
+        let next = PersonNumber(self.next_number);
+        let state = &mut self.person_slot(store, key, false)?.value;
+        if let Some(number) = state.number {
+            return Ok(number);
+        }
+        state.number = Some(next);
+        self.next_number += 1;
+        batch.number(key, next, self.next_number);
+        Ok(next)
+    }
+
     /// The person's record, loaded from sled (`p`, as of `states_at`) on first use, marked dirty.
     pub(crate) fn record(
         &mut self,
@@ -474,6 +497,12 @@ impl StateCache {
         self.compact_runs(store, batch, stored)?;
         // Dirty states never leave the cache (`Slot::age`).
         for key in std::mem::take(&mut self.dirty_persons) {
+            if !self.persons.contains_key(&key) {
+                continue;
+            }
+            // Everyone dirty has had an event folded, and so a number; a person changed by someone else's event
+            // without one of their own would get theirs here.
+            let number = self.number(store, &key, batch)?;
             let Some(slot) = self.persons.get_mut(&key) else {
                 continue;
             };
@@ -483,11 +512,10 @@ impl StateCache {
             relist(batch, &key, &mut state.record, &state.screening);
             let encoded = encode_person_row(&state.record, &state.screening);
             if let Some(sealed) = state.sealed.take() {
-                batch.insert(&identity_key(&key)[..], sealed);
+                batch.insert(&identity_key(number)[..], sealed);
             }
             slot.written(generation, encoded.len(), &mut self.bytes);
-            batch.insert(&person_key(PERSON, &key)[..], encoded);
-            stored.persons.push(key);
+            batch.insert(&row_key(number)[..], encoded);
         }
         let mut runs = Runs::default();
         for key in std::mem::take(&mut self.dirty_relations) {
@@ -782,18 +810,21 @@ fn folded_at<'a>(id: &'a uuid::Uuid, person: Option<&'a PersonKey>) -> FoldedAt<
     }
 }
 
-/// A cache slot for a person's row as read from sled (`None`: no row), counted in `loads` when there was one.
+/// A cache slot for a person as read from sled (`None`: no number; a number without a row: no row yet), counted in
+/// `loads` when there was a row.
 fn person_slot_of(
-    loaded: Option<(PersonRow, usize)>,
+    loaded: Option<LoadedPerson>,
     generation: u64,
     loads: &mut u64,
 ) -> Slot<PersonState> {
-    *loads += u64::from(loaded.is_some());
-    let (row, encoded) = loaded.unwrap_or_default();
+    let (number, row) = loaded.map_or((None, None), |(n, row)| (Some(n), row));
+    *loads += u64::from(row.is_some());
+    let (row, encoded) = row.unwrap_or_default();
     let state = PersonState {
         record: row.record.unwrap_or_default(),
         screening: row.screening.unwrap_or_default(),
         sealed: None,
+        number,
     };
     Slot::new(state, encoded, 0, generation)
 }
@@ -817,6 +848,8 @@ struct PersonState {
     screening: PersonScreening,
     /// A new sealed identity (encoded) for the next checkpoint to store beside the row.
     sealed: Option<Vec<u8>>,
+    /// Where the row, identity and timeline are (`None`: a person the store has never seen).
+    number: Option<PersonNumber>,
 }
 
 /// Marks a state used in `generation` (for eviction) and, with `dirty`, to be written back; whether it became dirty.
@@ -1573,7 +1606,9 @@ mod tests {
         let mut writes = Writes::appending_at(store.log_end());
         let mut stored = Stored::default();
         cache.checkpoint(&store, &mut writes, &mut stored).unwrap();
-        assert_eq!(stored.persons, vec![changed]);
+        // One row, of the person changed, who gets a number with it.
+        assert_eq!(writes.tables.entries(b'p'), 1);
+        assert_eq!(writes.tables.entries(b'n'), 1);
     }
 
     #[test]

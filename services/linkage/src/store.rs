@@ -6,27 +6,33 @@
 //! | tag | key | value |
 //! | --- | --- | --- |
 //! | `e` | event uuid (16) | stream seq (8): the event-id index, for events without a person only (an event with a person is found by its timeline key, which holds its id and sequence) |
-//! | `p` | person key (32) | `PersonRow` protobuf: the `PersonRecord` (masks, counts, regions: every query reads it) and the person's screening state (`caselink_screening::PersonScreening`, skipped undecoded when only the record is read) |
-//! | `p` | person key (32) ‖ `i` | latest `SealedIdentity` protobuf (ciphertext only) |
-//! | `p` | person key (32) ‖ `t` ‖ its first entry's place: occurred_at µs (8, order-preserving) ‖ event uuid (16) | a timeline chunk: the person's events of one fold batch, each occurred µs (8) ‖ event uuid (16) ‖ stream seq (8) ‖ where the `CaseEvent` protobuf is in the event log (offset 8, length 4, CRC-32 4: [`crate::eventlog`]), in place order |
+//! | `n` | person key (32) | the person's number (8, big-endian): [`PersonNumber`], given when their first event is folded |
+//! | `p` | person number (8) | `PersonRow` protobuf: the `PersonRecord` (masks, counts, regions: every query reads it) and the person's screening state (`caselink_screening::PersonScreening`, skipped undecoded when only the record is read) |
+//! | `p` | person number (8) ‖ `i` | latest `SealedIdentity` protobuf (ciphertext only) |
+//! | `p` | person number (8) ‖ `t` ‖ its first entry's place: occurred_at µs (8, order-preserving) ‖ event uuid (16) | a timeline chunk: the person's events of one fold batch, each occurred µs (8) ‖ event uuid (16) ‖ stream seq (8) ‖ where the `CaseEvent` protobuf is in the event log (offset 8, length 4, CRC-32 4: [`crate::eventlog`]), in place order |
 //! | `r` | relation key (`RelationKey::to_bytes`: tag ‖ the bytes of a phone, address or text key) | screening `RelationState` protobuf of a relation with more than one user |
 //! | `u` | run id (4, big-endian) | a run of relations with one user: where its bytes (their keys and `RelationState`s) are in the event log (offset 8, length 4, CRC-32 4), then its entries' count and key digests ([`crate::runs`]) |
 //! | `f` | region code (6) ‖ person key (32) | `FlaggedEntry`: the flagged-persons list, by region |
 //! | `c` | region code (6) ‖ China day (4, order-preserving) | `CounterDay`: the situation counters of that region and day, (tag, name) → count (`crate::situation`) |
 //! | `x` | stream seq (8) | why the message could not be folded (dead letter) |
 //! | `o` | stream seq (8) ‖ index (4) | `OutboxEntry`: an alert not yet acknowledged by the derived stream |
-//! | `m` | name | meta: `position` (u64), `states` (u64: `states_at`), `log` (u64: the event log's committed length), `version` (u32), `rules` (fingerprint) |
+//! | `m` | name | meta: `position` (u64), `states` (u64: `states_at`), `log` (u64: the event log's committed length), `numbers` (u64: the next person number), `version` (u32), `rules` (fingerprint) |
 //!
-//! Timeline chunks, `e`, identities, `o` and `x` are written with every batch, up to `position`; person rows, `r`, `u`,
+//! Timeline chunks, `n`, `e`, identities, `o` and `x` are written with every batch, up to `position`; person rows, `r`, `u`,
 //! `f` and `c` only at the fold's checkpoints, exactly as of `states_at` ([`crate::states`]). (`s`, the screening
 //! states' own table until projection version 10, is in `p` now: one entry per person.)
 //!
-//! A person's row, identity and timeline chunks are one run of keys, `p ‖ person key …`: folding a person's events
+//! A person's row, identity and timeline chunks are one run of keys, `p ‖ person number …`: folding a person's events
 //! inserts a chunk, writes the row back at the next checkpoint and, if the row was not cached, reads it just before,
 //! all in one sled leaf, so a store bigger than sled's cache pulls one leaf from disk for them rather than two (until
-//! projection version 20 the chunks were a table of their own, `t ‖ person`).
+//! projection version 20 the chunks were a table of their own, `t ‖ person`). Persons are numbered in the order they
+//! first appear (until projection version 23 these keys began with the person key, a hash): the persons a stretch of
+//! the stream is about (a department loading its history person by person, a claimant's burst of filings, the cases
+//! that follow a complaint) share the leaves at the tree's growing end, which stay in sled's cache, where hashed keys
+//! spread them over every leaf of a store many times the cache's size. `n` (person key → number) is small (~45 bytes a
+//! person) and read once per person not in the fold's cache; a query reads it before the row.
 //!
-//! A timeline is one range scan over `p ‖ person key ‖ t` (the chunks that begin before the range's end), its entries
+//! A timeline is one range scan over `p ‖ person number ‖ t` (the chunks that begin before the range's end), its entries
 //! sorted by place, then one read of the event log per entry: the events' bytes live in `timeline.log` beside sled
 //! ([`crate::eventlog`]), appended and synced before the sled batch that refers to them is applied. A person's events
 //! of one batch share one chunk, so a claimant filing many records at once (or a department loading its history,
@@ -41,17 +47,21 @@ use crate::runs::{find_in_run, ref_extent, run_entries, run_key, GoneRun, RunInd
 use crate::seen::TableFilter;
 
 /// Bump when the layout or meaning of any projection changes: start-up then rebuilds from the stream.
-pub const PROJECTION_VERSION: u32 = 22;
+pub const PROJECTION_VERSION: u32 = 23;
 
 pub(crate) const EVENT_INDEX: u8 = b'e';
 pub(crate) const PERSON: u8 = b'p';
-/// Suffix of a person's sealed identity key, `p ‖ person ‖ i`: beside the person's row, so the checkpoint that writes
+/// `n ‖ person key` → the person's [`PersonNumber`].
+pub(crate) const PERSON_NUMBER: u8 = b'n';
+/// Suffix of a person's sealed identity key, `p ‖ number ‖ i`: beside the person's row, so the checkpoint that writes
 /// both touches one sled leaf.
 const IDENTITY_SUFFIX: u8 = b'i';
-/// Suffix of a person's timeline chunks, `p ‖ person ‖ t ‖ place`: after the row and identity (see the module docs).
+/// Suffix of a person's timeline chunks, `p ‖ number ‖ t ‖ place`: after the row and identity (see the module docs).
 pub(crate) const TIMELINE: u8 = b't';
-/// Length of a timeline chunk's key: `p` ‖ person (32) ‖ `t` ‖ place (24).
-const CHUNK_KEY_LEN: usize = 1 + 32 + 1 + 24;
+/// Length of a person's row key: `p` ‖ number (8).
+const ROW_KEY_LEN: usize = 1 + 8;
+/// Length of a timeline chunk's key: `p` ‖ number (8) ‖ `t` ‖ place (24).
+const CHUNK_KEY_LEN: usize = ROW_KEY_LEN + 1 + 24;
 pub(crate) const DEAD_LETTER: u8 = b'x';
 pub(crate) const OUTBOX: u8 = b'o';
 pub(crate) const RELATION: u8 = b'r';
@@ -62,6 +72,13 @@ const META_STATES: &[u8] = b"mstates";
 const META_VERSION: &[u8] = b"mversion";
 const META_RULES: &[u8] = b"mrules";
 const META_LOG: &[u8] = b"mlog";
+const META_NUMBERS: &[u8] = b"mnumbers";
+
+/// Where a person's row, identity and timeline chunks are: `p ‖ number …`. Numbers are given in the order persons
+/// first appear in the stream (`n ‖ person key` says whose), so the persons a stretch of the stream is about share
+/// sled leaves, and those leaves stay in sled's cache while the stream is about them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct PersonNumber(pub(crate) u64);
 
 /// Per-person summary kept beside the timeline.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -123,6 +140,9 @@ pub(crate) fn encode_person_row(
     out
 }
 
+/// A stored person: their number, and their row with its encoded size if one was written.
+pub(crate) type LoadedPerson = (PersonNumber, Option<(PersonRow, usize)>);
+
 /// A stored relation: its state and its encoded size.
 pub(crate) type LoadedRelation = (caselink_screening::RelationState, usize);
 
@@ -161,7 +181,9 @@ pub struct Writes {
     /// Event bytes for the log, appended before the batch is applied.
     log: Pending,
     /// Timeline entries by person, written as one chunk each when the batch is closed.
-    timelines: foldhash::HashMap<PersonKey, Vec<TimelineEntry>>,
+    timelines: foldhash::HashMap<PersonNumber, Vec<TimelineEntry>>,
+    /// Persons given a number: the person filter learns them once the batch is applied.
+    numbered: Vec<PersonKey>,
     /// Inserts and removes.
     pub entries: usize,
     /// Bytes of keys and values inserted.
@@ -222,11 +244,18 @@ impl Writes {
         }
     }
 
-    /// A timeline entry of `person`: `write` appends the event's bytes (an encoded `CaseEvent`) to the event log, the
-    /// entry (in the person's chunk of this batch) says where.
+    /// Gives `person` the number `number`; `next` is the number the next new person gets.
+    pub(crate) fn number(&mut self, person: &PersonKey, number: PersonNumber, next: u64) {
+        self.insert(&number_key(person)[..], &number.0.to_be_bytes()[..]);
+        self.insert(META_NUMBERS, &next.to_be_bytes()[..]);
+        self.numbered.push(*person);
+    }
+
+    /// A timeline entry of the person numbered `person`: `write` appends the event's bytes (an encoded `CaseEvent`)
+    /// to the event log, the entry (in the person's chunk of this batch) says where.
     pub(crate) fn timeline(
         &mut self,
-        person: &PersonKey,
+        person: PersonNumber,
         micros: i64,
         event_id: &uuid::Uuid,
         sequence: u64,
@@ -234,7 +263,7 @@ impl Writes {
     ) {
         let extent = self.log.push(write);
         self.timelines
-            .entry(*person)
+            .entry(person)
             .or_default()
             .push(TimelineEntry {
                 place: place(micros, event_id),
@@ -255,7 +284,7 @@ impl Writes {
             let Some(first) = entries.first() else {
                 continue;
             };
-            let mut key = timeline_prefix(&person);
+            let mut key = timeline_prefix(person);
             key.extend_from_slice(&first.place);
             let mut value = Vec::with_capacity(entries.len() * TimelineEntry::LEN);
             for entry in &entries {
@@ -281,6 +310,17 @@ impl Writes {
         self.bytes += key.len() + value.len();
         self.tables.add(&key, key.len() + value.len());
         self.batch.insert(key, value);
+    }
+
+    /// Gives `person` a number as the fold would, for tests that write timelines themselves: the first 8 bytes of
+    /// their key.
+    #[cfg(test)]
+    pub(crate) fn number_for_test(&mut self, person: &PersonKey) -> PersonNumber {
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&person.0[..8]);
+        let number = PersonNumber(u64::from_be_bytes(first));
+        self.number(person, number, number.0 + 1);
+        number
     }
 
     pub(crate) fn remove(&mut self, key: impl Into<sled::IVec>) {
@@ -318,7 +358,6 @@ type FoundInRun = (u32, Vec<u8>, std::ops::Range<usize>);
 #[derive(Debug, Default)]
 pub(crate) struct Stored {
     pub(crate) relations: Vec<Vec<u8>>,
-    pub(crate) persons: Vec<PersonKey>,
     /// Runs written ([`crate::runs`]): each run's id and its keys' digests.
     pub(crate) runs: Vec<(u32, Vec<u32>)>,
     /// Runs removed (compacted); their blocks are given back once the removal is flushed ([`Store::flush`]).
@@ -357,14 +396,14 @@ fn index_event_digests(key: &[u8], _value: &[u8], out: &mut Vec<[u8; 16]>) {
     out.extend(event_digest(key));
 }
 
-/// Whether `key` (with its tag) is a timeline chunk's: `p ‖ person ‖ t ‖ place`.
+/// Whether `key` (with its tag) is a timeline chunk's: `p ‖ number ‖ t ‖ place`.
 fn is_chunk_key(key: &[u8]) -> bool {
     key.first() == Some(&PERSON) && is_chunk_of_person(&key[1..])
 }
 
-/// [`is_chunk_key`] of a key of `p` without its tag: `person ‖ t ‖ place`, not a row or an identity.
+/// [`is_chunk_key`] of a key of `p` without its tag: `number ‖ t ‖ place`, not a row or an identity.
 fn is_chunk_of_person(key: &[u8]) -> bool {
-    key.len() == CHUNK_KEY_LEN - 1 && key[32] == TIMELINE
+    key.len() == CHUNK_KEY_LEN - 1 && key[ROW_KEY_LEN - 1] == TIMELINE
 }
 
 /// The seen-filter's digests of an entry of `p` that is a timeline chunk (rows and identities give none): its events'
@@ -377,13 +416,14 @@ fn chunk_event_digests(key: &[u8], value: &[u8], out: &mut Vec<[u8; 16]>) {
     match TimelineEntry::decode_all(value) {
         Some(entries) => out.extend(entries.iter().map(TimelineEntry::id)),
         None => tracing::error!(
-            person = %hex::encode(key.get(..32).unwrap_or(key)),
+            person_number = %hex::encode(key.get(..ROW_KEY_LEN - 1).unwrap_or(key)),
             "a timeline chunk does not decode: its events' duplicates cannot be recognised; rebuild the projections"
         ),
     }
 }
 
-/// The person filter's digest of a person row's key: the first half of the person key (an HMAC output).
+/// The person filter's digest of a person number's key (`n` without its tag): the first half of the person key (an
+/// HMAC output).
 fn person_digest(key: &[u8]) -> Option<[u8; 16]> {
     if key.len() != 32 {
         return None;
@@ -431,16 +471,15 @@ impl Store {
     pub fn open_with(dir: &std::path::Path, cache_bytes: u64) -> Result<Store, StoreError> {
         let db = open_db(dir, cache_bytes)?;
         let tree = db.open_tree("projections")?;
-        // The persons' table holds their rows (the person filter's keys) and their timeline chunks (the events folded
-        // with a person, for the seen filter): one scan gathers both.
+        // The persons with a number (the person filter's keys), then their timeline chunks (the events folded with a
+        // person, for the seen filter).
         let started = std::time::Instant::now();
-        let (mut folded, mut persons) = (Vec::new(), Vec::new());
+        let persons = TableFilter::load(&tree, PERSON_NUMBER, person_digest, "person")?;
+        let mut folded = Vec::new();
         for item in tree.scan_prefix([PERSON]) {
             let (k, v) = item?;
-            persons.extend(person_digest(&k[1..]));
             chunk_event_digests(&k[1..], &v, &mut folded);
         }
-        let persons = TableFilter::of(&persons, person_digest, "person", started);
         for item in tree.scan_prefix([EVENT_INDEX]) {
             let (k, v) = item?;
             index_event_digests(&k[1..], &v, &mut folded);
@@ -481,15 +520,22 @@ impl Store {
         // The fold closes them itself (to count them in its stats); for any other writer, here. Closing twice writes
         // nothing more.
         writes.close_timelines();
-        let Writes { mut batch, log, .. } = writes;
+        let Writes {
+            mut batch,
+            log,
+            numbered,
+            ..
+        } = writes;
         self.exclusive(|| {
             if !log.is_empty() {
                 self.log.append(&log)?;
                 batch.insert(META_LOG, &log.end().to_be_bytes()[..]);
             }
             self.tree.apply_batch(batch)?;
-            Ok(())
-        })
+            Ok::<(), StoreError>(())
+        })?;
+        self.persons.note(numbered.iter().map(|p| &p.0[..]));
+        Ok(())
     }
 
     /// The event log's end: where the next batch's event bytes go.
@@ -497,12 +543,11 @@ impl Store {
         self.log.end()
     }
 
-    /// Records the relations and person rows a checkpoint just stored (after its batch was applied, like
+    /// Records the relations and runs a checkpoint just stored (after its batch was applied, like
     /// [`Store::note_folded`]); until then the fold's cache holds them.
     pub(crate) fn note_stored(&self, stored: &Stored) {
         self.relations
             .note(stored.relations.iter().map(Vec::as_slice));
-        self.persons.note(stored.persons.iter().map(|p| &p.0[..]));
         if !stored.runs.is_empty() || !stored.gone_runs.is_empty() {
             let mut index = self.run_index();
             for (run, digests) in &stored.runs {
@@ -620,15 +665,58 @@ impl Store {
         }
     }
 
-    /// A stored person row with its encoded size; `None` when absent (most often answered by the filter).
+    /// A person's number and their stored row with its encoded size; `None` when the person has no number (most
+    /// often answered by the filter), no row when none was written yet (rows are written at checkpoints, numbers with
+    /// the person's first timeline entry).
     pub(crate) fn load_person_row(
         &self,
         key: &PersonKey,
-    ) -> Result<Option<(PersonRow, usize)>, StoreError> {
+    ) -> Result<Option<LoadedPerson>, StoreError> {
+        let Some(number) = self.number(key)? else {
+            return Ok(None);
+        };
+        Ok(Some((number, self.load(&row_key(number), "person")?)))
+    }
+
+    /// The person's number, if they have one (see [`PersonNumber`]).
+    pub(crate) fn number(&self, key: &PersonKey) -> Result<Option<PersonNumber>, StoreError> {
         if !self.persons.may_contain(&key.0) {
             return Ok(None);
         }
-        self.load(&person_key(PERSON, key), "person")
+        match self.tree.get(number_key(key))? {
+            None => Ok(None),
+            Some(v) if v.len() == 8 => Ok(Some(PersonNumber(be_u64(&v)))),
+            Some(v) => Err(StoreError::Corrupt {
+                table: "person number",
+                why: format!("{} bytes, not 8", v.len()),
+            }),
+        }
+    }
+
+    /// The number the next new person gets.
+    pub(crate) fn next_number(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .tree
+            .get(META_NUMBERS)?
+            .map(|v| be_u64(&v))
+            .unwrap_or(0))
+    }
+
+    /// The value at the person's `key_of(number)`, if they have a number.
+    fn person_value(
+        &self,
+        key: &PersonKey,
+        key_of: impl FnOnce(PersonNumber) -> Vec<u8>,
+    ) -> Result<Option<sled::IVec>, StoreError> {
+        match self.number(key)? {
+            None => Ok(None),
+            Some(number) => Ok(self.tree.get(key_of(number))?),
+        }
+    }
+
+    /// The person's row, if they have one.
+    fn row(&self, key: &PersonKey) -> Result<Option<sled::IVec>, StoreError> {
+        self.person_value(key, |n| row_key(n).to_vec())
     }
 
     /// A stored relation state with its encoded size; `None` when absent (most often answered by the filter and the
@@ -748,7 +836,10 @@ impl Store {
         person: &PersonKey,
         id: &uuid::Uuid,
     ) -> Result<Option<u64>, StoreError> {
-        for item in self.tree.scan_prefix(timeline_prefix(person)) {
+        let Some(number) = self.number(person)? else {
+            return Ok(None);
+        };
+        for item in self.tree.scan_prefix(timeline_prefix(number)) {
             let (_, chunk) = item?;
             let entries = TimelineEntry::decode_all(&chunk).ok_or_else(corrupt_chunk)?;
             if let Some(entry) = entries.into_iter().find(|e| e.id() == *id.as_bytes()) {
@@ -854,7 +945,7 @@ impl Store {
         &self,
         key: &PersonKey,
     ) -> Result<Option<(PersonRecord, caselink_screening::PersonScreening)>, StoreError> {
-        let row: Option<PersonRow> = decode_opt(self.tree.get(person_key(PERSON, key))?, "person")?;
+        let row: Option<PersonRow> = decode_opt(self.row(key)?, "person")?;
         Ok(row.map(|r| {
             (
                 r.record.unwrap_or_default(),
@@ -868,7 +959,7 @@ impl Store {
         &self,
         key: &PersonKey,
     ) -> Result<Option<caselink_screening::PersonScreening>, StoreError> {
-        let row: Option<PersonRow> = decode_opt(self.tree.get(person_key(PERSON, key))?, "person")?;
+        let row: Option<PersonRow> = decode_opt(self.row(key)?, "person")?;
         Ok(row.and_then(|r| r.screening))
     }
 
@@ -1004,14 +1095,13 @@ impl Store {
 
     /// The summary of a person.
     pub fn person(&self, key: &PersonKey) -> Result<Option<PersonRecord>, StoreError> {
-        let row: Option<PersonRowRecord> =
-            decode_opt(self.tree.get(person_key(PERSON, key))?, "person")?;
+        let row: Option<PersonRowRecord> = decode_opt(self.row(key)?, "person")?;
         Ok(row.map(|r| r.record.unwrap_or_default()))
     }
 
     /// The latest sealed identity of a person (a state: as of `states_at`, like the person's row).
     pub fn sealed_identity(&self, key: &PersonKey) -> Result<Option<SealedIdentity>, StoreError> {
-        match self.tree.get(identity_key(key))? {
+        match self.person_value(key, |n| identity_key(n).to_vec())? {
             None => Ok(None),
             Some(v) => {
                 SealedIdentity::decode(v.as_ref())
@@ -1100,9 +1190,12 @@ impl Store {
         to_micros: i64,
         after: Option<&[u8]>,
     ) -> Result<Vec<TimelineEntry>, StoreError> {
+        let Some(number) = self.number(key)? else {
+            return Ok(Vec::new());
+        };
         let lowest = place(from_micros, &uuid::Uuid::nil());
         let end = place(to_micros, &uuid::Uuid::nil());
-        let start = timeline_prefix(key);
+        let start = timeline_prefix(number);
         let mut stop = start.clone();
         stop.extend_from_slice(&end[..8]);
         let mut entries = Vec::new();
@@ -1242,11 +1335,10 @@ impl FoldedAt<'_> {
     }
 }
 
-/// `p ‖ person key ‖ t`: where the person's chunks are, each keyed further by its first place (occurred µs ‖ event id).
-fn timeline_prefix(person: &PersonKey) -> Vec<u8> {
+/// `p ‖ number ‖ t`: where the person's chunks are, each keyed further by its first place (occurred µs ‖ event id).
+fn timeline_prefix(number: PersonNumber) -> Vec<u8> {
     let mut k = Vec::with_capacity(CHUNK_KEY_LEN);
-    k.push(PERSON);
-    k.extend_from_slice(&person.0);
+    k.extend_from_slice(&row_key(number));
     k.push(TIMELINE);
     k
 }
@@ -1258,19 +1350,27 @@ pub(crate) fn event_index_key(event_id: &uuid::Uuid) -> [u8; 17] {
     k
 }
 
-pub(crate) fn person_key(tag: u8, key: &PersonKey) -> [u8; 33] {
+/// `n ‖ person key`: the person's number.
+pub(crate) fn number_key(key: &PersonKey) -> [u8; 33] {
     let mut k = [0u8; 33];
-    k[0] = tag;
+    k[0] = PERSON_NUMBER;
     k[1..].copy_from_slice(&key.0);
     k
 }
 
-/// Key of a person's latest sealed identity: right after their row `p ‖ person` (the person filter's digest and every
-/// reader of rows take only 33-byte keys).
-pub(crate) fn identity_key(key: &PersonKey) -> [u8; 34] {
-    let mut k = [0u8; 34];
-    k[..33].copy_from_slice(&person_key(PERSON, key));
-    k[33] = IDENTITY_SUFFIX;
+/// `p ‖ number`: the person's row.
+pub(crate) fn row_key(number: PersonNumber) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = PERSON;
+    k[1..].copy_from_slice(&number.0.to_be_bytes());
+    k
+}
+
+/// Key of a person's latest sealed identity: right after their row, `p ‖ number ‖ i`.
+pub(crate) fn identity_key(number: PersonNumber) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[..9].copy_from_slice(&row_key(number));
+    k[9] = IDENTITY_SUFFIX;
     k
 }
 
@@ -1434,7 +1534,8 @@ mod tests {
             summary: format!("record {i}"),
             ..CaseEvent::default()
         };
-        writes.timeline(&PersonKey([3; 32]), i as i64, &id, 10 + i, |out| {
+        let number = writes.number_for_test(&PersonKey([3; 32]));
+        writes.timeline(number, i as i64, &id, 10 + i, |out| {
             event.encode(out).unwrap()
         });
     }
@@ -1553,13 +1654,14 @@ mod tests {
         let id = |t: i64| uuid::Uuid::from_u128(t as u128);
         let write = |store: &Store, times: &[i64], first_sequence: u64| {
             let mut writes = Writes::appending_at(store.log_end());
+            let number = writes.number_for_test(&person);
             for (n, &t) in times.iter().enumerate() {
                 let event = CaseEvent {
                     event_id: id(t).to_string(),
                     summary: format!("at {t}"),
                     ..CaseEvent::default()
                 };
-                writes.timeline(&person, t, &id(t), first_sequence + n as u64, |out| {
+                writes.timeline(number, t, &id(t), first_sequence + n as u64, |out| {
                     event.encode(out).unwrap();
                 });
             }

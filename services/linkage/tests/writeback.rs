@@ -75,7 +75,7 @@ fn folder() -> Folder {
     }
 }
 
-/// Every entry of the store, with the timelines as what they hold: one entry per event (`t` ‖ person ‖ its place →
+/// Every entry of the store, with the timelines as what they hold: one entry per event (`t` ‖ person key ‖ its place →
 /// its sequence and the event bytes it points to in the event log), however the fold's batches cut them into chunks
 /// (so two stores compare equal only if their timelines hold the same events, where their logs say); and the
 /// runs as the relations they hold (`u` ‖ relation key → state), however the checkpoints cut and compacted them
@@ -86,9 +86,12 @@ fn contents(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
     for kv in store.entries() {
         let (k, v) = kv.unwrap();
         match k[0] {
-            // A timeline chunk: `p` ‖ person ‖ `t` ‖ its first place.
-            b'p' if k.len() == 58 && k[33] == b't' => {
+            // A timeline chunk: `p` ‖ person number ‖ `t` ‖ its first place (read below, by person).
+            b'p' if k.len() == 34 && k[9] == b't' => {}
+            // A person's number (the same in both stores: numbers follow the stream), and whose timeline to read.
+            b'n' => {
                 persons.insert(caselink_domain::PersonKey(k[1..33].try_into().unwrap()));
+                out.push((k.to_vec(), v.to_vec()));
             }
             b'u' => {}
             // The event log's length: it holds the runs too, so it depends on where checkpoints fell.
