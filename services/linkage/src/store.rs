@@ -1644,6 +1644,61 @@ mod tests {
         assert!(summaries(&store).is_empty());
     }
 
+    /// Persons are numbered in the order their first events are folded (not in the order of their keys), keep their
+    /// number in later batches and sessions, and their rows and timelines are under it.
+    #[test]
+    fn persons_are_numbered_in_the_order_they_first_appear_and_keep_their_numbers() {
+        use crate::testing::{complaint, numbered, screening};
+        let dir = tempfile::tempdir().unwrap();
+        let folder = screening();
+        let [a, b, c, d] = [0xa1, 0x02, 0xc3, 0x04].map(|byte| PersonKey([byte; 32]));
+        let encoded = |n: u128, person: &PersonKey| {
+            complaint(n, person, &format!("{n:02x}").repeat(32)).encode_to_vec()
+        };
+        let numbers = |store: &Store, persons: &[PersonKey]| -> Vec<Option<u64>> {
+            persons
+                .iter()
+                .map(|p| store.number(p).unwrap().map(|n| n.0))
+                .collect()
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let first = [
+                encoded(1, &a),
+                encoded(2, &b),
+                encoded(3, &a),
+                encoded(4, &c),
+            ];
+            crate::fold::fold_batch(&store, &folder, &numbered(&first, 1)).unwrap();
+            assert_eq!(
+                numbers(&store, &[a, b, c, d]),
+                [Some(0), Some(1), Some(2), None]
+            );
+        }
+        // Another session over the reopened store: the known keep theirs, the new get the next.
+        let store = Store::open(dir.path()).unwrap();
+        let second = [encoded(5, &d), encoded(6, &b)];
+        crate::fold::fold_batch(&store, &folder, &numbered(&second, 5)).unwrap();
+        assert_eq!(
+            numbers(&store, &[a, b, c, d]),
+            [Some(0), Some(1), Some(2), Some(3)]
+        );
+        assert_eq!(store.person(&a).unwrap().unwrap().events, 2);
+        assert_eq!(store.person(&b).unwrap().unwrap().events, 2);
+        let timeline = |p: &PersonKey| store.timeline(p, i64::MIN, i64::MAX, None).count();
+        assert_eq!([a, b, c, d].map(|p| timeline(&p)), [2, 2, 1, 1]);
+        // One row each, at `p ‖ number`, in the order the persons came.
+        let rows: Vec<u64> = store
+            .tree()
+            .scan_prefix([PERSON])
+            .keys()
+            .map(|k| k.unwrap())
+            .filter(|k| k.len() == ROW_KEY_LEN)
+            .map(|k| be_u64(&k[1..]))
+            .collect();
+        assert_eq!(rows, [0, 1, 2, 3]);
+    }
+
     /// A person's events of one batch share a chunk; the timeline reads them in place order across chunks, within a
     /// time range and after a cursor, and an event is found in whichever chunk holds it (also by the seen-filter
     /// after reopening).
