@@ -373,7 +373,7 @@ pub struct Store {
     seen: std::sync::Arc<TableFilter>,
     /// Relation keys stored (`r`), the same way: most relations the fold looks up are new.
     relations: std::sync::Arc<TableFilter>,
-    /// Persons with a row (`p`), the same way: a person's first event looks their row up, and it is not there.
+    /// Persons with a number (`n`), the same way: a person's first event looks their number up, and it is not there.
     persons: std::sync::Arc<TableFilter>,
     /// The timeline's event bytes.
     log: std::sync::Arc<EventLog>,
