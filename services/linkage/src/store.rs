@@ -184,6 +184,8 @@ pub struct Writes {
     timelines: foldhash::HashMap<PersonNumber, Vec<TimelineEntry>>,
     /// Persons given a number: the person filter learns them once the batch is applied.
     numbered: Vec<PersonKey>,
+    /// The number the next new person gets, if this batch gave any: stored (`mnumbers`) when the batch is applied.
+    next_number: Option<u64>,
     /// Inserts and removes.
     pub entries: usize,
     /// Bytes of keys and values inserted.
@@ -247,8 +249,8 @@ impl Writes {
     /// Gives `person` the number `number`; `next` is the number the next new person gets.
     pub(crate) fn number(&mut self, person: &PersonKey, number: PersonNumber, next: u64) {
         self.insert(&number_key(person)[..], &number.0.to_be_bytes()[..]);
-        self.insert(META_NUMBERS, &next.to_be_bytes()[..]);
         self.numbered.push(*person);
+        self.next_number = Some(next);
     }
 
     /// A timeline entry of the person numbered `person`: `write` appends the event's bytes (an encoded `CaseEvent`)
@@ -524,12 +526,16 @@ impl Store {
             mut batch,
             log,
             numbered,
+            next_number,
             ..
         } = writes;
         self.exclusive(|| {
             if !log.is_empty() {
                 self.log.append(&log)?;
                 batch.insert(META_LOG, &log.end().to_be_bytes()[..]);
+            }
+            if let Some(next) = next_number {
+                batch.insert(META_NUMBERS, &next.to_be_bytes()[..]);
             }
             self.tree.apply_batch(batch)?;
             Ok::<(), StoreError>(())
@@ -703,10 +709,10 @@ impl Store {
     }
 
     /// The value at the person's `key_of(number)`, if they have a number.
-    fn person_value(
+    fn person_value<K: AsRef<[u8]>>(
         &self,
         key: &PersonKey,
-        key_of: impl FnOnce(PersonNumber) -> Vec<u8>,
+        key_of: impl FnOnce(PersonNumber) -> K,
     ) -> Result<Option<sled::IVec>, StoreError> {
         match self.number(key)? {
             None => Ok(None),
@@ -716,7 +722,7 @@ impl Store {
 
     /// The person's row, if they have one.
     fn row(&self, key: &PersonKey) -> Result<Option<sled::IVec>, StoreError> {
-        self.person_value(key, |n| row_key(n).to_vec())
+        self.person_value(key, row_key)
     }
 
     /// A stored relation state with its encoded size; `None` when absent (most often answered by the filter and the
@@ -1101,7 +1107,7 @@ impl Store {
 
     /// The latest sealed identity of a person (a state: as of `states_at`, like the person's row).
     pub fn sealed_identity(&self, key: &PersonKey) -> Result<Option<SealedIdentity>, StoreError> {
-        match self.person_value(key, |n| identity_key(n).to_vec())? {
+        match self.person_value(key, identity_key)? {
             None => Ok(None),
             Some(v) => {
                 SealedIdentity::decode(v.as_ref())
