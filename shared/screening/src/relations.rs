@@ -94,13 +94,31 @@ fn link<'r>(out: &mut Outcome<'r>, a: usize, b: usize, reason: LinkReason, evide
     }
 }
 
-/// Sorts, deduplicates and keeps the greatest `LINK_EVIDENCE` ids.
+/// Keeps the greatest `LINK_EVIDENCE` distinct ids, ascending. One pass that keeps the greatest so far in order:
+/// most ids of a long list are not above the least of them and cost one comparison (an episode of a busy relation
+/// holds hundreds of uses, and sorting them all on every evaluation grew with the relations).
 fn greatest(e: &mut Vec<&[u8]>) {
-    e.sort_unstable();
-    e.dedup();
-    if e.len() > LINK_EVIDENCE {
-        e.drain(..e.len() - LINK_EVIDENCE);
+    let mut top: [&[u8]; LINK_EVIDENCE] = [&[]; LINK_EVIDENCE];
+    let mut n = 0;
+    for &id in e.iter() {
+        if n == LINK_EVIDENCE && id <= top[0] {
+            continue;
+        }
+        let Err(at) = top[..n].binary_search(&id) else {
+            continue;
+        };
+        if n < LINK_EVIDENCE {
+            top.copy_within(at..n, at + 1);
+            top[at] = id;
+            n += 1;
+        } else {
+            // Full: the least goes, the new one takes its place in order.
+            top.copy_within(1..at, 0);
+            top[at - 1] = id;
+        }
     }
+    e.clear();
+    e.extend_from_slice(&top[..n]);
 }
 
 /// The co-filing picture of a relation's uses on each merchant (C4's window): which uses were co-filed (another user
@@ -115,15 +133,39 @@ struct Cofiling {
 }
 
 /// The relation's uses (indices) per merchant, each list in time order (uses are kept sorted), merchants in key order.
+/// Grouped by the uses' merchant indices, then the merchants sorted by key (a map keyed by credit code cost a string
+/// comparison per use and step, on every evaluation).
 fn uses_by_merchant(rel: &RelationState) -> Vec<Vec<usize>> {
-    let mut by_merchant: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut lists: Vec<Vec<usize>> = vec![Vec::new(); rel.merchants.len()];
     for (i, u) in rel.uses.iter().enumerate() {
-        let m = rel.merchant_of(u);
-        if !m.is_empty() {
-            by_merchant.entry(m).or_default().push(i);
+        if let Some(list) = u
+            .merchant
+            .checked_sub(1)
+            .and_then(|m| lists.get_mut(m as usize))
+        {
+            list.push(i);
         }
     }
-    by_merchant.into_values().collect()
+    let mut named: Vec<(&str, Vec<usize>)> = rel
+        .merchants
+        .iter()
+        .map(String::as_str)
+        .zip(lists)
+        .filter(|(name, list)| !name.is_empty() && !list.is_empty())
+        .collect();
+    named.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    // Each merchant is held once; should a state hold one twice, its uses are still one list.
+    let mut out: Vec<(&str, Vec<usize>)> = Vec::with_capacity(named.len());
+    for (name, list) in named {
+        match out.last_mut() {
+            Some((last, held)) if *last == name => {
+                held.extend(list);
+                held.sort_unstable();
+            }
+            _ => out.push((name, list)),
+        }
+    }
+    out.into_iter().map(|(_, list)| list).collect()
 }
 
 fn cofiling(rel: &RelationState, window: i64, min_persons: usize) -> Cofiling {
@@ -469,6 +511,29 @@ mod tests {
     use crate::criteria::DAY_US;
     use crate::state::RelationUse;
 
+    #[test]
+    fn greatest_keeps_the_greatest_distinct_ids_in_order() {
+        // Against the obvious way (sort, deduplicate, keep the last ones) on lists long and short, with repeats.
+        let pool: Vec<[u8; 2]> = (0..40u8).map(|i| [i / 7, i.wrapping_mul(37)]).collect();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for len in (0..60).chain([200, 500]) {
+            let mut list: Vec<&[u8]> = Vec::with_capacity(len);
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                list.push(&pool[(x % pool.len() as u64) as usize][..]);
+            }
+            let mut expected = list.clone();
+            expected.sort_unstable();
+            expected.dedup();
+            let keep = expected.len().saturating_sub(LINK_EVIDENCE);
+            expected.drain(..keep);
+            greatest(&mut list);
+            assert_eq!(list, expected, "a list of {len}");
+        }
+    }
+
     /// The co-filing picture worked out the direct way: the window of every use scanned, episodes as sets merged
     /// with the first they meet.
     fn direct(
@@ -519,6 +584,45 @@ mod tests {
             .collect();
         episodes.sort();
         (cofiled, episodes)
+    }
+
+    #[test]
+    fn uses_are_grouped_by_merchant_in_key_order() {
+        // Against a map keyed by the merchant's credit code: names out of order, one held twice, an empty one, and
+        // uses without a merchant or with an index past the list.
+        let merchants: Vec<String> = ["m3", "m1", "", "m2", "m1"].map(String::from).to_vec();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let uses: Vec<RelationUse> = (0..200)
+            .map(|k| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                RelationUse {
+                    occurred_us: k,
+                    event_id: format!("e{k}").into_bytes(),
+                    person: 0,
+                    merchant: (x % 7) as u32,
+                    false_identity: false,
+                }
+            })
+            .collect();
+        let rel = RelationState {
+            latest_us: 199,
+            persons: vec![vec![0; 32]],
+            uses,
+            saturated: false,
+            merchants,
+        };
+        let mut expected: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, u) in rel.uses.iter().enumerate() {
+            let m = rel.merchant_of(u);
+            if !m.is_empty() {
+                expected.entry(m).or_default().push(i);
+            }
+        }
+        let expected: Vec<Vec<usize>> = expected.into_values().collect();
+        assert_eq!(expected.len(), 3);
+        assert_eq!(uses_by_merchant(&rel), expected);
     }
 
     #[test]
