@@ -133,26 +133,28 @@ struct Cofiling {
 }
 
 /// The relation's uses (indices) per merchant, each list in time order (uses are kept sorted), merchants in key order.
-/// Grouped by the uses' merchant indices, then the merchants sorted by key (a map keyed by credit code cost a string
-/// comparison per use and step, on every evaluation).
+/// Grouped by the uses' merchant indices, then the merchants sorted by key: a map keyed by credit code cost a string
+/// comparison per use and step, on every evaluation. Bounded by the uses, not by `merchants` (which keeps every
+/// merchant the relation ever saw).
 fn uses_by_merchant(rel: &RelationState) -> Vec<Vec<usize>> {
-    let mut lists: Vec<Vec<usize>> = vec![Vec::new(); rel.merchants.len()];
-    for (i, u) in rel.uses.iter().enumerate() {
-        if let Some(list) = u
-            .merchant
-            .checked_sub(1)
-            .and_then(|m| lists.get_mut(m as usize))
-        {
-            list.push(i);
+    let mut pairs: Vec<(u32, usize)> = rel
+        .uses
+        .iter()
+        .enumerate()
+        .filter_map(|(i, u)| u.merchant.checked_sub(1).map(|m| (m, i)))
+        .collect();
+    // By merchant index, each merchant's uses in time order.
+    pairs.sort_unstable();
+    let mut named: Vec<(&str, Vec<usize>)> = Vec::new();
+    for group in pairs.chunk_by(|a, b| a.0 == b.0) {
+        let name = rel
+            .merchants
+            .get(group[0].0 as usize)
+            .map_or("", String::as_str);
+        if !name.is_empty() {
+            named.push((name, group.iter().map(|&(_, i)| i).collect()));
         }
     }
-    let mut named: Vec<(&str, Vec<usize>)> = rel
-        .merchants
-        .iter()
-        .map(String::as_str)
-        .zip(lists)
-        .filter(|(name, list)| !name.is_empty() && !list.is_empty())
-        .collect();
     named.sort_unstable_by(|a, b| a.0.cmp(b.0));
     // Each merchant is held once; should a state hold one twice, its uses are still one list.
     let mut out: Vec<(&str, Vec<usize>)> = Vec::with_capacity(named.len());
