@@ -440,7 +440,7 @@ impl StateCache {
         }
         state.number = Some(next);
         self.next_number += 1;
-        batch.number(key, next, self.next_number);
+        batch.number(key, next);
         Ok(next)
     }
 

@@ -246,11 +246,12 @@ impl Writes {
         }
     }
 
-    /// Gives `person` the number `number`; `next` is the number the next new person gets.
-    pub(crate) fn number(&mut self, person: &PersonKey, number: PersonNumber, next: u64) {
+    /// Gives `person` the number `number`: the next new person gets a greater one.
+    pub(crate) fn number(&mut self, person: &PersonKey, number: PersonNumber) {
         self.insert(&number_key(person)[..], &number.0.to_be_bytes()[..]);
         self.numbered.push(*person);
-        self.next_number = Some(next);
+        let next = number.0 + 1;
+        self.next_number = Some(self.next_number.map_or(next, |held| held.max(next)));
     }
 
     /// A timeline entry of the person numbered `person`: `write` appends the event's bytes (an encoded `CaseEvent`)
@@ -321,7 +322,7 @@ impl Writes {
         let mut first = [0u8; 8];
         first.copy_from_slice(&person.0[..8]);
         let number = PersonNumber(u64::from_be_bytes(first));
-        self.number(person, number, number.0 + 1);
+        self.number(person, number);
         number
     }
 

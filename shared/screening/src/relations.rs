@@ -157,17 +157,15 @@ fn uses_by_merchant(rel: &RelationState) -> Vec<Vec<usize>> {
     }
     named.sort_unstable_by(|a, b| a.0.cmp(b.0));
     // Each merchant is held once; should a state hold one twice, its uses are still one list.
-    let mut out: Vec<(&str, Vec<usize>)> = Vec::with_capacity(named.len());
-    for (name, list) in named {
-        match out.last_mut() {
-            Some((last, held)) if *last == name => {
-                held.extend(list);
-                held.sort_unstable();
-            }
-            _ => out.push((name, list)),
+    named.dedup_by(|later, earlier| {
+        let same = later.0 == earlier.0;
+        if same {
+            earlier.1.append(&mut later.1);
+            earlier.1.sort_unstable();
         }
-    }
-    out.into_iter().map(|(_, list)| list).collect()
+        same
+    });
+    named.into_iter().map(|(_, list)| list).collect()
 }
 
 fn cofiling(rel: &RelationState, window: i64, min_persons: usize) -> Cofiling {
@@ -513,19 +511,25 @@ mod tests {
     use crate::criteria::DAY_US;
     use crate::state::RelationUse;
 
+    /// A xorshift generator of numbers below its argument, for the tests' random cases.
+    fn numbers(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        }
+    }
+
     #[test]
     fn greatest_keeps_the_greatest_distinct_ids_in_order() {
         // Against the obvious way (sort, deduplicate, keep the last ones) on lists long and short, with repeats.
         let pool: Vec<[u8; 2]> = (0..40u8).map(|i| [i / 7, i.wrapping_mul(37)]).collect();
-        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = numbers(0x2545_f491_4f6c_dd1d);
         for len in (0..60).chain([200, 500]) {
-            let mut list: Vec<&[u8]> = Vec::with_capacity(len);
-            for _ in 0..len {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                list.push(&pool[(x % pool.len() as u64) as usize][..]);
-            }
+            let mut list: Vec<&[u8]> = (0..len)
+                .map(|_| &pool[next(pool.len() as u64) as usize][..])
+                .collect();
             let mut expected = list.clone();
             expected.sort_unstable();
             expected.dedup();
@@ -593,19 +597,14 @@ mod tests {
         // Against a map keyed by the merchant's credit code: names out of order, one held twice, an empty one, and
         // uses without a merchant or with an index past the list.
         let merchants: Vec<String> = ["m3", "m1", "", "m2", "m1"].map(String::from).to_vec();
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = numbers(0x9e37_79b9_7f4a_7c15);
         let uses: Vec<RelationUse> = (0..200)
-            .map(|k| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                RelationUse {
-                    occurred_us: k,
-                    event_id: format!("e{k}").into_bytes(),
-                    person: 0,
-                    merchant: (x % 7) as u32,
-                    false_identity: false,
-                }
+            .map(|k| RelationUse {
+                occurred_us: k,
+                event_id: format!("e{k}").into_bytes(),
+                person: 0,
+                merchant: next(7) as u32,
+                false_identity: false,
             })
             .collect();
         let rel = RelationState {
@@ -629,13 +628,7 @@ mod tests {
 
     #[test]
     fn sliding_window_cofiling_matches_the_direct_scan() {
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = numbers(0x2545_f491_4f6c_dd1d);
         for round in 0..300 {
             let persons = 2 + next(6) as u32;
             let merchants = 1 + next(3) as u32;
