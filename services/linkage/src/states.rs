@@ -29,6 +29,7 @@
 //! beyond the memory budget are dropped, least recently used first.
 
 use foldhash::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use caselink_domain::PersonKey;
@@ -276,34 +277,57 @@ impl StateCache {
         Ok(slot)
     }
 
-    /// Reads the rows of those of `keys` not cached (several threads at once) and caches them, clean.
-    fn load_persons(&mut self, store: &Store, keys: &[PersonKey]) -> Result<(), StoreError> {
-        let absent: Vec<PersonKey> = keys
+    /// Reads the states of those of `persons` and `relations` not cached, all in one [`read_all`] (many threads at
+    /// once), and caches them, clean.
+    fn load(
+        &mut self,
+        store: &Store,
+        persons: &[PersonKey],
+        relations: &[Vec<u8>],
+    ) -> Result<(), StoreError> {
+        enum Wanted<'a> {
+            Person(&'a PersonKey),
+            Relation(&'a [u8]),
+        }
+        enum Read {
+            // Boxed: a person's row is ~8 times a relation's state, and most of what is read can be relations.
+            Person(Box<Option<LoadedPerson>>),
+            Relation(Option<LoadedRelation>),
+        }
+        let absent: Vec<Wanted> = persons
             .iter()
             .filter(|k| !self.persons.contains_key(*k))
-            .copied()
+            .map(Wanted::Person)
+            .chain(
+                relations
+                    .iter()
+                    .filter(|k| !self.relations.contains_key(k.as_slice()))
+                    .map(|k| Wanted::Relation(k.as_slice())),
+            )
             .collect();
-        let rows = read_all(&absent, |key| store.load_person_row(key))?;
-        for (key, loaded) in absent.into_iter().zip(rows) {
-            let slot = person_slot_of(loaded, self.generation, &mut self.loads.0);
-            self.bytes += slot.bytes;
-            self.persons.insert(key, slot);
-        }
-        Ok(())
-    }
-
-    /// [`StateCache::load_persons`] for relations.
-    fn load_relations(&mut self, store: &Store, keys: &[Vec<u8>]) -> Result<(), StoreError> {
-        let absent: Vec<&Vec<u8>> = keys
-            .iter()
-            .filter(|k| !self.relations.contains_key(k.as_slice()))
-            .collect();
-        let states = read_all(&absent, |key| store.load_relation(key))?;
-        for (key, loaded) in absent.into_iter().zip(states) {
-            let key = key.clone();
-            let slot = relation_slot_of(loaded, key.capacity(), self.generation, &mut self.loads.1);
-            self.bytes += slot.bytes;
-            self.relations.insert(key, slot);
+        let read = read_all(&absent, |wanted| match wanted {
+            Wanted::Person(key) => store
+                .load_person_row(key)
+                .map(|loaded| Read::Person(Box::new(loaded))),
+            Wanted::Relation(key) => store.load_relation(key).map(Read::Relation),
+        })?;
+        for (wanted, read) in absent.into_iter().zip(read) {
+            let generation = self.generation;
+            match (wanted, read) {
+                (Wanted::Person(key), Read::Person(loaded)) => {
+                    let slot = person_slot_of(*loaded, generation, &mut self.loads.0);
+                    self.bytes += slot.bytes;
+                    self.persons.insert(*key, slot);
+                }
+                (Wanted::Relation(key), Read::Relation(loaded)) => {
+                    let key = key.to_vec();
+                    let slot =
+                        relation_slot_of(loaded, key.capacity(), generation, &mut self.loads.1);
+                    self.bytes += slot.bytes;
+                    self.relations.insert(key, slot);
+                }
+                _ => unreachable!("read_all answers each key in its place"),
+            }
         }
         Ok(())
     }
@@ -311,7 +335,8 @@ impl StateCache {
     /// Reads into the cache the states `messages` will need that are stored but not cached: each subject's row, the
     /// relations of their phone, address and shared contacts, and those relations' other users. The fold calls it
     /// beside the apply of the batches before (it reads nothing they write: their states are in the cache), so the
-    /// reads are done here at once rather than in the middle of preparing, and on two threads when there are many. Loaded states are clean (nothing to write back); a state
+    /// reads are done here at once rather than in the middle of preparing, and on many threads when there are many
+    /// ([`read_all`]: most of them wait on the disk). Loaded states are clean (nothing to write back); a state
     /// missed here is read when the screener asks for it. What it answers of the events themselves ([`Preloaded`])
     /// is for preparing these messages only.
     pub(crate) fn preload(
@@ -384,13 +409,20 @@ impl StateCache {
             }
         }
 
-        // The subjects, then the relations of their shared contacts too.
+        // Each round's reads go together (their latency is the disk's, paid once a round, not once a read). First the
+        // subjects and the relations the events name.
         subjects.sort_unstable();
         subjects.dedup();
-        self.load_persons(store, &subjects)?;
+        relations.sort_unstable();
+        relations.dedup();
+        let named: Vec<Vec<u8>> = relations.iter().map(RelationKey::to_bytes).collect();
+        self.load(store, &subjects, &named)?;
+        // Then the relations of the subjects' other shared contacts, and the users of the relations read so far (with
+        // one user too: the batch may bring the second, and the screener then reads the first).
+        let mut shared: Vec<RelationKey> = Vec::new();
         for key in &subjects {
             let person = &self.person_slot(store, key, false)?.value.screening;
-            relations.extend(
+            shared.extend(
                 person
                     .contacts
                     .iter()
@@ -398,13 +430,30 @@ impl StateCache {
                     .filter_map(|c| RelationKey::of_contact(c.kind, &c.key)),
             );
         }
-        relations.sort_unstable();
-        relations.dedup();
-        let relations: Vec<Vec<u8>> = relations.iter().map(RelationKey::to_bytes).collect();
-        self.load_relations(store, &relations)?;
+        shared.sort_unstable();
+        shared.dedup();
+        let shared: Vec<Vec<u8>> = shared
+            .iter()
+            .filter(|k| relations.binary_search(k).is_err())
+            .map(RelationKey::to_bytes)
+            .collect();
+        let users = self.users_of(store, named)?;
+        self.load(store, &users, &shared)?;
+        // Last, the users of those other relations (rarely any: a subject's shared contacts are mostly the event's).
+        let more = self.users_of(store, shared)?;
+        self.load(store, &more, &[])?;
+        for user in users.iter().chain(&more) {
+            self.person_slot(store, user, false)?;
+        }
+        Ok(preloaded)
+    }
 
-        // The relations' users (with one user too: the batch may bring the second, and the screener then reads the
-        // first).
+    /// The users of `relations` (read if not cached, and marked used), sorted, each once.
+    fn users_of(
+        &mut self,
+        store: &Store,
+        relations: Vec<Vec<u8>>,
+    ) -> Result<Vec<PersonKey>, StoreError> {
         let mut users: Vec<PersonKey> = Vec::new();
         for key in relations {
             let relation = &*self.relation_slot(store, key, false)?.value;
@@ -417,11 +466,7 @@ impl StateCache {
         }
         users.sort_unstable();
         users.dedup();
-        self.load_persons(store, &users)?;
-        for user in &users {
-            self.person_slot(store, user, false)?;
-        }
-        Ok(preloaded)
+        Ok(users)
     }
 
     /// The person's number ([`PersonNumber`]): the stored one, or the next one, given in `batch`. A person keeps theirs
@@ -776,29 +821,64 @@ impl Cut {
     }
 }
 
-/// Keys read on one thread at most; more are split between two (the preload's reads run with nothing beside them).
-const READS_PER_THREAD: usize = 64;
+/// Fewest keys given a reading thread of their own: below this many per thread, starting one costs more than it saves.
+const READS_PER_THREAD: usize = 16;
+/// Most threads reading at once. A state the cache evicted is usually read from the disk, not from memory, and a disk
+/// answers many reads in flight nearly as fast as one: on the benchmark's machine a 4 KiB random read takes ~0.4 ms
+/// alone, and 8, 16 and 32 in flight give ~25,000, ~28,000 and ~39,000 reads/s against ~2,400 one at a time
+/// (BENCHMARKS.md, session 20). The threads mostly wait on the disk, so more of them than cores is the point; 32 read
+/// no faster than 16 in the live fold there (other work shares the disk and the two cores).
+const MAX_READERS: usize = 16;
+/// Keys a reading thread takes at a time: few, so that one slow read holds up only the keys behind it in its thread.
+const READ_CHUNK: usize = 4;
 
-/// `read` of every key, in order; on two threads when there are more than [`READS_PER_THREAD`] (sled's reads run in
-/// parallel: only a batch being applied holds them up).
+/// `read` of every key, in order; on up to [`MAX_READERS`] threads, one per [`READS_PER_THREAD`] keys, each taking
+/// the next [`READ_CHUNK`] keys not yet taken (sled's reads run in parallel: only a batch being applied holds them up).
+/// The first error is returned (the other threads finish their chunk in hand and stop).
 fn read_all<K: Sync, T: Send>(
     keys: &[K],
     read: impl Fn(&K) -> Result<T, StoreError> + Sync,
 ) -> Result<Vec<T>, StoreError> {
-    if keys.len() <= READS_PER_THREAD {
+    let threads = (keys.len() / READS_PER_THREAD).clamp(1, MAX_READERS);
+    if threads == 1 {
         return keys.iter().map(&read).collect();
     }
-    let (mine, theirs) = keys.split_at(keys.len() / 2);
-    std::thread::scope(|scope| {
-        let read = &read;
-        let other = scope.spawn(move || theirs.iter().map(read).collect::<Result<Vec<T>, _>>());
-        let mut all: Vec<T> = mine.iter().map(read).collect::<Result<_, _>>()?;
-        let rest = other
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-        all.extend(rest);
-        Ok(all)
-    })
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    // Chunks read by one thread: where each starts, and its values.
+    let work = || -> Result<Vec<(usize, Vec<T>)>, StoreError> {
+        let mut chunks = Vec::new();
+        while !failed.load(Ordering::Relaxed) {
+            let start = next.fetch_add(READ_CHUNK, Ordering::Relaxed);
+            let Some(chunk) = keys.get(start..keys.len().min(start + READ_CHUNK)) else {
+                break;
+            };
+            match chunk.iter().map(&read).collect() {
+                Ok(values) => chunks.push((start, values)),
+                Err(e) => {
+                    failed.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(chunks)
+    };
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let others: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut results = vec![work()];
+        results.extend(others.into_iter().map(|other| {
+            other
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        }));
+        results
+    });
+    let mut chunks = Vec::new();
+    for result in results {
+        chunks.extend(result?);
+    }
+    chunks.sort_unstable_by_key(|(start, _)| *start);
+    Ok(chunks.into_iter().flat_map(|(_, values)| values).collect())
 }
 
 /// Where the fold finds whether an event was folded: the person's timeline, or for an event without a person the
@@ -1046,6 +1126,45 @@ mod tests {
             .unwrap();
         assert_eq!(cache.loads, (2, 1), "A and B, and the phone's relation");
         assert_eq!(cache.dirty(), 0, "preloaded states are clean");
+        let prepared = crate::fold::prepare(&store, &folder, &mut cache, &batch, true).unwrap();
+        assert_eq!(prepared.stats.folded, 1);
+        assert_eq!(
+            (
+                prepared.stats.loaded_persons,
+                prepared.stats.loaded_relations
+            ),
+            (0, 0),
+            "the preparation found everything in the cache"
+        );
+    }
+
+    /// A subject filing with a new phone: their earlier shared phone's relation and its other user are read too (the
+    /// last round: known only once the subject is read), so preparing still reads nothing.
+    #[test]
+    fn preloading_reads_the_relations_of_the_subjects_other_shared_contacts_and_their_users() {
+        use crate::testing::{complaint, numbered, screening};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, b) = (PersonKey([0xa1; 32]), PersonKey([0xb2; 32]));
+        let (old, new) = ("ab".repeat(32), "cd".repeat(32));
+        let first = [
+            complaint(1, &a, &old).encode_to_vec(),
+            complaint(2, &b, &old).encode_to_vec(),
+        ];
+        let folder = screening();
+        crate::fold::fold_batch(&store, &folder, &numbered(&first, 1)).unwrap();
+
+        let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
+        let next = [complaint(3, &a, &new).encode_to_vec()];
+        let batch = numbered(&next, 3);
+        cache
+            .preload(&store, folder.screener.as_deref(), &batch)
+            .unwrap();
+        assert_eq!(
+            cache.loads,
+            (2, 1),
+            "A, the old phone's relation (A's shared contact) and B; the new phone has none stored"
+        );
         let prepared = crate::fold::prepare(&store, &folder, &mut cache, &batch, true).unwrap();
         assert_eq!(prepared.stats.folded, 1);
         assert_eq!(
@@ -1383,10 +1502,10 @@ mod tests {
         }
     }
 
-    /// A batch naming more states than one thread reads: split between two threads, the preload still reads every
+    /// A batch naming more states than one thread reads: split between several threads, the preload still reads every
     /// subject, relation, co-user and possible duplicate, each once, so preparing reads nothing.
     #[test]
-    fn preloading_many_states_on_two_threads_reads_each_once_and_leaves_nothing_to_preparing() {
+    fn preloading_many_states_on_several_threads_reads_each_once_and_leaves_nothing_to_preparing() {
         use crate::testing::{complaint, numbered, screening};
         let pairs = 3 * READS_PER_THREAD as u8;
         let dir = tempfile::tempdir().unwrap();
@@ -1691,5 +1810,56 @@ mod tests {
         assert!((40..=60).contains(&b), "about half of B stays: {b}");
         assert_eq!(kept(200..250), 50, "C, used last, stays whole");
         assert!(cache.bytes <= cache.policy.budget_bytes / 4 * 3);
+    }
+
+    /// Many keys are read on several threads, each value in its key's place, even when reads finish out of order; a
+    /// failed read fails the whole and stops the rest; few keys are read on the caller's thread alone.
+    #[test]
+    fn reading_many_keys_on_several_threads_keeps_their_order() {
+        use std::sync::Mutex;
+        let keys: Vec<u64> = (0..1000).collect();
+        let threads = Mutex::new(HashSet::default());
+        let read = |key: &u64| {
+            threads.lock().unwrap().insert(std::thread::current().id());
+            if key.is_multiple_of(97) {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Ok(key * 3)
+        };
+        let values = read_all(&keys, read).unwrap();
+        assert_eq!(values, keys.iter().map(|k| k * 3).collect::<Vec<_>>());
+        let used = threads.lock().unwrap().len();
+        assert!((2..=MAX_READERS).contains(&used), "{used} threads read");
+
+        let few: Vec<u64> = (0..READS_PER_THREAD as u64 * 2 - 1).collect();
+        threads.lock().unwrap().clear();
+        assert_eq!(read_all(&few, read).unwrap().len(), few.len());
+        assert_eq!(
+            *threads.lock().unwrap(),
+            HashSet::from_iter([std::thread::current().id()]),
+            "fewer than two threads' worth of keys read here"
+        );
+
+        let reads = AtomicUsize::new(0);
+        let failing = read_all(&keys, |key| {
+            reads.fetch_add(1, Ordering::Relaxed);
+            std::thread::sleep(Duration::from_micros(200));
+            if *key == 40 {
+                return Err(StoreError::Corrupt {
+                    table: "test",
+                    why: format!("key {key}"),
+                });
+            }
+            Ok(*key)
+        });
+        assert!(
+            matches!(&failing, Err(StoreError::Corrupt { why, .. }) if why == "key 40"),
+            "{failing:?}"
+        );
+        assert!(
+            reads.load(Ordering::Relaxed) < keys.len() / 2,
+            "reading stops soon after a failure: {} reads",
+            reads.load(Ordering::Relaxed)
+        );
     }
 }
