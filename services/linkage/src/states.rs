@@ -1118,15 +1118,25 @@ mod tests {
         crate::fold::fold_batch(&store, &folder, &messages).unwrap();
 
         // A new session: nothing cached. A's next complaint with the phone needs A, the phone's relation and B.
-        let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
-        let next = [encoded(3, &a)];
-        let batch = numbered(&next, 3);
+        let (loads, dirty) =
+            preload_and_prepare_one(&store, &folder, &numbered(&[encoded(3, &a)], 3));
+        assert_eq!(loads, (2, 1), "A and B, and the phone's relation");
+        assert_eq!(dirty, 0, "preloaded states are clean");
+    }
+
+    /// Preloads `batch` (one new event) into a new cache and prepares it; asserts that it was folded and that
+    /// preparing read nothing from sled. Returns the preload's loads and the dirty states it left.
+    fn preload_and_prepare_one(
+        store: &Store,
+        folder: &crate::fold::Folder,
+        batch: &[(u64, &[u8])],
+    ) -> ((u64, u64), usize) {
+        let mut cache = StateCache::open(store, CachePolicy::default()).unwrap();
         cache
-            .preload(&store, folder.screener.as_deref(), &batch)
+            .preload(store, folder.screener.as_deref(), batch)
             .unwrap();
-        assert_eq!(cache.loads, (2, 1), "A and B, and the phone's relation");
-        assert_eq!(cache.dirty(), 0, "preloaded states are clean");
-        let prepared = crate::fold::prepare(&store, &folder, &mut cache, &batch, true).unwrap();
+        let preloaded = (cache.loads, cache.dirty());
+        let prepared = crate::fold::prepare(store, folder, &mut cache, batch, true).unwrap();
         assert_eq!(prepared.stats.folded, 1);
         assert_eq!(
             (
@@ -1136,6 +1146,7 @@ mod tests {
             (0, 0),
             "the preparation found everything in the cache"
         );
+        preloaded
     }
 
     /// A subject filing with a new phone: their earlier shared phone's relation and its other user are read too (the
@@ -1154,26 +1165,12 @@ mod tests {
         let folder = screening();
         crate::fold::fold_batch(&store, &folder, &numbered(&first, 1)).unwrap();
 
-        let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
         let next = [complaint(3, &a, &new).encode_to_vec()];
-        let batch = numbered(&next, 3);
-        cache
-            .preload(&store, folder.screener.as_deref(), &batch)
-            .unwrap();
+        let (loads, _) = preload_and_prepare_one(&store, &folder, &numbered(&next, 3));
         assert_eq!(
-            cache.loads,
+            loads,
             (2, 1),
             "A, the old phone's relation (A's shared contact) and B; the new phone has none stored"
-        );
-        let prepared = crate::fold::prepare(&store, &folder, &mut cache, &batch, true).unwrap();
-        assert_eq!(prepared.stats.folded, 1);
-        assert_eq!(
-            (
-                prepared.stats.loaded_persons,
-                prepared.stats.loaded_relations
-            ),
-            (0, 0),
-            "the preparation found everything in the cache"
         );
     }
 
