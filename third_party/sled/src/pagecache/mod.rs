@@ -1713,14 +1713,6 @@ impl PageCache {
             }
 
             // need to page-in
-            // CASELINK PATCH (CASELINK-PATCH.md): the fragments are read one after another below (and a fragment
-            // longer than a 4 KiB block in two reads, its header's and the rest); ask the kernel to read them all at
-            // once first, so a cold page costs about one disk read's wait, not one per fragment.
-            if page_view.cache_infos.len() > 1
-                || page_view.cache_infos.first().is_some_and(|ci| ci.log_size > 4096)
-            {
-                self.prefetch(&page_view.cache_infos);
-            }
             let updates_result: Result<Vec<Update>> = page_view
                 .cache_infos
                 .iter()
@@ -1971,31 +1963,6 @@ impl PageCache {
             }
         }
         Ok(())
-    }
-
-    /// CASELINK PATCH: starts the kernel reading the log's bytes of every inline fragment in `cache_infos` (no
-    /// wait: `posix_fadvise(WILLNEED)` queues the reads and returns), so that the `pull`s after it find them read or
-    /// in flight. Blob fragments live in files of their own and are left to `pull`. Advice only: an error is ignored.
-    fn prefetch(&self, cache_infos: &[CacheInfo]) {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::unix::io::AsRawFd;
-            let fd = self.config.file.as_raw_fd();
-            for ci in cache_infos.iter().filter(|ci| ci.pointer.is_inline()) {
-                let (Ok(offset), Ok(len)) = (
-                    libc::off_t::try_from(ci.pointer.lid()),
-                    libc::off_t::try_from(ci.log_size),
-                ) else {
-                    continue;
-                };
-                // SAFETY: advice on an open descriptor of our own; it reads nothing into our memory.
-                unsafe {
-                    libc::posix_fadvise(fd, offset, len, libc::POSIX_FADV_WILLNEED);
-                }
-            }
-        }
-        #[cfg(not(target_os = "linux"))]
-        let _ = cache_infos;
     }
 
     fn pull(&self, pid: PageId, lsn: Lsn, pointer: DiskPtr) -> Result<Update> {
