@@ -289,10 +289,11 @@ impl StateCache {
             Person(&'a PersonKey),
             Relation(&'a [u8]),
         }
-        enum Read {
+        /// A key with what was read of it.
+        enum Read<'a> {
             // Boxed: a person's row is ~8 times a relation's state, and most of what is read can be relations.
-            Person(Box<Option<LoadedPerson>>),
-            Relation(Option<LoadedRelation>),
+            Person(&'a PersonKey, Box<Option<LoadedPerson>>),
+            Relation(&'a [u8], Option<LoadedRelation>),
         }
         let absent: Vec<Wanted> = persons
             .iter()
@@ -305,28 +306,29 @@ impl StateCache {
                     .map(|k| Wanted::Relation(k.as_slice())),
             )
             .collect();
-        let read = read_all(&absent, |wanted| match wanted {
+        let read = read_all(&absent, |wanted| match *wanted {
             Wanted::Person(key) => store
                 .load_person_row(key)
-                .map(|loaded| Read::Person(Box::new(loaded))),
-            Wanted::Relation(key) => store.load_relation(key).map(Read::Relation),
+                .map(|loaded| Read::Person(key, Box::new(loaded))),
+            Wanted::Relation(key) => store
+                .load_relation(key)
+                .map(|loaded| Read::Relation(key, loaded)),
         })?;
-        for (wanted, read) in absent.into_iter().zip(read) {
-            let generation = self.generation;
-            match (wanted, read) {
-                (Wanted::Person(key), Read::Person(loaded)) => {
+        let generation = self.generation;
+        for read in read {
+            match read {
+                Read::Person(key, loaded) => {
                     let slot = person_slot_of(*loaded, generation, &mut self.loads.0);
                     self.bytes += slot.bytes;
                     self.persons.insert(*key, slot);
                 }
-                (Wanted::Relation(key), Read::Relation(loaded)) => {
+                Read::Relation(key, loaded) => {
                     let key = key.to_vec();
                     let slot =
                         relation_slot_of(loaded, key.capacity(), generation, &mut self.loads.1);
                     self.bytes += slot.bytes;
                     self.relations.insert(key, slot);
                 }
-                _ => unreachable!("read_all answers each key in its place"),
             }
         }
         Ok(())
