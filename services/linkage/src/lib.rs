@@ -59,7 +59,8 @@ pub struct LinkageOptions {
     /// Memory (MiB, approximate: decoded states with their map entries) for states kept across checkpoints.
     pub state_cache_mb: usize,
     /// sled's page cache (MiB). The fold's random reads and writes (persons' rows and timeline chunks) page sled's
-    /// leaves in from disk once the store outgrows it; 384 keeps a 10M-event aggregator within 1.5 GiB.
+    /// leaves in from disk once the store outgrows it; 640 keeps a 10M-event aggregator within 1.5 GiB and spares the
+    /// live fold most of its disk reads (deploy/README.md).
     pub sled_cache_mb: u64,
     /// First and one-past-last partition this aggregator owns (default all: 0..64).
     pub partition_start: u16,
@@ -87,7 +88,7 @@ impl Default for LinkageOptions {
             fold_batch: 1000,
             checkpoint_ms: 1000,
             state_cache_mb: 192,
-            sled_cache_mb: 384,
+            sled_cache_mb: store::DEFAULT_SLED_CACHE >> 20,
             partition_start: 0,
             partition_end: caselink_domain::PARTITIONS,
             rules_file: None,

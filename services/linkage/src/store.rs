@@ -335,7 +335,7 @@ impl Writes {
 }
 
 /// sled's page cache unless configured (its own default is 1 GiB).
-pub const DEFAULT_SLED_CACHE: u64 = 384 << 20;
+pub const DEFAULT_SLED_CACHE: u64 = 640 << 20;
 
 /// Regions remembered per person; beyond that the person is in scope of every regional role that matches any.
 pub const MAX_PERSON_REGIONS: usize = 64;
