@@ -696,6 +696,7 @@ impl Screener {
                         let extra = rel.uses.len() - cap;
                         rel.uses.drain(..extra);
                     }
+                    prune_merchants(rel);
                 }
             }
         }
@@ -1336,6 +1337,43 @@ pub fn link_reason_text(reason: i32) -> &'static str {
         LinkReason::Collusion => "complained about the same merchant together (二(四))",
         LinkReason::SharedAgent => "share an agent's contact across many merchants (二(五))",
         LinkReason::FalseName => "records under one's ID number carry the other's contact (二(三))",
+    }
+}
+
+/// Drops the merchants no use names any more (uses leave with the retention horizon and the `max_facts` cap) once
+/// they are more than those still named, renumbering the uses' references: a relation's merchants stay within twice
+/// its uses (an agent's phone used across merchants for years would otherwise keep every credit code it ever saw, in
+/// a state read and written with every use). Order is kept: evaluation sorts merchants by key anyway.
+fn prune_merchants(rel: &mut RelationState) {
+    let mut named = vec![false; rel.merchants.len()];
+    for u in &rel.uses {
+        if let Some(seen) = u
+            .merchant
+            .checked_sub(1)
+            .and_then(|i| named.get_mut(i as usize))
+        {
+            *seen = true;
+        }
+    }
+    let kept = named.iter().filter(|n| **n).count();
+    if rel.merchants.len() <= 2 * kept {
+        return;
+    }
+    // New reference (1 + index) of each old index; 0 for a merchant dropped.
+    let mut renumbered = vec![0u32; rel.merchants.len()];
+    let mut next = 0u32;
+    for (new, was_named) in renumbered.iter_mut().zip(&named) {
+        if *was_named {
+            next += 1;
+            *new = next;
+        }
+    }
+    let mut named = named.into_iter();
+    rel.merchants.retain(|_| named.next().unwrap_or(false));
+    for u in &mut rel.uses {
+        if let Some(i) = u.merchant.checked_sub(1) {
+            u.merchant = renumbered.get(i as usize).copied().unwrap_or(0);
+        }
     }
 }
 

@@ -6,7 +6,9 @@
 use caselink_domain::PersonKey;
 use caselink_proto::v1::case_event::Payload;
 use caselink_proto::v1::*;
-use caselink_screening::{Flag, FlagChange, LinkReason, MemoryStore, RuleSet, Screener};
+use caselink_screening::{
+    ContactKind, Flag, FlagChange, LinkReason, MemoryStore, RelationKey, RuleSet, Screener,
+};
 use prost::Message;
 
 const DAY: i64 = 86_400;
@@ -458,6 +460,39 @@ fn c5_does_not_fire_over_too_few_merchants() {
     for who in 1..=3 {
         assert_eq!(rules_of(&store, who), Vec::<String>::new());
     }
+}
+
+/// A phone two persons use with many merchants: its uses are capped (`max_facts`), and the merchants no kept use names
+/// leave with them, so the relation's state stays bounded by its uses while every kept use still names its merchant.
+#[test]
+fn a_relations_merchants_stay_bounded_by_its_uses() {
+    let screener = Screener::new(RuleSet {
+        max_facts: 10,
+        ..RuleSet::default()
+    });
+    let mut store = MemoryStore::new();
+    let phone = RelationKey::of_contact(ContactKind::Phone as i32, "shared").unwrap();
+    for k in 0..120u8 {
+        let e = complaint(&format!("u{k}"), 1 + k % 2, i64::from(k), k).phone("shared");
+        screener.apply(&mut store, &e.e, u64::from(k) + 1).unwrap();
+        let rel = &store.relations[&phone];
+        assert!(
+            rel.merchants.len() <= 2 * rel.uses.len(),
+            "after use {k}: {} merchants for {} uses",
+            rel.merchants.len(),
+            rel.uses.len()
+        );
+        for u in &rel.uses {
+            // Use d was on day d, with merchant d.
+            let day = (u.occurred_us / 1_000_000 - T0) / DAY;
+            assert_eq!(
+                rel.merchant_of(u),
+                uscc(day as u8),
+                "after use {k}, day {day}"
+            );
+        }
+    }
+    assert_eq!(store.relations[&phone].uses.len(), 10);
 }
 
 fn volume(n: usize) -> Vec<E> {
