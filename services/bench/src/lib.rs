@@ -3,7 +3,7 @@
 //!
 //! Owns: preparing the data ([`data`]: the population generator's records in submit form and, through the ingest
 //! library's own `prepare`, in bus form); the raw baselines ([`baseline`]: JetStream publish three ways, pull consume,
-//! sled batched writes); the pipeline figures ([`ingest`], [`fold`], [`query`], [`freshness`], with the aggregator as
+//! sled batched writes; [`disk`]: the disk's random reads); the pipeline figures ([`ingest`], [`fold`], [`query`], [`freshness`], with the aggregator as
 //! its own process, [`aggregator`]); the run ([`run`]) and the table and JSON ([`report`]).
 //!
 //! Never: asserts timings in tests (tests cover the arithmetic and the table only); touches a port it did not bind
@@ -14,6 +14,7 @@ pub mod access;
 pub mod aggregator;
 pub mod baseline;
 pub mod data;
+pub mod disk;
 pub mod fold;
 pub mod freshness;
 pub mod ingest;

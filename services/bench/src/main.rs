@@ -45,7 +45,7 @@ struct Cli {
     /// Seed of the generated population.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Only these parts (comma-separated): baselines, publish, consume, sled, ingest, fold, freshness, query,
+    /// Only these parts (comma-separated): baselines, publish, consume, disk, sled, ingest, fold, freshness, query,
     /// rebuild, memory, cost. Baselines a chosen figure's ratio needs are added.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,

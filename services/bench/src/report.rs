@@ -18,6 +18,8 @@ pub struct RepResult {
     pub publish_atomic: Option<Throughput>,
     pub publish_fast: Option<Throughput>,
     pub consume: Option<Throughput>,
+    /// The disk's random reads, at each depth measured (empty: not selected, or it failed).
+    pub disk: Vec<DiskReads>,
     pub sled: Option<Throughput>,
     pub ingest: Option<Throughput>,
     pub fold: Option<FoldRun>,
@@ -46,6 +48,13 @@ impl RepResult {
         .filter_map(|(t, name)| Some((t?.per_second(), name)))
         .max_by(|x, y| x.0.total_cmp(&y.0))
     }
+}
+
+/// 4 KiB random reads past the page cache with `in_flight` at once ([`crate::disk`]).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct DiskReads {
+    pub in_flight: usize,
+    pub reads: Throughput,
 }
 
 /// The unit of a value.
@@ -229,6 +238,19 @@ pub fn rows(reps: &[RepResult], scale_note: &str) -> Vec<Row> {
             Unit::PerSecond,
         )
         .value(med(reps, |r| rate(r.sled))),
+    ];
+    rows.extend(crate::disk::DEPTHS.map(|depth| {
+        Row::new(
+            "disk",
+            &format!("disk: 4 KiB random reads past the page cache, {depth} in flight"),
+            Unit::PerSecond,
+        )
+        .value(med(reps, |r| {
+            let read = r.disk.iter().find(|d| d.in_flight == depth)?;
+            Some(read.reads.per_second())
+        }))
+    }));
+    rows.extend([
         Row::new(
             "ingest",
             "ingest: SubmitStream, 6 services",
@@ -288,7 +310,7 @@ pub fn rows(reps: &[RepResult], scale_note: &str) -> Vec<Row> {
         .value(med(reps, |r| {
             Some(r.person_view.as_ref()?.calls_per_second)
         })),
-    ];
+    ]);
     let offered = |f: fn(&RepResult) -> Option<&OpenLoopRun>| {
         med(reps, |r| Some(f(r)?.offered_per_second))
             .map_or("-".to_string(), |x| format_value(x, Unit::PerSecond))
@@ -563,6 +585,42 @@ mod tests {
         };
         assert_eq!(bar.passes(Some(100.0), None), Some(true));
         assert_eq!(bar.passes(Some(100.1), None), Some(false));
+    }
+
+    #[test]
+    fn the_disk_rows_take_each_depths_median() {
+        let disk = |one: u64, sixteen: u64| RepResult {
+            disk: vec![
+                DiskReads {
+                    in_flight: 1,
+                    reads: Throughput::new(one, std::time::Duration::from_secs(1)),
+                },
+                DiskReads {
+                    in_flight: 16,
+                    reads: Throughput::new(sixteen, std::time::Duration::from_secs(1)),
+                },
+            ],
+            ..RepResult::default()
+        };
+        let reps = vec![
+            disk(2_000, 30_000),
+            disk(2_400, 25_000),
+            disk(1_000, 28_000),
+        ];
+        let rows = rows(&reps, "");
+        let one = row(
+            &rows,
+            "disk: 4 KiB random reads past the page cache, 1 in flight",
+        );
+        assert_eq!((one.part, one.value), ("disk", Some(2_000.0)));
+        let sixteen = row(
+            &rows,
+            "disk: 4 KiB random reads past the page cache, 16 in flight",
+        );
+        assert_eq!(sixteen.value, Some(28_000.0));
+        // Without the disk measured, its rows are empty.
+        let rows = super::rows(&[RepResult::default()], "");
+        assert_eq!(row(&rows, "disk: 4 KiB").value, None);
     }
 
     #[test]

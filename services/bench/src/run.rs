@@ -14,7 +14,7 @@ use crate::aggregator::Aggregator;
 use crate::data::{DataParams, Dataset};
 use crate::ingest::IngestFleet;
 use crate::progress::Progress;
-use crate::report::{Meta, RepResult, Report};
+use crate::report::{DiskReads, Meta, RepResult, Report};
 use crate::stats::{human_duration, thousands, Throughput};
 use crate::{baseline, fold, freshness, query};
 
@@ -30,6 +30,7 @@ pub const MODE: &str = "single node, sync_interval: always";
 pub enum Part {
     Publish,
     Consume,
+    Disk,
     Sled,
     Ingest,
     Fold,
@@ -41,9 +42,10 @@ pub enum Part {
 }
 
 impl Part {
-    const ALL: [Part; 10] = [
+    const ALL: [Part; 11] = [
         Part::Publish,
         Part::Consume,
+        Part::Disk,
         Part::Sled,
         Part::Ingest,
         Part::Fold,
@@ -58,6 +60,7 @@ impl Part {
         match self {
             Part::Publish => "publish",
             Part::Consume => "consume",
+            Part::Disk => "disk",
             Part::Sled => "sled",
             Part::Ingest => "ingest",
             Part::Fold => "fold",
@@ -101,7 +104,7 @@ impl Selection {
             match name.as_str() {
                 "" => {}
                 "all" => set.extend(Part::ALL),
-                "baselines" => set.extend([Part::Publish, Part::Consume, Part::Sled]),
+                "baselines" => set.extend([Part::Publish, Part::Consume, Part::Disk, Part::Sled]),
                 "timeline" | "queries" => {
                     set.insert(Part::Query);
                 }
@@ -183,6 +186,8 @@ impl Guess {
     const PUBLISH_FAST: f64 = 1_000.0;
     const CONSUME: f64 = 100_000.0;
     const SLED: f64 = 40_000.0;
+    /// Writing the disk baseline's file, bytes/s.
+    const DISK_WRITE: f64 = 300e6;
     const INGEST: f64 = 10_000.0;
     const FOLD: f64 = 12_000.0;
     const QUERIES: f64 = 15.0;
@@ -205,6 +210,10 @@ pub fn estimate_seconds(options: &RunOptions) -> f64 {
         if !sel.has(Part::Publish) {
             rep += n / Guess::PUBLISH_ATOMIC;
         }
+    }
+    if sel.has(Part::Disk) {
+        rep += crate::disk::FILE_BYTES as f64 / Guess::DISK_WRITE
+            + crate::disk::DEPTHS.len() as f64 * crate::disk::READ_TIME.as_secs_f64();
     }
     if sel.has(Part::Sled) {
         rep += n / Guess::SLED;
@@ -329,6 +338,26 @@ where
     }
 }
 
+/// The disk baseline ([`crate::disk`]) under `dir`, at each of its depths, off the async workers.
+async fn disk_reads(dir: std::path::PathBuf) -> anyhow::Result<Vec<DiskReads>> {
+    tokio::task::spawn_blocking(move || {
+        let path = crate::disk::write_file(&dir, crate::disk::FILE_BYTES)?;
+        crate::disk::DEPTHS
+            .into_iter()
+            .map(|in_flight| {
+                let reads = crate::disk::random_reads(
+                    &path,
+                    crate::disk::FILE_BYTES,
+                    in_flight,
+                    crate::disk::READ_TIME,
+                )?;
+                Ok(DiskReads { in_flight, reads })
+            })
+            .collect()
+    })
+    .await?
+}
+
 fn said(progress: &Progress, t: Option<Throughput>) -> Option<Throughput> {
     if let Some(t) = t {
         progress.note(&format!(
@@ -421,6 +450,24 @@ async fn measure(
         )
         .await;
         r.publish_fast = said(progress, t);
+    }
+    if sel.has(Part::Disk) {
+        let dir = tempfile::tempdir_in(data.dir()).context("a folder for the disk baseline")?;
+        let what = format!(
+            "baseline disk: a {} MiB file, then 4 KiB random reads past the page cache, {} in flight",
+            crate::disk::FILE_BYTES >> 20,
+            crate::disk::DEPTHS.map(|d| d.to_string()).join(" and ")
+        );
+        let reads = attempt(errors, progress, &what, disk_reads(dir.path().to_owned())).await;
+        for read in reads.iter().flatten() {
+            progress.note(&format!(
+                "{} in flight: {} reads/s ({:.0} µs a read)",
+                read.in_flight,
+                thousands(read.reads.per_second()),
+                read.in_flight as f64 * 1e6 / read.reads.per_second().max(1e-9)
+            ));
+        }
+        r.disk = reads.unwrap_or_default();
     }
     if sel.has(Part::Sled) {
         let dir = tempfile::tempdir_in(data.dir()).context("a sled folder")?;
@@ -742,7 +789,10 @@ mod tests {
         let s = Selection::parse(&names(&["rebuild"])).expect("valid");
         assert!(s.has(Part::Rebuild) && s.has(Part::Fold) && s.has(Part::Sled));
         let s = Selection::parse(&names(&["baselines", "query"])).expect("valid");
-        assert_eq!(s.names(), vec!["publish", "consume", "sled", "query"]);
+        assert_eq!(
+            s.names(),
+            vec!["publish", "consume", "disk", "sled", "query"]
+        );
     }
 
     #[test]
