@@ -5,7 +5,9 @@
 //! disk's random reads, not by the two cores. The figure makes that bound visible in every run: 4 KiB reads at random
 //! 4 KiB-aligned offsets of a file written for the purpose, with `O_DIRECT` (past the kernel's page cache: what the
 //! disk itself answers), by one thread and by as many threads as the fold's preload reads with, each with one read in
-//! flight.
+//! flight. On a virtual disk the host may answer a file just written from its own cache, and the figure is taken
+//! before the run's heavy writing: read it as an upper bound of what the fold's cold reads get (BENCHMARKS.md,
+//! session 21).
 
 use std::fs::File;
 use std::io::Write;
