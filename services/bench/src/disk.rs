@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -28,6 +28,25 @@ pub const DEPTHS: [usize; 2] = [1, 16];
 pub const READ_TIME: Duration = Duration::from_secs(3);
 /// The read's size and alignment (a sled fragment of a small leaf; `O_DIRECT` needs block-aligned reads).
 const BLOCK: usize = 4096;
+
+/// 4 KiB random reads past the page cache with `in_flight` at once.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct DiskReads {
+    pub in_flight: usize,
+    pub reads: Throughput,
+}
+
+/// The baseline: a file of [`FILE_BYTES`] under `dir`, then [`random_reads`] at each of [`DEPTHS`] for [`READ_TIME`].
+pub fn measure(dir: &Path) -> anyhow::Result<Vec<DiskReads>> {
+    let path = write_file(dir, FILE_BYTES)?;
+    DEPTHS
+        .into_iter()
+        .map(|in_flight| {
+            let reads = random_reads(&path, FILE_BYTES, in_flight, READ_TIME)?;
+            Ok(DiskReads { in_flight, reads })
+        })
+        .collect()
+}
 
 /// Writes a file of `bytes` (not a sparse one: every block is on the disk) under `dir`, synced, for [`random_reads`];
 /// its path.
@@ -80,22 +99,26 @@ pub fn random_reads(
         )
     })?;
     let reads = AtomicU64::new(0);
+    let failed = AtomicBool::new(false);
     let started = Instant::now();
     let deadline = started + time;
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let readers: Vec<_> = (0..depth.max(1))
             .map(|thread| {
-                let (file, reads) = (&file, &reads);
+                let (file, reads, failed) = (&file, &reads, &failed);
                 scope.spawn(move || -> anyhow::Result<()> {
                     // O_DIRECT reads into memory aligned like the disk's blocks: the aligned part of a larger buffer.
                     let mut buffer = vec![0u8; 2 * BLOCK];
                     let skip = buffer.as_ptr().align_offset(BLOCK);
                     let block = &mut buffer[skip..skip + BLOCK];
                     let mut state = 0x2545_F491_4F6C_DD1Du64 ^ (thread as u64 + 1);
-                    while Instant::now() < deadline {
+                    while Instant::now() < deadline && !failed.load(Ordering::Relaxed) {
                         let offset = (next(&mut state) % blocks) * BLOCK as u64;
-                        file.read_exact_at(block, offset)
-                            .with_context(|| format!("reading at {offset}"))?;
+                        if let Err(e) = file.read_exact_at(block, offset) {
+                            // The other threads stop too: the run has failed.
+                            failed.store(true, Ordering::Relaxed);
+                            return Err(e).with_context(|| format!("reading at {offset}"));
+                        }
                         reads.fetch_add(1, Ordering::Relaxed);
                     }
                     Ok(())

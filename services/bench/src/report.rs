@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use crate::disk::DiskReads;
 use crate::fold::FoldRun;
 use crate::freshness::FreshnessRun;
 use crate::query::{OpenLoopRun, QueryRun};
@@ -48,13 +49,6 @@ impl RepResult {
         .filter_map(|(t, name)| Some((t?.per_second(), name)))
         .max_by(|x, y| x.0.total_cmp(&y.0))
     }
-}
-
-/// 4 KiB random reads past the page cache with `in_flight` at once ([`crate::disk`]).
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct DiskReads {
-    pub in_flight: usize,
-    pub reads: Throughput,
 }
 
 /// The unit of a value.

@@ -14,7 +14,7 @@ use crate::aggregator::Aggregator;
 use crate::data::{DataParams, Dataset};
 use crate::ingest::IngestFleet;
 use crate::progress::Progress;
-use crate::report::{DiskReads, Meta, RepResult, Report};
+use crate::report::{Meta, RepResult, Report};
 use crate::stats::{human_duration, thousands, Throughput};
 use crate::{baseline, fold, freshness, query};
 
@@ -338,26 +338,6 @@ where
     }
 }
 
-/// The disk baseline ([`crate::disk`]) under `dir`, at each of its depths, off the async workers.
-async fn disk_reads(dir: std::path::PathBuf) -> anyhow::Result<Vec<DiskReads>> {
-    tokio::task::spawn_blocking(move || {
-        let path = crate::disk::write_file(&dir, crate::disk::FILE_BYTES)?;
-        crate::disk::DEPTHS
-            .into_iter()
-            .map(|in_flight| {
-                let reads = crate::disk::random_reads(
-                    &path,
-                    crate::disk::FILE_BYTES,
-                    in_flight,
-                    crate::disk::READ_TIME,
-                )?;
-                Ok(DiskReads { in_flight, reads })
-            })
-            .collect()
-    })
-    .await?
-}
-
 fn said(progress: &Progress, t: Option<Throughput>) -> Option<Throughput> {
     if let Some(t) = t {
         progress.note(&format!(
@@ -458,7 +438,10 @@ async fn measure(
             crate::disk::FILE_BYTES >> 20,
             crate::disk::DEPTHS.map(|d| d.to_string()).join(" and ")
         );
-        let reads = attempt(errors, progress, &what, disk_reads(dir.path().to_owned())).await;
+        let dir = dir.path().to_owned();
+        let measured =
+            async { tokio::task::spawn_blocking(move || crate::disk::measure(&dir)).await? };
+        let reads = attempt(errors, progress, &what, measured).await;
         for read in reads.iter().flatten() {
             progress.note(&format!(
                 "{} in flight: {} reads/s ({:.0} µs a read)",
