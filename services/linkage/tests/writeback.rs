@@ -278,3 +278,86 @@ fn pipelined_batches_equal_one_at_a_time() {
     assert_compacted(&store);
     assert_same(&contents(&store), &contents(&reference));
 }
+
+/// As the consumer runs with its timeline stage: each batch's timeline is applied first, up to three batches ahead of
+/// the screening, which replays them with the timeline's verdicts (the duplicates among them skipped); the process
+/// crashes with the timeline ahead of the screening, and each restart resumes after `states_at`: the timeline stage
+/// passes over what it holds, the screening replays it (looked up, no verdicts). Same store as one batch at a time,
+/// and every alert announced once.
+#[test]
+fn the_timeline_ahead_of_the_screening_changes_nothing() {
+    use caselink_linkage::timeline::{prepare_screening, prepare_timeline, TimelineCursor};
+    let messages = messages();
+    let all = numbered(&messages);
+
+    let dir = tempfile::tempdir().unwrap();
+    let reference = Store::open(dir.path()).unwrap();
+    let mut expected_alerts = 0;
+    for chunk in all.chunks(BATCH) {
+        expected_alerts += fold_batch(&reference, &folder(), chunk).unwrap().alerts;
+    }
+    assert!(expected_alerts > 0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut cache = StateCache::open(&store, compacting()).unwrap();
+    let mut cursor = TimelineCursor::open(&store).unwrap();
+    let mut ahead = std::collections::VecDeque::new();
+    let mut next = 0usize;
+    let mut screened = 0usize;
+    let mut crash_after = vec![4usize, 9, 10, 23];
+    let crash_points = crash_after.len();
+    let (mut alerts, mut duplicates, mut ahead_at_crash) = (0, 0, 0);
+    loop {
+        // The timeline runs ahead by 0 to 3 batches, varying.
+        while next < all.len() && ahead.len() <= screened % 4 {
+            let end = (next + BATCH).min(all.len());
+            let (prepared, verdicts) =
+                prepare_timeline(&store, &mut cursor, &all[next..end]).unwrap();
+            duplicates += prepared.stats.duplicates;
+            prepared.apply(&store).unwrap().settle_timeline(&mut cursor);
+            ahead.push_back((next..end, verdicts));
+            next = end;
+        }
+        let Some((range, verdicts)) = ahead.pop_front() else {
+            break;
+        };
+        screened += 1;
+        let checkpoint = screened.is_multiple_of(5) || range.end == all.len();
+        let prepared = prepare_screening(
+            &store,
+            &folder(),
+            &mut cache,
+            &cursor,
+            &all[range],
+            checkpoint,
+            verdicts,
+        )
+        .unwrap();
+        assert_eq!(prepared.stats.folded, 0, "the screening writes no timeline");
+        alerts += prepared.stats.alerts;
+        prepared.apply(&store).unwrap().settle(&mut cache);
+        if let Some(i) = crash_after.iter().position(|&b| b == screened) {
+            crash_after.remove(i);
+            let states_at = store.states_at().unwrap();
+            let position = store.position().unwrap();
+            assert!(states_at < position, "the crash falls between checkpoints");
+            if position > store.alerted_at().unwrap() {
+                ahead_at_crash += 1;
+            }
+            cache = StateCache::open(&store, compacting()).unwrap();
+            cursor = TimelineCursor::open(&store).unwrap();
+            ahead.clear();
+            next = usize::try_from(states_at).unwrap();
+        }
+    }
+    assert!(crash_after.is_empty(), "{crash_points} crashes");
+    assert!(
+        ahead_at_crash > 0,
+        "a crash left the timeline ahead of the alerts"
+    );
+    assert!(duplicates > 0, "the copies were skipped as duplicates");
+    assert_eq!(alerts, expected_alerts, "every alert announced once");
+    assert_compacted(&store);
+    assert_same(&contents(&store), &contents(&reference));
+}
