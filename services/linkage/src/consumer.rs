@@ -4,7 +4,6 @@
 //! `states_at` + 1 (what was folded after it is replayed into the states: [`crate::states`]). Per pulled batch: fold
 //! into one sled batch (with a checkpoint of the states when due), flush, then ack the last message (ack policy `all`).
 
-use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,7 +19,6 @@ use tokio::sync::Notify;
 use crate::fold::{prepare, prepare_preloaded, Applied, Folder, Prepared};
 use crate::states::{CachePolicy, StateCache};
 use crate::store::Store;
-use crate::timeline::{prepare_timeline, TimelineCursor, Verdicts};
 
 /// How long the fold waits for more messages before folding a partial batch.
 const BATCH_IDLE: Duration = Duration::from_millis(1);
@@ -255,72 +253,85 @@ async fn fold_session(
         options,
         total,
         cache: Some(StateCache::open(store, options.cache)?),
-        cursor: Some(TimelineCursor::open(store)?),
         inflight: None,
         waiting: Vec::new(),
         unsettled: Vec::new(),
-        ahead: VecDeque::new(),
-        ahead_events: 0,
-        failure: None,
     };
     loop {
-        // The group: the batches already in the timeline first (pulled while the group before was screened), then
-        // every batch already buffered, up to a group. Under a backlog they are here already; if nothing is, what
-        // waits is applied now, and the fold waits for the next batch.
-        if pipeline.ahead.is_empty() && pipeline.failure.is_none() {
-            let first = if pipeline.waiting.is_empty() {
-                next_batch(&mut messages, options.batch, cancel, "events").await?
-            } else {
-                match ready_batch(&mut messages, options.batch, NEXT_BATCH_WAIT).await {
-                    Some(batch) => Some(batch),
-                    None => {
-                        pipeline.start_apply().await?;
-                        next_batch(&mut messages, options.batch, cancel, "events").await?
-                    }
+        // The group's first batch. Under a backlog it is already buffered; if it is not, what waits is applied now.
+        let first = if pipeline.waiting.is_empty() {
+            next_batch(&mut messages, options.batch, cancel, "events").await?
+        } else {
+            match ready_batch(&mut messages, options.batch, NEXT_BATCH_WAIT).await {
+                Some(batch) => Some(batch),
+                None => {
+                    pipeline.start_apply().await?;
+                    next_batch(&mut messages, options.batch, cancel, "events").await?
                 }
-            };
-            let Some(first) = first else {
-                // Stopping: write the states back, so the next start has nothing to replay.
-                pipeline.write_back().await?;
-                return Ok(());
-            };
-            pipeline.timeline(first).await?;
-        }
-        while pipeline.ahead.len() < GROUP_BATCHES
-            && pipeline.failure.is_none()
-            && pipeline
-                .ahead
-                .back()
-                .is_some_and(|b| b.inputs.len() == options.batch)
+            }
+        };
+        let Some(first) = first else {
+            // Stopping: write the states back, so the next start has nothing to replay.
+            pipeline.write_back().await?;
+            return Ok(());
+        };
+        // Then every batch already buffered, up to a group: they are preloaded together, and prepared while the group
+        // before is applied.
+        let mut pulled = vec![first];
+        while pulled.len() < GROUP_BATCHES
+            && pulled
+                .last()
+                .is_some_and(|(b, failure)| b.len() == options.batch && failure.is_none())
         {
             match ready_batch(&mut messages, options.batch, Duration::ZERO).await {
-                Some(batch) => pipeline.timeline(batch).await?,
+                Some(batch) => pulled.push(batch),
                 None => break,
             }
         }
-        let take = pipeline.ahead.len().min(GROUP_BATCHES);
-        let mut group: Vec<Pulled> = pipeline.ahead.drain(..take).collect();
-        pipeline.ahead_events -= group.iter().map(|p| p.inputs.len()).sum::<usize>();
-        let caught_up = group.last().is_some_and(|p| p.pending == 0);
-        if let Some(last) = group.last_mut() {
-            // Under a backlog, the group's last batch checkpoints once a checkpoint is due.
-            last.checkpoint |= pipeline
-                .cache
-                .as_ref()
-                .is_some_and(StateCache::checkpoint_due);
+        let mut group = Vec::with_capacity(pulled.len());
+        let mut failure = None;
+        let mut caught_up = false;
+        let count = pulled.len();
+        for (i, (batch, failed)) in pulled.into_iter().enumerate() {
+            failure = failure.or(failed);
+            let Some(last) = batch.last().cloned() else {
+                continue;
+            };
+            let mut inputs = Vec::with_capacity(batch.len());
+            let mut pending = u64::MAX;
+            for m in &batch {
+                let info = m.info().map_err(|e| bus(&e))?;
+                pending = info.pending;
+                inputs.push((info.stream_sequence, m.payload.clone()));
+            }
+            // Caught up when nothing more is pending at the server. A short batch with more pending is not: the
+            // pull ran dry for a moment (preparing ran ahead of delivery), and checkpointing it would write a second's
+            // states for a few events.
+            caught_up = pending == 0;
+            // Caught up (or about to lose the session): write the states back with this batch; under a backlog, with
+            // the group's last batch once a checkpoint is due.
+            let checkpoint = caught_up
+                || failure.is_some()
+                || (i + 1 == count
+                    && pipeline
+                        .cache
+                        .as_ref()
+                        .is_some_and(StateCache::checkpoint_due));
+            group.push(Pulled {
+                inputs,
+                checkpoint,
+                last,
+                pending,
+            });
         }
         if !group.is_empty() {
             let pending = group.last().map_or(0, |p| p.pending);
-            pipeline.prepare(group, &mut messages).await?;
+            pipeline.prepare(group).await?;
             if let Some(metrics) = &options.metrics {
                 use crate::metrics::gauge_value;
                 let c = pipeline.cache.as_ref().expect("returned");
-                let t = pipeline.cursor.as_ref().expect("returned");
-                metrics.position.set(gauge_value(t.position));
+                metrics.position.set(gauge_value(c.position));
                 metrics.states_at.set(gauge_value(c.states_at));
-                metrics
-                    .unscreened
-                    .set(gauge_value(t.position.saturating_sub(c.states_through)));
                 metrics.pending.set(gauge_value(pending));
                 metrics.cache_bytes.set(gauge_value(c.bytes()));
                 metrics.dirty_states.set(gauge_value(c.dirty()));
@@ -340,16 +351,12 @@ async fn fold_session(
             }
             if last_log.elapsed() > Duration::from_secs(10) {
                 let c = pipeline.cache.as_ref().expect("returned");
-                let t = pipeline.cursor.as_ref().expect("returned");
                 let memory = Memory::now();
                 let (runs, run_entries, run_superseded) = store.run_stats();
                 tracing::info!(
-                    position = t.position,
+                    position = c.position,
                     states_at = c.states_at,
-                    screened = c.states_through,
                     pending,
-                    ahead = pipeline.ahead_events,
-                    known_numbers = t.known_numbers(),
                     dirty = c.dirty(),
                     waiting = pipeline.waiting.len(),
                     cache_mib = c.bytes() >> 20,
@@ -365,7 +372,7 @@ async fn fold_session(
                 );
                 last_log = Instant::now();
             }
-            if caught_up && pipeline.ahead.is_empty() {
+            if caught_up {
                 // Caught up: no next batch to overlap with; apply and acknowledge now rather than when more arrives.
                 pipeline.drain().await?;
                 if until == Until::CaughtUp && pending == 0 {
@@ -373,17 +380,15 @@ async fn fold_session(
                 }
             }
         }
-        if pipeline.ahead.is_empty() {
-            if let Some(e) = pipeline.failure.take() {
-                // Heartbeat loss or a server restart: resubscribe. Everything folded so far is flushed and acked, and
-                // the states are written back (the group's last batch checkpointed if it held messages; otherwise it
-                // is done here), so the next session does not replay this one's work again.
-                pipeline.drain().await?;
-                if pipeline.cache.as_ref().is_some_and(|c| c.dirty() > 0) {
-                    pipeline.write_back().await?;
-                }
-                return Err(FoldError::Bus(e));
+        if let Some(e) = failure {
+            // Heartbeat loss or a server restart: resubscribe. Everything folded so far is flushed and acked, and the
+            // states are written back (the group's last batch checkpointed if it held messages; otherwise it is done
+            // here), so the next session does not replay this one's work again.
+            pipeline.drain().await?;
+            if pipeline.cache.as_ref().is_some_and(|c| c.dirty() > 0) {
+                pipeline.write_back().await?;
             }
+            return Err(FoldError::Bus(e));
         }
     }
 }
@@ -405,19 +410,12 @@ const GROUP_BATCHES: usize = 8;
 /// its sled writes (about a megabyte for a batch of 1,000 events).
 const MAX_WAITING_BATCHES: usize = 3 * GROUP_BATCHES;
 
-/// Batches the timeline stage runs ahead of the screening at most (while a group is screened, what arrives goes into
-/// the timeline, so a slow screening — cold states on a slow disk — does not hold back what analysts see). Each holds
-/// its messages (about 750 KB for 1,000 events) until it is screened.
-const MAX_AHEAD_BATCHES: usize = 4 * GROUP_BATCHES;
-
 /// A pulled batch on its way to be prepared.
 struct Pulled {
     inputs: Vec<(u64, bytes::Bytes)>,
     checkpoint: bool,
     last: jetstream::Message,
     pending: u64,
-    /// What the timeline stage decided of its events (the screening applies exactly those it folded).
-    verdicts: Verdicts,
 }
 
 /// One consumer session's fold. Pipelined: while one group of batches is applied to sled and flushed, the next groups
@@ -439,14 +437,6 @@ struct Pipeline<'a> {
     /// Groups applied (flushed and acknowledged) whose writes the cache has not been told of yet: it was away being
     /// prepared with when they finished ([`Pipeline::settle_applied`]).
     unsettled: Vec<(Vec<Applied>, Vec<usize>)>,
-    /// The timeline stage's state; in the blocking task while a batch's timeline is prepared.
-    cursor: Option<TimelineCursor>,
-    /// Batches in the timeline (their timeline batch prepared), waiting for their screening, in stream order.
-    ahead: VecDeque<Pulled>,
-    /// Messages in `ahead`.
-    ahead_events: usize,
-    /// Why the pull failed (heartbeat lost, server restarted): what was pulled is folded, then the session ends.
-    failure: Option<String>,
 }
 
 impl Pipeline<'_> {
@@ -479,14 +469,9 @@ impl Pipeline<'_> {
             .cache
             .as_mut()
             .ok_or_else(|| FoldError::Task("the fold's state cache was lost".into()))?;
-        let cursor = self
-            .cursor
-            .as_mut()
-            .ok_or_else(|| FoldError::Task("the fold's timeline cursor was lost".into()))?;
         let groups = std::mem::take(&mut self.unsettled);
         for (applied, messages) in groups.iter().flat_map(|(a, m)| a.iter().zip(m)) {
             applied.settle(cache);
-            applied.settle_timeline(cursor);
             if applied.stats.alerts > 0 {
                 if let Some(wake) = &self.options.wake {
                     wake.notify_one();
@@ -526,7 +511,7 @@ impl Pipeline<'_> {
                 let mut prepared = Vec::with_capacity(group.len());
                 for w in group {
                     prepared.push(w.prepared);
-                    last = w.last.or(last);
+                    last = Some(w.last);
                 }
                 let applied = apply_blocking(&store, prepared, flush).await?;
                 if let Some(last) = last {
@@ -552,12 +537,7 @@ impl Pipeline<'_> {
     /// sled's reads do not wait for a batch being applied (`third_party/sled/CASELINK-PATCH.md`), and what the
     /// preload reads is never what that batch writes: every state it writes stays in the cache until it is applied,
     /// and the ids of its events are answered from memory. The cache moves into the blocking task and back; a panicking fold takes it along and stops the service.
-    async fn prepare(
-        &mut self,
-        group: Vec<Pulled>,
-        messages: &mut (impl futures::Stream<Item = Result<jetstream::Message, pull::MessagesError>>
-                  + Unpin),
-    ) -> Result<(), FoldError> {
+    async fn prepare(&mut self, group: Vec<Pulled>) -> Result<(), FoldError> {
         let started = Instant::now();
         // While a long apply runs (a checkpoint's), this group is prepared too, rather than waiting for it: the
         // waiting batches then go to sled together once it is done. Preparing waits only when too much is waiting.
@@ -565,28 +545,20 @@ impl Pipeline<'_> {
             .inflight
             .as_ref()
             .is_some_and(|inflight| !inflight.apply.is_finished());
-        let screened_waiting = self.waiting.iter().filter(|w| w.last.is_some()).count();
-        if !applying || screened_waiting >= MAX_WAITING_BATCHES {
+        if !applying || self.waiting.len() >= MAX_WAITING_BATCHES {
             self.start_apply().await?;
         }
         let settled = Instant::now();
         let store = self.store.clone();
         let folder = self.options.folder.clone();
         let mut taken = self.take_cache()?;
-        // Everything the group holds is in the timeline (or was before this session): the screening replays it.
-        taken.position = taken
-            .position
-            .max(self.cursor.as_ref().map_or(0, |c| c.position));
         // The inputs move into the task; what the batches are acknowledged and counted by stays here.
         let mut batches = Vec::with_capacity(group.len());
         let mut ends = Vec::with_capacity(group.len());
-        let mut verdicts = Verdicts::default();
         for p in group {
             ends.push((p.last, p.inputs.len(), p.checkpoint));
             batches.push((p.inputs, p.checkpoint));
-            verdicts.merge(p.verdicts);
         }
-        taken.expect_numbers(&verdicts.numbered);
         let (preloaded, done) = tokio::sync::oneshot::channel();
         let mut preparing = tokio::task::spawn_blocking(move || {
             let messages: Vec<Vec<(u64, &[u8])>> = batches
@@ -598,7 +570,7 @@ impl Pipeline<'_> {
             taken.evict();
             let before = taken.loads;
             let result = taken
-                .preload(&store, folder.screener.as_deref(), &all, verdicts.events)
+                .preload(&store, folder.screener.as_deref(), &all)
                 .and_then(|answers| {
                     let _ = preloaded.send((taken.loads.0 - before.0, taken.loads.1 - before.1));
                     messages
@@ -624,14 +596,8 @@ impl Pipeline<'_> {
         let mut done = std::pin::pin!(done);
         let mut preloaded_at = None;
         let mut loads = (0, 0);
-        // Meanwhile the timeline stage goes on with what arrives, up to `max_ahead` messages.
-        let max_ahead = self.options.batch.saturating_mul(MAX_AHEAD_BATCHES);
         let prepared = loop {
-            if self.inflight.is_none() && !self.waiting.is_empty() {
-                self.begin_apply();
-            }
             let chain = self.inflight.as_mut().filter(|_| !self.waiting.is_empty());
-            let pull = self.failure.is_none() && self.ahead_events < max_ahead;
             tokio::select! {
                 biased;
                 counts = &mut done, if preloaded_at.is_none() => {
@@ -644,13 +610,6 @@ impl Pipeline<'_> {
                     let done = self.inflight.take().expect("in flight");
                     self.applied(applied, done)?;
                     self.begin_apply();
-                }
-                first = messages.next(), if pull => {
-                    let pulled = match first {
-                        Some(first) => fill_batch(first, messages, self.options.batch).await,
-                        None => (Vec::new(), Some("events: message stream ended".to_string())),
-                    };
-                    self.timeline(pulled).await?;
                 }
             }
         };
@@ -674,70 +633,10 @@ impl Pipeline<'_> {
             self.waiting.push(Waiting {
                 prepared,
                 flush: self.options.flush_every_batch || checkpoint,
-                last: Some(last),
+                last,
                 messages,
             });
         }
-        Ok(())
-    }
-
-    /// Folds a pulled batch into the timeline ([`prepare_timeline`], off the async workers) and queues its sled batch
-    /// to be applied as soon as the apply before it is done (at once if none runs); the batch then waits in `ahead`
-    /// for its screening.
-    async fn timeline(
-        &mut self,
-        (batch, failed): (Vec<jetstream::Message>, Option<String>),
-    ) -> Result<(), FoldError> {
-        let bus = |e: &dyn std::fmt::Display| FoldError::Bus(e.to_string());
-        if failed.is_some() {
-            self.failure = failed;
-        }
-        let Some(last) = batch.last().cloned() else {
-            return Ok(());
-        };
-        let mut inputs = Vec::with_capacity(batch.len());
-        let mut pending = u64::MAX;
-        for m in &batch {
-            let info = m.info().map_err(|e| bus(&e))?;
-            pending = info.pending;
-            inputs.push((info.stream_sequence, m.payload.clone()));
-        }
-        let store = self.store.clone();
-        let mut cursor = self
-            .cursor
-            .take()
-            .ok_or_else(|| FoldError::Task("the fold's timeline cursor was lost".into()))?;
-        let payloads = inputs.clone();
-        let (cursor, result) = tokio::task::spawn_blocking(move || {
-            let messages: Vec<(u64, &[u8])> =
-                payloads.iter().map(|(s, p)| (*s, p.as_ref())).collect();
-            let result = prepare_timeline(&store, &mut cursor, &messages);
-            (cursor, result)
-        })
-        .await
-        .map_err(|e| FoldError::Task(e.to_string()))?;
-        self.cursor = Some(cursor);
-        let (prepared, verdicts) = result?;
-        tracing::debug!(messages = inputs.len(), stats = ?prepared.stats, "timeline prepared");
-        self.waiting.push(Waiting {
-            prepared,
-            flush: false,
-            last: None,
-            messages: inputs.len(),
-        });
-        if self.inflight.is_none() {
-            self.begin_apply();
-        }
-        self.ahead_events += inputs.len();
-        self.ahead.push_back(Pulled {
-            inputs,
-            // Caught up (nothing more pending at the server), or about to lose the session: the screening writes
-            // the states back with this batch.
-            checkpoint: pending == 0 || self.failure.is_some(),
-            last,
-            pending,
-            verdicts,
-        });
         Ok(())
     }
 
@@ -775,8 +674,7 @@ impl Pipeline<'_> {
 struct Waiting {
     prepared: Prepared,
     flush: bool,
-    /// What acknowledges it (a timeline batch acknowledges nothing: its screening does).
-    last: Option<jetstream::Message>,
+    last: jetstream::Message,
     messages: usize,
 }
 
@@ -861,14 +759,13 @@ async fn ensure_consumer(
         deliver_policy: deliver_after(position),
         ack_policy: AckPolicy::All,
         ack_wait: Duration::from_secs(60),
-        // Room for a group being applied, every batch prepared meanwhile, the group being prepared, the batches in the
-        // timeline ahead of their screening and two pulls
+        // Room for a group being applied, every batch prepared meanwhile, the group being prepared and two pulls
         // buffered: at the limit the server stops delivering until the next acknowledgement, and the fold waits for
         // messages (with three groups' room, the apply stood idle a third of a 3M bulk fold).
         max_ack_pending: i64::try_from(
             options
                 .batch
-                .saturating_mul(MAX_WAITING_BATCHES + MAX_AHEAD_BATCHES + 4 * GROUP_BATCHES),
+                .saturating_mul(MAX_WAITING_BATCHES + 4 * GROUP_BATCHES),
         )
         .unwrap_or(i64::MAX)
         .max(20_000),

@@ -52,6 +52,12 @@ pub enum LogError {
         actual: u64,
         committed: u64,
     },
+    #[error("event log {path}: an append at {offset}, but the log ends at {end}")]
+    NotAtEnd {
+        path: PathBuf,
+        offset: u64,
+        end: u64,
+    },
     #[error("event log {path}: {len} bytes at {offset} do not match their checksum")]
     Checksum {
         path: PathBuf,
@@ -96,99 +102,61 @@ impl Extent {
     }
 }
 
-/// Bytes gathered for one append (a fold batch's events, a checkpoint's runs), placed only when appended: where the
-/// log ends then ([`EventLog::append`] returns the [`Placement`]). So batches may be prepared in any order and by
-/// several hands; the order they are applied in is the order their bytes land in.
-///
-/// Event bytes go first, end to end; then runs, each in whole blocks of its own ([`Pending::push_blocks`]). The
-/// extents handed out are relative to their part: [`Placement::event`] and [`Placement::run`] say where they landed.
+/// Bytes gathered for one append (a fold batch's events), placed after the log's end as it will be then.
 #[derive(Debug, Default)]
 pub struct Pending {
-    events: Vec<u8>,
-    /// Runs, each starting at a multiple of [`BLOCK`] of this buffer and padded to one.
-    blocks: Vec<u8>,
+    base: u64,
+    bytes: Vec<u8>,
 }
 
 impl Pending {
-    /// Adds what `write` puts into the buffer as event bytes; returns where they are among this append's events.
+    /// Appends that will land at `base` (the log's end once the batches before are applied).
+    pub fn at(base: u64) -> Pending {
+        Pending {
+            base,
+            bytes: Vec::new(),
+        }
+    }
+
+    /// Adds what `write` puts into the buffer; returns where it will be.
     pub fn push(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> Extent {
-        let start = self.events.len();
-        write(&mut self.events);
-        let written = &self.events[start..];
+        let start = self.bytes.len();
+        write(&mut self.bytes);
+        let written = &self.bytes[start..];
         Extent {
-            offset: start as u64,
+            offset: self.base + start as u64,
             len: u32::try_from(written.len()).expect("an event is far below 4 GiB"),
             crc: crc32fast::hash(written),
         }
     }
 
-    /// Adds `bytes` in blocks of their own: they start at a block, and nothing else shares their last block (see
-    /// [`Extent::blocks`]); returns where they are among this append's blocks.
+    /// Adds `bytes` in blocks of their own: zeros up to the next block first, and after them up to the block's end
+    /// (see [`Extent::blocks`]).
     pub fn push_blocks(&mut self, bytes: &[u8]) -> Extent {
-        let start = self.blocks.len();
-        self.blocks.extend_from_slice(bytes);
-        let padded = self.blocks.len().next_multiple_of(BLOCK as usize);
-        self.blocks.resize(padded, 0);
-        Extent {
-            offset: start as u64,
-            len: u32::try_from(bytes.len()).expect("a run is far below 4 GiB"),
-            crc: crc32fast::hash(bytes),
-        }
+        self.pad();
+        let extent = self.push(|out| out.extend_from_slice(bytes));
+        self.pad();
+        extent
     }
 
-    /// Where this append lands if the log ends at `end`.
-    pub fn placed_at(&self, end: u64) -> Placement {
-        let events = end;
-        let after_events = events + self.events.len() as u64;
-        let (blocks, end) = if self.blocks.is_empty() {
-            (after_events, after_events)
-        } else {
-            let blocks = after_events.next_multiple_of(BLOCK);
-            (blocks, blocks + self.blocks.len() as u64)
-        };
-        Placement {
-            events,
-            blocks,
-            end,
-        }
+    fn pad(&mut self) {
+        let end = self.end();
+        let padded = end.next_multiple_of(BLOCK);
+        self.bytes
+            .resize(self.bytes.len() + (padded - end) as usize, 0);
+    }
+
+    /// The log's end after this append.
+    pub fn end(&self) -> u64 {
+        self.base + self.bytes.len() as u64
     }
 
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.blocks.is_empty()
+        self.bytes.is_empty()
     }
 
-    /// Bytes it adds to the log (without the padding before its first block).
     pub fn len(&self) -> usize {
-        self.events.len() + self.blocks.len()
-    }
-}
-
-/// Where a [`Pending`] append landed in the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Placement {
-    /// Its first event byte.
-    pub events: u64,
-    /// Its first block (a multiple of [`BLOCK`]; the events' end when it has no blocks).
-    pub blocks: u64,
-    /// The log's end after it.
-    pub end: u64,
-}
-
-impl Placement {
-    /// An extent [`Pending::push`] returned, where it landed.
-    pub fn event(&self, extent: Extent) -> Extent {
-        Extent {
-            offset: self.events + extent.offset,
-            ..extent
-        }
-    }
-
-    /// An extent [`Pending::push_blocks`] returned, where it landed.
-    pub fn run(&self, extent: Extent) -> Extent {
-        Extent {
-            offset: self.blocks + extent.offset,
-            ..extent
-        }
+        self.bytes.len()
     }
 }
 
@@ -246,27 +214,25 @@ impl EventLog {
         self.end.load(Ordering::Acquire)
     }
 
-    /// Writes `pending` at the log's end and syncs it; only then may sled refer to it, where this says it landed.
-    /// One writer at a time (the store's write lock).
-    pub fn append(&self, pending: &Pending) -> Result<Placement, LogError> {
-        let placement = pending.placed_at(self.end());
+    /// Writes `pending` at the log's end and syncs it; only then may sled refer to it.
+    pub fn append(&self, pending: &Pending) -> Result<(), LogError> {
         if pending.is_empty() {
-            return Ok(placement);
+            return Ok(());
         }
-        let write = |bytes: &[u8], at: u64| {
-            if bytes.is_empty() {
-                Ok(())
-            } else {
-                self.file.write_all_at(bytes, at)
-            }
-        };
-        // The gap before the blocks (less than one) is left unwritten: nothing reads it.
-        write(&pending.events, placement.events)
-            .and_then(|()| write(&pending.blocks, placement.blocks))
+        let end = self.end();
+        if pending.base != end {
+            return Err(LogError::NotAtEnd {
+                path: self.path.clone(),
+                offset: pending.base,
+                end,
+            });
+        }
+        self.file
+            .write_all_at(&pending.bytes, pending.base)
             .and_then(|()| self.file.sync_data())
             .map_err(|source| self.io(source))?;
-        self.end.store(placement.end, Ordering::Release);
-        Ok(placement)
+        self.end.store(pending.end(), Ordering::Release);
+        Ok(())
     }
 
     /// The bytes at `extent`, checked against its CRC-32.
@@ -397,13 +363,13 @@ mod tests {
     use super::*;
 
     fn append(log: &EventLog, items: &[&[u8]]) -> Vec<Extent> {
-        let mut pending = Pending::default();
-        let extents: Vec<Extent> = items
+        let mut pending = Pending::at(log.end());
+        let extents = items
             .iter()
             .map(|item| pending.push(|out| out.extend_from_slice(item)))
             .collect();
-        let placed = log.append(&pending).unwrap();
-        extents.into_iter().map(|e| placed.event(e)).collect()
+        log.append(&pending).unwrap();
+        extents
     }
 
     #[test]
@@ -462,9 +428,19 @@ mod tests {
     }
 
     #[test]
-    fn corruption_is_detected() {
+    fn appends_must_follow_the_end_and_corruption_is_detected() {
         let dir = tempfile::tempdir().unwrap();
         let log = EventLog::open(dir.path(), 0).unwrap();
+        let mut stale = Pending::at(3);
+        stale.push(|out| out.extend_from_slice(b"x"));
+        assert!(matches!(
+            log.append(&stale),
+            Err(LogError::NotAtEnd {
+                offset: 3,
+                end: 0,
+                ..
+            })
+        ));
         let extent = append(&log, &[b"payload"])[0];
         log.file.write_all_at(b"P", 0).unwrap();
         assert!(matches!(
@@ -486,68 +462,15 @@ mod tests {
     }
 
     #[test]
-    fn appends_land_where_the_log_ends_when_they_are_appended_not_prepared() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = EventLog::open(dir.path(), 0).unwrap();
-        // Prepared first, appended second.
-        let mut first = Pending::default();
-        let event = first.push(|out| out.extend_from_slice(b"first's event"));
-        let run = first.push_blocks(b"first's run");
-        let run2 = first.push_blocks(&vec![3u8; BLOCK as usize]);
-        let mut second = Pending::default();
-        let other = second.push(|out| out.extend_from_slice(b"second"));
-        assert_eq!(second.placed_at(0).end, 6);
-
-        let placed = log.append(&second).unwrap();
-        assert_eq!(
-            placed,
-            Placement {
-                events: 0,
-                blocks: 6,
-                end: 6
-            }
-        );
-        let placed_first = log.append(&first).unwrap();
-        assert_eq!(
-            placed_first,
-            Placement {
-                events: 6,
-                blocks: BLOCK,
-                end: 3 * BLOCK
-            },
-            "runs start at the block after the events and each fills its blocks"
-        );
-        assert_eq!(log.end(), 3 * BLOCK);
-        assert_eq!(log.read(placed.event(other)).unwrap(), b"second");
-        assert_eq!(
-            log.read(placed_first.event(event)).unwrap(),
-            b"first's event"
-        );
-        assert_eq!(log.read(placed_first.run(run)).unwrap(), b"first's run");
-        assert_eq!(placed_first.run(run2).offset, 2 * BLOCK);
-        assert_eq!(
-            log.read(placed_first.run(run2)).unwrap(),
-            vec![3u8; BLOCK as usize]
-        );
-        // An empty append lands nowhere and moves nothing.
-        let empty = log.append(&Pending::default()).unwrap();
-        assert_eq!(empty.end, 3 * BLOCK);
-        assert_eq!(log.end(), 3 * BLOCK);
-    }
-
-    #[test]
     fn blocks_pushed_apart_are_punched_without_touching_their_neighbours() {
         use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir().unwrap();
         let log = EventLog::open(dir.path(), 0).unwrap();
-        let mut pending = Pending::default();
+        let mut pending = Pending::at(log.end());
         let before = pending.push(|out| out.extend_from_slice(b"an event"));
         let run = pending.push_blocks(&vec![7u8; 3 * BLOCK as usize + 5]);
-        let placed = log.append(&pending).unwrap();
-        let (before, run) = (placed.event(before), placed.run(run));
-        let mut next = Pending::default();
-        let after = next.push(|out| out.extend_from_slice(b"the next event"));
-        let after = log.append(&next).unwrap().event(after);
+        let after = pending.push(|out| out.extend_from_slice(b"the next event"));
+        log.append(&pending).unwrap();
         assert_eq!(run.offset, BLOCK, "a run starts at a block");
         assert_eq!(run.blocks(), BLOCK..5 * BLOCK);
         assert_eq!(after.offset, 5 * BLOCK, "nothing shares a run's last block");

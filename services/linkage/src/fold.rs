@@ -148,8 +148,6 @@ pub struct Prepared {
     pub(crate) stored: Stored,
     /// The checkpoint it carries.
     pub(crate) checkpoint: Option<u64>,
-    /// Persons the timeline stage numbered in it (the screening's cache holds their numbers until it is applied).
-    pub(crate) numbered: Vec<PersonKey>,
 }
 
 impl Prepared {
@@ -171,7 +169,6 @@ impl Prepared {
             stats,
             checkpoint: self.checkpoint,
             ids: self.ids,
-            numbered: self.numbered,
         })
     }
 }
@@ -183,8 +180,6 @@ pub struct Applied {
     checkpoint: Option<u64>,
     /// Its events, now in sled (and its seen-filter).
     ids: Vec<uuid::Uuid>,
-    /// Persons it numbered, now in sled.
-    numbered: Vec<PersonKey>,
 }
 
 impl Applied {
@@ -196,14 +191,6 @@ impl Applied {
         }
         for id in &self.ids {
             cache.inflight_ids.remove(id);
-        }
-        cache.numbers_applied(&self.numbered);
-    }
-
-    /// Tells the timeline stage that its events are in sled: later duplicate checks find them there.
-    pub fn settle_timeline(&self, cursor: &mut crate::timeline::TimelineCursor) {
-        for id in &self.ids {
-            cursor.inflight_ids.remove(id);
         }
     }
 }
@@ -262,12 +249,10 @@ pub(crate) fn prepare_preloaded(
         ..FoldStats::default()
     };
     let mut applied = cache.states_through;
-    // Alerts are announced once: a replay whose alerts a batch already wrote announces nothing.
-    let alerted = cache.alerted_at;
     let started = std::time::Instant::now();
     let times = ThreadTimes::now();
     let loads = cache.loads;
-    let mut batch = Writes::default();
+    let mut batch = Writes::appending_at(cache.log_end);
     let mut seen: HashSet<uuid::Uuid> = HashSet::default();
     for &(sequence, bytes) in messages {
         // Already in the cached states: checkpointed before this session (a redelivery after a crash between flush
@@ -281,11 +266,33 @@ pub(crate) fn prepare_preloaded(
         let replay = sequence <= position;
         applied = applied.max(sequence);
         stats.position = stats.position.max(sequence);
-        let (mut event, event_id, person) = match parse(bytes) {
-            Ok(parsed) => parsed,
-            Err(why) => {
+        let mut event = match CaseEvent::decode(bytes) {
+            Ok(e) => e,
+            Err(e) => {
                 if !replay {
+                    let why = format!("undecodable CaseEvent: {e}");
                     dead_letter(&mut batch, &mut stats, sequence, &why);
+                }
+                continue;
+            }
+        };
+        let Ok(event_id) = uuid::Uuid::parse_str(&event.event_id) else {
+            if !replay {
+                dead_letter(&mut batch, &mut stats, sequence, "event_id is not a UUID");
+            }
+            continue;
+        };
+        let person = match event
+            .subject
+            .as_ref()
+            .map(|s| PersonKey::from_hex(&s.person_key))
+        {
+            None => None,
+            Some(Ok(key)) => Some(key),
+            Some(Err(_)) => {
+                if !replay {
+                    let why = "subject.person_key is not a person key";
+                    dead_letter(&mut batch, &mut stats, sequence, why);
                 }
                 continue;
             }
@@ -336,7 +343,7 @@ pub(crate) fn prepare_preloaded(
                 let mut working = cache.screening_store(store);
                 let changes = screener.apply(&mut working, &event, sequence)?;
                 count_flag_changes(&mut working, &changes, &event)?;
-                if folder.alerts && sequence > alerted {
+                if folder.alerts && !replay {
                     // Keyed by the event's sequence and the alert's place among its alerts: the same keys however
                     // the stream was cut into batches.
                     for (index, change) in changes.iter().filter(|c| announced(c)).enumerate() {
@@ -349,9 +356,12 @@ pub(crate) fn prepare_preloaded(
             }
             if !replay {
                 let number = cache.number(store, &key, &mut batch)?;
-                timeline_entry(
-                    &mut batch, number, micros, &event_id, sequence, bytes, &event,
-                );
+                // The bus bytes without the sealed identity (kept apart, above): spliced, not re-encoded.
+                batch.timeline(number, micros, &event_id, sequence, |out| {
+                    if crate::wire::without_sealed(bytes, out).is_err() {
+                        event.encode(out).expect("a Vec grows as needed");
+                    }
+                });
             }
         } else if !replay {
             batch.insert(&event_index_key(&event_id)[..], &sequence.to_be_bytes()[..]);
@@ -375,16 +385,12 @@ pub(crate) fn prepare_preloaded(
         cache.states_at = applied;
         stats.checkpoint = true;
     }
+    // After the checkpoint: its runs go into the event log too.
+    cache.log_end = batch.log_end();
     if stats.position > position {
         let (k, v) = Store::position_entry(stats.position);
         batch.insert(k, &v[..]);
         cache.position = stats.position;
-    }
-    // With or without alerts: what this batch did not announce is never announced.
-    if applied > alerted {
-        let (k, v) = Store::alerted_entry(applied);
-        batch.insert(k, &v[..]);
-        cache.alerted_at = applied;
     }
     stats.prepare_us = micros_since(started);
     (stats.prepare_cpu_us, stats.prepare_runq_us) = times.since();
@@ -399,7 +405,6 @@ pub(crate) fn prepare_preloaded(
         ids: seen.into_iter().collect(),
         stored,
         checkpoint: generation,
-        numbered: Vec::new(),
     })
 }
 
@@ -483,47 +488,7 @@ fn alert_of(
     Ok(entry.encode_to_vec())
 }
 
-/// The event's timeline entry (`bytes` as delivered; `event` decoded from them), its bytes for the event log: the bus
-/// bytes without the sealed identity (kept apart, beside the person's row), spliced, not re-encoded.
-pub(crate) fn timeline_entry(
-    batch: &mut Writes,
-    number: crate::store::PersonNumber,
-    micros: i64,
-    event_id: &uuid::Uuid,
-    sequence: u64,
-    bytes: &[u8],
-    event: &CaseEvent,
-) {
-    batch.timeline(number, micros, event_id, sequence, |out| {
-        if crate::wire::without_sealed(bytes, out).is_err() {
-            let mut event = event.clone();
-            if let Some(subject) = event.subject.as_mut() {
-                subject.sealed = None;
-            }
-            event.encode(out).expect("a Vec grows as needed");
-        }
-    });
-}
-
-/// A message as the fold takes it: the event, its id, its person (none for an event without a subject); or why it
-/// cannot be folded (kept as a dead letter).
-pub(crate) fn parse(bytes: &[u8]) -> Result<(CaseEvent, uuid::Uuid, Option<PersonKey>), String> {
-    let event = CaseEvent::decode(bytes).map_err(|e| format!("undecodable CaseEvent: {e}"))?;
-    let event_id =
-        uuid::Uuid::parse_str(&event.event_id).map_err(|_| "event_id is not a UUID".to_string())?;
-    let person = match event
-        .subject
-        .as_ref()
-        .map(|s| PersonKey::from_hex(&s.person_key))
-    {
-        None => None,
-        Some(Ok(key)) => Some(key),
-        Some(Err(_)) => return Err("subject.person_key is not a person key".into()),
-    };
-    Ok((event, event_id, person))
-}
-
-pub(crate) fn dead_letter(batch: &mut Writes, stats: &mut FoldStats, sequence: u64, why: &str) {
+fn dead_letter(batch: &mut Writes, stats: &mut FoldStats, sequence: u64, why: &str) {
     tracing::error!(
         sequence,
         why,

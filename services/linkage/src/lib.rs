@@ -22,7 +22,6 @@ pub mod states;
 pub mod store;
 #[cfg(test)]
 mod testing;
-pub mod timeline;
 pub mod wire;
 pub mod workflow_fold;
 

@@ -14,12 +14,9 @@ pub struct FoldMetrics {
     pub events: Counter,
     /// Alerts written to the outbox (raised, grown or withdrawn flags).
     pub alerts: Counter,
-    /// The last stream sequence in the timelines, and the one the stored states are exactly as of.
+    /// The last stream sequence applied, and the one the stored states are exactly as of.
     pub position: Gauge,
     pub states_at: Gauge,
-    /// Events in the timelines whose screening has not been prepared yet (the screening's lag behind the timeline:
-    /// flags, the person view and alerts trail what `GetTimeline` shows by this much).
-    pub unscreened: Gauge,
     /// Messages of the fold's partitions still pending at the server (the backlog), as of the last batch pulled.
     pub pending: Gauge,
     /// The state cache: bytes held, and states changed since the last checkpoint.
@@ -52,17 +49,12 @@ impl FoldMetrics {
             ),
             position: metrics.register(
                 "fold_position",
-                "the last events-stream sequence in the timelines",
+                "the last events-stream sequence applied",
                 Gauge::default(),
             ),
             states_at: metrics.register(
                 "fold_states_at",
                 "the events-stream sequence the stored states are exactly as of",
-                Gauge::default(),
-            ),
-            unscreened: metrics.register(
-                "fold_unscreened",
-                "events in the timelines not yet screened (the screening's lag behind the timeline)",
                 Gauge::default(),
             ),
             pending: metrics.register(

@@ -1033,7 +1033,7 @@ mod tests {
             events: 40,
             ..PersonRecord::default()
         };
-        let mut writes = crate::store::Writes::default();
+        let mut writes = crate::store::Writes::appending_at(store.log_end());
         let number = writes.number_for_test(key);
         writes.insert(
             &crate::store::row_key(number)[..],

@@ -6,23 +6,20 @@
 //! per event grow with the state (and the fold's cost grow as the store filled). Here a state is read from sled once,
 //! changed in memory by every event, and written once per checkpoint.
 //!
-//! Exactly once, with three positions in sled (see [`crate::store`]):
-//! - `position`: every per-event write (timeline `t`, event-id index `e` for events without a person, persons'
-//!   numbers `n`, dead letters) is in sled up to here. Written with every batch of the timeline stage
-//!   ([`crate::timeline`]), which runs ahead of the screening.
-//! - `alerted`: the alerts of every sequence up to here are in the outbox `o`. Written with every batch of the
-//!   screening.
-//! - `states_at`: the states (person rows `p`, each the record and the screening state, beside it the sealed identity
-//!   `i`, relations `r`, the flagged list `f`, counters `c`) are in sled exactly as of this sequence. Written only with
-//!   a checkpoint, in the same atomic batch as the states. Queries read the same records: under a backlog the person
-//!   view trails the timeline by at most one checkpoint interval (and what the screening has not reached yet), and a
-//!   person seen for the first time since the last checkpoint has a timeline but no record yet ([`crate::query`]
-//!   answers from the timeline alone then).
+//! Exactly once, with two positions in sled (see [`crate::store`]):
+//! - `position`: every per-event write (timeline `t`, event-id index `e` for events without a person, sealed identity
+//!   `i`, alert outbox `o`) is in
+//!   sled up to here. Written with every batch.
+//! - `states_at`: the states (person rows `p`, each the record and the screening state, relations `r`, the flagged
+//!   list `f`, counters `c`) are in sled exactly as of this sequence. Written only with a checkpoint, in the same atomic batch as the
+//!   states. Queries read the same records: under a backlog the person view trails the timeline by at most one
+//!   checkpoint interval, and a person seen for the first time since the last checkpoint has a timeline but no record
+//!   yet ([`crate::query`] answers from the timeline alone then).
 //!
-//! `states_at <= alerted <= position`. A session starts delivering at `states_at + 1`: a message at or below
-//! `position` is a replay, applied to the states only (its per-event writes are already in sled; its alerts are
-//! announced only above `alerted`), and only if its timeline entry (or, without a person, its event-id index entry)
-//! names its own sequence (otherwise it was a duplicate the first time). A crash between
+//! `states_at <= position`. A session starts delivering at `states_at + 1`: a message at or below `position` is a
+//! replay, applied to the states only (its per-event writes are already in sled, its alerts already in the outbox),
+//! and only if its timeline entry (or, without a person, its event-id index entry) names its own sequence (otherwise
+//! it was a duplicate the first time). A crash between
 //! checkpoints therefore loses nothing and counts nothing twice; it costs the replay of one checkpoint interval.
 //!
 //! The cache lives as long as one consumer session. A checkpoint happens when the fold is caught up (a batch smaller
@@ -152,16 +149,12 @@ pub struct StateCache {
     /// is applied, so these are kept here, not read back from sled).
     pub(crate) position: u64,
     pub(crate) states_at: u64,
-    /// The last sequence whose alerts are in the outbox once the batches prepared so far are applied
-    /// ([`Store::alerted_at`]).
-    pub(crate) alerted_at: u64,
     /// The last sequence the cached states have applied (at least `states_at`).
     pub(crate) states_through: u64,
+    /// The event log's end once the batches prepared so far are applied: where the next batch's event bytes go.
+    pub(crate) log_end: u64,
     /// The number the next new person gets, once the batches prepared so far are applied ([`PersonNumber`]).
     next_number: u64,
-    /// Numbers the timeline stage gave new persons in batches not yet applied (sled does not have them yet): a person
-    /// loaded meanwhile gets theirs from here ([`StateCache::expect_numbers`]).
-    fresh_numbers: HashMap<PersonKey, PersonNumber>,
     /// Known stored values of situation counters, with the checkpoint that wrote them (no read per checkpoint, and
     /// correct while the previous checkpoint's batch is still being applied).
     counter_totals: HashMap<CounterKey, (CounterDay, u64)>,
@@ -193,10 +186,9 @@ impl StateCache {
             inflight_ids: HashSet::default(),
             position: store.position()?,
             states_at: store.states_at()?,
-            alerted_at: store.alerted_at()?,
             states_through: store.states_at()?,
+            log_end: store.log_end(),
             next_number: store.next_number()?,
-            fresh_numbers: HashMap::default(),
             loads: (0, 0),
             counter_totals: HashMap::default(),
             dirty_persons: Vec::new(),
@@ -237,9 +229,7 @@ impl StateCache {
         let slot = match self.persons.entry(*key) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
-                let loaded = store
-                    .load_person_row(key)?
-                    .or_else(|| fresh_number(&self.fresh_numbers, key));
+                let loaded = store.load_person_row(key)?;
                 let slot = v.insert(person_slot_of(loaded, generation, &mut self.loads.0));
                 self.bytes += slot.bytes;
                 slot
@@ -328,8 +318,7 @@ impl StateCache {
         for read in read {
             match read {
                 Read::Person(key, loaded) => {
-                    let loaded = loaded.or_else(|| fresh_number(&self.fresh_numbers, key));
-                    let slot = person_slot_of(loaded, generation, &mut self.loads.0);
+                    let slot = person_slot_of(*loaded, generation, &mut self.loads.0);
                     self.bytes += slot.bytes;
                     self.persons.insert(*key, slot);
                 }
@@ -357,7 +346,6 @@ impl StateCache {
         store: &Store,
         screener: Option<&caselink_screening::Screener>,
         messages: &[(u64, &[u8])],
-        known: HashMap<uuid::Uuid, Option<u64>>,
     ) -> Result<Preloaded, StoreError> {
         // What the events themselves name: possible duplicates, subjects, and their phone, address and text relations.
         let mut lookups: Vec<(uuid::Uuid, Option<PersonKey>)> = Vec::new();
@@ -379,10 +367,7 @@ impl StateCache {
                     Err(_) => continue,
                 },
             };
-            if !known.contains_key(&id)
-                && (sequence <= self.position
-                    || store.may_have_seen(&folded_at(&id, person.as_ref())))
-            {
+            if sequence <= self.position || store.may_have_seen(&folded_at(&id, person.as_ref())) {
                 lookups.push((id, person));
             }
             let (Some(subject), Some(key)) = (&preview.subject, person) else {
@@ -408,10 +393,9 @@ impl StateCache {
         let folded = read_all(&lookups, |(id, person)| {
             store.folded_sequence(&folded_at(id, person.as_ref()))
         })?;
-        let mut preloaded = Preloaded { folded: known };
-        preloaded
-            .folded
-            .extend(lookups.iter().map(|(id, _)| *id).zip(folded));
+        let preloaded = Preloaded {
+            folded: lookups.iter().map(|(id, _)| *id).zip(folded).collect(),
+        };
         // Of the events the preparation will skip (duplicates, and replays the first fold skipped), nothing is read.
         let mut subjects: Vec<PersonKey> = Vec::new();
         let mut relations: Vec<RelationKey> = Vec::new();
@@ -505,25 +489,6 @@ impl StateCache {
         self.next_number += 1;
         batch.number(key, next);
         Ok(next)
-    }
-
-    /// Numbers the timeline stage gave new persons in a batch that may not be applied yet: persons the screening
-    /// loads before it is get theirs from here (never a number of their own).
-    pub(crate) fn expect_numbers(&mut self, numbered: &[(PersonKey, PersonNumber)]) {
-        for &(key, number) in numbered {
-            self.fresh_numbers.insert(key, number);
-            if let Some(slot) = self.persons.get_mut(&key) {
-                slot.value.number.get_or_insert(number);
-            }
-            self.next_number = self.next_number.max(number.0 + 1);
-        }
-    }
-
-    /// The timeline batch that numbered `numbered` is applied: sled has their numbers.
-    pub(crate) fn numbers_applied(&mut self, numbered: &[PersonKey]) {
-        for key in numbered {
-            self.fresh_numbers.remove(key);
-        }
     }
 
     /// The person's record, loaded from sled (`p`, as of `states_at`) on first use, marked dirty.
@@ -802,7 +767,11 @@ impl Runs {
         }
         let id = store.run_index().allocate();
         let (bytes, digests) = run.finish();
-        batch.run(&crate::runs::run_key(id)[..], &bytes);
+        let extent = batch.run(&bytes);
+        batch.insert(
+            &crate::runs::run_key(id)[..],
+            crate::runs::run_ref(extent, &bytes),
+        );
         stored.runs.push((id, digests));
     }
 }
@@ -940,11 +909,6 @@ fn person_slot_of(
         number,
     };
     Slot::new(state, encoded, 0, generation)
-}
-
-/// A person sled has no number for, as the timeline stage numbered them in a batch not yet applied.
-fn fresh_number(fresh: &HashMap<PersonKey, PersonNumber>, key: &PersonKey) -> Option<LoadedPerson> {
-    fresh.get(key).map(|&number| (number, None))
 }
 
 /// A cache slot for a relation as read from sled (`None`: default), under a key with `key_heap` heap bytes.
@@ -1134,7 +1098,7 @@ mod tests {
 
     /// A checkpoint of every dirty state, applied to the store as the fold applies one.
     fn checkpoint_and_apply(store: &Store, cache: &mut StateCache) {
-        let mut writes = Writes::default();
+        let mut writes = Writes::appending_at(store.log_end());
         let mut stored = Stored::default();
         let generation = cache.checkpoint(store, &mut writes, &mut stored).unwrap();
         store.apply(writes).unwrap();
@@ -1171,7 +1135,7 @@ mod tests {
     ) -> ((u64, u64), usize) {
         let mut cache = StateCache::open(store, CachePolicy::default()).unwrap();
         cache
-            .preload(store, folder.screener.as_deref(), batch, Default::default())
+            .preload(store, folder.screener.as_deref(), batch)
             .unwrap();
         let preloaded = (cache.loads, cache.dirty());
         let prepared = crate::fold::prepare(store, folder, &mut cache, batch, true).unwrap();
@@ -1572,12 +1536,7 @@ mod tests {
         let batch = numbered(&next, first.len() as u64 + 1);
         let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
         let preloaded = cache
-            .preload(
-                &store,
-                folder.screener.as_deref(),
-                &batch,
-                Default::default(),
-            )
+            .preload(&store, folder.screener.as_deref(), &batch)
             .unwrap();
         let pairs = u64::from(pairs);
         assert_eq!(
@@ -1627,12 +1586,7 @@ mod tests {
         let batch = numbered(&next, 2);
         let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
         let preloaded = cache
-            .preload(
-                &store,
-                folder.screener.as_deref(),
-                &batch,
-                Default::default(),
-            )
+            .preload(&store, folder.screener.as_deref(), &batch)
             .unwrap();
         assert_eq!(cache.loads.1, 1, "the text's relation");
         let prepared =
@@ -1675,12 +1629,7 @@ mod tests {
 
         let mut cache = StateCache::open(&store, CachePolicy::default()).unwrap();
         let preloaded = cache
-            .preload(
-                &store,
-                folder.screener.as_deref(),
-                &batch,
-                Default::default(),
-            )
+            .preload(&store, folder.screener.as_deref(), &batch)
             .unwrap();
         let prepared =
             crate::fold::prepare_preloaded(&store, &folder, &mut cache, &batch, false, &preloaded)
@@ -1772,7 +1721,7 @@ mod tests {
         assert_eq!(working.person_ref(&read).unwrap().latest_us, 0);
         working.person(&changed).unwrap().latest_us = 5;
         assert_eq!(cache.dirty(), 1);
-        let mut writes = Writes::default();
+        let mut writes = Writes::appending_at(store.log_end());
         let mut stored = Stored::default();
         cache.checkpoint(&store, &mut writes, &mut stored).unwrap();
         // One row, of the person changed, who gets a number with it.

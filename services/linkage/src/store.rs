@@ -42,12 +42,12 @@ use caselink_domain::PersonKey;
 use caselink_proto::v1::{CaseEvent, SealedIdentity};
 use prost::Message;
 
-use crate::eventlog::{EventLog, Extent, LogError, Pending, Placement};
+use crate::eventlog::{EventLog, Extent, LogError, Pending};
 use crate::runs::{find_in_run, ref_extent, run_entries, run_key, GoneRun, RunIndex, RUN};
 use crate::seen::TableFilter;
 
 /// Bump when the layout or meaning of any projection changes: start-up then rebuilds from the stream.
-pub const PROJECTION_VERSION: u32 = 24;
+pub const PROJECTION_VERSION: u32 = 23;
 
 pub(crate) const EVENT_INDEX: u8 = b'e';
 pub(crate) const PERSON: u8 = b'p';
@@ -73,7 +73,6 @@ const META_VERSION: &[u8] = b"mversion";
 const META_RULES: &[u8] = b"mrules";
 const META_LOG: &[u8] = b"mlog";
 const META_NUMBERS: &[u8] = b"mnumbers";
-const META_ALERTED: &[u8] = b"malerted";
 
 /// Where a person's row, identity and timeline chunks are: `p ‖ number …`. Numbers are given in the order persons
 /// first appear in the stream (`n ‖ person key` says whose), so the persons a stretch of the stream is about share
@@ -183,10 +182,6 @@ pub struct Writes {
     log: Pending,
     /// Timeline entries by person, written as one chunk each when the batch is closed.
     timelines: foldhash::HashMap<PersonNumber, Vec<TimelineEntry>>,
-    /// Closed chunks (key, entries): encoded when the batch is applied, once their event bytes have a place.
-    chunks: Vec<(Vec<u8>, Vec<TimelineEntry>)>,
-    /// Runs' references (key, value): their extent (the value's start) is placed when the batch is applied.
-    run_refs: Vec<(Vec<u8>, Vec<u8>)>,
     /// Persons given a number: the person filter learns them once the batch is applied.
     numbered: Vec<PersonKey>,
     /// The number the next new person gets, if this batch gave any: stored (`mnumbers`) when the batch is applied.
@@ -243,6 +238,14 @@ impl std::fmt::Debug for TableWrites {
 }
 
 impl Writes {
+    /// An empty batch whose event bytes will go at `log_end` (the log's end once the batches before are applied).
+    pub(crate) fn appending_at(log_end: u64) -> Writes {
+        Writes {
+            log: Pending::at(log_end),
+            ..Writes::default()
+        }
+    }
+
     /// Gives `person` the number `number`: the next new person gets a greater one.
     pub(crate) fn number(&mut self, person: &PersonKey, number: PersonNumber) {
         self.insert(&number_key(person)[..], &number.0.to_be_bytes()[..]);
@@ -272,17 +275,12 @@ impl Writes {
             });
     }
 
-    /// A run ([`crate::runs`]) stored at `key`: its bytes go to the event log in blocks of their own, and the key
-    /// refers to them ([`crate::runs::run_ref`]) once the batch is applied.
-    pub(crate) fn run(&mut self, key: &[u8], bytes: &[u8]) {
-        let extent = self.log.push_blocks(bytes);
-        let value = crate::runs::run_ref(extent, bytes);
-        self.count(key, value.len());
-        self.run_refs.push((key.to_vec(), value));
+    /// A run's bytes ([`crate::runs`]), appended to the event log in blocks of their own; returns where they will be.
+    pub(crate) fn run(&mut self, bytes: &[u8]) -> Extent {
+        self.log.push_blocks(bytes)
     }
 
-    /// Closes the timeline entries gathered so far into one chunk per person, keyed by its first place (counted now,
-    /// encoded when the batch is applied and its event bytes have their place).
+    /// Writes the timeline entries gathered so far: one chunk per person, keyed by its first place.
     pub(crate) fn close_timelines(&mut self) {
         for (person, mut entries) in std::mem::take(&mut self.timelines) {
             entries.sort_unstable_by_key(|e| e.place);
@@ -291,32 +289,17 @@ impl Writes {
             };
             let mut key = timeline_prefix(person);
             key.extend_from_slice(&first.place);
-            self.count(&key, entries.len() * TimelineEntry::LEN);
-            self.chunks.push((key, entries));
+            let mut value = Vec::with_capacity(entries.len() * TimelineEntry::LEN);
+            for entry in &entries {
+                entry.encode(&mut value);
+            }
+            self.insert(key, value);
         }
     }
 
-    /// The chunks and run references into the sled batch, their extents where `placed` put the bytes.
-    fn place(&mut self, placed: Placement) {
-        for (key, entries) in std::mem::take(&mut self.chunks) {
-            let mut value = Vec::with_capacity(entries.len() * TimelineEntry::LEN);
-            for entry in &entries {
-                TimelineEntry {
-                    extent: placed.event(entry.extent),
-                    ..*entry
-                }
-                .encode(&mut value);
-            }
-            self.batch.insert(key, value);
-        }
-        for (key, mut value) in std::mem::take(&mut self.run_refs) {
-            if let Some(extent) = value.get(..Extent::LEN).and_then(Extent::decode) {
-                let mut placed_extent = Vec::with_capacity(Extent::LEN);
-                placed.run(extent).encode(&mut placed_extent);
-                value[..Extent::LEN].copy_from_slice(&placed_extent);
-            }
-            self.batch.insert(key, value);
-        }
+    /// The event log's end once this batch is applied.
+    pub(crate) fn log_end(&self) -> u64 {
+        self.log.end()
     }
 
     /// Event bytes this batch appends to the log.
@@ -326,14 +309,10 @@ impl Writes {
 
     pub(crate) fn insert(&mut self, key: impl Into<sled::IVec>, value: impl Into<sled::IVec>) {
         let (key, value) = (key.into(), value.into());
-        self.count(&key, value.len());
-        self.batch.insert(key, value);
-    }
-
-    fn count(&mut self, key: &[u8], value: usize) {
         self.entries += 1;
-        self.bytes += key.len() + value;
-        self.tables.add(key, key.len() + value);
+        self.bytes += key.len() + value.len();
+        self.tables.add(&key, key.len() + value.len());
+        self.batch.insert(key, value);
     }
 
     /// Gives `person` a number as the fold would, for tests that write timelines themselves: the first 8 bytes of
@@ -544,25 +523,29 @@ impl Store {
         // The fold closes them itself (to count them in its stats); for any other writer, here. Closing twice writes
         // nothing more.
         writes.close_timelines();
+        let Writes {
+            mut batch,
+            log,
+            numbered,
+            next_number,
+            ..
+        } = writes;
         self.exclusive(|| {
-            // The bytes land where the log ends now, whatever was applied since the batch was prepared.
-            let placed = self.log.append(&writes.log)?;
-            writes.place(placed);
-            if !writes.log.is_empty() {
-                writes.batch.insert(META_LOG, &placed.end.to_be_bytes()[..]);
+            if !log.is_empty() {
+                self.log.append(&log)?;
+                batch.insert(META_LOG, &log.end().to_be_bytes()[..]);
             }
-            if let Some(next) = writes.next_number {
-                writes.batch.insert(META_NUMBERS, &next.to_be_bytes()[..]);
+            if let Some(next) = next_number {
+                batch.insert(META_NUMBERS, &next.to_be_bytes()[..]);
             }
-            self.tree.apply_batch(std::mem::take(&mut writes.batch))?;
+            self.tree.apply_batch(batch)?;
             Ok::<(), StoreError>(())
         })?;
-        self.persons.note(writes.numbered.iter().map(|p| &p.0[..]));
+        self.persons.note(numbered.iter().map(|p| &p.0[..]));
         Ok(())
     }
 
     /// The event log's end: where the next batch's event bytes go.
-    #[cfg(test)]
     pub(crate) fn log_end(&self) -> u64 {
         self.log.end()
     }
@@ -830,20 +813,6 @@ impl Store {
 
     pub(crate) fn position_entry(sequence: u64) -> (&'static [u8], [u8; 8]) {
         (META_POSITION, sequence.to_be_bytes())
-    }
-
-    /// The last stream sequence whose alerts are in the outbox (`o`): the screening of a later one announces its
-    /// flag changes, of an earlier one (a replay) not again.
-    pub fn alerted_at(&self) -> Result<u64, StoreError> {
-        Ok(self
-            .tree
-            .get(META_ALERTED)?
-            .map(|v| be_u64(&v))
-            .unwrap_or(0))
-    }
-
-    pub(crate) fn alerted_entry(sequence: u64) -> (&'static [u8], [u8; 8]) {
-        (META_ALERTED, sequence.to_be_bytes())
     }
 
     /// The last stream sequence the stored states (`p`, `r`, `f`, `c`) are as of; the fold resumes after it.
@@ -1603,7 +1572,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let n = 2 * READ_STRETCH as u64 + 5;
-        let mut writes = Writes::default();
+        let mut writes = Writes::appending_at(store.log_end());
         for i in 0..n {
             push_event(&mut writes, i);
         }
@@ -1644,7 +1613,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let committed = {
             let store = Store::open(dir.path()).unwrap();
-            let mut writes = Writes::default();
+            let mut writes = Writes::appending_at(store.log_end());
             for i in 0..2 {
                 push_event(&mut writes, i);
             }
@@ -1652,7 +1621,7 @@ mod tests {
             store.flush().await.unwrap();
             let committed = store.log_end();
             // A crash after the next batch's bytes were synced but before its sled batch was applied.
-            let mut lost = Writes::default();
+            let mut lost = Writes::appending_at(committed);
             push_event(&mut lost, 2);
             store.log.append(&lost.log).unwrap();
             assert!(store.log_end() > committed);
@@ -1664,7 +1633,7 @@ mod tests {
         assert_eq!(std::fs::metadata(&file).unwrap().len(), committed);
         assert_eq!(summaries(&store), ["record 0", "record 1"]);
         // Folded again from the stream, the lost event goes where its bytes were cut.
-        let mut again = Writes::default();
+        let mut again = Writes::appending_at(store.log_end());
         push_event(&mut again, 2);
         store.apply(again).unwrap();
         store.flush().await.unwrap();
@@ -1746,7 +1715,7 @@ mod tests {
         let person = PersonKey([5; 32]);
         let id = |t: i64| uuid::Uuid::from_u128(t as u128);
         let write = |store: &Store, times: &[i64], first_sequence: u64| {
-            let mut writes = Writes::default();
+            let mut writes = Writes::appending_at(store.log_end());
             let number = writes.number_for_test(&person);
             for (n, &t) in times.iter().enumerate() {
                 let event = CaseEvent {
