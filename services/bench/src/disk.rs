@@ -5,9 +5,10 @@
 //! disk's random reads, not by the two cores. The figure makes that bound visible in every run: 4 KiB reads at random
 //! 4 KiB-aligned offsets of a file written for the purpose, with `O_DIRECT` (past the kernel's page cache: what the
 //! disk itself answers), by one thread and by as many threads as the fold's preload reads with, each with one read in
-//! flight. On a virtual disk the host may answer a file just written from its own cache, and the figure is taken
-//! before the run's heavy writing: read it as an upper bound of what the fold's cold reads get (BENCHMARKS.md,
-//! session 21).
+//! flight. On a virtual disk the host answers a file just written from its own cache: on the benchmark's machine a
+//! fresh 1 GiB file (and the first GiB of a fresh 4 GiB one) read ~8,300 times a second one at a time, a 1.8 GB file
+//! written hours before 1,900-2,900 times (session 22). The figure is an upper bound of what the fold's cold reads of
+//! older pages get (BENCHMARKS.md, sessions 21-22).
 
 use std::fs::File;
 use std::io::Write;
@@ -50,7 +51,7 @@ pub fn measure(dir: &Path) -> anyhow::Result<Vec<DiskReads>> {
 
 /// Writes a file of `bytes` (not a sparse one: every block is on the disk) under `dir`, synced, for [`random_reads`];
 /// its path.
-pub fn write_file(dir: &Path, bytes: u64) -> anyhow::Result<PathBuf> {
+fn write_file(dir: &Path, bytes: u64) -> anyhow::Result<PathBuf> {
     let path = dir.join("disk-baseline");
     let mut file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
     // Bytes that differ block to block, so no layer below can store the file as a pattern.
@@ -76,7 +77,7 @@ pub fn write_file(dir: &Path, bytes: u64) -> anyhow::Result<PathBuf> {
 /// Reads [`BLOCK`] bytes at random aligned offsets of `path` (its first `bytes`) on `depth` threads, each with one
 /// read in flight, for `time`; the reads go past the kernel's page cache (`O_DIRECT`). Fails on a file system that
 /// refuses `O_DIRECT` (tmpfs, for one), naming it.
-pub fn random_reads(
+fn random_reads(
     path: &Path,
     bytes: u64,
     depth: usize,
