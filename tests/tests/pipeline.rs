@@ -542,6 +542,7 @@ async fn every_person_read_is_audited_in_a_hash_chain_that_detects_forgery() {
     assert_eq!(found.role, "analyst");
     assert_eq!(found.purpose, TEST_PURPOSE);
     assert_eq!(found.rpc, "/caselink.v1.Linkage/GetTimeline");
+    assert_eq!(found.items, 1, "the record counts the entries shown");
     assert!(
         mine.iter().any(|r| r.outcome == "NOT_FOUND"),
         "a lookup of an unknown person is audited too"

@@ -68,6 +68,9 @@ struct Cli {
     /// How long each open-loop query measurement runs, seconds.
     #[arg(long, default_value_t = 10.0)]
     query_secs: f64,
+    /// Open-loop measurements (windows of --query-secs) per RPC and repetition; each figure is the median window's.
+    #[arg(long, default_value_t = 3)]
+    query_windows: usize,
     /// Also print the table as Markdown.
     #[arg(long)]
     markdown: bool,
@@ -128,6 +131,7 @@ fn main() -> ExitCode {
         query_calls: cli.query_calls.max(1),
         query_rate: cli.query_rate,
         query_open: Duration::from_secs_f64(cli.query_secs.max(0.1)),
+        query_windows: cli.query_windows.max(1),
     };
     let progress = Progress::new(cli.quiet);
     // On Ctrl-C or SIGTERM the run is dropped, which stops its nats-servers and aggregator and removes its folders.

@@ -330,7 +330,7 @@ pub fn rows(reps: &[RepResult], scale_note: &str) -> Vec<Row> {
             Row::new("query", &format!("{rpc} p99, {load}"), Unit::Millis)
                 .value(med(reps, |r| Some(pick(r)?.latency.p99_ms)))
                 .bar(false, false, bar)
-                .note(scale_note),
+                .note(windows_note(reps, pick, scale_note)),
         );
         rows.push(
             Row::new("query", &format!("{rpc} achieved, {load}"), Unit::PerSecond)
@@ -455,6 +455,37 @@ pub fn format_table(rows: &[Row]) -> String {
         out.push_str(&format!("[{}] {note}\n", i + 1));
     }
     out
+}
+
+/// The scale note of an open-loop p99 row, with the windows it is the median of: each window's p99 for one
+/// repetition, their number for several.
+fn windows_note(
+    reps: &[RepResult],
+    pick: fn(&RepResult) -> Option<&OpenLoopRun>,
+    scale_note: &str,
+) -> String {
+    let windows: Vec<&[f64]> = reps
+        .iter()
+        .filter_map(|r| Some(pick(r)?.window_p99_ms.as_slice()))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let said = match windows.as_slice() {
+        [] => return scale_note.to_string(),
+        [one] => format!(
+            "the median of {} windows, whose p99s were {} ms",
+            one.len(),
+            one.iter()
+                .map(|p| format!("{p:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        many => format!("each repetition's median of {} windows", many[0].len()),
+    };
+    if scale_note.is_empty() {
+        said
+    } else {
+        format!("{scale_note}; {said}")
+    }
 }
 
 /// The table as Markdown (for BENCHMARKS.md).
@@ -669,6 +700,7 @@ mod tests {
             send_lag_p99_ms: 0.5,
             calls: 5000,
             mean_entries: 114.0,
+            window_p99_ms: Vec::new(),
         };
         let reps = vec![RepResult {
             query_open: Some(open(4.0)),
@@ -687,6 +719,28 @@ mod tests {
         );
         // Closed-loop rows stay, empty here.
         assert_eq!(row(&rows, "GetTimeline p99, 64 callers").value, None);
+
+        // Three windows: the figure is the median window's, and the row names all three.
+        let windows = vec![open(9.5), open(3.0), open(4.5)];
+        let median = crate::query::median_window(windows).expect("three windows");
+        assert_eq!(median.latency.p99_ms, 4.5);
+        assert_eq!(median.window_p99_ms, [9.5, 3.0, 4.5]);
+        let reps = vec![RepResult {
+            query_open: Some(median),
+            ..RepResult::default()
+        }];
+        let table = super::rows(&reps, "at 10M");
+        let timeline = row(&table, "GetTimeline p99, open loop, 500/s offered");
+        assert_eq!(timeline.value, Some(4.5));
+        assert_eq!(timeline.pass, Some(true));
+        assert_eq!(
+            timeline.note,
+            "at 10M; the median of 3 windows, whose p99s were 9.50, 3.00, 4.50 ms"
+        );
+        // One window: itself, no list.
+        let one = crate::query::median_window(vec![open(7.0)]).expect("one window");
+        assert!(one.window_p99_ms.is_empty());
+        assert!(crate::query::median_window(Vec::new()).is_none());
     }
 
     #[test]

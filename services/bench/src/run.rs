@@ -174,6 +174,8 @@ pub struct RunOptions {
     pub query_rate: f64,
     /// How long each open-loop query measurement runs.
     pub query_open: Duration,
+    /// Open-loop measurements per RPC and repetition (the figure is the median window's).
+    pub query_windows: usize,
 }
 
 /// Rates seen on this machine kind (2 cores, shared) for the up-front estimate; performance.md's figures are
@@ -229,7 +231,8 @@ pub fn estimate_seconds(options: &RunOptions) -> f64 {
         rep += n / Guess::FOLD;
     }
     if sel.has(Part::Query) {
-        rep += Guess::QUERIES + 2.0 * options.query_open.as_secs_f64();
+        rep +=
+            Guess::QUERIES + 2.0 * options.query_windows as f64 * options.query_open.as_secs_f64();
     }
     if sel.has(Part::Freshness) {
         rep += options.freshness.as_secs_f64() + 3.0;
@@ -584,27 +587,32 @@ async fn measure(
                 (query::Query::Timeline, "GetTimeline"),
                 (query::Query::PersonView, "GetPersonView"),
             ] {
-                let what = format!(
-                    "{name}: open loop, {QUERY_CALLERS} callers, {}/s offered for {} s",
-                    thousands(options.query_rate),
-                    options.query_open.as_secs_f64()
-                );
-                let run = attempt(
-                    errors,
-                    progress,
-                    &what,
-                    query::measure_open(
-                        query,
-                        access,
-                        aggregator.address(),
-                        &data.query_persons,
-                        QUERY_CALLERS,
-                        options.query_rate,
-                        options.query_open,
-                    ),
-                )
-                .await;
-                if let Some(q) = &run {
+                let mut windows = Vec::with_capacity(options.query_windows);
+                for window in 1..=options.query_windows {
+                    let what = format!(
+                        "{name}: open loop, {QUERY_CALLERS} callers, {}/s offered for {} s (window {window} of {})",
+                        thousands(options.query_rate),
+                        options.query_open.as_secs_f64(),
+                        options.query_windows
+                    );
+                    let Some(q) = attempt(
+                        errors,
+                        progress,
+                        &what,
+                        query::measure_open(
+                            query,
+                            access,
+                            aggregator.address(),
+                            &data.query_persons,
+                            QUERY_CALLERS,
+                            options.query_rate,
+                            options.query_open,
+                        ),
+                    )
+                    .await
+                    else {
+                        break;
+                    };
                     progress.note(&format!(
                         "{name}, open loop: p50 {:.2} ms, p99 {:.2} ms from the scheduled send, {}/s achieved \
                          of {}/s offered, send lag p99 {:.2} ms, {} calls",
@@ -615,7 +623,14 @@ async fn measure(
                         q.send_lag_p99_ms,
                         q.calls
                     ));
+                    windows.push(q);
                 }
+                // A window that failed leaves the RPC without a figure (the failure is in the errors).
+                let run = if windows.len() == options.query_windows {
+                    query::median_window(windows)
+                } else {
+                    None
+                };
                 match query {
                     query::Query::Timeline => r.query_open = run,
                     query::Query::PersonView => r.person_view_open = run,

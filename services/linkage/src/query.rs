@@ -217,17 +217,20 @@ impl LinkageService {
 
     /// GetTimeline, as a plain function: [`LinkageService::timeline_encoded`], decoded.
     pub fn timeline(&self, request: &GetTimelineRequest) -> Result<Timeline, QueryError> {
-        let encoded = self.timeline_encoded(request, None)?;
+        let encoded = self.timeline_encoded(request, None, |_| Ok(()))?;
         Timeline::decode(encoded.encode_to_vec().as_slice()).map_err(corrupt_timeline)
     }
 
     /// GetTimeline with every entry's event as the bytes stored in the timeline's event log, copied
     /// into the answer as they are; only each event's department and payload are read (for the filter and the kind).
-    /// `caller`'s region scope is checked on the person's record.
+    /// `caller`'s region scope is checked on the person's record. `counted` is told how many entries the page holds
+    /// as soon as that is known: before the events' bytes are read when no department filter is asked for (the
+    /// timeline's index tells), after them otherwise; its error ends the read.
     pub fn timeline_encoded(
         &self,
         request: &GetTimelineRequest,
         caller: Option<&caselink_auth::Caller>,
+        counted: impl FnOnce(usize) -> Result<(), QueryError>,
     ) -> Result<crate::wire::EncodedTimeline, QueryError> {
         let key = self.resolve(request.person.as_ref())?;
         let from = request.from.as_ref().map_or(i64::MIN, timestamp_micros);
@@ -261,10 +264,21 @@ impl LinkageService {
         let record = self.person_or_timeline(&key)?;
         Self::check_region_scope(caller, record.as_ref())?;
         let record = record.ok_or(QueryError::NotFound)?;
-        let mut entries = Vec::with_capacity(page_size.min(record.events as usize));
+        let mut listed = self
+            .store
+            .timeline_entries(&key, from, to, after.as_deref())?;
+        let mut counted = Some(counted);
+        if request.departments.is_empty() {
+            // Every listed entry is shown: the page is the first page_size of them, and one more tells there is more.
+            listed.truncate(page_size + 1);
+            if let Some(counted) = counted.take() {
+                counted(listed.len().min(page_size))?;
+            }
+        }
+        let mut entries = Vec::with_capacity(page_size.min(listed.len()));
         let mut next_page_token = String::new();
         let mut last_cursor: Option<Vec<u8>> = None;
-        for row in self.store.timeline_raw(&key, from, to, after.as_deref()) {
+        for row in self.store.timeline_rows(listed) {
             let row = row?;
             if entries.len() == page_size {
                 // There is more: the token points after the last returned entry.
@@ -282,6 +296,9 @@ impl LinkageService {
                 event: Some(row.event),
                 stream_sequence: row.sequence,
             });
+        }
+        if let Some(counted) = counted.take() {
+            counted(entries.len())?;
         }
         Ok(crate::wire::EncodedTimeline {
             person_key: key.to_hex(),
@@ -731,9 +748,10 @@ impl LinkageService {
         }
     }
 
-    /// The common shape of a person-level read: resolve the person and build the answer off the async workers (sled
-    /// reads block; the builder checks the caller's region scope on the record it reads), then audit the outcome
-    /// before answering.
+    /// The common shape of a person-level read: resolve the person, build the answer off the async workers (sled
+    /// reads block; the builder checks the caller's region scope on the record it reads), and audit the outcome
+    /// before answering. The builder tells the outcome ([`Told::ok`]) as soon as it knows it, and the audit record is
+    /// stored while the rest of the answer is read; should the read then fail, a second record says how.
     async fn read_person<T: Send + 'static>(
         &self,
         caller: Option<caselink_auth::Caller>,
@@ -743,51 +761,98 @@ impl LinkageService {
                 &LinkageService,
                 &PersonKey,
                 Option<&caselink_auth::Caller>,
+                &mut Told,
             ) -> Result<T, QueryError>
             + Send
             + 'static,
-        describe: impl FnOnce(&T) -> (usize, bool),
     ) -> Result<T, Status> {
+        let key = self
+            .resolve(lookup.as_ref())
+            .map_err(QueryError::into_status)?;
         let service = self.reader();
         let reader = caller.clone();
         let started = std::time::Instant::now();
-        let (key, result) = tokio::task::spawn_blocking(move || {
-            let key = service.resolve(lookup.as_ref())?;
-            let result = build(&service, &key, reader.as_ref());
-            Ok::<_, QueryError>((key.to_hex(), result))
-        })
-        .await
-        .map_err(|e| Status::internal(format!("query task failed: {e}")))?
-        .map_err(QueryError::into_status)?;
-        match result {
-            Ok(answer) => {
-                let (items, clear) = describe(&answer);
-                let built = started.elapsed();
-                self.audit_read(caller.as_ref(), rpc, vec![key.clone()], "OK", items, clear)
-                    .await?;
-                let audited = started.elapsed() - built;
+        let (tell, told) = tokio::sync::oneshot::channel();
+        let task = tokio::task::spawn_blocking(move || {
+            build(&service, &key, reader.as_ref(), &mut Told(Some(tell)))
+        });
+        let person = key.to_hex();
+        // Told the outcome, or the builder ended without telling it (the sender dropped).
+        let outcome = told.await.ok();
+        let told_after = started.elapsed();
+        let (recorded, answer) = match outcome {
+            Some((items, clear)) => {
+                let record = async {
+                    let recorded = self
+                        .audit_read(
+                            caller.as_ref(),
+                            rpc,
+                            vec![person.clone()],
+                            "OK",
+                            items,
+                            clear,
+                        )
+                        .await;
+                    (recorded, started.elapsed())
+                };
+                let (recorded, answer) = tokio::join!(record, task);
+                (Some(recorded), answer)
+            }
+            None => (None, task.await),
+        };
+        let answer = answer.map_err(|e| Status::internal(format!("query task failed: {e}")))?;
+        let built = started.elapsed();
+        let mut stored = built;
+        if let Some((recorded, at)) = recorded {
+            recorded?;
+            stored = at;
+        }
+        match (answer, outcome) {
+            (Ok(answer), Some((items, clear))) => {
                 tracing::info!(
-                    person_key = %key,
+                    person_key = %person,
                     rpc,
                     items,
                     clear,
+                    told_us = told_after.as_micros() as u64,
                     build_us = built.as_micros() as u64,
-                    audit_us = audited.as_micros() as u64,
+                    audit_us = (stored.saturating_sub(told_after)).as_micros() as u64,
                     "person read"
                 );
                 Ok(answer)
             }
-            Err(e @ (QueryError::NotFound | QueryError::OutOfScope)) => {
-                let outcome = if matches!(e, QueryError::NotFound) {
-                    "NOT_FOUND"
-                } else {
-                    "PERMISSION_DENIED"
+            (Ok(_), None) => Err(Status::internal(format!(
+                "{rpc}: the answer was built without telling its outcome for the audit trail"
+            ))),
+            (Err(e), outcome) => {
+                let outcome_code = match &e {
+                    QueryError::NotFound => Some("NOT_FOUND"),
+                    QueryError::OutOfScope => Some("PERMISSION_DENIED"),
+                    // A read already recorded as answered that then failed (the store): the trail says so.
+                    _ if outcome.is_some() => Some("INTERNAL"),
+                    _ => None,
                 };
-                self.audit_read(caller.as_ref(), rpc, vec![key], outcome, 0, false)
-                    .await?;
+                if let Some(code) = outcome_code {
+                    self.audit_read(caller.as_ref(), rpc, vec![person], code, 0, false)
+                        .await?;
+                }
+                tracing::debug!(rpc, built_us = built.as_micros() as u64, error = %e, "person read failed");
                 Err(e.into_status())
             }
-            Err(e) => Err(e.into_status()),
+        }
+    }
+}
+
+/// How a person-level read's builder tells its outcome for the audit record: the entries or events the answer shows
+/// and whether clear identity is in it. Told once, as soon as known; the answer must then be exactly that.
+pub(crate) struct Told(Option<tokio::sync::oneshot::Sender<(usize, bool)>>);
+
+impl Told {
+    /// The answer will show `items` entries (events), with clear identity if `clear`.
+    pub(crate) fn ok(&mut self, items: usize, clear: bool) {
+        if let Some(tell) = self.0.take() {
+            // The receiver is gone only if the call was dropped: nothing to record then.
+            let _ = tell.send((items, clear));
         }
     }
 }
@@ -806,12 +871,16 @@ impl LinkageService {
                 caller,
                 "/caselink.v1.Linkage/GetTimeline",
                 lookup,
-                move |service, key, reader| {
-                    let mut timeline = service.timeline_encoded(&request, reader)?;
-                    timeline.clear_identity = service.clear_identity(reader, key)?;
+                move |service, key, reader, told| {
+                    let mut clear = None;
+                    let mut timeline = service.timeline_encoded(&request, reader, |items| {
+                        clear = service.clear_identity(reader, key)?;
+                        told.ok(items, clear.is_some());
+                        Ok(())
+                    })?;
+                    timeline.clear_identity = clear;
                     Ok(timeline)
                 },
-                |t: &crate::wire::EncodedTimeline| (t.entries.len(), t.clear_identity.is_some()),
             )
             .await?;
         Ok(Response::new(timeline))
@@ -857,12 +926,12 @@ impl Linkage for LinkageService {
                 caller,
                 "/caselink.v1.Linkage/GetPersonView",
                 lookup,
-                |service, key, reader| {
+                |service, key, reader, told| {
                     let mut view = service.person_view(key, reader)?;
                     view.clear_identity = service.clear_identity(reader, key)?;
+                    told.ok(view.flags.len(), view.clear_identity.is_some());
                     Ok(view)
                 },
-                |v: &PersonView| (v.flags.len(), v.clear_identity.is_some()),
             )
             .await?;
         Ok(Response::new(view))
@@ -1132,10 +1201,12 @@ mod tests {
         };
         let inside = determiner("4306");
         let outside = determiner("11");
-        assert!(service.timeline_encoded(&request, Some(&inside)).is_ok());
+        assert!(service
+            .timeline_encoded(&request, Some(&inside), |_| Ok(()))
+            .is_ok());
         assert!(service.person_view(&key, Some(&inside)).is_ok());
         assert!(matches!(
-            service.timeline_encoded(&request, Some(&outside)),
+            service.timeline_encoded(&request, Some(&outside), |_| Ok(())),
             Err(QueryError::OutOfScope)
         ));
         assert!(matches!(
@@ -1240,7 +1311,15 @@ mod tests {
                 };
                 let mut pages = 0;
                 loop {
-                    let encoded = service.timeline_encoded(&request, None).unwrap();
+                    let mut counted = Vec::new();
+                    let encoded = service
+                        .timeline_encoded(&request, None, |n| {
+                            counted.push(n);
+                            Ok(())
+                        })
+                        .unwrap();
+                    // Told once, the page's entry count: what the audit record of the read says.
+                    assert_eq!(counted, [encoded.entries.len()]);
                     let wire = encoded.encode_to_vec();
                     let timeline = Timeline::decode(wire.as_slice()).unwrap();
                     let (entries, next) = decoded_page(&store, &key, &request);
@@ -1263,6 +1342,127 @@ mod tests {
                 assert!(pages >= 40usize.div_ceil(page_size as usize).min(2));
             }
         }
+    }
+
+    /// Overwrites the store's event log with bytes that match no entry's checksum.
+    fn spoil_event_log(dir: &std::path::Path) {
+        let path = dir.join(crate::eventlog::FILE_NAME);
+        let len = std::fs::metadata(&path).unwrap().len() as usize;
+        std::fs::write(&path, vec![0x5a; len]).unwrap();
+    }
+
+    fn whole_timeline(key: &PersonKey, departments: Vec<i32>) -> GetTimelineRequest {
+        GetTimelineRequest {
+            person: Some(PersonLookup {
+                lookup: Some(Lookup::PersonKey(key.to_hex())),
+            }),
+            page_size: 1000,
+            departments,
+            ..GetTimelineRequest::default()
+        }
+    }
+
+    #[test]
+    fn without_a_department_filter_the_page_is_counted_from_the_index_before_any_event_is_read() {
+        let key = PersonKey([7; 32]);
+        let (dir, store) = store_with_timeline(&key);
+        let service = service(store);
+        spoil_event_log(dir.path());
+        let mut counted = Vec::new();
+        let read = service.timeline_encoded(&whole_timeline(&key, vec![]), None, |n| {
+            counted.push(n);
+            Ok(())
+        });
+        assert!(matches!(read, Err(QueryError::Store(_))), "{read:?}");
+        assert_eq!(counted, [40], "counted before the bytes failed to read");
+        // A page of 7 of the 40: told 7.
+        let mut request = whole_timeline(&key, vec![]);
+        request.page_size = 7;
+        counted.clear();
+        let _ = service.timeline_encoded(&request, None, |n| {
+            counted.push(n);
+            Ok(())
+        });
+        assert_eq!(counted, [7]);
+        // With a filter the count needs each event's department: nothing is told when they cannot be read.
+        counted.clear();
+        let read = service.timeline_encoded(
+            &whole_timeline(&key, vec![Department::Hotline as i32]),
+            None,
+            |n| {
+                counted.push(n);
+                Ok(())
+            },
+        );
+        assert!(matches!(read, Err(QueryError::Store(_))), "{read:?}");
+        assert!(counted.is_empty());
+        // An error of the counter ends the read with it.
+        let read = service.timeline_encoded(&whole_timeline(&key, vec![]), None, |_| {
+            Err(QueryError::Sealed)
+        });
+        assert!(matches!(read, Err(QueryError::Sealed)), "{read:?}");
+    }
+
+    #[tokio::test]
+    async fn a_read_recorded_before_its_answer_and_then_failing_is_recorded_again_as_failed() {
+        let nats = caselink_testkit::NatsServer::start().unwrap();
+        let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        let key = PersonKey([7; 32]);
+        let (dir, store) = store_with_timeline(&key);
+        let audit = caselink_bus::audit::AuditLog::spawn(js.clone(), "linkage-test", 1);
+        let service = LinkageService::new(
+            store,
+            Arc::new(KeySecret::from_bytes([9u8; 64]).unwrap()),
+            audit,
+            None,
+            js.clone(),
+        );
+        let analyst = caselink_auth::Caller {
+            claims: caselink_auth::Claims {
+                sub: "analyst-1".into(),
+                role: caselink_auth::Role::Analyst,
+                department: None,
+                regions: vec![],
+                unit: None,
+                iss: "test".into(),
+                iat: 0,
+                exp: u64::MAX,
+                jti: "t".into(),
+            },
+            purpose: Some("joint meeting".into()),
+        };
+        let read = |departments: Vec<i32>| {
+            let mut request = Request::new(whole_timeline(&key, departments));
+            request.extensions_mut().insert(analyst.clone());
+            service.get_timeline_encoded(request)
+        };
+        let shown = read(vec![Department::Hotline as i32])
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(shown.entries.len(), 20);
+        let shown = read(vec![]).await.unwrap().into_inner();
+        assert_eq!(shown.entries.len(), 40);
+        spoil_event_log(dir.path());
+        let failed = read(vec![]).await.unwrap_err();
+        assert_eq!(failed.code(), tonic::Code::Internal);
+
+        let records = caselink_bus::audit::read_all(&js).await.unwrap();
+        let trail: Vec<(&str, u32, &str)> = records
+            .iter()
+            .map(|(_, r)| (r.outcome.as_str(), r.items, r.caller.as_str()))
+            .collect();
+        assert_eq!(
+            trail,
+            [
+                ("OK", 20, "analyst-1"),
+                ("OK", 40, "analyst-1"),
+                // Recorded as answered while the events were read; their bytes then failed their checksums.
+                ("OK", 40, "analyst-1"),
+                ("INTERNAL", 0, "analyst-1"),
+            ]
+        );
+        assert!(records.iter().all(|(_, r)| r.person_keys == [key.to_hex()]));
     }
 
     #[test]

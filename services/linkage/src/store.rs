@@ -1159,11 +1159,21 @@ impl Store {
             Ok(entries) => (entries, None),
             Err(e) => (Vec::new(), Some(e)),
         };
+        let failed = failed.into_iter().map(Err);
+        failed.chain(self.timeline_rows(entries))
+    }
+
+    /// The rows of `entries` (from [`Store::timeline_entries`]), in order, each with its event's bytes from the
+    /// event log as the iterator reaches it.
+    pub(crate) fn timeline_rows(
+        &self,
+        entries: Vec<TimelineEntry>,
+    ) -> impl Iterator<Item = Result<RawTimelineRow, StoreError>> + '_ {
         // A stretch of entries at a time (a page may stop early), each stretch's bytes read with as few reads as lie
         // end to end in the log; after an error, nothing more.
         let mut entries = entries.into_iter();
         let mut ready: std::collections::VecDeque<Result<RawTimelineRow, StoreError>> =
-            failed.into_iter().map(Err).collect();
+            std::collections::VecDeque::new();
         std::iter::from_fn(move || {
             if ready.is_empty() {
                 let stretch: Vec<TimelineEntry> = entries.by_ref().take(READ_STRETCH).collect();
@@ -1190,7 +1200,7 @@ impl Store {
 
     /// The person's timeline entries with `from_micros <= occurred < to_micros` and a place after `after`, in place
     /// order (occurred µs, then event id).
-    fn timeline_entries(
+    pub(crate) fn timeline_entries(
         &self,
         key: &PersonKey,
         from_micros: i64,
