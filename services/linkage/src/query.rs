@@ -476,6 +476,17 @@ impl LinkageService {
         key: &PersonKey,
         caller: Option<&caselink_auth::Caller>,
     ) -> Result<PersonView, QueryError> {
+        self.person_view_counted(key, caller, |_| Ok(()))
+    }
+
+    /// [`LinkageService::person_view`], telling `counted` how many flags the view shows as soon as the person's
+    /// record is read and in scope, before the links, group and referrals are read; its error ends the read.
+    fn person_view_counted(
+        &self,
+        key: &PersonKey,
+        caller: Option<&caselink_auth::Caller>,
+        counted: impl FnOnce(usize) -> Result<(), QueryError>,
+    ) -> Result<PersonView, QueryError> {
         let row = match self.store.person_row(key)? {
             Some(row) => Some(row),
             // First seen since the fold's last checkpoint: no screening state yet.
@@ -485,6 +496,7 @@ impl LinkageService {
         };
         Self::check_region_scope(caller, row.as_ref().map(|(record, _)| record))?;
         let (record, screening) = row.ok_or(QueryError::NotFound)?;
+        counted(screening.flags.len())?;
         let figures = screening.figures.clone().unwrap_or_default();
         let determination = self.determination_of(key)?;
         let mut counts: Vec<KindCount> = figures
@@ -843,6 +855,22 @@ impl LinkageService {
     }
 }
 
+impl LinkageService {
+    /// Tells a person read's outcome once the answer's count is known: `items`, and whether the clear identity
+    /// (returned) is shown to `caller`.
+    fn tell(
+        &self,
+        caller: Option<&caselink_auth::Caller>,
+        key: &PersonKey,
+        told: &mut Told,
+        items: usize,
+    ) -> Result<Option<caselink_proto::v1::ClearIdentity>, QueryError> {
+        let clear = self.clear_identity(caller, key)?;
+        told.ok(items, clear.is_some());
+        Ok(clear)
+    }
+}
+
 /// How a person-level read's builder tells its outcome for the audit record: the entries or events the answer shows
 /// and whether clear identity is in it. Told once, as soon as known; the answer must then be exactly that.
 pub(crate) struct Told(Option<tokio::sync::oneshot::Sender<(usize, bool)>>);
@@ -874,8 +902,7 @@ impl LinkageService {
                 move |service, key, reader, told| {
                     let mut clear = None;
                     let mut timeline = service.timeline_encoded(&request, reader, |items| {
-                        clear = service.clear_identity(reader, key)?;
-                        told.ok(items, clear.is_some());
+                        clear = service.tell(reader, key, told, items)?;
                         Ok(())
                     })?;
                     timeline.clear_identity = clear;
@@ -927,9 +954,12 @@ impl Linkage for LinkageService {
                 "/caselink.v1.Linkage/GetPersonView",
                 lookup,
                 |service, key, reader, told| {
-                    let mut view = service.person_view(key, reader)?;
-                    view.clear_identity = service.clear_identity(reader, key)?;
-                    told.ok(view.flags.len(), view.clear_identity.is_some());
+                    let mut clear = None;
+                    let mut view = service.person_view_counted(key, reader, |flags| {
+                        clear = service.tell(reader, key, told, flags)?;
+                        Ok(())
+                    })?;
+                    view.clear_identity = clear;
                     Ok(view)
                 },
             )
@@ -1443,6 +1473,12 @@ mod tests {
         assert_eq!(shown.entries.len(), 20);
         let shown = read(vec![]).await.unwrap().into_inner();
         assert_eq!(shown.entries.len(), 40);
+        let mut request = Request::new(GetPersonViewRequest {
+            person: whole_timeline(&key, vec![]).person,
+        });
+        request.extensions_mut().insert(analyst.clone());
+        let view = service.get_person_view(request).await.unwrap().into_inner();
+        assert!(view.flags.is_empty());
         spoil_event_log(dir.path());
         let failed = read(vec![]).await.unwrap_err();
         assert_eq!(failed.code(), tonic::Code::Internal);
@@ -1457,6 +1493,8 @@ mod tests {
             [
                 ("OK", 20, "analyst-1"),
                 ("OK", 40, "analyst-1"),
+                // The person view counts the flags it shows.
+                ("OK", 0, "analyst-1"),
                 // Recorded as answered while the events were read; their bytes then failed their checksums.
                 ("OK", 40, "analyst-1"),
                 ("INTERNAL", 0, "analyst-1"),
