@@ -792,7 +792,11 @@ impl LinkageService {
         // Told the outcome, or the builder ended without telling it (the sender dropped).
         let outcome = told.await.ok();
         let told_after = started.elapsed();
-        let (recorded, answer) = match outcome {
+        let built = async {
+            let answer = task.await;
+            (answer, started.elapsed())
+        };
+        let (recorded, (answer, built)) = match outcome {
             Some((items, clear)) => {
                 let record = async {
                     let recorded = self
@@ -807,13 +811,12 @@ impl LinkageService {
                         .await;
                     (recorded, started.elapsed())
                 };
-                let (recorded, answer) = tokio::join!(record, task);
-                (Some(recorded), answer)
+                let (recorded, built) = tokio::join!(record, built);
+                (Some(recorded), built)
             }
-            None => (None, task.await),
+            None => (None, built.await),
         };
         let answer = answer.map_err(|e| Status::internal(format!("query task failed: {e}")))?;
-        let built = started.elapsed();
         let mut stored = built;
         if let Some((recorded, at)) = recorded {
             recorded?;
@@ -826,9 +829,10 @@ impl LinkageService {
                     rpc,
                     items,
                     clear,
+                    // From the call's start: outcome told, answer built; then the record's own time from told.
                     told_us = told_after.as_micros() as u64,
                     build_us = built.as_micros() as u64,
-                    audit_us = (stored.saturating_sub(told_after)).as_micros() as u64,
+                    audit_us = stored.saturating_sub(told_after).as_micros() as u64,
                     "person read"
                 );
                 Ok(answer)
