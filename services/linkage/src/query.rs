@@ -816,12 +816,22 @@ impl LinkageService {
             }
             None => (None, built.await),
         };
-        let answer = answer.map_err(|e| Status::internal(format!("query task failed: {e}")))?;
         let mut stored = built;
         if let Some((recorded, at)) = recorded {
             recorded?;
             stored = at;
         }
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(e) => {
+                // The builder panicked: a read already recorded as answered is recorded again as failed.
+                if outcome.is_some() {
+                    self.audit_read(caller.as_ref(), rpc, vec![person], "INTERNAL", 0, false)
+                        .await?;
+                }
+                return Err(Status::internal(format!("query task failed: {e}")));
+            }
+        };
         match (answer, outcome) {
             (Ok(answer), Some((items, clear))) => {
                 tracing::info!(
@@ -1486,6 +1496,20 @@ mod tests {
         spoil_event_log(dir.path());
         let failed = read(vec![]).await.unwrap_err();
         assert_eq!(failed.code(), tonic::Code::Internal);
+        // A builder that dies after telling its outcome: recorded again as failed too.
+        let died = service
+            .read_person(
+                Some(analyst.clone()),
+                "/caselink.v1.Linkage/GetTimeline",
+                whole_timeline(&key, vec![]).person,
+                |_, _, _, told| -> Result<(), QueryError> {
+                    told.ok(3, false);
+                    panic!("the builder dies after telling")
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(died.code(), tonic::Code::Internal);
 
         let records = caselink_bus::audit::read_all(&js).await.unwrap();
         let trail: Vec<(&str, u32, &str)> = records
@@ -1501,6 +1525,8 @@ mod tests {
                 ("OK", 0, "analyst-1"),
                 // Recorded as answered while the events were read; their bytes then failed their checksums.
                 ("OK", 40, "analyst-1"),
+                ("INTERNAL", 0, "analyst-1"),
+                ("OK", 3, "analyst-1"),
                 ("INTERNAL", 0, "analyst-1"),
             ]
         );
