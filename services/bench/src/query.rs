@@ -179,7 +179,7 @@ pub async fn measure_open(
     let (ticks, mut due) = tokio::sync::mpsc::unbounded_channel();
     let pacer = std::thread::Builder::new()
         .name("bench-pacer".into())
-        .spawn(move || pace(total, schedule, ticks))
+        .spawn(move || pace(total, schedule, sleep_until, ticks))
         .context("starting the pacing thread")?;
     let persons = Arc::new(persons);
     let mut calls = Vec::with_capacity(total);
@@ -222,24 +222,29 @@ pub async fn measure_open(
     })
 }
 
-/// Announces each call `j` of `0..total` at `schedule(j)`, from a thread of its own: tokio's timers fire on a 1 ms
-/// wheel, so a call scheduled between two ticks would leave up to a millisecond late and the harness's timer would be
-/// charged to the server; a thread sleeping on the OS's high-resolution timer wakes within tens of microseconds. Stops
-/// early if nobody listens any more.
+/// Announces each call `j` of `0..total` once `wait_until(schedule(j))` returns, from a thread of its own (with
+/// [`sleep_until`]): tokio's timers fire on a 1 ms wheel, so a call scheduled between two ticks would leave up to a
+/// millisecond late and the harness's timer would be charged to the server; a thread sleeping on the OS's
+/// high-resolution timer wakes within tens of microseconds. Stops early if nobody listens any more.
 fn pace(
     total: usize,
     schedule: impl Fn(usize) -> Instant,
+    mut wait_until: impl FnMut(Instant),
     ticks: tokio::sync::mpsc::UnboundedSender<usize>,
 ) {
     for j in 0..total {
-        let at = schedule(j);
-        let now = Instant::now();
-        if at > now {
-            std::thread::sleep(at - now);
-        }
+        wait_until(schedule(j));
         if ticks.send(j).is_err() {
             return;
         }
+    }
+}
+
+/// Sleeps this thread until `at` (at once if it is past).
+fn sleep_until(at: Instant) {
+    let now = Instant::now();
+    if at > now {
+        std::thread::sleep(at - now);
     }
 }
 
@@ -315,11 +320,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_pacer_announces_every_call_in_order_and_none_before_its_time() {
+    fn the_pacer_announces_every_call_in_order_each_after_waiting_for_its_time() {
         let start = Instant::now();
+        let schedule = |j: usize| start + Duration::from_millis(3 * j as u64);
         let (ticks, mut due) = tokio::sync::mpsc::unbounded_channel();
-        pace(5, |j| start + Duration::from_millis(3 * j as u64), ticks);
-        assert!(start.elapsed() >= Duration::from_millis(12));
+        // Each wait, with how many calls were announced when it began.
+        let mut waits = Vec::new();
+        pace(5, schedule, |at| waits.push((at, due.len())), ticks);
+        let expected: Vec<(Instant, usize)> = (0..5).map(|j| (schedule(j), j)).collect();
+        assert_eq!(waits, expected);
         let announced: Vec<usize> = std::iter::from_fn(|| due.try_recv().ok()).collect();
         assert_eq!(announced, [0, 1, 2, 3, 4]);
     }
@@ -329,7 +338,16 @@ mod tests {
         let start = Instant::now();
         let (ticks, due) = tokio::sync::mpsc::unbounded_channel();
         drop(due);
-        // Were it to go on, it would sleep an hour before the second call.
-        pace(2, |j| start + Duration::from_secs(3600 * j as u64), ticks);
+        let mut waits = 0;
+        pace(
+            3,
+            |j| start + Duration::from_secs(j as u64),
+            |_| waits += 1,
+            ticks,
+        );
+        assert_eq!(
+            waits, 1,
+            "the first announcement found nobody: no second wait"
+        );
     }
 }

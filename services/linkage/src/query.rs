@@ -862,7 +862,7 @@ impl LinkageService {
                     self.audit_read(caller.as_ref(), rpc, vec![person], code, 0, false)
                         .await?;
                 }
-                tracing::debug!(rpc, built_us = built.as_micros() as u64, error = %e, "person read failed");
+                tracing::debug!(rpc, build_us = built.as_micros() as u64, error = %e, "person read failed");
                 Err(e.into_status())
             }
         }
@@ -1208,13 +1208,7 @@ mod tests {
             .remove(crate::store::row_key(store.number(&key).unwrap().unwrap()))
             .unwrap();
         let service = service(store.clone());
-        let request = GetTimelineRequest {
-            person: Some(PersonLookup {
-                lookup: Some(Lookup::PersonKey(key.to_hex())),
-            }),
-            page_size: 1000,
-            ..GetTimelineRequest::default()
-        };
+        let request = whole_timeline(&key, vec![]);
         let timeline = service.timeline(&request).unwrap();
         assert_eq!(timeline.entries.len(), 40);
         assert_eq!(timeline.identity.unwrap().name_masked, "张*");
