@@ -41,6 +41,9 @@ pub struct FoldOptions {
     pub flush_every_batch: bool,
     /// Where the fold's figures are kept for `GET /metrics` (none: not kept).
     pub metrics: Option<Arc<crate::metrics::FoldMetrics>>,
+    /// The unfolded tail the serving aggregator shows in timelines: told the fold's backlog at each pull and what it
+    /// has applied after each group ([`crate::tail`]). None in a rebuild.
+    pub tail: Option<Arc<crate::tail::Tail>>,
 }
 
 impl Default for FoldOptions {
@@ -59,6 +62,7 @@ impl Default for FoldOptions {
             cache: CachePolicy::default(),
             flush_every_batch: true,
             metrics: None,
+            tail: None,
         }
     }
 }
@@ -326,6 +330,9 @@ async fn fold_session(
         }
         if !group.is_empty() {
             let pending = group.last().map_or(0, |p| p.pending);
+            if let Some(tail) = &options.tail {
+                tail.fold_backlog(pending);
+            }
             pipeline.prepare(group).await?;
             if let Some(metrics) = &options.metrics {
                 use crate::metrics::gauge_value;
@@ -338,6 +345,9 @@ async fn fold_session(
                 metrics
                     .waiting_batches
                     .set(gauge_value(pipeline.waiting.len()));
+                if let Some(tail) = &options.tail {
+                    metrics.unfolded_events.set(gauge_value(tail.len()));
+                }
                 let (runs, entries, superseded) = store.run_stats();
                 metrics.runs.set(gauge_value(runs));
                 metrics.run_entries.set(gauge_value(entries));
@@ -504,6 +514,7 @@ impl Pipeline<'_> {
         let group = std::mem::take(&mut self.waiting);
         let messages = group.iter().map(|w| w.messages).collect();
         let store = self.store.clone();
+        let tail = self.options.tail.clone();
         self.inflight = Some(Inflight {
             apply: tokio::spawn(async move {
                 let flush = group.iter().any(|w| w.flush);
@@ -514,6 +525,10 @@ impl Pipeline<'_> {
                     last = Some(w.last);
                 }
                 let applied = apply_blocking(&store, prepared, flush).await?;
+                // What the group wrote is in sled (readers see it): the tail need not hold it any more.
+                if let (Some(tail), Some(done)) = (&tail, applied.last()) {
+                    tail.folded_through(done.stats.position);
+                }
                 if let Some(last) = last {
                     last.ack()
                         .await

@@ -20,6 +20,7 @@ pub mod seen;
 pub mod situation;
 pub mod states;
 pub mod store;
+pub mod tail;
 #[cfg(test)]
 mod testing;
 pub mod wire;
@@ -136,6 +137,7 @@ impl LinkageOptions {
             },
             flush_every_batch: true,
             metrics: None,
+            tail: None,
         })
     }
 
@@ -333,6 +335,15 @@ pub async fn serve_with_clock(
         .map_err(|e| LinkageError::Config(e.to_string()))?;
     let js = connect(&options).await?;
     let store = open_store(&options, &js).await?;
+    // Timelines show what the bus holds beyond the fold (crate::tail).
+    let tail = Arc::new(tail::Tail::new(tail::Limits::default(), store.position()?));
+    fold.tail = Some(Arc::clone(&tail));
+    let tail_task = tokio::spawn(tail::follow(
+        Arc::clone(&tail),
+        js.clone(),
+        caselink_bus::subjects::partition_filters(fold.partitions.clone()),
+        cancel.clone(),
+    ));
     let wake = Arc::new(tokio::sync::Notify::new());
     fold.wake = Some(Arc::clone(&wake));
     let outbox_task = tokio::spawn(outbox::run_outbox(
@@ -427,7 +438,8 @@ pub async fn serve_with_clock(
         .add_service(wire::LinkageRoutes::new(
             query::LinkageService::new(store.clone(), secret, audit.clone(), keyring, query_js)
                 .with_referrals(referral_service.shared())
-                .with_determinations(determination_service.shared()),
+                .with_determinations(determination_service.shared())
+                .with_tail(tail),
         ))
         .add_service(caselink_proto::v1::audit_server::AuditServer::new(
             audit_query::AuditService::new(audit_js, audit),
@@ -448,6 +460,7 @@ pub async fn serve_with_clock(
         .map_err(|e| LinkageError::Serve(e.to_string()))?;
     cancel.cancel();
     let _ = outbox_task.await;
+    let _ = tail_task.await;
     referral_tasks.stopped().await?;
     determination_tasks.stopped().await?;
     match fold_task.await {

@@ -24,6 +24,8 @@ pub struct FoldMetrics {
     pub dirty_states: Gauge,
     /// Batches prepared and waiting for the apply.
     pub waiting_batches: Gauge,
+    /// Events the bus holds beyond the fold that timelines show from memory ([`crate::tail`]).
+    pub unfolded_events: Gauge,
     /// The runs of relations with one user: runs stored, their entries (8 bytes each in memory), and of those the
     /// superseded ones (compaction removes them).
     pub runs: Gauge,
@@ -75,6 +77,11 @@ impl FoldMetrics {
             waiting_batches: metrics.register(
                 "fold_waiting_batches",
                 "batches prepared and waiting to be applied",
+                Gauge::default(),
+            ),
+            unfolded_events: metrics.register(
+                "fold_unfolded_events",
+                "events beyond the fold that timelines show from memory (the unfolded tail)",
                 Gauge::default(),
             ),
             runs: metrics.register(

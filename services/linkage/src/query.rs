@@ -79,6 +79,8 @@ pub struct LinkageService {
     referrals: Option<crate::referral::Shared>,
     /// Shows a person's determination, and the flags' statuses under it.
     determinations: Option<crate::determination::Shared>,
+    /// Events the bus holds that the fold has not applied yet, shown in timelines ([`crate::tail`]).
+    tail: Option<Arc<crate::tail::Tail>>,
 }
 
 impl LinkageService {
@@ -97,7 +99,14 @@ impl LinkageService {
             js: Some(js),
             referrals: None,
             determinations: None,
+            tail: None,
         }
+    }
+
+    /// Shows in timelines the events the bus holds beyond the fold ([`crate::tail`]).
+    pub fn with_tail(mut self, tail: Arc<crate::tail::Tail>) -> Self {
+        self.tail = Some(tail);
+        self
     }
 
     /// Shows referrals (from the referral projection) in person views.
@@ -199,20 +208,46 @@ impl LinkageService {
     }
 
     /// The person's record; for a person first seen since the fold's last checkpoint (whose record is not written yet:
-    /// [`crate::states`]), the same record made from their timeline (decoding only the fields it needs); `None` for a
-    /// person with no events.
+    /// [`crate::states`]), the same record made from their timeline and the events of theirs the fold has not applied
+    /// yet (decoding only the fields it needs); `None` for a person with no events.
     fn person_or_timeline(&self, key: &PersonKey) -> Result<Option<PersonRecord>, QueryError> {
         if let Some(record) = self.store.person(key)? {
             return Ok(Some(record));
         }
+        let unfolded = self.unfolded(key, i64::MIN, i64::MAX, None)?;
         let mut record = PersonRecord::default();
-        for row in self.store.timeline_raw(key, i64::MIN, i64::MAX, None) {
+        let stored = self.store.timeline_raw(key, i64::MIN, i64::MAX, None);
+        let unfolded = unfolded.into_iter().map(|u| Ok(u.event));
+        for event in stored.map(|row| row.map(|r| r.event)).chain(unfolded) {
             // What the record is made of: department (3), occurred_at (4), region (6), subject (8).
-            let event = crate::wire::decode_fields(&row?.event, |tag| matches!(tag, 3 | 4 | 6 | 8))
+            let event = crate::wire::decode_fields(&event?, |tag| matches!(tag, 3 | 4 | 6 | 8))
                 .map_err(corrupt_timeline)?;
             crate::fold::update_person(&mut record, &event, crate::fold::occurred_micros(&event));
         }
         Ok((record.events > 0).then_some(record))
+    }
+
+    /// The person's events in the range (and after `after`) that the bus holds and the fold has not applied yet
+    /// ([`crate::tail`]), in place order, without those whose id the person's timeline holds already (applied since,
+    /// or a duplicate the fold will skip). Read before the stored timeline: an event applied in between is then in
+    /// both (the stored one is shown), never in neither.
+    fn unfolded(
+        &self,
+        key: &PersonKey,
+        from: i64,
+        to: i64,
+        after: Option<&[u8]>,
+    ) -> Result<Vec<crate::tail::Unfolded>, QueryError> {
+        let Some(tail) = &self.tail else {
+            return Ok(Vec::new());
+        };
+        let mut unfolded = tail.unfolded(key, from, to, after);
+        if !unfolded.is_empty() {
+            let ids: Vec<uuid::Uuid> = unfolded.iter().map(|u| u.event_id).collect();
+            let held = self.store.timeline_sequences(key, &ids)?;
+            unfolded.retain(|u| !held.contains_key(&u.event_id));
+        }
+        Ok(unfolded)
     }
 
     /// GetTimeline, as a plain function: [`LinkageService::timeline_encoded`], decoded.
@@ -261,12 +296,15 @@ impl LinkageService {
                 });
             }
         }
+        // The unfolded events first, then the stored timeline (see `unfolded`).
+        let unfolded = self.unfolded(&key, from, to, after.as_deref())?;
         let record = self.person_or_timeline(&key)?;
         Self::check_region_scope(caller, record.as_ref())?;
         let record = record.ok_or(QueryError::NotFound)?;
-        let mut listed = self
+        let stored = self
             .store
             .timeline_entries(&key, from, to, after.as_deref())?;
+        let mut listed = merge_unfolded(stored, unfolded);
         let mut counted = Some(counted);
         if request.departments.is_empty() {
             // Every listed entry is shown: the page is the first page_size of them, and one more tells there is more.
@@ -278,7 +316,7 @@ impl LinkageService {
         let mut entries = Vec::with_capacity(page_size.min(listed.len()));
         let mut next_page_token = String::new();
         let mut last_cursor: Option<Vec<u8>> = None;
-        for row in self.store.timeline_rows(listed) {
+        for row in self.listed_rows(listed) {
             let row = row?;
             if entries.len() == page_size {
                 // There is more: the token points after the last returned entry.
@@ -310,6 +348,68 @@ impl LinkageService {
             entries,
             next_page_token,
             clear_identity: None,
+        })
+    }
+}
+
+/// An entry of a timeline page: stored in sled, or held by the unfolded tail ([`crate::tail`]).
+enum Listed {
+    Stored(crate::store::TimelineEntry),
+    Unfolded(crate::tail::Unfolded),
+}
+
+/// The stored entries and the unfolded ones (each in place order) in place order; an event in both (applied while
+/// it was read) once, as stored.
+fn merge_unfolded(
+    stored: Vec<crate::store::TimelineEntry>,
+    unfolded: Vec<crate::tail::Unfolded>,
+) -> Vec<Listed> {
+    if unfolded.is_empty() {
+        return stored.into_iter().map(Listed::Stored).collect();
+    }
+    let mut merged = Vec::with_capacity(stored.len() + unfolded.len());
+    let mut unfolded = unfolded.into_iter().peekable();
+    for entry in stored {
+        while let Some(u) = unfolded.next_if(|u| u.place < *entry.place()) {
+            merged.push(Listed::Unfolded(u));
+        }
+        unfolded.next_if(|u| u.place == *entry.place());
+        merged.push(Listed::Stored(entry));
+    }
+    merged.extend(unfolded.map(Listed::Unfolded));
+    merged
+}
+
+impl LinkageService {
+    /// The rows of a page's listed entries, in order: the stored ones' bytes read from the event log as the iterator
+    /// reaches them ([`Store::timeline_rows`]: after an error, nothing more), the unfolded ones' from memory.
+    fn listed_rows(
+        &self,
+        listed: Vec<Listed>,
+    ) -> impl Iterator<Item = Result<crate::store::RawTimelineRow, StoreError>> + '_ {
+        let stored = listed
+            .iter()
+            .filter_map(|l| match l {
+                Listed::Stored(entry) => Some(*entry),
+                Listed::Unfolded(_) => None,
+            })
+            .collect();
+        let mut rows = self.store.timeline_rows(stored);
+        let mut failed = false;
+        listed.into_iter().map_while(move |l| {
+            if failed {
+                return None;
+            }
+            let row = match l {
+                Listed::Stored(_) => rows.next()?,
+                Listed::Unfolded(u) => Ok(crate::store::RawTimelineRow {
+                    sequence: u.sequence,
+                    event: u.event,
+                    cursor: u.place.to_vec(),
+                }),
+            };
+            failed = row.is_err();
+            Some(row)
         })
     }
 }
@@ -757,6 +857,7 @@ impl LinkageService {
             js: None,
             referrals: self.referrals.clone(),
             determinations: self.determinations.clone(),
+            tail: self.tail.clone(),
         }
     }
 
@@ -1131,6 +1232,7 @@ mod tests {
             js: None,
             referrals: None,
             determinations: None,
+            tail: None,
         }
     }
 
@@ -1262,6 +1364,179 @@ mod tests {
             service.person_view(&other, Some(&inside)),
             Err(QueryError::OutOfScope)
         ));
+    }
+
+    /// A bus event of `key`'s at `micros`, as a department submits it (sealed identity included).
+    fn bus_event(key: &PersonKey, id: u128, micros: i64, department: Department) -> Vec<u8> {
+        CaseEvent {
+            event_id: uuid::Uuid::from_u128(id).to_string(),
+            source_id: format!("live-{id}"),
+            department: department as i32,
+            occurred_at: Some(caselink_proto::Timestamp {
+                seconds: micros / 1_000_000,
+                nanos: (micros % 1_000_000) as i32 * 1_000,
+            }),
+            region_code: "430602".into(),
+            subject: Some(Person {
+                person_key: key.to_hex(),
+                name_masked: "李*".into(),
+                sealed: Some(caselink_proto::v1::SealedIdentity {
+                    ciphertext: vec![1; 32],
+                    ..Default::default()
+                }),
+                ..Person::default()
+            }),
+            payload: Some(Payload::ComplaintReceived(ComplaintReceived::default())),
+            ..CaseEvent::default()
+        }
+        .encode_to_vec()
+    }
+
+    fn sequences_of(timeline: &Timeline) -> Vec<u64> {
+        timeline.entries.iter().map(|e| e.stream_sequence).collect()
+    }
+
+    #[test]
+    fn events_the_fold_has_not_applied_are_shown_in_their_place_once() {
+        let key = PersonKey([7; 32]);
+        let (_dir, store) = store_with_timeline(&key);
+        let tail = Arc::new(crate::tail::Tail::new(Default::default(), 0));
+        let base = 1_700_000_000_000_000;
+        // Between stored events (the stored ones at this second have sequences 1012-1014), after them all, a
+        // redelivered copy of a stored event (the fold applied it: held by sled), and a duplicate of a stored event's
+        // id under another instant (the fold will skip it).
+        tail.read(
+            1_005,
+            &bus_event(&key, 0xabc0_0005, base + 1_000_000, Department::Hotline),
+        );
+        tail.read(
+            2001,
+            &bus_event(&key, 1, base + 4_500_000, Department::Market),
+        );
+        tail.read(
+            2002,
+            &bus_event(&key, 2, base + 99_000_000, Department::Hotline),
+        );
+        tail.read(
+            2003,
+            &bus_event(&key, 0xabc0_0007, base + 50_000_000, Department::Market),
+        );
+        let mut service = service(store.clone());
+        service.tail = Some(Arc::clone(&tail));
+        let timeline = service.timeline(&whole_timeline(&key, vec![])).unwrap();
+        let sequences = sequences_of(&timeline);
+        assert_eq!(tail.len(), 4);
+        assert_eq!(sequences.len(), 42, "{sequences:?}");
+        let at = |s: u64| sequences.iter().position(|&x| x == s).unwrap();
+        assert_eq!(
+            at(2001),
+            at(1014) + 1,
+            "after the stored events of its second: {sequences:?}"
+        );
+        assert_eq!(at(2001) + 1, at(1015));
+        assert_eq!(*sequences.last().unwrap(), 2002);
+        let live = &timeline.entries[at(2001)];
+        assert_eq!(live.kind, "complaint.received");
+        let event = live.event.as_ref().unwrap();
+        assert!(
+            event.subject.as_ref().unwrap().sealed.is_none(),
+            "no sealed identity shown"
+        );
+        // Paged: the same entries in the same order, across stored and unfolded ones.
+        let mut request = whole_timeline(&key, vec![]);
+        request.page_size = 7;
+        let mut paged = Vec::new();
+        loop {
+            let page = service.timeline(&request).unwrap();
+            paged.extend(sequences_of(&page));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            request.page_token = page.next_page_token;
+        }
+        assert_eq!(paged, sequences);
+        // A department filter and a time range apply to them as to the stored ones.
+        let market = service
+            .timeline(&whole_timeline(&key, vec![Department::Market as i32]))
+            .unwrap();
+        assert!(sequences_of(&market).contains(&2001));
+        assert!(!sequences_of(&market).contains(&2002));
+        let mut late = whole_timeline(&key, vec![]);
+        late.from = Some(caselink_proto::Timestamp {
+            seconds: (base + 20_000_000) / 1_000_000,
+            nanos: 0,
+        });
+        assert_eq!(sequences_of(&service.timeline(&late).unwrap()), vec![2002]);
+        // Once the fold applied them, the tail holds nothing and sled answers alone.
+        tail.folded_through(2003);
+        assert!(tail.is_empty());
+        assert_eq!(
+            service
+                .timeline(&whole_timeline(&key, vec![]))
+                .unwrap()
+                .entries
+                .len(),
+            40
+        );
+    }
+
+    #[test]
+    fn a_person_the_fold_has_not_met_yet_is_found_by_their_unfolded_events() {
+        let (_dir, store) = store_with_timeline(&PersonKey([7; 32]));
+        let key = PersonKey([9; 32]);
+        let mut service = service(store);
+        assert!(matches!(
+            service.timeline(&whole_timeline(&key, vec![])),
+            Err(QueryError::NotFound)
+        ));
+        let tail = Arc::new(crate::tail::Tail::new(Default::default(), 0));
+        tail.read(
+            5,
+            &bus_event(&key, 1, 1_700_000_000_000_000, Department::Market),
+        );
+        service.tail = Some(tail);
+        let timeline = service.timeline(&whole_timeline(&key, vec![])).unwrap();
+        assert_eq!(sequences_of(&timeline), vec![5]);
+        assert_eq!(timeline.identity.unwrap().name_masked, "李*");
+        assert_eq!(service.person_or_timeline(&key).unwrap().unwrap().events, 1);
+    }
+
+    #[test]
+    fn an_event_applied_while_it_was_read_is_listed_once_as_stored() {
+        let key = PersonKey([7; 32]);
+        let (_dir, store) = store_with_timeline(&key);
+        let stored = store
+            .timeline_entries(&key, i64::MIN, i64::MAX, None)
+            .unwrap();
+        let tail = crate::tail::Tail::new(Default::default(), 0);
+        // The stored event 0xabc0_0004 (second 1) as the tail held it, and one more at that second after it.
+        let base = 1_700_000_000_000_000;
+        tail.read(
+            1_004,
+            &bus_event(&key, 0xabc0_0004, base + 1_000_000, Department::Market),
+        );
+        tail.read(
+            3_000,
+            &bus_event(&key, 0xabc1_0000, base + 1_000_000, Department::Market),
+        );
+        let unfolded = tail.unfolded(&key, i64::MIN, i64::MAX, None);
+        let merged = merge_unfolded(stored, unfolded);
+        assert_eq!(merged.len(), 41);
+        let kinds: Vec<(bool, u64)> = merged
+            .iter()
+            .map(|l| match l {
+                Listed::Stored(e) => (true, e.sequence()),
+                Listed::Unfolded(u) => (false, u.sequence),
+            })
+            .collect();
+        assert_eq!(kinds.iter().filter(|(_, s)| *s == 1_004).count(), 1);
+        assert!(kinds.contains(&(true, 1_004)), "shown as stored");
+        let at = kinds.iter().position(|k| *k == (false, 3_000)).unwrap();
+        assert_eq!(
+            kinds[at - 1],
+            (true, 1_005),
+            "in place: after the stored events of its second"
+        );
     }
 
     #[test]

@@ -837,6 +837,33 @@ impl Store {
         }
     }
 
+    /// Which of `ids` the person's timeline holds, at whatever time, each with the sequence it was folded under: one
+    /// scan of the person's chunks.
+    pub(crate) fn timeline_sequences(
+        &self,
+        person: &PersonKey,
+        ids: &[uuid::Uuid],
+    ) -> Result<foldhash::HashMap<uuid::Uuid, u64>, StoreError> {
+        let mut found = foldhash::HashMap::default();
+        let Some(number) = self.number(person)? else {
+            return Ok(found);
+        };
+        if ids.is_empty() {
+            return Ok(found);
+        }
+        for item in self.tree.scan_prefix(timeline_prefix(number)) {
+            let (_, chunk) = item?;
+            let entries = TimelineEntry::decode_all(&chunk).ok_or_else(corrupt_chunk)?;
+            for entry in entries {
+                let id = uuid::Uuid::from_bytes(entry.id());
+                if ids.contains(&id) {
+                    found.insert(id, entry.sequence);
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// The sequence of the entry of event `id` in the person's timeline, at whatever time.
     fn timeline_sequence(
         &self,
@@ -1278,10 +1305,21 @@ impl TimelineEntry {
         id.copy_from_slice(&self.place[8..]);
         id
     }
+
+    /// Occurred µs ‖ event id: the entry's place in the timeline, and the paging cursor.
+    pub(crate) fn place(&self) -> &[u8; 24] {
+        &self.place
+    }
+
+    /// The stream sequence the event was folded under.
+    #[cfg(test)]
+    pub(crate) fn sequence(&self) -> u64 {
+        self.sequence
+    }
 }
 
 /// An entry's place: occurred µs ‖ event id.
-fn place(micros: i64, event_id: &uuid::Uuid) -> [u8; 24] {
+pub(crate) fn place(micros: i64, event_id: &uuid::Uuid) -> [u8; 24] {
     let mut place = [0u8; 24];
     place[..8].copy_from_slice(&encode_micros(micros));
     place[8..].copy_from_slice(event_id.as_bytes());
