@@ -1818,5 +1818,45 @@ mod tests {
         let none = CaseEvent::default().encode_to_vec();
         assert_eq!(crate::wire::event_head(&none).unwrap(), (0, "unknown"));
         assert!(crate::wire::event_head(&[0xff]).is_err());
+        // Every field number after the event's fields, alone and then twice with another department and payload after
+        // it (the last wins), against the whole decode: every kind of the catalogue is named, unknown fields skipped.
+        let head = |bytes: &[u8]| {
+            let whole = CaseEvent::decode(bytes).unwrap();
+            let kind = whole
+                .payload
+                .as_ref()
+                .map_or("unknown", caselink_domain::kind_name);
+            (whole.department, kind)
+        };
+        let field = |tag: u32, out: &mut Vec<u8>| {
+            prost::encoding::encode_key(tag, prost::encoding::WireType::LengthDelimited, out);
+            out.push(0);
+        };
+        let mut named = std::collections::HashSet::new();
+        for tag in 9..1_000 {
+            let mut bytes = event.encode_to_vec();
+            field(tag, &mut bytes);
+            if CaseEvent::decode(bytes.as_slice()).is_err() {
+                continue;
+            }
+            let (department, kind) = crate::wire::event_head(&bytes).unwrap();
+            assert_eq!((department, kind), head(&bytes), "field {tag}");
+            named.insert(kind);
+            CaseEvent {
+                department: Department::Court as i32,
+                ..CaseEvent::default()
+            }
+            .encode(&mut bytes)
+            .unwrap();
+            field(101, &mut bytes);
+            assert_eq!(
+                crate::wire::event_head(&bytes).unwrap(),
+                head(&bytes),
+                "field {tag}, then more"
+            );
+        }
+        for kind in caselink_domain::all_kinds() {
+            assert!(named.contains(kind), "{kind} is never named");
+        }
     }
 }

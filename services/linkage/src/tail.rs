@@ -29,6 +29,7 @@ use caselink_domain::PersonKey;
 use caselink_runtime::Cancel;
 use foldhash::HashMap;
 use futures::StreamExt;
+use prost::Message;
 
 /// How much the tail holds, and when it follows the bus.
 #[derive(Debug, Clone, Copy)]
@@ -233,15 +234,15 @@ impl Tail {
     }
 }
 
-/// The timeline entry a message will be, and its person; `None` for what no timeline shows.
+/// The timeline entry a message will be, and its person; `None` for what no timeline shows. Decoded whole, as the
+/// fold decodes it: what it cannot decode it keeps as a dead letter, and no timeline shows that.
 fn unfolded(sequence: u64, message: &[u8]) -> Option<(PersonKey, Unfolded)> {
-    // event_id (1), occurred_at (4), subject (8): what places the entry.
-    let head = crate::wire::decode_fields(message, |tag| matches!(tag, 1 | 4 | 8)).ok()?;
-    let person = PersonKey::from_hex(&head.subject.as_ref()?.person_key).ok()?;
-    let event_id = uuid::Uuid::parse_str(&head.event_id).ok()?;
+    let decoded = caselink_proto::v1::CaseEvent::decode(message).ok()?;
+    let person = PersonKey::from_hex(&decoded.subject.as_ref()?.person_key).ok()?;
+    let event_id = uuid::Uuid::parse_str(&decoded.event_id).ok()?;
     let mut event = Vec::with_capacity(message.len());
     crate::wire::without_sealed(message, &mut event).ok()?;
-    let place = crate::store::place(crate::fold::occurred_micros(&head), &event_id);
+    let place = crate::store::place(crate::fold::occurred_micros(&decoded), &event_id);
     Some((
         person,
         Unfolded {
@@ -314,6 +315,7 @@ async fn follow_from(
         .messages()
         .await
         .map_err(|e| e.to_string())?;
+    let mut lag = Lag::default();
     loop {
         let next = tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
@@ -325,11 +327,39 @@ async fn follow_from(
             Ok(None) => return Err("the event stream ended".into()),
             Ok(Some(Err(e))) => return Err(e.to_string()),
             Ok(Some(Ok(message))) => {
-                let sequence = message.info().map_err(|e| e.to_string())?.stream_sequence;
-                if tail.read(sequence, &message.payload) == Read::Full {
+                let info = message.info().map_err(|e| e.to_string())?;
+                lag.note(info.published, tail);
+                if tail.read(info.stream_sequence, &message.payload) == Read::Full {
                     return Ok(());
                 }
             }
+        }
+    }
+}
+
+/// How far behind the bus the follower reads (from the time the server stored each message), logged once a second
+/// while it reads.
+#[derive(Default)]
+struct Lag {
+    since: Option<std::time::Instant>,
+    messages: u64,
+    max: Duration,
+}
+
+impl Lag {
+    fn note(&mut self, stored: time::OffsetDateTime, tail: &Tail) {
+        let behind = time::OffsetDateTime::now_utc() - stored;
+        self.max = self.max.max(behind.try_into().unwrap_or_default());
+        self.messages += 1;
+        let since = *self.since.get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() >= Duration::from_secs(1) {
+            tracing::debug!(
+                messages = self.messages,
+                max_behind_ms = self.max.as_secs_f64() * 1e3,
+                held = tail.len(),
+                "unfolded tail: read"
+            );
+            *self = Lag::default();
         }
     }
 }
@@ -432,14 +462,20 @@ mod tests {
         not_uuid.event_id = "x".into();
         assert_eq!(tail.read(12, &not_uuid.encode_to_vec()), Read::Passed);
         assert_eq!(tail.read(13, b"\xff\xff\xff"), Read::Passed, "undecodable");
-        assert_eq!(tail.read(14, &event(&a, 4, 100)), Read::Held);
+        // Its head decodes, its payload does not (a complaint_received field, 100, of one byte that is no field): the
+        // fold keeps it as a dead letter.
+        let mut bad_payload = event(&a, 5, 100);
+        bad_payload.extend_from_slice(&[0xa2, 0x06, 0x01, 0xff]);
+        assert!(CaseEvent::decode(bad_payload.as_slice()).is_err());
+        assert_eq!(tail.read(14, &bad_payload), Read::Passed);
+        assert_eq!(tail.read(15, &event(&a, 4, 100)), Read::Held);
         assert_eq!(
-            tail.read(14, &event(&a, 4, 100)),
+            tail.read(15, &event(&a, 4, 100)),
             Read::Passed,
             "read already"
         );
         assert_eq!(tail.len(), 1);
-        assert_eq!(tail.resume_after(), 14);
+        assert_eq!(tail.resume_after(), 15);
     }
 
     #[test]

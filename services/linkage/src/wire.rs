@@ -49,15 +49,46 @@ pub struct EncodedEntry {
     pub stream_sequence: u64,
 }
 
-/// The department and kind of an encoded `CaseEvent`, exactly as decoding it whole would give them, from its
-/// department (3) and payload (100 and up) fields only; the rest is skipped.
+/// The department and kind of an encoded `CaseEvent` that decodes whole (every stored one: the fold decoded it), as
+/// decoding it whole gives them, from one pass over its top-level fields: the department (3) is decoded, the payload
+/// is named by its field's number (the last payload field wins, as in decoding), and no other field's content is
+/// decoded or copied (this runs for every entry of every timeline read).
 pub fn event_head(event: &[u8]) -> Result<(i32, &'static str), DecodeError> {
-    let head = decode_fields(event, |tag| tag == 3 || tag >= 100)?;
-    let kind = head
-        .payload
-        .as_ref()
-        .map_or("unknown", caselink_domain::kind_name);
-    Ok((head.department, kind))
+    let mut buf = event;
+    let mut department = 0;
+    let mut kind = "unknown";
+    let context = DecodeContext::default;
+    while buf.has_remaining() {
+        let (tag, wire_type) = encoding::decode_key(&mut buf)?;
+        if tag == 3 {
+            encoding::int32::merge(wire_type, &mut department, &mut buf, context())?;
+            continue;
+        }
+        if let Some(name) = payload_kinds().get(&tag) {
+            encoding::check_wire_type(encoding::WireType::LengthDelimited, wire_type)?;
+            kind = name;
+        }
+        encoding::skip_field(wire_type, tag, &mut buf, context())?;
+    }
+    Ok((department, kind))
+}
+
+/// The kind named by each payload field number of `CaseEvent` (100 and up), found once by decoding an event that
+/// holds only that field, empty: the `oneof` as prost decodes it, and the catalogue's names.
+fn payload_kinds() -> &'static foldhash::HashMap<u32, &'static str> {
+    static KINDS: std::sync::OnceLock<foldhash::HashMap<u32, &'static str>> =
+        std::sync::OnceLock::new();
+    KINDS.get_or_init(|| {
+        (100..1_000)
+            .filter_map(|tag| {
+                let mut only = Vec::new();
+                encoding::encode_key(tag, encoding::WireType::LengthDelimited, &mut only);
+                only.push(0);
+                let payload = CaseEvent::decode(only.as_slice()).ok()?.payload?;
+                Some((tag, caselink_domain::kind_name(&payload)))
+            })
+            .collect()
+    })
 }
 
 /// An encoded `CaseEvent` with only the fields whose tags `keep` accepts decoded (as decoding it whole would give
