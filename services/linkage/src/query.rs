@@ -1480,6 +1480,115 @@ mod tests {
         );
     }
 
+    /// Waits (polling) until `done`; fails the test after many tries.
+    async fn until(what: &str, mut done: impl FnMut() -> bool) {
+        for _ in 0..1_000 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("never: {what}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_timeline_shows_an_event_the_fold_cannot_apply_yet_and_once_after_it_did() {
+        use crate::consumer::{run_fold, FoldOptions, Until};
+        let nats = caselink_testkit::NatsServer::start().unwrap();
+        let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        caselink_bus::streams::ensure_events_stream(&js, &Default::default())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let tail = Arc::new(crate::tail::Tail::new(Default::default(), 0));
+        let fold = FoldOptions {
+            folder: crate::fold::Folder::plain(),
+            tail: Some(Arc::clone(&tail)),
+            ..FoldOptions::default()
+        };
+        let cancel = caselink_runtime::Cancel::new();
+        let folding = tokio::spawn(run_fold(
+            store.clone(),
+            js.clone(),
+            fold.clone(),
+            Until::Cancelled,
+            cancel.clone(),
+        ));
+        let following = tokio::spawn(crate::tail::follow(
+            Arc::clone(&tail),
+            js.clone(),
+            caselink_bus::subjects::partition_filters(fold.partitions.clone()),
+            cancel.clone(),
+        ));
+        let key = PersonKey([7; 32]);
+        let publish = |id: u128, seconds: i64| {
+            let js = js.clone();
+            let subject =
+                caselink_bus::subjects::event_subject(key.partition(), Department::Market);
+            let event = bus_event(&key, id, seconds * 1_000_000, Department::Market);
+            async move {
+                js.publish(subject, event.into())
+                    .await
+                    .unwrap()
+                    .await
+                    .unwrap()
+                    .sequence
+            }
+        };
+        let mut service = service(store.clone());
+        service.tail = Some(Arc::clone(&tail));
+        let shown = |service: &LinkageService| {
+            service
+                .timeline(&whole_timeline(&key, vec![]))
+                .map(|t| sequences_of(&t))
+        };
+        let first = publish(1, 1_700_000_000).await;
+        until("the first applied", || {
+            store.position().unwrap() >= first && tail.is_empty()
+        })
+        .await;
+        assert_eq!(shown(&service).unwrap(), vec![first]);
+
+        // The fold cannot apply the next one (sled's writer is held): the timeline shows it from the tail.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (locked, writer) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                store.exclusive(|| -> Result<(), ()> {
+                    locked.send(()).unwrap();
+                    held.recv().unwrap();
+                    Ok(())
+                })
+            })
+        };
+        writer.recv().unwrap();
+        let second = publish(2, 1_600_000_000).await;
+        until("the second held", || tail.len() == 1).await;
+        assert_eq!(
+            shown(&service).unwrap(),
+            vec![second, first],
+            "in occurred order"
+        );
+        assert!(
+            store.position().unwrap() < second,
+            "not applied: shown from the tail"
+        );
+
+        // Once applied, sled shows it, once, and the tail holds nothing.
+        release.send(()).unwrap();
+        blocker.join().unwrap().unwrap();
+        until("the second applied", || {
+            store.position().unwrap() >= second && tail.is_empty()
+        })
+        .await;
+        assert_eq!(shown(&service).unwrap(), vec![second, first]);
+        cancel.cancel();
+        folding.await.unwrap().unwrap();
+        following.await.unwrap();
+    }
+
     #[test]
     fn a_person_the_fold_has_not_met_yet_is_found_by_their_unfolded_events() {
         let (_dir, store) = store_with_timeline(&PersonKey([7; 32]));
