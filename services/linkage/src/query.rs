@@ -1392,6 +1392,15 @@ mod tests {
         .encode_to_vec()
     }
 
+    /// A tail that read `key`'s bus events (sequence, id, occurred µs, department), in that order.
+    fn holding(key: &PersonKey, events: &[(u64, u128, i64, Department)]) -> crate::tail::Tail {
+        let tail = crate::tail::Tail::new(Default::default(), 0);
+        for &(sequence, id, micros, department) in events {
+            tail.read(sequence, &bus_event(key, id, micros, department));
+        }
+        tail
+    }
+
     fn sequences_of(timeline: &Timeline) -> Vec<u64> {
         timeline.entries.iter().map(|e| e.stream_sequence).collect()
     }
@@ -1400,27 +1409,19 @@ mod tests {
     fn events_the_fold_has_not_applied_are_shown_in_their_place_once() {
         let key = PersonKey([7; 32]);
         let (_dir, store) = store_with_timeline(&key);
-        let tail = Arc::new(crate::tail::Tail::new(Default::default(), 0));
         let base = 1_700_000_000_000_000;
         // Between stored events (the stored ones at this second have sequences 1012-1014), after them all, a
         // redelivered copy of a stored event (the fold applied it: held by sled), and a duplicate of a stored event's
         // id under another instant (the fold will skip it).
-        tail.read(
-            1_005,
-            &bus_event(&key, 0xabc0_0005, base + 1_000_000, Department::Hotline),
-        );
-        tail.read(
-            2001,
-            &bus_event(&key, 1, base + 4_500_000, Department::Market),
-        );
-        tail.read(
-            2002,
-            &bus_event(&key, 2, base + 99_000_000, Department::Hotline),
-        );
-        tail.read(
-            2003,
-            &bus_event(&key, 0xabc0_0007, base + 50_000_000, Department::Market),
-        );
+        let tail = Arc::new(holding(
+            &key,
+            &[
+                (1_005, 0xabc0_0005, base + 1_000_000, Department::Hotline),
+                (2001, 1, base + 4_500_000, Department::Market),
+                (2002, 2, base + 99_000_000, Department::Hotline),
+                (2003, 0xabc0_0007, base + 50_000_000, Department::Market),
+            ],
+        ));
         let mut service = service(store.clone());
         service.tail = Some(Arc::clone(&tail));
         let timeline = service.timeline(&whole_timeline(&key, vec![])).unwrap();
@@ -1598,12 +1599,8 @@ mod tests {
             service.timeline(&whole_timeline(&key, vec![])),
             Err(QueryError::NotFound)
         ));
-        let tail = Arc::new(crate::tail::Tail::new(Default::default(), 0));
-        tail.read(
-            5,
-            &bus_event(&key, 1, 1_700_000_000_000_000, Department::Market),
-        );
-        service.tail = Some(tail);
+        let event = (5, 1, 1_700_000_000_000_000, Department::Market);
+        service.tail = Some(Arc::new(holding(&key, &[event])));
         let timeline = service.timeline(&whole_timeline(&key, vec![])).unwrap();
         assert_eq!(sequences_of(&timeline), vec![5]);
         assert_eq!(timeline.identity.unwrap().name_masked, "李*");
@@ -1617,16 +1614,14 @@ mod tests {
         let stored = store
             .timeline_entries(&key, i64::MIN, i64::MAX, None)
             .unwrap();
-        let tail = crate::tail::Tail::new(Default::default(), 0);
         // The stored event 0xabc0_0004 (second 1) as the tail held it, and one more at that second after it.
-        let base = 1_700_000_000_000_000;
-        tail.read(
-            1_004,
-            &bus_event(&key, 0xabc0_0004, base + 1_000_000, Department::Market),
-        );
-        tail.read(
-            3_000,
-            &bus_event(&key, 0xabc1_0000, base + 1_000_000, Department::Market),
+        let second = 1_700_000_000_000_000 + 1_000_000;
+        let tail = holding(
+            &key,
+            &[
+                (1_004, 0xabc0_0004, second, Department::Market),
+                (3_000, 0xabc1_0000, second, Department::Market),
+            ],
         );
         let unfolded = tail.unfolded(&key, i64::MIN, i64::MAX, None);
         let merged = merge_unfolded(stored, unfolded);
