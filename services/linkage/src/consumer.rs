@@ -345,9 +345,6 @@ async fn fold_session(
                 metrics
                     .waiting_batches
                     .set(gauge_value(pipeline.waiting.len()));
-                if let Some(tail) = &options.tail {
-                    metrics.unfolded_events.set(gauge_value(tail.len()));
-                }
                 let (runs, entries, superseded) = store.run_stats();
                 metrics.runs.set(gauge_value(runs));
                 metrics.run_entries.set(gauge_value(entries));
@@ -494,6 +491,12 @@ impl Pipeline<'_> {
                 metrics.alerts.inc_by(applied.stats.alerts as u64);
             }
             tracing::debug!(messages, stats = ?applied.stats, "batch folded");
+        }
+        // After the applies the tail was told of: what it holds now (and not a group earlier, when idle).
+        if let (Some(metrics), Some(tail)) = (&self.options.metrics, &self.options.tail) {
+            metrics
+                .unfolded_events
+                .set(crate::metrics::gauge_value(tail.len()));
         }
         Ok(())
     }

@@ -1481,17 +1481,6 @@ mod tests {
         );
     }
 
-    /// Waits (polling) until `done`; fails the test after many tries.
-    async fn until(what: &str, mut done: impl FnMut() -> bool) {
-        for _ in 0..1_000 {
-            if done() {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        panic!("never: {what}");
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_timeline_shows_an_event_the_fold_cannot_apply_yet_and_once_after_it_did() {
         use crate::consumer::{run_fold, FoldOptions, Until};
@@ -1545,7 +1534,7 @@ mod tests {
                 .map(|t| sequences_of(&t))
         };
         let first = publish(1, 1_700_000_000).await;
-        until("the first applied", || {
+        crate::testing::until("the first applied", || {
             store.position().unwrap() >= first && tail.is_empty()
         })
         .await;
@@ -1566,7 +1555,7 @@ mod tests {
         };
         writer.recv().unwrap();
         let second = publish(2, 1_600_000_000).await;
-        until("the second held", || tail.len() == 1).await;
+        crate::testing::until("the second held", || tail.len() == 1).await;
         assert_eq!(
             shown(&service).unwrap(),
             vec![second, first],
@@ -1580,7 +1569,7 @@ mod tests {
         // Once applied, sled shows it, once, and the tail holds nothing.
         release.send(()).unwrap();
         blocker.join().unwrap().unwrap();
-        until("the second applied", || {
+        crate::testing::until("the second applied", || {
             store.position().unwrap() >= second && tail.is_empty()
         })
         .await;

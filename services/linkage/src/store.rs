@@ -838,19 +838,19 @@ impl Store {
     }
 
     /// Which of `ids` the person's timeline holds, at whatever time, each with the sequence it was folded under: one
-    /// scan of the person's chunks.
+    /// scan of the person's chunks, which stops once every id is found.
     pub(crate) fn timeline_sequences(
         &self,
         person: &PersonKey,
         ids: &[uuid::Uuid],
     ) -> Result<foldhash::HashMap<uuid::Uuid, u64>, StoreError> {
         let mut found = foldhash::HashMap::default();
-        let Some(number) = self.number(person)? else {
-            return Ok(found);
-        };
         if ids.is_empty() {
             return Ok(found);
         }
+        let Some(number) = self.number(person)? else {
+            return Ok(found);
+        };
         for item in self.tree.scan_prefix(timeline_prefix(number)) {
             let (_, chunk) = item?;
             let entries = TimelineEntry::decode_all(&chunk).ok_or_else(corrupt_chunk)?;
@@ -858,6 +858,9 @@ impl Store {
                 let id = uuid::Uuid::from_bytes(entry.id());
                 if ids.contains(&id) {
                     found.insert(id, entry.sequence);
+                    if found.len() == ids.len() {
+                        return Ok(found);
+                    }
                 }
             }
         }
@@ -870,17 +873,7 @@ impl Store {
         person: &PersonKey,
         id: &uuid::Uuid,
     ) -> Result<Option<u64>, StoreError> {
-        let Some(number) = self.number(person)? else {
-            return Ok(None);
-        };
-        for item in self.tree.scan_prefix(timeline_prefix(number)) {
-            let (_, chunk) = item?;
-            let entries = TimelineEntry::decode_all(&chunk).ok_or_else(corrupt_chunk)?;
-            if let Some(entry) = entries.into_iter().find(|e| e.id() == *id.as_bytes()) {
-                return Ok(Some(entry.sequence));
-            }
-        }
-        Ok(None)
+        Ok(self.timeline_sequences(person, &[*id])?.remove(id))
     }
 
     /// A stored protobuf value and its encoded size.

@@ -109,6 +109,13 @@ struct Inner {
     backlog: Option<u64>,
 }
 
+impl Inner {
+    /// Whether it holds as much as `limits` allow.
+    fn full(&self, limits: &Limits) -> bool {
+        self.order.len() >= limits.max_events || self.bytes >= limits.max_bytes
+    }
+}
+
 impl Tail {
     /// An empty tail after `folded`, the position the fold has applied through.
     pub fn new(limits: Limits, folded: u64) -> Tail {
@@ -138,7 +145,7 @@ impl Tail {
         if sequence <= inner.folded.max(inner.read) {
             return Read::Passed;
         }
-        if inner.order.len() >= self.limits.max_events || inner.bytes >= self.limits.max_bytes {
+        if inner.full(&self.limits) {
             return Read::Full;
         }
         inner.read = sequence;
@@ -183,8 +190,7 @@ impl Tail {
         inner
             .backlog
             .is_some_and(|b| b <= self.limits.engage_backlog)
-            && inner.order.len() < self.limits.max_events
-            && inner.bytes < self.limits.max_bytes
+            && !inner.full(&self.limits)
     }
 
     /// The sequence after which the follower reads: the last it read, or what the fold applied if that is further.
@@ -564,17 +570,6 @@ mod tests {
             .sequence
     }
 
-    /// Waits (polling) until `done`; fails the test after many tries.
-    async fn until(what: &str, done: impl Fn() -> bool) {
-        for _ in 0..1_000 {
-            if done() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("never: {what}");
-    }
-
     #[tokio::test]
     async fn the_follower_holds_what_the_bus_stores_beyond_the_fold_and_resumes_when_room_is_made()
     {
@@ -607,16 +602,16 @@ mod tests {
         let third = publish(&js, &a, 3).await;
         let fourth = publish(&js, &a, 4).await;
         tail.fold_backlog(0);
-        until("two held", || tail.len() == 2).await;
+        crate::testing::until("two held", || tail.len() == 2).await;
         let all = |t: &Tail| sequences(&t.unfolded(&a, i64::MIN, i64::MAX, None));
         assert_eq!(all(&tail), vec![first, third], "full: the fourth waits");
         assert!(tail.unfolded(&other, i64::MIN, i64::MAX, None).is_empty());
         // The fold applied the first: the follower goes on from where it stopped.
         tail.folded_through(first);
-        until("the fourth held", || all(&tail) == vec![third, fourth]).await;
+        crate::testing::until("the fourth held", || all(&tail) == vec![third, fourth]).await;
         let fifth = publish(&js, &a, 5).await;
         tail.folded_through(fourth);
-        until("the fifth held", || all(&tail) == vec![fifth]).await;
+        crate::testing::until("the fifth held", || all(&tail) == vec![fifth]).await;
         cancel.cancel();
         follower.await.unwrap();
     }

@@ -53,3 +53,14 @@ pub(crate) fn numbered(encoded: &[Vec<u8>], first: u64) -> Vec<(u64, &[u8])> {
         .map(|(i, m)| (first + i as u64, m.as_slice()))
         .collect()
 }
+
+/// Waits (polling every 10 ms) until `done`; fails the test, naming `what`, after many tries.
+pub(crate) async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..1_000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("never: {what}");
+}
