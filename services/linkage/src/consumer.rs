@@ -16,6 +16,7 @@ use caselink_runtime::Cancel;
 use futures::StreamExt;
 use tokio::sync::Notify;
 
+use crate::background::FoldThreads;
 use crate::fold::{prepare, prepare_preloaded, Applied, Folder, Prepared};
 use crate::states::{CachePolicy, StateCache};
 use crate::store::Store;
@@ -44,7 +45,13 @@ pub struct FoldOptions {
     /// The unfolded tail the serving aggregator shows in timelines: told the fold's backlog at each pull and what it
     /// has applied after each group ([`crate::tail`]). None in a rebuild.
     pub tail: Option<Arc<crate::tail::Tail>>,
+    /// How much lower than the service's the priority (nice value) of the fold's threads is: the fold yields the cores
+    /// to the follower of the bus and the queries when they compete ([`crate::background`]); 0 = the same.
+    pub nice: i32,
 }
+
+/// The fold threads' default nice value (over the service's own).
+pub const DEFAULT_FOLD_NICE: i32 = 5;
 
 impl Default for FoldOptions {
     /// All partitions, batches of 1,000, screening with the default rules, no alerts.
@@ -63,6 +70,7 @@ impl Default for FoldOptions {
             flush_every_batch: true,
             metrics: None,
             tail: None,
+            nice: DEFAULT_FOLD_NICE,
         }
     }
 }
@@ -252,9 +260,13 @@ async fn fold_session(
         .map_err(|e| bus(&e))?;
     let mut last_log = Instant::now();
     let mut last_memory: Option<Instant> = None;
+    // Two threads: a group's preparation beside the apply of the group before.
+    let threads = FoldThreads::start(2, options.nice, "fold")
+        .map_err(|e| FoldError::Task(format!("starting the fold's threads: {e}")))?;
     let mut pipeline = Pipeline {
         store,
         options,
+        threads,
         total,
         cache: Some(StateCache::open(store, options.cache)?),
         inflight: None,
@@ -433,6 +445,8 @@ struct Pulled {
 struct Pipeline<'a> {
     store: &'a Store,
     options: &'a FoldOptions,
+    /// Where the preparations and applies run (at the fold's priority).
+    threads: FoldThreads,
     total: &'a AtomicU64,
     /// The states this session has folded but not yet written back; dropped with the session (the next one replays
     /// from `states_at`). In the blocking task while a group is prepared.
@@ -517,6 +531,7 @@ impl Pipeline<'_> {
         let group = std::mem::take(&mut self.waiting);
         let messages = group.iter().map(|w| w.messages).collect();
         let store = self.store.clone();
+        let threads = self.threads.clone();
         let tail = self.options.tail.clone();
         self.inflight = Some(Inflight {
             apply: tokio::spawn(async move {
@@ -527,7 +542,7 @@ impl Pipeline<'_> {
                     prepared.push(w.prepared);
                     last = Some(w.last);
                 }
-                let applied = apply_blocking(&store, prepared, flush).await?;
+                let applied = apply_blocking(&store, &threads, prepared, flush).await?;
                 // What the group wrote is in sled (readers see it): the tail need not hold it any more.
                 if let (Some(tail), Some(done)) = (&tail, applied.last()) {
                     tail.folded_through(done.stats.position);
@@ -549,7 +564,7 @@ impl Pipeline<'_> {
         self.settle().await
     }
 
-    /// Prepares a group of batches off the async workers (CPU work: queries, heartbeats and acks go on meanwhile)
+    /// Prepares a group of batches on the fold's threads (CPU work: queries, heartbeats and acks go on meanwhile, first)
     /// beside an apply: the waiting batches' apply starts first if the one before them is done (otherwise this group
     /// joins them, up to [`MAX_WAITING_BATCHES`]), then this group's states are preloaded and the group prepared.
     /// sled's reads do not wait for a batch being applied (`third_party/sled/CASELINK-PATCH.md`), and what the
@@ -578,7 +593,7 @@ impl Pipeline<'_> {
             batches.push((p.inputs, p.checkpoint));
         }
         let (preloaded, done) = tokio::sync::oneshot::channel();
-        let mut preparing = tokio::task::spawn_blocking(move || {
+        let mut preparing = self.threads.spawn(move || {
             let messages: Vec<Vec<(u64, &[u8])>> = batches
                 .iter()
                 .map(|(inputs, _)| inputs.iter().map(|(s, p)| (*s, p.as_ref())).collect())
@@ -671,14 +686,16 @@ impl Pipeline<'_> {
         let store = self.store.clone();
         let folder = self.options.folder.clone();
         let mut taken = self.take_cache()?;
-        let (taken, prepared) = tokio::task::spawn_blocking(move || {
-            let prepared = prepare(&store, &folder, &mut taken, &[], true);
-            (taken, prepared)
-        })
-        .await
-        .map_err(|e| FoldError::Task(e.to_string()))?;
+        let (taken, prepared) = self
+            .threads
+            .spawn(move || {
+                let prepared = prepare(&store, &folder, &mut taken, &[], true);
+                (taken, prepared)
+            })
+            .await
+            .map_err(|e| FoldError::Task(e.to_string()))?;
         self.cache = Some(taken);
-        let applied = apply_blocking(self.store, vec![prepared?], true).await?;
+        let applied = apply_blocking(self.store, &self.threads, vec![prepared?], true).await?;
         let cache = self.cache.as_mut().expect("returned");
         for applied in &applied {
             applied.settle(cache);
@@ -728,30 +745,32 @@ struct Inflight {
     messages: Vec<usize>,
 }
 
-/// Applies prepared batches in order off the async workers and, with `flush`, flushes the store once (timed in the
+/// Applies prepared batches in order on the fold's threads and, with `flush`, flushes the store once (timed in the
 /// last one's figures).
 async fn apply_blocking(
     store: &Store,
+    threads: &FoldThreads,
     prepared: Vec<Prepared>,
     flush: bool,
 ) -> Result<Vec<Applied>, FoldError> {
     let store = store.clone();
-    Ok(tokio::task::spawn_blocking(move || {
-        let mut applied = prepared
-            .into_iter()
-            .map(|p| p.apply(&store))
-            .collect::<Result<Vec<_>, _>>()?;
-        if flush {
-            let started = Instant::now();
-            store.flush_blocking()?;
-            if let Some(last) = applied.last_mut() {
-                last.stats.flush_us = crate::fold::micros_since(started);
+    Ok(threads
+        .spawn(move || {
+            let mut applied = prepared
+                .into_iter()
+                .map(|p| p.apply(&store))
+                .collect::<Result<Vec<_>, _>>()?;
+            if flush {
+                let started = Instant::now();
+                store.flush_blocking()?;
+                if let Some(last) = applied.last_mut() {
+                    last.stats.flush_us = crate::fold::micros_since(started);
+                }
             }
-        }
-        Ok::<_, crate::store::StoreError>(applied)
-    })
-    .await
-    .map_err(|e| FoldError::Task(e.to_string()))??)
+            Ok::<_, crate::store::StoreError>(applied)
+        })
+        .await
+        .map_err(|e| FoldError::Task(e.to_string()))??)
 }
 
 /// (Re)creates the durable consumer to deliver from the store's `states_at` + 1.

@@ -7,6 +7,7 @@
 
 pub mod alerts;
 pub mod audit_query;
+mod background;
 pub mod consumer;
 pub mod determination;
 pub mod eventlog;
@@ -59,6 +60,9 @@ pub struct LinkageOptions {
     pub checkpoint_ms: u64,
     /// Memory (MiB, approximate: decoded states with their map entries) for states kept across checkpoints.
     pub state_cache_mb: usize,
+    /// How much lower than the service's the fold's threads run (nice value added, 0-19; 0 = the same): when the
+    /// fold competes for the cores with the queries and the follower of the bus, they go first (deploy/README.md).
+    pub fold_nice: i32,
     /// sled's page cache (MiB). The fold's random reads and writes (persons' rows and timeline chunks) page sled's
     /// leaves in from disk once the store outgrows it; 640 keeps a 10M-event aggregator within 1.5 GiB and spares the
     /// live fold most of its disk reads (deploy/README.md).
@@ -89,6 +93,7 @@ impl Default for LinkageOptions {
             fold_batch: 1000,
             checkpoint_ms: 1000,
             state_cache_mb: 192,
+            fold_nice: consumer::DEFAULT_FOLD_NICE,
             sled_cache_mb: store::DEFAULT_SLED_CACHE >> 20,
             partition_start: 0,
             partition_end: caselink_domain::PARTITIONS,
@@ -117,6 +122,12 @@ impl LinkageOptions {
                 "fold_batch: must be at least 1".into(),
             ));
         }
+        if !(0..=19).contains(&self.fold_nice) {
+            return Err(LinkageError::Config(format!(
+                "fold_nice: {} is not within 0..=19 (how much lower the fold's priority is)",
+                self.fold_nice
+            )));
+        }
         if self.checkpoint_ms == 0 {
             return Err(LinkageError::Config(
                 "checkpoint_ms: must be at least 1".into(),
@@ -138,6 +149,7 @@ impl LinkageOptions {
             flush_every_batch: true,
             metrics: None,
             tail: None,
+            nice: self.fold_nice,
         })
     }
 
@@ -482,4 +494,32 @@ pub async fn serve(options: LinkageOptions, cancel: Cancel) -> Result<(), Linkag
                 source,
             })?;
     serve_on(options, listener, cancel).await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn the_fold_runs_at_the_configured_lower_priority() {
+        let options = LinkageOptions::default();
+        assert_eq!(
+            options.fold_options().unwrap().nice,
+            consumer::DEFAULT_FOLD_NICE
+        );
+        let same = LinkageOptions {
+            fold_nice: 0,
+            ..LinkageOptions::default()
+        };
+        assert_eq!(same.fold_options().unwrap().nice, 0);
+        for wrong in [-1, 20] {
+            let options = LinkageOptions {
+                fold_nice: wrong,
+                ..LinkageOptions::default()
+            };
+            let e = options.fold_options().unwrap_err().to_string();
+            assert!(e.contains("fold_nice"), "{e}");
+        }
+    }
 }
