@@ -48,6 +48,10 @@ pub struct FoldOptions {
     /// How much lower than the service's the priority (nice value) of the fold's threads is: the fold yields the cores
     /// to the follower of the bus and the queries when they compete ([`crate::background`]); 0 = the same.
     pub nice: i32,
+    /// Most threads a preload reads on while the follower of the bus is engaged (the fold near the stream's end,
+    /// [`crate::tail::Tail::engaged`]); otherwise 16. Fewer reads in flight leave more of a shared disk to the bus's
+    /// fsyncs, which the ingest services' acks and every delivery wait for (BENCHMARKS.md, session 25).
+    pub live_readers: usize,
 }
 
 /// The fold threads' default nice value (over the service's own).
@@ -71,6 +75,7 @@ impl Default for FoldOptions {
             metrics: None,
             tail: None,
             nice: DEFAULT_FOLD_NICE,
+            live_readers: crate::states::MAX_READERS,
         }
     }
 }
@@ -585,6 +590,7 @@ impl Pipeline<'_> {
         let store = self.store.clone();
         let folder = self.options.folder.clone();
         let mut taken = self.take_cache()?;
+        taken.set_readers(preload_readers(self.options));
         // The inputs move into the task; what the batches are acknowledged and counted by stays here.
         let mut batches = Vec::with_capacity(group.len());
         let mut ends = Vec::with_capacity(group.len());
@@ -702,6 +708,14 @@ impl Pipeline<'_> {
             tracing::debug!(stats = ?applied.stats, "states written back");
         }
         Ok(())
+    }
+}
+
+/// Most threads the next preload reads on: `live_readers` while the follower of the bus is engaged, else all.
+fn preload_readers(options: &FoldOptions) -> usize {
+    match &options.tail {
+        Some(tail) if tail.engaged() => options.live_readers,
+        _ => crate::states::MAX_READERS,
     }
 }
 
@@ -827,4 +841,34 @@ pub async fn delete_consumer(
         .map_err(|e| FoldError::Bus(e.to_string()))?;
     let _ = stream.delete_consumer(&options.durable_name()).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::states::MAX_READERS;
+    use crate::tail::{Limits, Tail};
+
+    #[test]
+    fn preloads_read_on_fewer_threads_only_while_the_follower_is_engaged() {
+        let tail = Arc::new(Tail::new(Limits::default(), 0));
+        let options = FoldOptions {
+            tail: Some(Arc::clone(&tail)),
+            live_readers: 4,
+            ..FoldOptions::default()
+        };
+        // No backlog told yet: not engaged.
+        assert_eq!(preload_readers(&options), MAX_READERS);
+        tail.fold_backlog(Limits::default().engage_backlog + 1);
+        assert_eq!(preload_readers(&options), MAX_READERS, "a bulk fold");
+        tail.fold_backlog(10);
+        assert_eq!(preload_readers(&options), 4, "near the stream's end");
+        let rebuild = FoldOptions {
+            tail: None,
+            live_readers: 4,
+            ..FoldOptions::default()
+        };
+        assert_eq!(preload_readers(&rebuild), MAX_READERS, "no follower");
+    }
 }

@@ -63,6 +63,9 @@ pub struct LinkageOptions {
     /// How much lower than the service's the fold's threads run (nice value added, 0-19; 0 = the same): when the
     /// fold competes for the cores with the queries and the follower of the bus, they go first (deploy/README.md).
     pub fold_nice: i32,
+    /// Most threads (1-16) the fold's preloads read from the disk on while it is near the stream's end (the follower
+    /// of the bus engaged); 16 otherwise. Lower it where the store shares a disk with nats-server (deploy/README.md).
+    pub fold_live_readers: usize,
     /// sled's page cache (MiB). The fold's random reads and writes (persons' rows and timeline chunks) page sled's
     /// leaves in from disk once the store outgrows it; 640 keeps a 10M-event aggregator within 1.5 GiB and spares the
     /// live fold most of its disk reads (deploy/README.md).
@@ -94,6 +97,7 @@ impl Default for LinkageOptions {
             checkpoint_ms: 1000,
             state_cache_mb: 192,
             fold_nice: consumer::DEFAULT_FOLD_NICE,
+            fold_live_readers: states::MAX_READERS,
             sled_cache_mb: store::DEFAULT_SLED_CACHE >> 20,
             partition_start: 0,
             partition_end: caselink_domain::PARTITIONS,
@@ -128,6 +132,13 @@ impl LinkageOptions {
                 self.fold_nice
             )));
         }
+        if !(1..=states::MAX_READERS).contains(&self.fold_live_readers) {
+            return Err(LinkageError::Config(format!(
+                "fold_live_readers: {} is not within 1..={}",
+                self.fold_live_readers,
+                states::MAX_READERS
+            )));
+        }
         if self.checkpoint_ms == 0 {
             return Err(LinkageError::Config(
                 "checkpoint_ms: must be at least 1".into(),
@@ -150,6 +161,7 @@ impl LinkageOptions {
             metrics: None,
             tail: None,
             nice: self.fold_nice,
+            live_readers: self.fold_live_readers,
         })
     }
 
@@ -520,6 +532,30 @@ mod tests {
             };
             let e = options.fold_options().unwrap_err().to_string();
             assert!(e.contains("fold_nice"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_live_folds_readers_are_configured_within_bounds() {
+        let four = LinkageOptions {
+            fold_live_readers: 4,
+            ..LinkageOptions::default()
+        };
+        assert_eq!(four.fold_options().unwrap().live_readers, 4);
+        assert_eq!(
+            LinkageOptions::default()
+                .fold_options()
+                .unwrap()
+                .live_readers,
+            states::MAX_READERS
+        );
+        for wrong in [0, states::MAX_READERS + 1] {
+            let options = LinkageOptions {
+                fold_live_readers: wrong,
+                ..LinkageOptions::default()
+            };
+            let e = options.fold_options().unwrap_err().to_string();
+            assert!(e.contains("fold_live_readers"), "{e}");
         }
     }
 }

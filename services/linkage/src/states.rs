@@ -173,6 +173,8 @@ pub struct StateCache {
     last_checkpoint: Instant,
     /// Runs whose live entries the last checkpoint copied: the next one removes them.
     retired_runs: Vec<crate::runs::GoneRun>,
+    /// Most threads reading at once in a preload ([`read_all`]).
+    readers: usize,
 }
 
 impl StateCache {
@@ -198,6 +200,7 @@ impl StateCache {
             applied: 0,
             last_checkpoint: Instant::now(),
             retired_runs: Vec::new(),
+            readers: MAX_READERS,
         })
     }
 
@@ -306,7 +309,7 @@ impl StateCache {
                     .map(|k| Wanted::Relation(k.as_slice())),
             )
             .collect();
-        let read = read_all(&absent, |wanted| match *wanted {
+        let read = read_all(&absent, self.readers, |wanted| match *wanted {
             Wanted::Person(key) => store
                 .load_person_row(key)
                 .map(|loaded| Read::Person(key, Box::new(loaded))),
@@ -332,6 +335,11 @@ impl StateCache {
             }
         }
         Ok(())
+    }
+
+    /// How many threads the next preloads read on at most (1 to [`MAX_READERS`]).
+    pub(crate) fn set_readers(&mut self, readers: usize) {
+        self.readers = readers.clamp(1, MAX_READERS);
     }
 
     /// Reads into the cache the states `messages` will need that are stored but not cached: each subject's row, the
@@ -390,7 +398,7 @@ impl StateCache {
             }
             named.push((sequence, id, key, keys));
         }
-        let folded = read_all(&lookups, |(id, person)| {
+        let folded = read_all(&lookups, self.readers, |(id, person)| {
             store.folded_sequence(&folded_at(id, person.as_ref()))
         })?;
         let preloaded = Preloaded {
@@ -830,18 +838,19 @@ const READS_PER_THREAD: usize = 16;
 /// alone, and 8, 16 and 32 in flight give ~25,000, ~28,000 and ~39,000 reads/s against ~2,400 one at a time
 /// (BENCHMARKS.md, session 20). The threads mostly wait on the disk, so more of them than cores is the point; 32 read
 /// no faster than 16 in the live fold there (other work shares the disk and the two cores).
-const MAX_READERS: usize = 16;
+pub(crate) const MAX_READERS: usize = 16;
 /// Keys a reading thread takes at a time: few, so that one slow read holds up only the keys behind it in its thread.
 const READ_CHUNK: usize = 4;
 
-/// `read` of every key, in order; on up to [`MAX_READERS`] threads, one per [`READS_PER_THREAD`] keys, each taking
+/// `read` of every key, in order; on up to `readers` threads, one per [`READS_PER_THREAD`] keys, each taking
 /// the next [`READ_CHUNK`] keys not yet taken (sled's reads run in parallel: only a batch being applied holds them up).
 /// The first error is returned (the other threads finish their chunk in hand and stop).
 fn read_all<K: Sync, T: Send>(
     keys: &[K],
+    readers: usize,
     read: impl Fn(&K) -> Result<T, StoreError> + Sync,
 ) -> Result<Vec<T>, StoreError> {
-    let threads = (keys.len() / READS_PER_THREAD).clamp(1, MAX_READERS);
+    let threads = (keys.len() / READS_PER_THREAD).clamp(1, readers.max(1));
     if threads == 1 {
         return keys.iter().map(&read).collect();
     }
@@ -1825,14 +1834,26 @@ mod tests {
             }
             Ok(key * 3)
         };
-        let values = read_all(&keys, read).unwrap();
+        let values = read_all(&keys, MAX_READERS, read).unwrap();
         assert_eq!(values, keys.iter().map(|k| k * 3).collect::<Vec<_>>());
         let used = threads.lock().unwrap().len();
         assert!((2..=MAX_READERS).contains(&used), "{used} threads read");
 
+        // Fewer readers asked for: no more threads than that.
+        for readers in [1, 3] {
+            threads.lock().unwrap().clear();
+            let values = read_all(&keys, readers, read).unwrap();
+            assert_eq!(values, keys.iter().map(|k| k * 3).collect::<Vec<_>>());
+            let used = threads.lock().unwrap().len();
+            assert!(
+                (1..=readers).contains(&used),
+                "{used} threads read, {readers} allowed"
+            );
+        }
+
         let few: Vec<u64> = (0..READS_PER_THREAD as u64 * 2 - 1).collect();
         threads.lock().unwrap().clear();
-        assert_eq!(read_all(&few, read).unwrap().len(), few.len());
+        assert_eq!(read_all(&few, MAX_READERS, read).unwrap().len(), few.len());
         assert_eq!(
             *threads.lock().unwrap(),
             HashSet::from_iter([std::thread::current().id()]),
@@ -1840,7 +1861,7 @@ mod tests {
         );
 
         let reads = AtomicUsize::new(0);
-        let failing = read_all(&keys, |key| {
+        let failing = read_all(&keys, MAX_READERS, |key| {
             reads.fetch_add(1, Ordering::Relaxed);
             std::thread::sleep(Duration::from_micros(200));
             if *key == 40 {
