@@ -34,6 +34,8 @@ impl FoldThreads {
             std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
                 .spawn(move || {
+                    // Every thread lowers its own priority (nice is per thread); the first says how it went, once
+                    // for all of them, since they meet the same permission.
                     if i == 0 {
                         lower_priority(nice);
                     } else {
