@@ -337,6 +337,21 @@ impl Cluster {
         }
         last.unwrap_or_default()
     }
+
+    /// The audit trail's records of the RPCs whose path starts with `rpc_prefix`, in stream order, as
+    /// `(rpc method, outcome, detail)`: `("Approve", "ABORTED", "…")`.
+    pub async fn audited(&self, rpc_prefix: &str) -> Vec<(String, String, String)> {
+        let js = async_nats::jetstream::new(async_nats::connect(self.nats.url()).await.unwrap());
+        caselink_bus::audit::read_all(&js)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|(_, r)| {
+                let method = r.rpc.strip_prefix(rpc_prefix)?.to_string();
+                Some((method, r.outcome, r.detail))
+            })
+            .collect()
+    }
 }
 
 impl Drop for Cluster {

@@ -170,6 +170,21 @@ async fn a_confirmed_person_is_listed_looked_up_and_shown_until_revoked_then_cle
         "{}",
         again.message()
     );
+    // On the audit trail: the code each caller received, a refusal's message, and what a check answered.
+    let audited = c.audited("/caselink.v1.Determination/").await;
+    let confirms: Vec<(&str, &str)> = audited
+        .iter()
+        .filter(|(method, _, _)| method == "Confirm")
+        .map(|(_, outcome, detail)| (outcome.as_str(), detail.as_str()))
+        .collect();
+    assert_eq!(confirms.len(), 3, "{audited:?}");
+    assert_eq!(confirms[0], ("OK", ""));
+    assert_eq!(confirms[1].0, "ABORTED");
+    assert_eq!(confirms[2], ("FAILED_PRECONDITION", again.message()));
+    assert!(
+        audited.contains(&("Check".into(), "OK".into(), "not listed".into())),
+        "{audited:?}"
+    );
 
     // Every department's handling learns yes or no; joint-meeting staff also see the clause and until when.
     let answer = check_until(&mut writer, &id, true).await;
@@ -177,6 +192,14 @@ async fn a_confirmed_person_is_listed_looked_up_and_shown_until_revoked_then_cle
     let answer = check_until(&mut joint, &id, true).await;
     assert_eq!(answer.clauses, ["三(五)"]);
     assert_eq!(answer.listed_until, view.expires_at);
+    assert!(
+        c.audited("/caselink.v1.Determination/").await.contains(&(
+            "Check".into(),
+            "OK".into(),
+            "listed".into()
+        )),
+        "a check's answer is on the audit trail"
+    );
 
     // The list: what the guideline lists, in clear for the determiner, masked for the analyst.
     let list = staff

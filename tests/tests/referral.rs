@@ -440,6 +440,36 @@ async fn illegal_moves_get_the_right_codes() {
         .await;
     assert_eq!(code(missing), Code::NotFound);
 
+    // Each move is on the audit trail with the code its caller received and, refused, the message it received.
+    let audited = c.audited("/caselink.v1.Referral/").await;
+    let of = |method: &str| -> Vec<(&str, &str)> {
+        audited
+            .iter()
+            .filter(|(m, _, _)| m == method)
+            .map(|(_, outcome, detail)| (outcome.as_str(), detail.as_str()))
+            .collect()
+    };
+    assert_eq!(of("Draft")[0], ("OK", ""), "{audited:?}");
+    assert_eq!(of("Draft")[1].0, "ABORTED", "{audited:?}");
+    assert!(!of("Draft")[1].1.is_empty(), "{audited:?}");
+    assert!(
+        of("Refuse").contains(&("INVALID_ARGUMENT", refuse.message())),
+        "{audited:?}"
+    );
+    let approvals: Vec<&str> = of("Approve").iter().map(|(o, _)| *o).collect();
+    assert_eq!(
+        approvals,
+        [
+            "ABORTED",
+            "PERMISSION_DENIED",
+            "INVALID_ARGUMENT",
+            "INVALID_ARGUMENT",
+            "NOT_FOUND"
+        ],
+        "{audited:?}"
+    );
+    assert_eq!(of("Transfer")[0].0, "FAILED_PRECONDITION", "{audited:?}");
+
     // Transferred to unit A: unit B may neither receive nor see it.
     let v = to_transferred(&mut p, "ref-y", keys.clone(), UNIT_A).await;
     assert_eq!(

@@ -108,7 +108,7 @@ impl Audit for AuditService {
                 &caller,
                 "/caselink.v1.Audit/List",
                 person_keys,
-                "OK",
+                Outcome::ok(),
                 response.records.len(),
                 false,
             )
@@ -121,6 +121,39 @@ impl Audit for AuditService {
     }
 }
 
+/// What an audited call came to, as every RPC of linkage records it: the gRPC code its caller received and, for a
+/// refusal, why (the message the caller received), or for a few answers what they said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub code: tonic::Code,
+    pub detail: String,
+}
+
+impl Outcome {
+    /// Answered.
+    pub fn ok() -> Outcome {
+        Outcome::new(tonic::Code::Ok, "")
+    }
+
+    /// Answered, saying `detail` (`listed`).
+    pub fn ok_saying(detail: impl Into<String>) -> Outcome {
+        Outcome::new(tonic::Code::Ok, detail)
+    }
+
+    /// Ended with `code`, for the reason `detail`.
+    pub fn new(code: tonic::Code, detail: impl Into<String>) -> Outcome {
+        Outcome {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// Refused or failed as `status` tells its caller.
+    pub fn of(status: &Status) -> Outcome {
+        Outcome::new(status.code(), status.message())
+    }
+}
+
 /// Appends the audit record of a call by `caller` ([`audit_record`]) and waits until it is stored; a failure is logged
 /// here, and the caller refuses the read (or reports the move's outcome anyway).
 pub async fn record(
@@ -128,7 +161,7 @@ pub async fn record(
     caller: &caselink_auth::Caller,
     rpc: &str,
     person_keys: Vec<String>,
-    outcome: &str,
+    outcome: Outcome,
     items: usize,
     clear_identity: bool,
 ) -> Result<(), caselink_bus::BusError> {
@@ -151,7 +184,7 @@ fn audit_record(
     caller: &caselink_auth::Caller,
     rpc: &str,
     person_keys: Vec<String>,
-    outcome: &str,
+    outcome: Outcome,
     items: usize,
     clear_identity: bool,
 ) -> AuditRecord {
@@ -164,9 +197,75 @@ fn audit_record(
         rpc: rpc.to_string(),
         person_keys,
         purpose: caller.purpose.clone().unwrap_or_default(),
-        outcome: outcome.to_string(),
+        outcome: caselink_runtime::metrics::code_name(outcome.code).to_string(),
+        detail: outcome.detail,
         items: u32::try_from(items).unwrap_or(u32::MAX),
         clear_identity,
         ..AuditRecord::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn officer() -> caselink_auth::Caller {
+        caselink_auth::Caller {
+            claims: caselink_auth::Claims {
+                sub: "officer-7".into(),
+                role: caselink_auth::Role::Police,
+                department: Some("police".into()),
+                regions: Vec::new(),
+                unit: Some("gaj-430602".into()),
+                iss: "caselink".into(),
+                iat: 0,
+                exp: 0,
+                jti: "t-1".into(),
+            },
+            purpose: Some("lead 2026-118".into()),
+        }
+    }
+
+    #[test]
+    fn a_record_names_the_code_its_caller_received_and_a_refusals_message() {
+        let refused = Status::aborted("the referral is at version 4, not 3: reload it and retry");
+        let record = audit_record(
+            &officer(),
+            "/caselink.v1.Referral/Receive",
+            vec!["k1".into()],
+            Outcome::of(&refused),
+            1,
+            false,
+        );
+        assert_eq!(record.outcome, "ABORTED");
+        assert_eq!(record.detail, refused.message());
+        assert_eq!(
+            (
+                record.caller.as_str(),
+                record.role.as_str(),
+                record.unit.as_str()
+            ),
+            ("officer-7", "police", "gaj-430602")
+        );
+        assert_eq!(record.purpose, "lead 2026-118");
+
+        let answered = audit_record(&officer(), "/x", Vec::new(), Outcome::ok(), 3, true);
+        assert_eq!(
+            (answered.outcome.as_str(), answered.detail.as_str()),
+            ("OK", "")
+        );
+        assert_eq!((answered.items, answered.clear_identity), (3, true));
+        let said = audit_record(
+            &officer(),
+            "/x",
+            Vec::new(),
+            Outcome::ok_saying("listed"),
+            1,
+            false,
+        );
+        assert_eq!(
+            (said.outcome.as_str(), said.detail.as_str()),
+            ("OK", "listed")
+        );
     }
 }

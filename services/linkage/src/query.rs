@@ -14,6 +14,7 @@ use prost::Message;
 use std::collections::HashMap;
 use tonic::{Request, Response, Status};
 
+use crate::audit_query::Outcome;
 use crate::store::{PersonRecord, Store, StoreError};
 
 /// Default and largest timeline page.
@@ -180,7 +181,7 @@ impl LinkageService {
         caller: Option<&caselink_auth::Caller>,
         rpc: &str,
         person_keys: Vec<String>,
-        outcome: &str,
+        outcome: Outcome,
         items: usize,
         clear_identity: bool,
     ) -> Result<(), Status> {
@@ -905,7 +906,7 @@ impl LinkageService {
                             caller.as_ref(),
                             rpc,
                             vec![person.clone()],
-                            "OK",
+                            Outcome::ok(),
                             items,
                             clear,
                         )
@@ -926,11 +927,13 @@ impl LinkageService {
             Ok(answer) => answer,
             Err(e) => {
                 // The builder panicked: a read already recorded as answered is recorded again as failed.
+                let status = Status::internal(format!("query task failed: {e}"));
                 if outcome.is_some() {
-                    self.audit_read(caller.as_ref(), rpc, vec![person], "INTERNAL", 0, false)
+                    let failed = Outcome::of(&status);
+                    self.audit_read(caller.as_ref(), rpc, vec![person], failed, 0, false)
                         .await?;
                 }
-                return Err(Status::internal(format!("query task failed: {e}")));
+                return Err(status);
             }
         };
         match (answer, outcome) {
@@ -952,19 +955,18 @@ impl LinkageService {
                 "{rpc}: the answer was built without telling its outcome for the audit trail"
             ))),
             (Err(e), outcome) => {
-                let outcome_code = match &e {
-                    QueryError::NotFound => Some("NOT_FOUND"),
-                    QueryError::OutOfScope => Some("PERMISSION_DENIED"),
-                    // A read already recorded as answered that then failed (the store): the trail says so.
-                    _ if outcome.is_some() => Some("INTERNAL"),
-                    _ => None,
-                };
-                if let Some(code) = outcome_code {
-                    self.audit_read(caller.as_ref(), rpc, vec![person], code, 0, false)
+                // Not found and out of scope are on the record; so is a read already recorded as answered that then
+                // failed (the store): the trail says so.
+                let recorded =
+                    matches!(e, QueryError::NotFound | QueryError::OutOfScope) || outcome.is_some();
+                tracing::debug!(rpc, build_us = built.as_micros() as u64, error = %e, "person read failed");
+                let status = e.into_status();
+                if recorded {
+                    let failed = Outcome::of(&status);
+                    self.audit_read(caller.as_ref(), rpc, vec![person], failed, 0, false)
                         .await?;
                 }
-                tracing::debug!(rpc, build_us = built.as_micros() as u64, error = %e, "person read failed");
-                Err(e.into_status())
+                Err(status)
             }
         }
     }
@@ -1101,23 +1103,18 @@ impl Linkage for LinkageService {
         match result {
             Ok(page) => {
                 let keys = page.persons.iter().map(|p| p.person_key.clone()).collect();
-                self.audit_read(caller.as_ref(), RPC, keys, "OK", page.persons.len(), false)
+                let items = page.persons.len();
+                self.audit_read(caller.as_ref(), RPC, keys, Outcome::ok(), items, false)
                     .await?;
                 Ok(Response::new(page))
             }
             Err(QueryError::OutOfScope) => {
-                self.audit_read(
-                    caller.as_ref(),
-                    RPC,
-                    Vec::new(),
-                    "PERMISSION_DENIED",
-                    0,
-                    false,
-                )
-                .await?;
-                Err(Status::permission_denied(
-                    "region_prefix: outside the regions of your token",
-                ))
+                let status =
+                    Status::permission_denied("region_prefix: outside the regions of your token");
+                let refused = Outcome::of(&status);
+                self.audit_read(caller.as_ref(), RPC, Vec::new(), refused, 0, false)
+                    .await?;
+                Err(status)
             }
             Err(e) => Err(e.into_status()),
         }
@@ -1157,7 +1154,10 @@ impl Linkage for LinkageService {
             caller.as_ref(),
             "/caselink.v1.Linkage/WatchAlerts",
             Vec::new(),
-            "OPENED",
+            Outcome::ok_saying(format!(
+                "region {:?} from cursor {}",
+                request.region_prefix, request.cursor
+            )),
             0,
             false,
         )
@@ -1197,20 +1197,16 @@ impl Linkage for LinkageService {
         .await
         .map_err(|e| Status::internal(format!("query task failed: {e}")))?;
         // An aggregate: no person is named, so the audit record names none.
+        // Answered and refused (out of scope) are on the record; a failure read nothing.
+        let result = result.map_err(SituationError::into_status);
         let outcome = match &result {
-            Ok(_) => "OK",
-            Err(SituationError::OutOfScope) => "PERMISSION_DENIED",
-            Err(_) => {
-                return result
-                    .map(Response::new)
-                    .map_err(SituationError::into_status)
-            }
+            Ok(_) => Outcome::ok(),
+            Err(status) if status.code() == tonic::Code::PermissionDenied => Outcome::of(status),
+            Err(_) => return result.map(Response::new),
         };
         self.audit_read(caller.as_ref(), RPC, Vec::new(), outcome, 0, false)
             .await?;
-        result
-            .map(Response::new)
-            .map_err(SituationError::into_status)
+        result.map(Response::new)
     }
 }
 

@@ -13,7 +13,7 @@ fn record(i: usize) -> AuditRecord {
         rpc: "/caselink.v1.Linkage/GetTimeline".into(),
         person_keys: vec![format!("{i:064x}")],
         purpose: "test".into(),
-        outcome: "ok".into(),
+        outcome: "OK".into(),
         ..Default::default()
     }
 }

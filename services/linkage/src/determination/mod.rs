@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
 
+use crate::audit_query::Outcome;
 use crate::query::QueryError;
 use crate::store::{PersonRecord, Store, StoreError};
 use projection::Determinations;
@@ -110,7 +111,7 @@ impl DeterminationError {
     }
 
     /// The one mapping of determination errors to gRPC status.
-    pub fn into_status(self) -> Status {
+    pub fn status(&self) -> Status {
         let message = self.to_string();
         match self {
             DeterminationError::Move(e) => Status::new(e.code(), message),
@@ -122,16 +123,24 @@ impl DeterminationError {
             DeterminationError::Unavailable(_) | DeterminationError::Audit => {
                 Status::unavailable(message)
             }
-            DeterminationError::Store(e) => {
-                tracing::error!(error = %e, "store failure answering a determination request");
-                Status::internal("storage failure")
-            }
-            DeterminationError::Refused(e) => {
-                tracing::error!(error = %e, "workflow stream refused a determination event");
-                Status::internal(message)
-            }
+            DeterminationError::Store(_) => Status::internal("storage failure"),
+            DeterminationError::Refused(_) => Status::internal(message),
             DeterminationError::Sealed => Status::internal(message),
         }
+    }
+
+    /// [`Self::status`], logging the cause of a failure of the store or the stream.
+    pub fn into_status(self) -> Status {
+        match &self {
+            DeterminationError::Store(e) => {
+                tracing::error!(error = %e, "store failure answering a determination request")
+            }
+            DeterminationError::Refused(e) => {
+                tracing::error!(error = %e, "workflow stream refused a determination event")
+            }
+            _ => {}
+        }
+        self.status()
     }
 }
 
@@ -329,7 +338,7 @@ impl DeterminationService {
         caller: &Caller,
         rpc: &str,
         person_keys: Vec<String>,
-        outcome: &str,
+        outcome: Outcome,
         items: usize,
         clear_identity: bool,
     ) -> Result<(), DeterminationError> {
@@ -779,20 +788,20 @@ impl DeterminationService {
         let result = run(self, &caller, request).await;
         let (outcome, keys) = match &result {
             Ok(r) => (
-                "ok".to_string(),
+                Outcome::ok(),
                 r.determination
                     .iter()
                     .map(|d| d.person_key.clone())
                     .collect(),
             ),
             Err(e) => (
-                format!("refused: {e}"),
+                Outcome::of(&e.status()),
                 crate::query::resolve(&self.parts.secret, lookup.as_ref())
                     .map(|k| vec![k.to_hex()])
                     .unwrap_or_default(),
             ),
         };
-        if let Err(e) = self.audit(&caller, rpc, keys, &outcome, 1, false).await {
+        if let Err(e) = self.audit(&caller, rpc, keys, outcome, 1, false).await {
             // The move itself is recorded (with its decider) on the workflow stream; do not hide its outcome.
             tracing::error!(error = %e, rpc, "determination move not audited");
         }
@@ -860,22 +869,21 @@ impl DeterminationRpc for DeterminationService {
             });
         let (outcome, keys) = match &result {
             Ok((key, answer)) => (
-                if answer.listed {
-                    "ok: listed"
+                Outcome::ok_saying(if answer.listed {
+                    "listed"
                 } else {
-                    "ok: not listed"
-                }
-                .to_string(),
+                    "not listed"
+                }),
                 vec![key.to_hex()],
             ),
-            Err(e) => (format!("refused: {e}"), Vec::new()),
+            Err(e) => (Outcome::of(&e.status()), Vec::new()),
         };
         // A read is answered only once it is audited.
         self.audit(
             &caller,
             &format!("{RPC_PREFIX}Check"),
             keys,
-            &outcome,
+            outcome,
             1,
             false,
         )
@@ -894,18 +902,18 @@ impl DeterminationRpc for DeterminationService {
         let result = self.list_abnormal(&caller, request.get_ref());
         let (outcome, keys, items, clear) = match &result {
             Ok(r) => (
-                "ok".to_string(),
+                Outcome::ok(),
                 r.entries.iter().map(|e| e.person_key.clone()).collect(),
                 r.entries.len(),
                 r.entries.iter().any(|e| e.clear_identity.is_some()),
             ),
-            Err(e) => (format!("refused: {e}"), Vec::new(), 0, false),
+            Err(e) => (Outcome::of(&e.status()), Vec::new(), 0, false),
         };
         self.audit(
             &caller,
             &format!("{RPC_PREFIX}ListAbnormal"),
             keys,
-            &outcome,
+            outcome,
             items,
             clear,
         )

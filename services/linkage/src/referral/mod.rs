@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
 
+use crate::audit_query::Outcome;
 use crate::store::StoreError;
 use projection::Referrals;
 
@@ -110,7 +111,7 @@ pub enum ReferralError {
 
 impl ReferralError {
     /// The one mapping of referral errors to gRPC status.
-    pub fn into_status(self) -> Status {
+    pub fn status(&self) -> Status {
         let message = self.to_string();
         match self {
             ReferralError::Move(e) => Status::new(e.code(), message),
@@ -118,15 +119,23 @@ impl ReferralError {
             ReferralError::NotVisible(_) => Status::permission_denied(message),
             ReferralError::Invalid { .. } => Status::invalid_argument(message),
             ReferralError::Unavailable(_) | ReferralError::Audit => Status::unavailable(message),
+            ReferralError::Store(_) => Status::internal("storage failure"),
+            ReferralError::Refused(_) => Status::internal(message),
+        }
+    }
+
+    /// [`Self::status`], logging the cause of a failure of the store or the stream.
+    pub fn into_status(self) -> Status {
+        match &self {
             ReferralError::Store(e) => {
-                tracing::error!(error = %e, "store failure answering a referral request");
-                Status::internal("storage failure")
+                tracing::error!(error = %e, "store failure answering a referral request")
             }
             ReferralError::Refused(e) => {
-                tracing::error!(error = %e, "workflow stream refused an event");
-                Status::internal(message)
+                tracing::error!(error = %e, "workflow stream refused an event")
             }
+            _ => {}
         }
+        self.status()
     }
 }
 
@@ -326,7 +335,7 @@ impl ReferralService {
         caller: &Caller,
         rpc: &str,
         person_keys: Vec<String>,
-        outcome: &str,
+        outcome: Outcome,
         items: usize,
     ) -> Result<(), ReferralError> {
         crate::audit_query::record(&self.audit, caller, rpc, person_keys, outcome, items, false)
@@ -385,15 +394,15 @@ impl ReferralService {
         };
         let (outcome, keys) = match &result {
             Ok(r) => (
-                "ok".to_string(),
+                Outcome::ok(),
                 r.referral
                     .as_ref()
                     .map(|v| v.person_keys.clone())
                     .unwrap_or_default(),
             ),
-            Err(e) => (format!("refused: {e}"), Vec::new()),
+            Err(e) => (Outcome::of(&e.status()), Vec::new()),
         };
-        if let Err(e) = self.audit(&caller, rpc, keys, &outcome, 1).await {
+        if let Err(e) = self.audit(&caller, rpc, keys, outcome, 1).await {
             // The move itself is recorded (with its actor) on the workflow stream; do not hide its outcome.
             tracing::error!(error = %e, rpc, "move not audited");
         }
@@ -568,11 +577,11 @@ referral_impl! {
             Err(e) => Err(e),
         };
         let (outcome, keys) = match &result {
-            Ok(v) => ("ok".to_string(), v.person_keys.clone()),
-            Err(e) => (format!("refused: {e}"), Vec::new()),
+            Ok(v) => (Outcome::ok(), v.person_keys.clone()),
+            Err(e) => (Outcome::of(&e.status()), Vec::new()),
         };
         // A read is answered only once it is audited.
-        self.audit(&caller, &rpc, keys, &outcome, usize::from(result.is_ok()))
+        self.audit(&caller, &rpc, keys, outcome, usize::from(result.is_ok()))
             .await
             .map_err(ReferralError::into_status)?;
         result.map(Response::new).map_err(ReferralError::into_status)
@@ -586,16 +595,16 @@ referral_impl! {
         let result = self.list(&caller, request.get_ref());
         let (outcome, keys, items) = match &result {
             Ok(r) => (
-                "ok".to_string(),
+                Outcome::ok(),
                 r.referrals
                     .iter()
                     .flat_map(|v| v.person_keys.iter().cloned())
                     .collect(),
                 r.referrals.len(),
             ),
-            Err(e) => (format!("refused: {e}"), Vec::new(), 0),
+            Err(e) => (Outcome::of(&e.status()), Vec::new(), 0),
         };
-        self.audit(&caller, &format!("{RPC_PREFIX}List"), keys, &outcome, items)
+        self.audit(&caller, &format!("{RPC_PREFIX}List"), keys, outcome, items)
             .await
             .map_err(ReferralError::into_status)?;
         result.map(Response::new).map_err(ReferralError::into_status)
@@ -611,10 +620,13 @@ referral_impl! {
         let request = request.into_inner();
         let checked = leads::check_watcher(&caller, &request.police_unit);
         let outcome = match &checked {
-            Ok(()) => format!("ok: unit {} from cursor {}", request.police_unit, request.cursor),
-            Err(e) => format!("refused: {e}"),
+            Ok(()) => Outcome::ok_saying(format!(
+                "unit {:?} from cursor {}",
+                request.police_unit, request.cursor
+            )),
+            Err(e) => Outcome::of(&e.status()),
         };
-        self.audit(&caller, &format!("{RPC_PREFIX}WatchLeads"), Vec::new(), &outcome, 0)
+        self.audit(&caller, &format!("{RPC_PREFIX}WatchLeads"), Vec::new(), outcome, 0)
             .await
             .map_err(ReferralError::into_status)?;
         checked.map_err(ReferralError::into_status)?;
