@@ -30,8 +30,7 @@ struct Flags {
 /// (`CASELINK_IDENTITY__PERSON_KEY_SECRET`, `CASELINK_AUTH__PUBLIC_KEY`), as for `caselink-linkage`.
 pub async fn serve_child(nats_url: String, data_dir: PathBuf) -> anyhow::Result<()> {
     caselink_runtime::init_logging("linkage");
-    let options: LinkageOptions =
-        caselink_runtime::load_config(None, &Flags { nats_url, data_dir })?;
+    let options = layered_options(&nats_url, &data_dir)?;
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .context("binding 127.0.0.1:0")?;
@@ -52,6 +51,21 @@ pub async fn serve_child(nats_url: String, data_dir: PathBuf) -> anyhow::Result<
     caselink_linkage::serve_on(options, listener, cancel)
         .await
         .map_err(|e| anyhow!("linkage: {e}"))
+}
+
+/// The options `caselink-linkage` runs with over `data_dir` against `nats_url`, layered as it layers them (defaults →
+/// `CASELINK_*` environment → these two flags): the aggregator child serves with them, and the bench's rebuild and its
+/// watches of the durable consumer use the same, so an override (`CASELINK_FOLD_LIVE_READERS=4`,
+/// `CASELINK_PARTITION_END=32`) applies to every part of a run alike.
+pub fn layered_options(nats_url: &str, data_dir: &Path) -> anyhow::Result<LinkageOptions> {
+    caselink_runtime::load_config(
+        None,
+        &Flags {
+            nats_url: nats_url.to_string(),
+            data_dir: data_dir.to_path_buf(),
+        },
+    )
+    .context("the aggregator's configuration (CASELINK_* environment)")
 }
 
 /// The environment variable naming a command the aggregator is run under (a profiler), words split on spaces.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use async_nats::jetstream;
 use caselink_bus::streams::EVENTS_STREAM;
-use caselink_linkage::{FoldOptions, Store};
+use caselink_linkage::FoldOptions;
 use caselink_runtime::Cancel;
 
 use crate::progress::Progress;
@@ -206,7 +206,12 @@ pub async fn rebuild(
         .await
         .map_err(|e| anyhow!("{e}"))?;
     let js = jetstream::new(client);
-    let store = Store::open(dir).map_err(|e| anyhow!("opening a store for the rebuild: {e}"))?;
+    // The rebuild runs with the options the aggregator ran with (`caselink-linkage rebuild` layers them the same way).
+    let options = crate::aggregator::layered_options(url, dir)?;
+    let fold = options.fold_options().map_err(|e| anyhow!("{e}"))?;
+    let store = options
+        .open_projections()
+        .map_err(|e| anyhow!("opening a store for the rebuild: {e}"))?;
     let started = Instant::now();
     // The rebuild's stored position, read every second, is its progress (a 10M rebuild takes the better part of an
     // hour).
@@ -223,8 +228,7 @@ pub async fn rebuild(
             }
         })
     };
-    let folded =
-        caselink_linkage::rebuild_into(&store, &js, &FoldOptions::default(), Cancel::new()).await;
+    let folded = caselink_linkage::rebuild_into(&store, &js, &fold, Cancel::new()).await;
     poller.abort();
     ticker.stop().await;
     let folded = folded.map_err(|e| anyhow!("rebuild: {e}"))?;

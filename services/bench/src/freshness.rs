@@ -55,13 +55,15 @@ pub struct FreshnessRun {
     pub end_fold_backlog: u64,
 }
 
-/// Offers `rate` events/s for `duration`; `round` makes the source ids of this call unique within the run.
+/// Offers `rate` events/s for `duration`; `round` makes the source ids of this call unique within the run; `durable` is
+/// the fold's consumer, whose backlog is sampled.
 #[allow(clippy::too_many_arguments)]
 pub async fn freshness(
     access: &Access,
     fleet: &IngestFleet,
     linkage_address: &str,
     js: &async_nats::jetstream::Context,
+    durable: &str,
     pool: &[CaseEvent],
     rate: u64,
     duration: Duration,
@@ -82,7 +84,7 @@ pub async fn freshness(
     let mut interval = tokio::time::interval(TICK);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut next = 0usize;
-    let backlog = BacklogWatch::start(js).await?;
+    let backlog = BacklogWatch::start(js, durable).await?;
     let started = Instant::now();
     for tick in 0..ticks {
         interval.tick().await;
@@ -178,12 +180,15 @@ struct BacklogWatch {
 }
 
 impl BacklogWatch {
-    async fn start(js: &async_nats::jetstream::Context) -> anyhow::Result<BacklogWatch> {
+    async fn start(
+        js: &async_nats::jetstream::Context,
+        durable: &str,
+    ) -> anyhow::Result<BacklogWatch> {
         let stream = js
             .get_stream(caselink_bus::streams::EVENTS_STREAM)
             .await
             .context("reading the events stream")?;
-        let name = caselink_linkage::FoldOptions::default().durable_name();
+        let name = durable.to_string();
         let max = Arc::new(AtomicU64::new(0));
         let last = Arc::new(AtomicU64::new(0));
         let (max_w, last_w) = (Arc::clone(&max), Arc::clone(&last));

@@ -6,11 +6,10 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
-use caselink_linkage::FoldOptions;
 use caselink_testkit::NatsServer;
 
 use crate::access::Access;
-use crate::aggregator::Aggregator;
+use crate::aggregator::{self, Aggregator};
 use crate::data::{DataParams, Dataset};
 use crate::ingest::IngestFleet;
 use crate::progress::Progress;
@@ -508,6 +507,10 @@ async fn measure(
     if sel.aggregator() {
         let dir = tempfile::tempdir_in(data.dir()).context("an aggregator folder")?;
         progress.phase("starting the aggregator process on an empty store");
+        // The fold options the aggregator runs with (its durable consumer's name among them).
+        let fold_options = aggregator::layered_options(&url, &dir.path().join("sled"))?
+            .fold_options()
+            .map_err(|e| anyhow!("{e}"))?;
         let aggregator = Aggregator::spawn(
             &url,
             &dir.path().join("sled"),
@@ -524,13 +527,7 @@ async fn measure(
             errors,
             progress,
             &what,
-            fold::watch_fold(
-                &js,
-                &FoldOptions::default(),
-                filled,
-                aggregator.pid(),
-                progress,
-            ),
+            fold::watch_fold(&js, &fold_options, filled, aggregator.pid(), progress),
         )
         .await;
         if let Some(run) = &run {
@@ -684,6 +681,7 @@ async fn measure(
                     fleet,
                     aggregator.address(),
                     &js,
+                    &fold_options.durable_name(),
                     &data.fresh,
                     options.freshness_rate,
                     options.freshness,
