@@ -1,6 +1,7 @@
 //! Probe: latency of one audit append (AuditLog, an atomic batch of one) against a plain JetStream publish with the
 //! same expected-last-subject-sequence header, on a running nats-server (`sync_interval: always`).
-//! `cargo run --release -p caselink-bench --example audit_probe -- nats://127.0.0.1:4222`
+//! `cargo run --release -p caselink-bench --example audit_probe -- nats://127.0.0.1:4222`, or with `open RATE SECS`
+//! after the address: appends offered open loop (tokio's timer: up to 1 ms late, charged to the append).
 
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,41 @@ async fn main() -> anyhow::Result<()> {
             v[v.len() * 99 / 100].as_secs_f64() * 1e3
         )
     };
+    // `audit_probe URL open RATE SECS`: appends offered open loop at RATE a second for SECS seconds, each timed from
+    // its scheduled instant (as the bench's open-loop queries are); per second p50 / p99 / max.
+    if std::env::args().nth(2).as_deref() == Some("open") {
+        let rate: f64 = std::env::args().nth(3).map_or(Ok(500.0), |a| a.parse())?;
+        let secs: u64 = std::env::args().nth(4).map_or(Ok(10), |a| a.parse())?;
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        let total = (rate * secs as f64) as u64;
+        for j in 0..total {
+            let due = start + Duration::from_secs_f64(j as f64 / rate);
+            tokio::time::sleep_until(due.into()).await;
+            let (audit, record) = (audit.clone(), record.clone());
+            tasks.push(tokio::spawn(async move {
+                audit.append(record).await.map(|_| due.elapsed())
+            }));
+        }
+        let mut by_second: Vec<Vec<Duration>> = vec![Vec::new(); secs as usize + 1];
+        for (j, task) in tasks.into_iter().enumerate() {
+            let latency = task.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+            by_second[(j as f64 / rate) as usize].push(latency);
+        }
+        for (second, latencies) in by_second.into_iter().enumerate() {
+            if latencies.is_empty() {
+                continue;
+            }
+            let max = latencies.iter().max().copied().unwrap_or_default();
+            println!(
+                "second {second}: {} appends, {}, max {:.2} ms",
+                latencies.len(),
+                pct(latencies),
+                max.as_secs_f64() * 1e3
+            );
+        }
+        return Ok(());
+    }
     for round in 0..2 {
         let mut a = Vec::new();
         for _ in 0..300 {
