@@ -5,8 +5,7 @@
 //! (`caselink_domain::seal_audit`) and publishes it with `Nats-Expected-Last-Subject-Sequence`, so two writers on one
 //! chain cannot both extend it (the loser reloads the chain's tip and retries). A caller is answered only once its
 //! record is durably stored: an act that cannot be audited is not done. Records that queue up while the writer is busy
-//! go out together, one by one or as one atomic batch (one fsync for all), whichever has lately been quicker for
-//! that many ([`Costs`]).
+//! go out together: a few one by one, more as one atomic batch (one fsync for all).
 
 use std::time::Duration;
 
@@ -67,54 +66,11 @@ type Reply = oneshot::Sender<Result<AuditRecord, BusError>>;
 /// Records gathered into one atomic batch at most (the server's batch limit is 1,000).
 const MAX_GROUP: usize = 256;
 
-/// What storing a group has cost lately, each way: a record alone (a plain publish naming the chain's last sequence,
-/// acked after its fsync) and an atomic batch (one fsync for all; its cost hardly depends on its size). A group goes
-/// the way that would be done sooner: one by one while `records × one <= batch`, else as one batch. Measured on a
-/// 2-core VM, nats-server 2.15, `sync_interval: always` (`audit_probe`): a record alone is acked in 0.4-0.7 ms, a
-/// batch in 2.3-5 ms (1 to 64 records), so on an idle machine up to about six records go one by one. The balance
-/// moves with the disk (a slow fsync makes a record alone dear) and with the machine's load (a batch's cost grows
-/// with it): a fixed cut-off kept a writer in batches once they were slow, each gathering the next batch beyond the
-/// cut-off (BENCHMARKS.md, session 26).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Costs {
-    /// A record stored alone.
-    pub one: Duration,
-    /// An atomic batch.
-    pub batch: Duration,
-}
-
-impl Default for Costs {
-    fn default() -> Self {
-        Costs {
-            one: Duration::from_micros(500),
-            batch: Duration::from_millis(3),
-        }
-    }
-}
-
-impl Costs {
-    /// Whether `records` would be stored sooner as one atomic batch than one by one.
-    pub fn batch_is_sooner(&self, records: usize) -> bool {
-        self.one
-            .saturating_mul(u32::try_from(records).unwrap_or(u32::MAX))
-            > self.batch
-    }
-
-    /// A record was stored alone in `took`.
-    pub fn stored_one(&mut self, took: Duration) {
-        self.one = Self::moving(self.one, took);
-    }
-
-    /// A batch was stored in `took`.
-    pub fn stored_batch(&mut self, took: Duration) {
-        self.batch = Self::moving(self.batch, took);
-    }
-
-    /// An exponentially weighted moving average over about the last eight.
-    fn moving(average: Duration, sample: Duration) -> Duration {
-        average.mul_f64(0.875) + sample.mul_f64(0.125)
-    }
-}
+/// Groups up to this size are stored one record at a time (each a plain publish naming the chain's last sequence),
+/// larger ones as one atomic batch. Measured on a 2-core VM, nats-server 2.15, `sync_interval: always`: a plain
+/// durable publish is acked in ~0.4 ms, an atomic batch in ~2.3-2.9 ms whatever its size (1 to 64 records), so for a
+/// few records one at a time is sooner; under load the groups grow and go out as batches.
+const ONE_BY_ONE_MAX: usize = 4;
 
 /// Appends to one audit chain; cheap to clone. The writing task ends when every handle is dropped.
 #[derive(Clone)]
@@ -132,7 +88,6 @@ impl AuditLog {
             subject: audit_subject(chain),
             replicas,
             tip: None,
-            costs: Costs::default(),
         };
         tokio::spawn(writer.run(rx));
         AuditLog { tx }
@@ -165,7 +120,6 @@ struct Writer {
     subject: String,
     replicas: usize,
     tip: Option<Tip>,
-    costs: Costs,
 }
 
 impl Writer {
@@ -180,14 +134,10 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let (records, group_started) = (group.len(), std::time::Instant::now());
-            if !self.costs.batch_is_sooner(records) {
+            if group.len() <= ONE_BY_ONE_MAX {
                 for (record, reply) in group {
-                    let started = std::time::Instant::now();
                     let mut result = self.append_one(record.clone()).await;
-                    if result.is_ok() {
-                        self.costs.stored_one(started.elapsed());
-                    } else {
+                    if result.is_err() {
                         // As for a batch: reload the tip and try once more.
                         self.tip = None;
                         result = self.append_one(record).await;
@@ -198,19 +148,15 @@ impl Writer {
                     });
                     let _ = reply.send(result);
                 }
-                self.stored(records, false, group_started);
                 continue;
             }
-            let batch: Vec<AuditRecord> = group.iter().map(|(r, _)| r.clone()).collect();
-            let mut result = self.append(batch.clone()).await;
-            if result.is_ok() {
-                self.costs.stored_batch(group_started.elapsed());
-            } else {
+            let records: Vec<AuditRecord> = group.iter().map(|(r, _)| r.clone()).collect();
+            let mut result = self.append(records.clone()).await;
+            if result.is_err() {
                 // Another writer may have extended the chain, or NATS came back: reload the tip and try once more.
                 self.tip = None;
-                result = self.append(batch).await;
+                result = self.append(records).await;
             }
-            self.stored(records, true, group_started);
             match result {
                 Ok(stored) => {
                     for ((_, reply), record) in group.into_iter().zip(stored) {
@@ -225,18 +171,6 @@ impl Writer {
                 }
             }
         }
-    }
-
-    /// Logs (debug) how a group went and what storing it took, with the costs it is now judged by.
-    fn stored(&self, records: usize, batch: bool, started: std::time::Instant) {
-        tracing::debug!(
-            records,
-            batch,
-            us = started.elapsed().as_micros() as u64,
-            one_us = self.costs.one.as_micros() as u64,
-            batch_us = self.costs.batch.as_micros() as u64,
-            "audit group stored"
-        );
     }
 
     async fn load_tip(&self) -> Result<Tip, BusError> {
@@ -373,44 +307,4 @@ pub async fn read_all(js: &jetstream::Context) -> Result<Vec<(u64, AuditRecord)>
         }
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_group_goes_the_way_that_has_lately_been_sooner() {
-        let mut costs = Costs::default();
-        // 0.5 ms alone, 3 ms a batch: six one by one (3 ms), seven as a batch.
-        assert!(!costs.batch_is_sooner(1));
-        assert!(!costs.batch_is_sooner(6));
-        assert!(costs.batch_is_sooner(7));
-        // Slow fsyncs make a record alone dear: batches from fewer records on.
-        for _ in 0..40 {
-            costs.stored_one(Duration::from_millis(2));
-        }
-        assert!(
-            (costs.one.as_secs_f64() - 0.002).abs() < 0.0001,
-            "{costs:?}"
-        );
-        assert!(!costs.batch_is_sooner(1));
-        assert!(costs.batch_is_sooner(2));
-        // Slow batches (a loaded server) keep more records one by one.
-        for _ in 0..40 {
-            costs.stored_batch(Duration::from_millis(11));
-        }
-        assert!(!costs.batch_is_sooner(5));
-        assert!(costs.batch_is_sooner(6));
-    }
-
-    #[test]
-    fn one_slow_store_moves_the_average_an_eighth_of_the_way() {
-        let mut costs = Costs::default();
-        costs.stored_one(Duration::from_micros(8_500));
-        assert_eq!(costs.one, Duration::from_micros(1_500));
-        assert_eq!(costs.batch, Costs::default().batch);
-        // Huge groups never overflow the comparison.
-        assert!(costs.batch_is_sooner(usize::MAX));
-    }
 }
