@@ -50,17 +50,12 @@ pub struct FoldOptions {
     pub nice: i32,
     /// Most threads a preload reads on while the follower of the bus is engaged (the fold near the stream's end,
     /// [`crate::tail::Tail::engaged`]); otherwise 16. Fewer reads in flight leave more of a shared disk to the bus's
-    /// fsyncs, which the ingest services' acks and every delivery wait for (BENCHMARKS.md, sessions 25-26).
+    /// fsyncs, which the ingest services' acks and every delivery wait for (BENCHMARKS.md, session 25).
     pub live_readers: usize,
 }
 
 /// The fold threads' default nice value (over the service's own).
 pub const DEFAULT_FOLD_NICE: i32 = 5;
-
-/// Most threads the live fold's preloads read on by default: as many reads a second as 16 on the disks measured
-/// (the disk answers a few reads in flight nearly as fast as many), with a quarter of the queue in front of the
-/// bus's fsyncs (BENCHMARKS.md, sessions 25-26).
-pub const DEFAULT_LIVE_READERS: usize = 4;
 
 impl Default for FoldOptions {
     /// All partitions, batches of 1,000, screening with the default rules, no alerts.
@@ -80,7 +75,7 @@ impl Default for FoldOptions {
             metrics: None,
             tail: None,
             nice: DEFAULT_FOLD_NICE,
-            live_readers: DEFAULT_LIVE_READERS,
+            live_readers: crate::states::MAX_READERS,
         }
     }
 }

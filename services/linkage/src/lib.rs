@@ -63,9 +63,8 @@ pub struct LinkageOptions {
     /// How much lower than the service's the fold's threads run (nice value added, 0-19; 0 = the same): when the
     /// fold competes for the cores with the queries and the follower of the bus, they go first (deploy/README.md).
     pub fold_nice: i32,
-    /// Most threads (1-16, default 4) the fold's preloads read from the disk on while it is near the stream's end (the
-    /// follower of the bus engaged); 16 otherwise (a bulk fold, a rebuild). Few reads in flight leave a disk the store
-    /// shares with nats-server to the bus's fsyncs (deploy/README.md).
+    /// Most threads (1-16) the fold's preloads read from the disk on while it is near the stream's end (the follower
+    /// of the bus engaged); 16 otherwise. Lower it where the store shares a disk with nats-server (deploy/README.md).
     pub fold_live_readers: usize,
     /// sled's page cache (MiB). The fold's random reads and writes (persons' rows and timeline chunks) page sled's
     /// leaves in from disk once the store outgrows it; 640 keeps a 10M-event aggregator within 1.5 GiB and spares the
@@ -98,7 +97,7 @@ impl Default for LinkageOptions {
             checkpoint_ms: 1000,
             state_cache_mb: 192,
             fold_nice: consumer::DEFAULT_FOLD_NICE,
-            fold_live_readers: consumer::DEFAULT_LIVE_READERS,
+            fold_live_readers: states::MAX_READERS,
             sled_cache_mb: store::DEFAULT_SLED_CACHE >> 20,
             partition_start: 0,
             partition_end: caselink_domain::PARTITIONS,
@@ -538,20 +537,17 @@ mod tests {
 
     #[test]
     fn the_live_folds_readers_are_configured_within_bounds() {
-        let all = LinkageOptions {
-            fold_live_readers: states::MAX_READERS,
+        let four = LinkageOptions {
+            fold_live_readers: 4,
             ..LinkageOptions::default()
         };
-        assert_eq!(
-            all.fold_options().unwrap().live_readers,
-            states::MAX_READERS
-        );
+        assert_eq!(four.fold_options().unwrap().live_readers, 4);
         assert_eq!(
             LinkageOptions::default()
                 .fold_options()
                 .unwrap()
                 .live_readers,
-            4
+            states::MAX_READERS
         );
         for wrong in [0, states::MAX_READERS + 1] {
             let options = LinkageOptions {
