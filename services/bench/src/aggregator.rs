@@ -236,6 +236,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_layered_options_take_the_address_and_folder_the_bench_gives() {
+        let options = layered_options("nats://127.0.0.1:4999", Path::new("/tmp/bench-x/sled"))
+            .expect("the defaults and two flags make valid options");
+        assert_eq!(options.nats_url, "nats://127.0.0.1:4999");
+        assert_eq!(options.data_dir, Path::new("/tmp/bench-x/sled"));
+        // The fold's options (its consumer's name among them) come from the same layers.
+        let fold = options.fold_options().expect("valid fold options");
+        assert_eq!(fold.batch, options.fold_batch);
+        assert_eq!(fold.live_readers, options.fold_live_readers);
+    }
+
+    #[test]
     fn peak_rss_is_read_from_vm_hwm_in_kib() {
         let status = "Name:\tcaselink-bench\nVmPeak:\t  200000 kB\nVmHWM:\t   51200 kB\nVmRSS:\t   40000 kB\n";
         assert_eq!(parse_vm_hwm(status), Some(51200 * 1024));
