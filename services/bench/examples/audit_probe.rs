@@ -1,5 +1,6 @@
-//! Probe: latency of one audit append (AuditLog, an atomic batch of one) against a plain JetStream publish with the
-//! same expected-last-subject-sequence header, on a running nats-server (`sync_interval: always`).
+//! Probe: latency of one audit append (`AuditLog`: a record alone goes as a plain publish naming the chain's last
+//! sequence) against a plain JetStream publish and atomic batches of 1-64, on a running nats-server
+//! (`sync_interval: always`).
 //! `cargo run --release -p caselink-bench --example audit_probe -- nats://127.0.0.1:4222`, or with `open RATE SECS`
 //! after the address: appends offered open loop (tokio's timer: up to 1 ms late, charged to the append).
 

@@ -507,13 +507,14 @@ async fn measure(
     if sel.aggregator() {
         let dir = tempfile::tempdir_in(data.dir()).context("an aggregator folder")?;
         progress.phase("starting the aggregator process on an empty store");
+        let sled = dir.path().join("sled");
         // The fold options the aggregator runs with (its durable consumer's name among them).
-        let fold_options = aggregator::layered_options(&url, &dir.path().join("sled"))?
+        let fold_options = aggregator::layered_options(&url, &sled)?
             .fold_options()
             .map_err(|e| anyhow!("{e}"))?;
         let aggregator = Aggregator::spawn(
             &url,
-            &dir.path().join("sled"),
+            &sled,
             &data.identity.person_key_secret,
             &access.verifier_keys().public_key,
             &dir.path().join("aggregator.log"),

@@ -64,7 +64,8 @@ pub struct LinkageOptions {
     /// fold competes for the cores with the queries and the follower of the bus, they go first (deploy/README.md).
     pub fold_nice: i32,
     /// Most threads (1-16) the fold's preloads read from the disk on while it is near the stream's end (the follower
-    /// of the bus engaged); 16 otherwise. Lower it where the store shares a disk with nats-server (deploy/README.md).
+    /// of the bus engaged); 16 otherwise. Fewer leave a disk shared with nats-server to its fsyncs but slow the fold's
+    /// catch-up after a burst: measure before lowering it (deploy/README.md).
     pub fold_live_readers: usize,
     /// sled's page cache (MiB). The fold's random reads and writes (persons' rows and timeline chunks) page sled's
     /// leaves in from disk once the store outgrows it; 640 keeps a 10M-event aggregator within 1.5 GiB and spares the
