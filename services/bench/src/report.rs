@@ -523,8 +523,9 @@ pub fn format_markdown(rows: &[Row]) -> String {
 /// Where, when and on what the run happened.
 #[derive(Debug, Clone, Serialize)]
 pub struct Meta {
+    /// The commit the benchmark binary was built from.
     pub commit: Option<String>,
-    /// Uncommitted changes in the working tree when the run started.
+    /// Uncommitted changes in the working tree when the binary was built.
     pub dirty: Option<bool>,
     /// When the run started (UTC).
     pub date: String,

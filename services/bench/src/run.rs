@@ -254,8 +254,7 @@ pub async fn run(options: &RunOptions, progress: &Progress) -> anyhow::Result<Re
     ));
     let date = now_rfc3339();
     let nats_version = nats_server_version();
-    let commit = git(&["rev-parse", "HEAD"]);
-    let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).map(|s| !s.is_empty());
+    let (commit, dirty) = built_from();
     let data = {
         let server = NatsServer::start().context("starting nats-server")?;
         crate::data::prepare(&options.data, &server.url(), progress).await?
@@ -742,11 +741,16 @@ async fn measure(
     Ok(())
 }
 
-fn git(args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new("git").args(args).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+/// The commit this binary was built from and whether the tree had uncommitted changes then (`build.rs`): what the run
+/// measured, wherever it is started from; `None` when built without git.
+fn built_from() -> (Option<String>, Option<bool>) {
+    let commit = Some(env!("CASELINK_BENCH_COMMIT")).filter(|c| !c.is_empty());
+    let dirty = match env!("CASELINK_BENCH_DIRTY") {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    };
+    (commit.map(str::to_string), dirty)
 }
 
 fn nats_server_version() -> Option<String> {
@@ -790,6 +794,26 @@ mod tests {
             s.names(),
             vec!["publish", "consume", "disk", "sled", "query"]
         );
+    }
+
+    #[test]
+    fn the_report_names_the_commit_the_binary_was_built_from() {
+        let here = std::process::Command::new("git")
+            .args(["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "HEAD"])
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string());
+        let (commit, dirty) = built_from();
+        match here {
+            // Built in a checkout: its HEAD, and whether the tree was clean is known.
+            Some(head) => {
+                assert_eq!(commit.as_deref(), Some(head.as_str()));
+                assert!(dirty.is_some());
+            }
+            // Built from sources without git: unknown, not guessed.
+            None => assert_eq!((commit, dirty), (None, None)),
+        }
     }
 
     #[test]
