@@ -27,7 +27,7 @@ use prost::Message;
 use serde::Deserialize;
 
 use crate::data::{stream_bus, Dataset};
-use crate::stats::Throughput;
+use crate::stats::{Growth, Throughput};
 
 /// Events per atomic batch (the server's limit).
 pub const ATOMIC_BATCH: usize = 1000;
@@ -370,12 +370,13 @@ pub async fn consume(url: &str, expected: u64) -> anyhow::Result<Throughput> {
 /// Batched sled inserts of the events as records of their full size (the fold's timeline key, and the sequence with
 /// the event's bytes as the value: what the fold stored before its event log took the bytes), `batch_size` a batch
 /// ([`SLED_BATCH`] for the baseline), each flushed before the next. Only the apply and flush are timed; building the records is not.
+/// Also how sled's own rate holds up as its tree fills ([`Growth`], as the fold's cost growth is measured).
 pub async fn sled_write(
     dir: &Path,
     data: &Dataset,
     limit: u64,
     batch_size: usize,
-) -> anyhow::Result<Throughput> {
+) -> anyhow::Result<(Throughput, Option<Growth>)> {
     let db = sled::Config::new()
         .path(dir)
         .mode(sled::Mode::HighThroughput)
@@ -387,6 +388,8 @@ pub async fn sled_write(
     let mut chunks = stream_bus(&data.bus_files, batch_size.max(1), limit);
     let mut written = 0u64;
     let mut timed = Duration::ZERO;
+    // (timed seconds, records written) after each batch: how the rate holds up as the tree fills.
+    let mut samples = vec![(0.0, 0)];
     while let Some(chunk) = chunks.recv().await {
         let mut batch = sled::Batch::default();
         for event in chunk? {
@@ -398,8 +401,12 @@ pub async fn sled_write(
         tree.apply_batch(batch).context("applying a sled batch")?;
         db.flush_async().await.context("flushing sled")?;
         timed += started.elapsed();
+        samples.push((timed.as_secs_f64(), written));
     }
-    Ok(Throughput::new(written, timed))
+    Ok((
+        Throughput::new(written, timed),
+        Growth::of(&samples, written),
+    ))
 }
 
 /// A bus-form event as a full-size sled record: key `t ‖ person key ‖ occurred µs ‖ event id` (one timeline key per

@@ -17,7 +17,7 @@ use caselink_linkage::FoldOptions;
 use caselink_runtime::Cancel;
 
 use crate::progress::Progress;
-use crate::stats::{rate_between, thousands, Throughput};
+use crate::stats::{rate_between, thousands, Growth, Throughput};
 
 /// How often the consumer's ack floor is read.
 const SAMPLE_EVERY: Duration = Duration::from_millis(10);
@@ -33,18 +33,13 @@ pub struct FoldRun {
     pub first_tenth_per_second: Option<f64>,
     /// Rate over the last tenth of the stream (events 9N/10..N).
     pub last_tenth_per_second: Option<f64>,
+    /// The cost growth: the last tenth against the first 100k events (the first tenth for a stream under 1M).
+    pub growth: Option<Growth>,
     pub samples: usize,
     /// CPU the aggregator process used over the fold, in cores (its user + system time ÷ the fold's wall time).
     pub aggregator_cores: Option<f64>,
     /// CPU the whole machine used meanwhile, in cores (nats-server and the bench's own watching included).
     pub machine_cores: Option<f64>,
-}
-
-impl FoldRun {
-    /// Last tenth ÷ first tenth.
-    pub fn cost_growth(&self) -> Option<f64> {
-        Some(self.last_tenth_per_second? / self.first_tenth_per_second?)
-    }
 }
 
 /// The stream's last sequence (= its message count: the events stream never deletes).
@@ -188,6 +183,7 @@ pub async fn watch_fold(
             .then(|| rate_between(&samples, n_start, tenth))
             .flatten(),
         last_tenth_per_second: rate_between(&samples, last_sequence - tenth, last_sequence),
+        growth: Growth::of(&samples, last_sequence),
         samples: samples.len(),
         aggregator_cores,
         machine_cores,

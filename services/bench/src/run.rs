@@ -462,7 +462,16 @@ async fn measure(
             baseline::sled_write(dir.path(), data, n, baseline::SLED_BATCH),
         )
         .await;
-        r.sled = said(progress, t);
+        if let Some((_, Some(growth))) = &t {
+            progress.note(&format!(
+                "{} {}/s, last tenth {}/s",
+                growth.start_name(),
+                thousands(growth.start_per_second),
+                thousands(growth.last_tenth_per_second)
+            ));
+        }
+        r.sled_growth = t.and_then(|(_, growth)| growth);
+        r.sled = said(progress, t.map(|(throughput, _)| throughput));
     }
     if !sel.pipeline() {
         return Ok(());
@@ -532,8 +541,15 @@ async fn measure(
         .await;
         if let Some(run) = &run {
             said(progress, Some(run.throughput));
+            // The first 100k's rate when the cost growth compares that (a long stream), besides the tenths.
+            let start = match run.growth {
+                Some(g) if g.start_until == crate::stats::GROWTH_BASE => {
+                    format!("{} {}/s, ", g.start_name(), thousands(g.start_per_second))
+                }
+                _ => String::new(),
+            };
             progress.note(&format!(
-                "first tenth {}/s, last tenth {}/s ({} samples); CPU: aggregator {} cores, machine {} of {}",
+                "{start}first tenth {}/s, last tenth {}/s ({} samples); CPU: aggregator {} cores, machine {} of {}",
                 run.first_tenth_per_second.map_or("-".into(), thousands),
                 run.last_tenth_per_second.map_or("-".into(), thousands),
                 run.samples,

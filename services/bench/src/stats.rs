@@ -114,6 +114,57 @@ pub fn rate_between(samples: &[(f64, u64)], from: u64, to: u64) -> Option<f64> {
     (t1 > t0).then(|| (to - from) as f64 / (t1 - t0))
 }
 
+/// The store size performance.md compares the rate at 10M stored events with: cost growth is the rate at 10M ÷ at
+/// 100k.
+pub const GROWTH_BASE: u64 = 100_000;
+
+/// How a write rate holds up as its store fills, from progress samples over `total` events: the rate over the last
+/// tenth ÷ the rate at the start. When `total` is at least ten times [`GROWTH_BASE`], the start is the first
+/// [`GROWTH_BASE`] events (the store as full as a 100k run's: at 10M events, performance.md's 10M ÷ 100k within one
+/// run); a shorter stream compares its first tenth.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Growth {
+    /// The start spans the events up to this count.
+    pub start_until: u64,
+    pub start_per_second: f64,
+    pub last_tenth_per_second: f64,
+}
+
+impl Growth {
+    /// `None` if the samples do not resolve both spans (the start must begin before its end).
+    pub fn of(samples: &[(f64, u64)], total: u64) -> Option<Growth> {
+        let (_, first) = *samples.first()?;
+        let tenth = total / 10;
+        let start_until = if total >= 10 * GROWTH_BASE {
+            GROWTH_BASE
+        } else {
+            tenth
+        };
+        if first >= start_until {
+            return None;
+        }
+        Some(Growth {
+            start_until,
+            start_per_second: rate_between(samples, first, start_until)?,
+            last_tenth_per_second: rate_between(samples, total - tenth, total)?,
+        })
+    }
+
+    /// Last tenth ÷ start.
+    pub fn ratio(&self) -> f64 {
+        self.last_tenth_per_second / self.start_per_second
+    }
+
+    /// What the start was, for notes: "first 100,000 events" or "first tenth".
+    pub fn start_name(&self) -> String {
+        if self.start_until == GROWTH_BASE {
+            format!("first {} events", thousands(GROWTH_BASE as f64))
+        } else {
+            "first tenth".into()
+        }
+    }
+}
+
 /// `1234567.8` → `"1,234,568"`.
 pub fn thousands(value: f64) -> String {
     let negative = value < 0.0;
@@ -146,6 +197,31 @@ pub fn human_duration(seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn growth_compares_the_last_tenth_with_the_first_100k_once_the_stream_is_ten_times_longer() {
+        // 1M events: 100k/s over the first 100k (1 s), then 50k/s to the end (18 s).
+        let long = [(0.0, 0), (1.0, 100_000), (19.0, 1_000_000)];
+        let g = Growth::of(&long, 1_000_000).expect("resolved");
+        assert_eq!(g.start_until, GROWTH_BASE);
+        assert!((g.start_per_second - 100_000.0).abs() < 1e-6, "{g:?}");
+        assert!((g.last_tenth_per_second - 50_000.0).abs() < 1e-6, "{g:?}");
+        assert!((g.ratio() - 0.5).abs() < 1e-9);
+        assert_eq!(g.start_name(), "first 100,000 events");
+        // 500k events: too short for 100k against the end; the first tenth (50k) instead.
+        let short = [(0.0, 0), (1.0, 50_000), (10.0, 500_000)];
+        let g = Growth::of(&short, 500_000).expect("resolved");
+        assert_eq!(
+            (g.start_until, g.start_name().as_str()),
+            (50_000, "first tenth")
+        );
+        assert!((g.ratio() - 1.0).abs() < 1e-9, "{g:?}");
+        // Samples that begin past the start's end cannot tell its rate.
+        assert_eq!(
+            Growth::of(&[(0.0, 200_000), (9.0, 1_000_000)], 1_000_000),
+            None
+        );
+    }
 
     #[test]
     fn counts_accept_decimal_suffixes_and_plain_numbers() {
