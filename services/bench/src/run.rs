@@ -177,20 +177,21 @@ pub struct RunOptions {
     pub query_windows: usize,
 }
 
-/// Rates seen on this machine kind (2 cores, shared) for the up-front estimate; performance.md's figures are
-/// higher, a busy disk makes the per-message fsyncs much slower.
+/// Rates seen on this machine kind (2 cores, shared) for the up-front estimate: a slow day's at 10M events (sessions
+/// 26-27: a complete 10M run took 40 min on a noisy day, 24 min on a quiet one); a busy disk makes the per-message
+/// fsyncs much slower.
 struct Guess;
 impl Guess {
-    const GENERATE_AND_PREPARE: f64 = 10_000.0;
-    const PUBLISH_EACH: f64 = 1_000.0;
-    const PUBLISH_ATOMIC: f64 = 20_000.0;
-    const PUBLISH_FAST: f64 = 1_000.0;
-    const CONSUME: f64 = 100_000.0;
-    const SLED: f64 = 40_000.0;
+    const GENERATE_AND_PREPARE: f64 = 50_000.0;
+    const PUBLISH_EACH: f64 = 2_000.0;
+    const PUBLISH_ATOMIC: f64 = 25_000.0;
+    const PUBLISH_FAST: f64 = 2_000.0;
+    const CONSUME: f64 = 150_000.0;
+    const SLED: f64 = 30_000.0;
     /// Writing the disk baseline's file, bytes/s.
     const DISK_WRITE: f64 = 300e6;
-    const INGEST: f64 = 10_000.0;
-    const FOLD: f64 = 12_000.0;
+    const INGEST: f64 = 22_000.0;
+    const FOLD: f64 = 22_000.0;
     const QUERIES: f64 = 15.0;
     const SETUP_PER_REP: f64 = 5.0;
 }
