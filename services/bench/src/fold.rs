@@ -4,8 +4,8 @@
 //!
 //! The fold is watched from outside: the aggregator acks the last message of every flushed batch (ack policy `all`),
 //! so the durable consumer's ack floor *is* the number of events durably folded. It is sampled every
-//! [`SAMPLE_EVERY`]; the rate runs from the last sample that showed nothing folded (process start-up and store
-//! opening excluded, the first batches' work included) to the sample that shows the whole stream folded.
+//! [`SAMPLE_EVERY`]; the rate runs from the first sample that shows progress (process start-up and store opening
+//! excluded) to the sample that shows the whole stream folded.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -132,7 +132,6 @@ pub async fn watch_fold(
     let name = fold.durable_name();
     let mut samples: Vec<(f64, u64)> = Vec::new();
     let mut origin: Option<(Instant, CpuTimes)> = None;
-    let mut idle: Option<(Instant, CpuTimes)> = None;
     let mut last_change = Instant::now();
     let mut last_floor = 0u64;
     let mut last_print = Instant::now();
@@ -152,19 +151,8 @@ pub async fn watch_fold(
                 STALL.as_secs()
             );
         }
-        if floor == 0 {
-            // Not begun: the origin is the last look that saw nothing folded, so the first batches' work counts.
-            idle = Some((now, CpuTimes::now(aggregator)));
-        } else {
-            let (t0, _) = *origin.get_or_insert_with(|| {
-                let begun = idle
-                    .take()
-                    .unwrap_or_else(|| (now, CpuTimes::now(aggregator)));
-                if begun.0 < now {
-                    samples.push((0.0, 0));
-                }
-                begun
-            });
+        if floor > 0 {
+            let (t0, _) = *origin.get_or_insert_with(|| (now, CpuTimes::now(aggregator)));
             samples.push(((now - t0).as_secs_f64(), floor));
         }
         if floor >= last_sequence {

@@ -396,7 +396,7 @@ fn growth_row(reps: &[RepResult]) -> Row {
         "within one fold: the last tenth of the stream ÷ its {}",
         growth.start_name()
     );
-    if growth.start_until == crate::stats::GROWTH_BASE {
+    if growth.as_defined() {
         row.bar(false, true, 0.8).note(format!(
             "{compared} (performance.md's 10M ÷ 100k when the stream holds 10M); sled's own: its baseline's rate the same way"
         ))
@@ -777,7 +777,8 @@ mod tests {
     fn cost_growth_is_judged_on_the_fold_and_shows_sleds_own_beside_it() {
         let growth = |start: f64, last: f64| {
             Some(Growth {
-                start_until: crate::stats::GROWTH_BASE,
+                start_from: 896,
+                start_events: crate::stats::GROWTH_BASE,
                 start_per_second: start,
                 last_tenth_per_second: last,
             })
@@ -817,7 +818,8 @@ mod tests {
         let mut short = reps;
         let fold = short[0].fold.as_mut().expect("fold");
         fold.growth = Some(Growth {
-            start_until: 10_000,
+            start_from: 1_000,
+            start_events: 10_000,
             start_per_second: 20_000.0,
             last_tenth_per_second: 40_000.0,
         });

@@ -544,7 +544,7 @@ async fn measure(
             said(progress, Some(run.throughput));
             // The first 100k's rate when the cost growth compares that (a long stream), besides the tenths.
             let start = match run.growth {
-                Some(g) if g.start_until == crate::stats::GROWTH_BASE => {
+                Some(g) if g.as_defined() => {
                     format!("{} {}/s, ", g.start_name(), thousands(g.start_per_second))
                 }
                 _ => String::new(),

@@ -119,33 +119,35 @@ pub fn rate_between(samples: &[(f64, u64)], from: u64, to: u64) -> Option<f64> {
 pub const GROWTH_BASE: u64 = 100_000;
 
 /// How a write rate holds up as its store fills, from progress samples over `total` events: the rate over the last
-/// tenth ÷ the rate at the start. When `total` is at least ten times [`GROWTH_BASE`], the start is the first
-/// [`GROWTH_BASE`] events (the store as full as a 100k run's: at 10M events, performance.md's 10M ÷ 100k within one
-/// run); a shorter stream compares its first tenth.
+/// tenth ÷ the rate at the start. The start runs from the first sample that shows progress (one-off start-up costs
+/// excluded) over [`GROWTH_BASE`] events when `total` is at least ten times that (the store as full as a 100k run's:
+/// at 10M events, performance.md's 10M ÷ 100k within one run), over a tenth of `total` for a shorter stream.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Growth {
-    /// The start spans the events up to this count.
-    pub start_until: u64,
+    /// The start: from this count, over this many events.
+    pub start_from: u64,
+    pub start_events: u64,
     pub start_per_second: f64,
     pub last_tenth_per_second: f64,
 }
 
 impl Growth {
-    /// `None` if the samples do not resolve both spans (the start must begin before its end).
+    /// `None` if the samples do not resolve both spans, or the start would reach into the last tenth.
     pub fn of(samples: &[(f64, u64)], total: u64) -> Option<Growth> {
-        let (_, first) = *samples.first()?;
+        let &(_, start_from) = samples.iter().find(|(_, n)| *n > 0)?;
         let tenth = total / 10;
-        let start_until = if total >= 10 * GROWTH_BASE {
+        let start_events = if total >= 10 * GROWTH_BASE {
             GROWTH_BASE
         } else {
             tenth
         };
-        if first >= start_until {
+        if start_from + start_events > total - tenth {
             return None;
         }
         Some(Growth {
-            start_until,
-            start_per_second: rate_between(samples, first, start_until)?,
+            start_from,
+            start_events,
+            start_per_second: rate_between(samples, start_from, start_from + start_events)?,
             last_tenth_per_second: rate_between(samples, total - tenth, total)?,
         })
     }
@@ -155,9 +157,14 @@ impl Growth {
         self.last_tenth_per_second / self.start_per_second
     }
 
+    /// Whether the start is performance.md's 100k (a stream of 1M events or more), not a short stream's tenth.
+    pub fn as_defined(&self) -> bool {
+        self.start_events == GROWTH_BASE
+    }
+
     /// What the start was, for notes: "first 100,000 events" or "first tenth".
     pub fn start_name(&self) -> String {
-        if self.start_until == GROWTH_BASE {
+        if self.as_defined() {
             format!("first {} events", thousands(GROWTH_BASE as f64))
         } else {
             "first tenth".into()
@@ -203,24 +210,51 @@ mod tests {
         // 1M events: 100k/s over the first 100k (1 s), then 50k/s to the end (18 s).
         let long = [(0.0, 0), (1.0, 100_000), (19.0, 1_000_000)];
         let g = Growth::of(&long, 1_000_000).expect("resolved");
-        assert_eq!(g.start_until, GROWTH_BASE);
-        assert!((g.start_per_second - 100_000.0).abs() < 1e-6, "{g:?}");
-        assert!((g.last_tenth_per_second - 50_000.0).abs() < 1e-6, "{g:?}");
-        assert!((g.ratio() - 0.5).abs() < 1e-9);
+        assert_eq!((g.start_from, g.start_events), (100_000, GROWTH_BASE));
+        assert!(g.as_defined());
         assert_eq!(g.start_name(), "first 100,000 events");
-        // 500k events: too short for 100k against the end; the first tenth (50k) instead.
-        let short = [(0.0, 0), (1.0, 50_000), (10.0, 500_000)];
+        // 50k/s both from 100k on and over the last tenth.
+        assert!((g.ratio() - 1.0).abs() < 1e-9, "{g:?}");
+        let long = [(0.0, 1_000), (1.0, 101_000), (19.0, 1_000_000)];
+        let g = Growth::of(&long, 1_000_000).expect("resolved");
+        assert!((g.start_per_second - 100_000.0).abs() < 1e-6, "{g:?}");
+        assert!(
+            (g.last_tenth_per_second - 899_000.0 / 18.0).abs() < 1e-6,
+            "{g:?}"
+        );
+        // 500k events: too short for 100k against the end; a tenth (50k) instead.
+        let short = [(0.0, 1_000), (1.0, 51_000), (10.0, 500_000)];
         let g = Growth::of(&short, 500_000).expect("resolved");
         assert_eq!(
-            (g.start_until, g.start_name().as_str()),
+            (g.start_events, g.start_name().as_str()),
             (50_000, "first tenth")
         );
-        assert!((g.ratio() - 1.0).abs() < 1e-9, "{g:?}");
-        // Samples that begin past the start's end cannot tell its rate.
-        assert_eq!(
-            Growth::of(&[(0.0, 200_000), (9.0, 1_000_000)], 1_000_000),
-            None
+        assert!(!g.as_defined());
+        assert!((g.start_per_second - 50_000.0).abs() < 1e-6, "{g:?}");
+    }
+
+    #[test]
+    fn growth_starts_at_the_first_progress_seen() {
+        // Nothing for 0.8 s (start-up), 20k seen at 1.0 s, then 100k/s; the last tenth at 50k/s.
+        let samples = [
+            (0.0, 0),
+            (0.8, 0),
+            (1.0, 20_000),
+            (2.0, 120_000),
+            (18.0, 900_000),
+            (20.0, 1_000_000),
+        ];
+        let g = Growth::of(&samples, 1_000_000).expect("resolved");
+        assert_eq!((g.start_from, g.start_events), (20_000, GROWTH_BASE));
+        assert!(
+            (g.start_per_second - 100_000.0).abs() < 1e-6,
+            "start-up not counted: {g:?}"
         );
+        assert!((g.ratio() - 0.5).abs() < 1e-9, "{g:?}");
+        // A first look that saw most of a short stream: its start would reach the last tenth.
+        assert_eq!(Growth::of(&[(0.0, 25_000), (1.0, 30_000)], 30_000), None);
+        // No progress at all.
+        assert_eq!(Growth::of(&[(0.0, 0), (1.0, 0)], 30_000), None);
     }
 
     #[test]
