@@ -35,8 +35,13 @@ fn main() {
     let git_dir = git(&root, &["rev-parse", "--absolute-git-dir"]);
     if let Some(git_dir) = &git_dir {
         let git_dir = Path::new(git_dir);
+        // Only what exists: cargo counts a missing path as changed, so a checkout without `packed-refs` would rerun
+        // this (and rebuild the bench) on every build. A `git gc` that creates it also moves `refs`.
         for moved in ["HEAD", "index", "packed-refs", "refs"] {
-            println!("cargo:rerun-if-changed={}", git_dir.join(moved).display());
+            let path = git_dir.join(moved);
+            if path.exists() {
+                println!("cargo:rerun-if-changed={}", path.display());
+            }
         }
     }
     let commit = git_dir

@@ -100,12 +100,14 @@ fn one_run_measures_every_figure_and_writes_the_json() {
     );
 
     let rows = report["rows"].as_array().unwrap();
+    let row = |figure: &str| {
+        rows.iter()
+            .find(|r| r["figure"].as_str().unwrap().starts_with(figure))
+            .unwrap_or_else(|| panic!("no row {figure:?} in {rows:?}"))
+    };
     let table = std::fs::read_to_string(&stdout).unwrap();
     for figure in FIGURES {
-        let row = rows
-            .iter()
-            .find(|r| r["figure"].as_str().unwrap().starts_with(figure))
-            .unwrap_or_else(|| panic!("no row {figure:?} in {rows:?}"));
+        let row = row(figure);
         assert!(row["value"].as_f64().is_some(), "{figure} measured: {row}");
         if figure == "cost growth" {
             // Its bar is defined as 10M ÷ 100k: a stream under 1M events is shown, not judged.
@@ -131,10 +133,7 @@ fn one_run_measures_every_figure_and_writes_the_json() {
         ("fold: durable", "sled"),
         ("rebuild: replay", "fold"),
     ] {
-        let row = rows
-            .iter()
-            .find(|r| r["figure"].as_str().unwrap().starts_with(figure))
-            .unwrap();
+        let row = row(figure);
         assert_eq!(row["baseline_of"], baseline, "{row}");
         let (value, base, ratio) = (
             row["value"].as_f64().unwrap(),

@@ -31,9 +31,8 @@ pub struct FoldRun {
     pub throughput: Throughput,
     /// Rate over the first tenth of the stream (events 0..N/10), if the samples resolve it.
     pub first_tenth_per_second: Option<f64>,
-    /// Rate over the last tenth of the stream (events 9N/10..N).
-    pub last_tenth_per_second: Option<f64>,
-    /// The cost growth: the last tenth against the first 100k events (the first tenth for a stream under 1M).
+    /// The cost growth: the rate over the last tenth of the stream against the first 100k events (a tenth for a
+    /// stream under 1M).
     pub growth: Option<Growth>,
     pub samples: usize,
     /// CPU the aggregator process used over the fold, in cores (its user + system time ÷ the fold's wall time).
@@ -182,7 +181,6 @@ pub async fn watch_fold(
         first_tenth_per_second: (n_start < tenth)
             .then(|| rate_between(&samples, n_start, tenth))
             .flatten(),
-        last_tenth_per_second: rate_between(&samples, last_sequence - tenth, last_sequence),
         growth: Growth::of(&samples, last_sequence),
         samples: samples.len(),
         aggregator_cores,

@@ -789,7 +789,6 @@ mod tests {
                 seconds: 250.0,
             },
             first_tenth_per_second: Some(42_000.0),
-            last_tenth_per_second: Some(34_000.0),
             growth: growth(40_000.0, 34_000.0),
             samples: 100,
             aggregator_cores: None,

@@ -464,12 +464,7 @@ async fn measure(
         )
         .await;
         if let Some((_, Some(growth))) = &t {
-            progress.note(&format!(
-                "{} {}/s, last tenth {}/s",
-                growth.start_name(),
-                thousands(growth.start_per_second),
-                thousands(growth.last_tenth_per_second)
-            ));
+            progress.note(&growth.describe());
         }
         r.sled_growth = t.and_then(|(_, growth)| growth);
         r.sled = said(progress, t.map(|(throughput, _)| throughput));
@@ -542,19 +537,14 @@ async fn measure(
         .await;
         if let Some(run) = &run {
             said(progress, Some(run.throughput));
-            // The first 100k's rate when the cost growth compares that (a long stream), besides the tenths.
-            let start = match run.growth {
-                Some(g) if g.as_defined() => {
-                    format!("{} {}/s, ", g.start_name(), thousands(g.start_per_second))
-                }
-                _ => String::new(),
-            };
             progress.note(&format!(
-                "{start}first tenth {}/s, last tenth {}/s ({} samples); CPU: aggregator {} cores, machine {} of {}",
+                "{}; first tenth {}/s ({} samples); CPU: aggregator {} cores, machine {} of {}",
+                run.growth
+                    .map_or("growth not resolved".into(), |g| g.describe()),
                 run.first_tenth_per_second.map_or("-".into(), thousands),
-                run.last_tenth_per_second.map_or("-".into(), thousands),
                 run.samples,
-                run.aggregator_cores.map_or("-".into(), |c| format!("{c:.2}")),
+                run.aggregator_cores
+                    .map_or("-".into(), |c| format!("{c:.2}")),
                 run.machine_cores.map_or("-".into(), |c| format!("{c:.2}")),
                 std::thread::available_parallelism().map_or(0, usize::from),
             ));

@@ -162,6 +162,16 @@ impl Growth {
         self.start_events == GROWTH_BASE
     }
 
+    /// For progress notes: "first 100,000 events 43,907/s, last tenth 36,209/s".
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {}/s, last tenth {}/s",
+            self.start_name(),
+            thousands(self.start_per_second),
+            thousands(self.last_tenth_per_second)
+        )
+    }
+
     /// What the start was, for notes: "first 100,000 events" or "first tenth".
     pub fn start_name(&self) -> String {
         if self.as_defined() {
@@ -221,6 +231,10 @@ mod tests {
         assert!(
             (g.last_tenth_per_second - 899_000.0 / 18.0).abs() < 1e-6,
             "{g:?}"
+        );
+        assert_eq!(
+            g.describe(),
+            "first 100,000 events 100,000/s, last tenth 49,944/s"
         );
         // 500k events: too short for 100k against the end; a tenth (50k) instead.
         let short = [(0.0, 1_000), (1.0, 51_000), (10.0, 500_000)];
